@@ -1,0 +1,404 @@
+//! The typed configuration tree, as written in `agentd.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dur::Dur;
+
+/// The whole `agentd.toml`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: the HTTP listener.
+    pub server: ServerConfig,
+    /// `[store]`: where runs, journals and the queue live.
+    pub store: StoreConfig,
+    /// `[queue]`: workers, leases and retries.
+    pub queue: QueueConfig,
+    /// `[auth]`: how callers are identified.
+    pub auth: AuthConfig,
+    /// `[providers.NAME]`: model providers, by name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// `[pricing."MODEL"]`: USD prices per million tokens, by model name.
+    pub pricing: BTreeMap<String, Pricing>,
+    /// `[[agents]]`: the declared agents, in file order.
+    pub agents: Vec<AgentConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Socket address to listen on, e.g. `"127.0.0.1:8080"`.
+    pub listen: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long `POST .../runs` with `wait = true` blocks before answering 202.
+    pub wait_timeout: Dur,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_body_bytes: 1_048_576,
+            wait_timeout: Dur::from_secs(30),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://...` or `postgres://...` / `postgresql://...`.
+    pub url: String,
+    /// Name of the environment variable holding the at-rest encryption key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key_env: Option<String>,
+    /// Finished runs are purged after this long; `None` keeps them forever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_ttl: Option<Dur>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://agentd.db".to_owned(),
+            encryption_key_env: None,
+            checkpoint_ttl: None,
+        }
+    }
+}
+
+/// `[queue]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Concurrent runs per process (at least 1).
+    pub workers: u32,
+    /// How long a claimed run stays leased without a heartbeat.
+    pub lease: Dur,
+    /// Attempts before a run goes to the dead-letter list.
+    pub max_attempts: u32,
+    /// Delay between attempts.
+    pub backoff: Backoff,
+    /// Identity of this process in leases; `None` means generated at start-up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// How often an idle worker polls the queue.
+    pub poll_interval: Dur,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            workers: 4,
+            lease: Dur::from_secs(30),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            node_id: None,
+            poll_interval: Dur::from_millis(200),
+        }
+    }
+}
+
+/// `queue.backoff`: exponential backoff between attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backoff {
+    /// Delay before the second attempt.
+    pub initial: Dur,
+    /// Upper bound of the delay.
+    pub max: Dur,
+    /// Randomize delays so retries of many runs do not align.
+    pub jitter: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Dur::from_secs(1),
+            max: Dur::from_secs(60),
+            jitter: true,
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How callers are identified.
+    pub mode: AuthMode,
+}
+
+/// `auth.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// No credential; identity from `X-Tenant-Id` etc. (development only).
+    #[default]
+    None,
+    /// `Authorization: Bearer <api key>`.
+    ApiKey,
+    /// `Authorization: Bearer <JWT>`.
+    Jwt,
+}
+
+impl AuthMode {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::ApiKey => "api_key",
+            AuthMode::Jwt => "jwt",
+        }
+    }
+}
+
+impl fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[providers.NAME]`: one model provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Which implementation; required.
+    pub kind: ProviderKind,
+    /// Mock only: the scripted replies, one per model call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub script: Vec<ScriptEntry>,
+    /// Mock only: artificial latency per call, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Model name sent to the provider and looked up in `[pricing]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Endpoint for OpenAI-compatible / Anthropic providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Per-call timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            kind: ProviderKind::Mock,
+            script: Vec::new(),
+            latency_ms: 0,
+            model: None,
+            base_url: None,
+            api_key_env: None,
+            timeout: None,
+        }
+    }
+}
+
+/// `providers.NAME.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderKind {
+    /// The built-in scripted provider.
+    #[serde(rename = "mock")]
+    Mock,
+    /// OpenAI or any OpenAI-compatible endpoint.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Anthropic's Messages API.
+    #[serde(rename = "anthropic")]
+    Anthropic,
+}
+
+impl ProviderKind {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Mock => "mock",
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of a mock provider's `script`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, try_from = "RawScriptEntry")]
+pub enum ScriptEntry {
+    /// `{ reply = "text" }`: a final answer.
+    Reply {
+        /// The reply text (templates `{{input}}`, `{{tool_result}}`).
+        reply: String,
+    },
+    /// `{ tool = "name", args = {...} }`: a tool call.
+    Tool {
+        /// Tool name.
+        tool: String,
+        /// Tool arguments; `{}` when omitted.
+        args: serde_json::Value,
+    },
+    /// `{ error = "rate_limit" }`: a provider failure.
+    Error {
+        /// Which failure.
+        error: ScriptError,
+    },
+}
+
+/// The accepted shape of a script entry, checked field by field so errors
+/// name the offending key instead of serde's "did not match any variant".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScriptEntry {
+    reply: Option<String>,
+    tool: Option<String>,
+    args: Option<serde_json::Value>,
+    error: Option<ScriptError>,
+}
+
+impl TryFrom<RawScriptEntry> for ScriptEntry {
+    type Error = String;
+
+    fn try_from(raw: RawScriptEntry) -> Result<ScriptEntry, String> {
+        match raw {
+            RawScriptEntry {
+                reply: Some(reply),
+                tool: None,
+                args: None,
+                error: None,
+            } => Ok(ScriptEntry::Reply { reply }),
+            RawScriptEntry {
+                reply: None,
+                tool: Some(tool),
+                args,
+                error: None,
+            } => {
+                let args = args.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+                if !args.is_object() {
+                    return Err("`args` must be a table".to_owned());
+                }
+                Ok(ScriptEntry::Tool { tool, args })
+            }
+            RawScriptEntry {
+                reply: None,
+                tool: None,
+                args: None,
+                error: Some(error),
+            } => Ok(ScriptEntry::Error { error }),
+            _ => Err(
+                "a script entry must have exactly one of `reply`, `tool` (with optional \
+                 `args`) or `error`"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// `{ error = ... }` in a mock script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptError {
+    /// A 429 from the provider.
+    RateLimit,
+    /// The call timed out.
+    Timeout,
+    /// A 5xx from the provider.
+    Server,
+}
+
+/// `[pricing."MODEL"]`: USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    /// USD per million input (prompt) tokens.
+    pub input_per_mtok: f64,
+    /// USD per million output (completion) tokens.
+    pub output_per_mtok: f64,
+}
+
+/// `[[agents]]`: one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Unique name, `[A-Za-z0-9_-]+`; used in URLs.
+    pub name: String,
+    /// Provider names: a fallback chain, first healthy wins.
+    pub providers: Vec<String>,
+    /// System prompt, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// Tool names the agent may call (checked by the engine, not here).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Model calls per run before the run fails with `max_steps_exceeded`.
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    /// Wall-clock limit of one run.
+    #[serde(default = "default_agent_timeout")]
+    pub timeout: Dur,
+    /// Spend limit of one run, in USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// Conversation memory strategy.
+    #[serde(default)]
+    pub memory: Memory,
+}
+
+fn default_max_steps() -> u32 {
+    20
+}
+
+fn default_agent_timeout() -> Dur {
+    Dur::from_secs(300)
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            name: String::new(),
+            providers: Vec::new(),
+            system_prompt: None,
+            tools: Vec::new(),
+            max_steps: default_max_steps(),
+            timeout: default_agent_timeout(),
+            budget_usd: None,
+            memory: Memory::default(),
+        }
+    }
+}
+
+/// `agents[].memory`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Memory {
+    /// Which messages of the conversation are sent to the model.
+    pub strategy: MemoryStrategy,
+    /// With `window`: how many of the latest messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_messages: Option<u32>,
+}
+
+/// `agents[].memory.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryStrategy {
+    /// The latest `max_messages` messages.
+    Window,
+    /// The whole conversation.
+    #[default]
+    All,
+}

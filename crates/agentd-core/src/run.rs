@@ -1,0 +1,192 @@
+//! Runs: the run object, its status machine and what it costs.
+
+use crate::{ConversationId, Millis, PrincipalId, RunError, RunId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// Where a run is in its life.
+///
+/// `queued → running → (paused ⇄ queued → running) → succeeded | failed |
+/// cancelled`; a run that exhausts its attempts becomes `dead` and can be
+/// requeued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Dead,
+}
+
+impl RunStatus {
+    /// Every status, for parsing and listing.
+    pub const ALL: [RunStatus; 7] = [
+        Self::Queued,
+        Self::Running,
+        Self::Paused,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Dead,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// A terminal run never changes again (except `dead`, which an admin may
+    /// requeue).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::Dead
+        )
+    }
+
+    /// The one place the legal transitions are written down.
+    pub fn can_transition(self, to: RunStatus) -> bool {
+        use RunStatus::*;
+        matches!(
+            (self, to),
+            (Queued, Running | Cancelled)
+                | (
+                    Running,
+                    Paused | Succeeded | Failed | Cancelled | Queued | Dead
+                )
+                | (Paused, Queued | Cancelled)
+                | (Dead, Queued)
+        )
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a run is paused: what the human is asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    pub question: String,
+    /// Journal index of the waiting step that the answer completes.
+    pub step: u32,
+}
+
+/// Tokens a run (or a step) consumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// Component-wise sum.
+    pub fn add(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens + other.input_tokens,
+            output_tokens: self.output_tokens + other.output_tokens,
+        }
+    }
+}
+
+/// The run object, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub agent: String,
+    pub tenant: TenantId,
+    pub principal: PrincipalId,
+    pub conversation_id: Option<ConversationId>,
+    pub status: RunStatus,
+    pub input: serde_json::Value,
+    pub output: Option<serde_json::Value>,
+    pub error: Option<RunError>,
+    pub pause: Option<Pause>,
+    /// Number of journaled steps.
+    pub steps: u32,
+    /// Execution attempt, starting at 1; grows when a run is retried.
+    pub attempt: u32,
+    pub usage: Usage,
+    pub cost_usd: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    #[serde(with = "crate::run::ts")]
+    pub created_at: Millis,
+    #[serde(with = "crate::run::ts")]
+    pub updated_at: Millis,
+}
+
+/// What a caller supplies to create a run; the tenant is passed separately.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub id: RunId,
+    pub agent: String,
+    pub principal: PrincipalId,
+    pub input: serde_json::Value,
+    pub conversation_id: Option<ConversationId>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Serde adapter: epoch milliseconds in memory, RFC 3339 on the wire.
+pub mod ts {
+    use crate::Millis;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes epoch millis as an RFC 3339 string.
+    pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::rfc3339(*ms))
+    }
+
+    /// Accepts an RFC 3339 string or an integer of epoch millis.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Ms(i64),
+            Text(String),
+        }
+        match Either::deserialize(d)? {
+            Either::Ms(ms) => Ok(ms),
+            Either::Text(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                .map(|dt| dt.timestamp_millis())
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_machine() {
+        use RunStatus::*;
+        assert!(Queued.can_transition(Running));
+        assert!(Running.can_transition(Paused));
+        assert!(Paused.can_transition(Queued));
+        assert!(Dead.can_transition(Queued));
+        assert!(!Succeeded.can_transition(Running));
+        assert!(!Paused.can_transition(Succeeded));
+        assert!(!Cancelled.can_transition(Queued));
+        for s in RunStatus::ALL {
+            assert_eq!(RunStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}
