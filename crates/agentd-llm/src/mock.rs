@@ -1,0 +1,255 @@
+//! The scripted mock provider (`kind = "mock"`): returns its script entries in
+//! order, one per model call of a run, cycling on the last entry.
+
+use crate::{Completion, CompletionRequest, Provider, ProviderError};
+use agentd_config::{ProviderConfig, ScriptEntry, ScriptError};
+use agentd_core::{Message, Role, ToolCall, Usage, value_as_text};
+use std::time::Duration;
+
+/// A provider that plays a script.
+#[derive(Debug, Clone)]
+pub struct MockProvider {
+    name: String,
+    model: String,
+    script: Vec<ScriptEntry>,
+    latency: Duration,
+}
+
+impl MockProvider {
+    /// Builds the mock from its `[providers.<name>]` table.
+    pub fn from_config(name: &str, cfg: &ProviderConfig) -> Self {
+        Self::new(
+            name,
+            cfg.model.clone().unwrap_or_else(|| "mock".to_string()),
+            cfg.script.clone(),
+            Duration::from_millis(cfg.latency_ms),
+        )
+    }
+
+    /// A mock with an explicit script.
+    pub fn new(name: &str, model: String, script: Vec<ScriptEntry>, latency: Duration) -> Self {
+        Self {
+            name: name.to_string(),
+            model,
+            script,
+            latency,
+        }
+    }
+}
+
+/// The run's Nth model call gets entry N: N is the number of assistant
+/// messages since the run's user message, so the position survives restarts
+/// (it is derived from the journal, not kept in memory).
+fn call_index(messages: &[Message]) -> usize {
+    messages
+        .iter()
+        .rev()
+        .take_while(|m| m.role != Role::User)
+        .filter(|m| m.role == Role::Assistant)
+        .count()
+}
+
+struct Templates {
+    input: String,
+    tool_result: String,
+}
+
+impl Templates {
+    fn from_messages(messages: &[Message]) -> Self {
+        let input = messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let tool_result = messages
+            .iter()
+            .rev()
+            .take_while(|m| m.role != Role::User)
+            .find(|m| m.role == Role::Tool)
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        Self { input, tool_result }
+    }
+
+    fn render(&self, s: &str) -> String {
+        s.replace("{{input}}", &self.input)
+            .replace("{{tool_result}}", &self.tool_result)
+    }
+
+    fn render_value(&self, v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => Value::String(self.render(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.render_value(x)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.render_value(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+fn chars(m: &Message) -> usize {
+    m.content.chars().count()
+        + m.tool_calls
+            .iter()
+            .map(|c| c.name.len() + c.args.to_string().len())
+            .sum::<usize>()
+}
+
+#[async_trait::async_trait]
+impl Provider for MockProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let n = call_index(&req.messages);
+        let Some(entry) = self.script.get(n).or(self.script.last()) else {
+            return Err(ProviderError::BadRequest {
+                provider: self.name.clone(),
+                message: "the mock script is empty".into(),
+            });
+        };
+        let t = Templates::from_messages(&req.messages);
+        let message = match entry {
+            ScriptEntry::Reply { reply } => Message::text(Role::Assistant, t.render(reply)),
+            ScriptEntry::Tool { tool, args } => Message {
+                role: Role::Assistant,
+                content: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: format!("call_{n}"),
+                    name: tool.clone(),
+                    args: t.render_value(args),
+                }],
+                tool_call_id: None,
+            },
+            ScriptEntry::Error { error } => {
+                let provider = self.name.clone();
+                return Err(match error {
+                    ScriptError::RateLimit => ProviderError::RateLimited {
+                        provider,
+                        retry_after: None,
+                    },
+                    ScriptError::Timeout => ProviderError::Timeout { provider },
+                    ScriptError::Server => ProviderError::Server {
+                        provider,
+                        message: "scripted server error".into(),
+                    },
+                });
+            }
+        };
+        let input_chars = req.system.as_deref().map_or(0, |s| s.chars().count())
+            + req.messages.iter().map(chars).sum::<usize>();
+        let usage = Usage {
+            input_tokens: (input_chars / 4) as u64,
+            output_tokens: (chars(&message) / 4) as u64,
+        };
+        Ok(Completion {
+            message,
+            usage,
+            model: self.model.clone(),
+        })
+    }
+}
+
+/// Renders a JSON input as the text `{{input}}` stands for.
+pub fn input_text(input: &serde_json::Value) -> String {
+    value_as_text(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn w1() -> MockProvider {
+        MockProvider::new(
+            "m",
+            "mock".into(),
+            vec![
+                ScriptEntry::Tool {
+                    tool: "echo".into(),
+                    args: json!({"text": "{{input}}"}),
+                },
+                ScriptEntry::Reply {
+                    reply: "done: {{tool_result}}".into(),
+                },
+            ],
+            Duration::ZERO,
+        )
+    }
+
+    fn req(messages: Vec<Message>) -> CompletionRequest {
+        CompletionRequest {
+            system: None,
+            messages,
+            tools: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn plays_the_script_per_run_and_fills_templates() {
+        let p = w1();
+        // An earlier run of the same conversation must not shift the script.
+        let mut msgs = vec![
+            Message::text(Role::User, "old"),
+            Message::text(Role::Assistant, "old reply"),
+            Message::text(Role::User, "hello world"),
+        ];
+        let first = p.complete(&req(msgs.clone())).await.unwrap();
+        assert_eq!(first.message.tool_calls.len(), 1);
+        assert_eq!(first.message.tool_calls[0].name, "echo");
+        assert_eq!(
+            first.message.tool_calls[0].args,
+            json!({"text": "hello world"})
+        );
+        assert_eq!(first.model, "mock");
+        msgs.push(first.message.clone());
+        msgs.push(Message::tool_result("call_0", "hello world"));
+        let second = p.complete(&req(msgs.clone())).await.unwrap();
+        assert_eq!(second.message.content, "done: hello world");
+        assert!(second.message.tool_calls.is_empty());
+        // Usage is characters / 4.
+        let in_chars: usize = msgs.iter().map(chars).sum();
+        assert_eq!(second.usage.input_tokens, (in_chars / 4) as u64);
+        assert_eq!(
+            second.usage.output_tokens,
+            ("done: hello world".len() / 4) as u64
+        );
+        // Past the end, the last entry repeats.
+        msgs.push(second.message);
+        let third = p.complete(&req(msgs)).await.unwrap();
+        assert_eq!(third.message.content, "done: hello world");
+    }
+
+    #[tokio::test]
+    async fn error_entries_fail_with_their_class() {
+        let p = MockProvider::new(
+            "flaky",
+            "mock".into(),
+            vec![
+                ScriptEntry::Error {
+                    error: ScriptError::RateLimit,
+                },
+                ScriptEntry::Error {
+                    error: ScriptError::Server,
+                },
+            ],
+            Duration::ZERO,
+        );
+        let e = p
+            .complete(&req(vec![Message::text(Role::User, "x")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::RateLimited { .. }));
+        assert!(e.retryable());
+        assert!(e.to_string().contains("flaky"));
+    }
+}

@@ -1,0 +1,248 @@
+//! Durable state of agentd: runs, their journals, the run queue with leases,
+//! conversation memory and the audit trail, behind one [`Store`] trait.
+//!
+//! Every call that reads or writes a tenant's data takes a [`TenantId`] (or a
+//! [`Lease`], which carries the tenant of the run it was granted for): there is
+//! no default tenant anywhere in this crate.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use agentd_core::{
+    ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId, RunStatus,
+    Step, TenantId, Usage,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Result alias of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What can go wrong talking to the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("applying store migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The worker's lease was taken over (expired, cancelled or reclaimed):
+    /// it must stop touching the run.
+    #[error("lease on run {run} is no longer held by this worker")]
+    LeaseLost { run: RunId },
+    #[error("corrupt record in the store: {0}")]
+    Corrupt(String),
+    #[error("unsupported store url {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+/// The right to execute one run until the lease runs out. `token` fences
+/// writes: it grows on every claim, and a write under an old token fails
+/// with [`StoreError::LeaseLost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub run_id: RunId,
+    pub tenant: TenantId,
+    pub token: i64,
+}
+
+/// A run claimed from the queue, with the lease to execute it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub lease: Lease,
+    pub run: Run,
+}
+
+/// Everything a worker needs to continue a run: the run, its journal so far,
+/// and the earlier messages of its conversation (oldest first).
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pub run: Run,
+    pub steps: Vec<Step>,
+    pub history: Vec<Message>,
+}
+
+/// A completed step and what it adds to the run's totals.
+#[derive(Debug, Clone)]
+pub struct StepWrite {
+    pub step: Step,
+    pub usage: Usage,
+    pub cost_usd: f64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The model replied; `messages` (this run's user input, tool traffic and
+    /// reply) are appended to the conversation, if the run has one.
+    Succeeded {
+        output: serde_json::Value,
+        messages: Vec<Message>,
+    },
+    Failed {
+        error: RunError,
+    },
+}
+
+/// Filters for listing a tenant's runs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub agent: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: u32,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A message stored in a conversation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConversationMessage {
+    pub seq: u64,
+    pub run_id: RunId,
+    #[serde(flatten)]
+    pub message: Message,
+    #[serde(with = "agentd_core::run::ts")]
+    pub created_at: Millis,
+}
+
+/// One audit record: a state transition, who caused it and when.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    pub run_id: RunId,
+    #[serde(with = "agentd_core::run::ts")]
+    pub at: Millis,
+    pub actor: String,
+    pub event: String,
+    pub detail: serde_json::Value,
+}
+
+/// The result of a state change requested by a caller.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    /// Applied; the run as it is now.
+    Done(Run),
+    /// No such run for this tenant.
+    NotFound,
+    /// The run's status does not allow it.
+    Conflict(RunStatus),
+}
+
+/// The durable store. Implemented by SQLite (embedded) and, later,
+/// PostgreSQL; the engine and the API see only this trait.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// Checks the store answers and its migrations are applied.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- caller side: every call is scoped by the caller's tenant ----
+
+    /// Creates a queued run.
+    async fn create_run(&self, tenant: &TenantId, run: &NewRun) -> Result<Run>;
+    /// One run, or `None` if it does not exist for this tenant.
+    async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>>;
+    /// The tenant's runs, newest first.
+    async fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Page<Run>>;
+    /// A run's journal from index `after + 1`; `None` if the run does not
+    /// exist for this tenant.
+    async fn list_steps(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        after: Option<u32>,
+        limit: u32,
+    ) -> Result<Option<Page<Step>>>;
+    /// A conversation's messages, oldest first, after `after` (a seq).
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Page<ConversationMessage>>;
+    /// A run's audit trail, oldest first.
+    async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>>;
+    /// Cancels a queued, running or paused run. A running run's lease is
+    /// revoked, so its worker stops at its next write.
+    async fn cancel_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &PrincipalId,
+    ) -> Result<Transition>;
+    /// Answers a paused run: completes its waiting step with `answer` and
+    /// queues the run again, in one transaction.
+    async fn resume_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        answer: &serde_json::Value,
+        actor: &PrincipalId,
+    ) -> Result<Transition>;
+
+    // ---- worker side: a lease carries the tenant of its run ----
+
+    /// Claims the oldest runnable run (queued and due, or running with an
+    /// expired lease), keeping runs of one conversation in creation order.
+    async fn claim_next(&self, owner: &str, lease_for: Duration) -> Result<Option<Claimed>>;
+    /// Claims one specific run if it is runnable.
+    async fn claim_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        owner: &str,
+        lease_for: Duration,
+    ) -> Result<Option<Claimed>>;
+    /// Loads the journal of a leased run; `history_limit` keeps only the
+    /// newest N conversation messages.
+    async fn load_journal(&self, lease: &Lease, history_limit: Option<u32>) -> Result<Journal>;
+    /// Durably appends a completed step and extends the lease.
+    async fn append_step(
+        &self,
+        lease: &Lease,
+        write: &StepWrite,
+        lease_for: Duration,
+    ) -> Result<()>;
+    /// Durably appends a waiting step and pauses the run; the lease ends.
+    async fn pause_run(&self, lease: &Lease, waiting: &StepWrite, pause: &Pause) -> Result<Run>;
+    /// Ends a run, optionally appending its last step in the same transaction.
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        last: Option<&StepWrite>,
+        outcome: &Outcome,
+    ) -> Result<Run>;
+    /// Gives a run back to the queue (graceful shutdown), due at once.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+    /// Releases every lease held by `owner`: used at start-up, when the
+    /// previous process of this node is known to be gone.
+    async fn release_owner(&self, owner: &str) -> Result<u64>;
+}
+
+/// Opens the store a URL names (`sqlite://path` or `sqlite::memory:`).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Err(StoreError::BadUrl {
+            url: url.to_string(),
+            reason: "the PostgreSQL backend is not available in this version; use sqlite://"
+                .to_string(),
+        })
+    } else {
+        Err(StoreError::BadUrl {
+            url: url.to_string(),
+            reason: "expected sqlite://PATH".to_string(),
+        })
+    }
+}
