@@ -1,0 +1,38 @@
+//! Live run events, broadcast in-process to the API (SSE, `wait`) and the CLI.
+
+use agentd_core::{Run, RunId, RunStatus, Step, StepKind, TenantId};
+use serde::Serialize;
+
+/// Something that happened to a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEvent {
+    pub run_id: RunId,
+    pub tenant: TenantId,
+    #[serde(flatten)]
+    pub kind: RunEventKind,
+}
+
+/// The event's payload.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEventKind {
+    /// The run's status changed (queued, running, paused).
+    Status { status: RunStatus },
+    /// A step began.
+    StepStarted {
+        index: u32,
+        kind: StepKind,
+        name: String,
+    },
+    /// A step is journaled.
+    StepCompleted { step: Step },
+    /// The run paused or ended: the run object as stored.
+    Finished { run: Run },
+}
+
+impl RunEvent {
+    /// True if after this event the run is paused or done.
+    pub fn is_settling(&self) -> bool {
+        matches!(self.kind, RunEventKind::Finished { .. })
+    }
+}
