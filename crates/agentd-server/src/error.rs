@@ -1,0 +1,165 @@
+//! The API's one error type: every failure a handler, an extractor or a
+//! middleware reports becomes `{"error": {"code", "message"}}` with a status
+//! here, so clients match on stable codes and never see internals.
+
+use agentd_core::ErrorCode;
+use agentd_engine::EngineError;
+use agentd_store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::fmt;
+
+/// Result alias of the handlers.
+pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: bad JSON, a missing field, a bad id or filter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The resource does not exist for the caller's tenant.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The resource's state does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body exceeds `server.max_body_bytes`.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A dependency (the store) is not reachable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an infrastructure failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// Wraps any error as an internal one.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    /// The stable code sent to the client.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            // No dedicated code exists for 405; it is a malformed request.
+            Self::BadRequest(_) | Self::MethodNotAllowed => ErrorCode::BadRequest,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status of the response.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The "not found" every lookup of a run answers, whether the run does
+    /// not exist or belongs to another tenant: the two must look the same.
+    pub(crate) fn run_not_found(id: impl fmt::Display) -> Self {
+        Self::NotFound(format!("run {id} not found"))
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::UnknownAgent(name) => Self::NotFound(format!("unknown agent {name:?}")),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error.cause_chain = %CauseChain(cause.as_ref()), "request failed");
+        }
+        error_response(self.status(), self.code(), &self.to_string())
+    }
+}
+
+/// The error body in the API's one format; also used by the panic handler,
+/// which has no `ApiError` to convert.
+pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "error": { "code": code.as_str(), "message": message }
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Formats an error and all its sources as `outer: inner: root`, so one log
+/// line carries the whole cause chain.
+pub(crate) struct CauseChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for CauseChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause_from_the_client() {
+        let err = ApiError::internal(std::io::Error::other("SELECT * FROM runs failed"));
+
+        let res = err.into_response();
+
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({ "error": { "code": "internal", "message": "internal error" } })
+        );
+    }
+
+    #[test]
+    fn unknown_agents_are_not_found_and_codes_match_statuses() {
+        let err = ApiError::from(EngineError::UnknownAgent("x".into()));
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        assert_eq!(err.code(), ErrorCode::NotFound);
+        assert_eq!(
+            ApiError::PayloadTooLarge("big".into()).code().as_str(),
+            "payload_too_large"
+        );
+        assert_eq!(
+            ApiError::Conflict("c".into()).status(),
+            StatusCode::CONFLICT
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The HTTP API of agentd: an axum [`Router`] over the engine, with one JSON
+//! error format, caller identity from request headers (auth mode `none`),
+//! body limits, tracing and panic recovery. It never binds a socket itself:
+//! callers pass a bound listener and a shutdown future to [`serve`].
+
+mod error;
+mod extract;
+mod routes;
+
+pub use error::{ApiError, ApiResult};
+pub use extract::{Caller, PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
+pub use routes::router;
+
+use agentd_config::{AuthMode, Config};
+use agentd_engine::Engine;
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the API cannot be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Trusting identity headers under a mode that promises credentials
+    /// would let anyone act as any tenant, so other modes are refused.
+    #[error("auth.mode = \"{0}\" is not supported by this version's HTTP API; use \"none\"")]
+    UnsupportedAuth(AuthMode),
+}
+
+/// What every handler shares: the engine and the server settings.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Engine,
+    max_body_bytes: usize,
+    wait_timeout: Duration,
+    version: Arc<str>,
+}
+
+impl AppState {
+    /// Builds the state from the engine, the loaded config (`[server]` and
+    /// `[auth]`) and the version reported by `/health`.
+    pub fn new(
+        engine: Engine,
+        config: &Config,
+        version: impl Into<String>,
+    ) -> Result<Self, ServerError> {
+        if config.auth.mode != AuthMode::None {
+            return Err(ServerError::UnsupportedAuth(config.auth.mode));
+        }
+        Ok(Self {
+            engine,
+            max_body_bytes: config.server.max_body_bytes,
+            wait_timeout: config.server.wait_timeout.get(),
+            version: version.into().into(),
+        })
+    }
+
+    /// The engine behind the API.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops
+/// accepting connections and waits for in-flight requests to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,48 @@
+//! `/health` (liveness) and `/ready` (readiness). Neither needs a credential:
+//! orchestrators probe them.
+
+use crate::AppState;
+use crate::error::CauseChain;
+use agentd_core::ErrorCode;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A probe must answer before the orchestrator's own timeout, even when the
+/// database hangs (a locked file, an unreachable server).
+const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /health`: the process is up.
+pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
+    Json(json!({ "status": "ok", "version": &*app.version }))
+}
+
+/// `GET /ready`: the store answers and its migrations are applied; 503
+/// naming the failing check otherwise. The cause is logged, not sent: the
+/// endpoint is unauthenticated.
+pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.store().ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::error!(error.cause_chain = %CauseChain(&e), "readiness: store ping failed");
+            "error"
+        }
+        Err(_) => {
+            tracing::error!(timeout = ?STORE_PING_TIMEOUT, "readiness: store ping timed out");
+            "timeout"
+        }
+    };
+    if store == "ok" {
+        let body = json!({ "status": "ready", "checks": { "store": "ok" } });
+        (StatusCode::OK, Json(body))
+    } else {
+        let body = json!({
+            "status": "not_ready",
+            "checks": { "store": store },
+            "error": { "code": ErrorCode::Unavailable.as_str(), "message": format!("store check failed: {store}") },
+        });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    }
+}

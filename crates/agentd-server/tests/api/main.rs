@@ -1,0 +1,13 @@
+//! Integration tests of the HTTP API: the real server on 127.0.0.1:0 over a
+//! fresh SQLite store, with workers running the mock provider.
+
+// Tests opt back in to the workspace-denied lints: a failed unwrap is a
+// failed test. (clippy's allow-*-in-tests does not reach helper modules.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod errors;
+mod health;
+mod helpers;
+mod lifecycle;
+mod runs;
+mod tenancy;
