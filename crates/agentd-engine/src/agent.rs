@@ -61,7 +61,7 @@ impl Agent {
             pricing: config
                 .pricing
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), *v))
                 .collect(),
         })
     }

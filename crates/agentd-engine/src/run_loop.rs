@@ -122,10 +122,10 @@ impl Engine {
             Err(Stop::LeaseLost) => {
                 tracing::info!("lease lost; this worker stops touching the run");
                 // Tell local waiters about the state someone else produced.
-                if let Ok(Some(now)) = self.inner.store.get_run(&lease.tenant, lease.run_id).await {
-                    if crate::settled(now.status) {
-                        self.emit(&now, RunEventKind::Finished { run: now.clone() });
-                    }
+                if let Ok(Some(now)) = self.inner.store.get_run(&lease.tenant, lease.run_id).await
+                    && crate::settled(now.status)
+                {
+                    self.emit(&now, RunEventKind::Finished { run: now.clone() });
                 }
             }
             Err(Stop::Released) => tracing::info!("released to the queue at shutdown"),
@@ -185,8 +185,10 @@ impl Engine {
                     return Ok(());
                 }
             } else {
-                if let Some(budget) = agent.config.budget_usd {
-                    if run.cost_usd >= budget {
+                if let Some(budget) = agent.config.budget_usd
+                    && run.cost_usd >= budget
+                {
+                    {
                         let error = RunError::new(
                             ErrorCode::BudgetExceeded,
                             format!("run spent ${:.6} of its ${budget} budget", run.cost_usd),
@@ -274,7 +276,7 @@ impl Engine {
                     cost_usd: cost,
                 };
                 run.cost_usd += cost;
-                run.usage = run.usage.add(usage);
+                run.usage = run.usage + usage;
                 st.next_index += 1;
                 if message.tool_calls.is_empty() {
                     let output = serde_json::Value::String(message.content.clone());

@@ -72,6 +72,7 @@ pub struct StepWrite {
 
 /// How a run ended.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once per run, never stored in bulk
 pub enum Outcome {
     /// The model replied; `messages` (this run's user input, tool traffic and
     /// reply) are appended to the conversation, if the run has one.
@@ -125,6 +126,7 @@ pub struct AuditEntry {
 
 /// The result of a state change requested by a caller.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // returned once per request, never stored
 pub enum Transition {
     /// Applied; the run as it is now.
     Done(Run),
@@ -140,6 +142,9 @@ pub enum Transition {
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+    /// Write transactions committed by this handle so far (benchmarks and
+    /// metrics: each is one durable sync on disk).
+    fn commits(&self) -> u64;
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Checks the store answers and its migrations are applied.

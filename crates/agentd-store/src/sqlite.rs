@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -40,6 +41,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     clock: Clock,
+    commits: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -74,6 +76,7 @@ impl SqliteStore {
             writer,
             reader,
             clock: Arc::new(agentd_core::now_millis),
+            commits: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -89,6 +92,12 @@ impl SqliteStore {
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<()> {
+        tx.commit().await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -322,6 +331,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
@@ -368,7 +381,7 @@ impl Store for SqliteStore {
             None,
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(created)
     }
 
@@ -543,7 +556,7 @@ impl Store for SqliteStore {
             .await?;
         let run = run_from_row(&row)?;
         insert_audit(&mut tx, tenant, id, now, actor.as_str(), "cancelled", None).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Transition::Done(run))
     }
 
@@ -595,7 +608,7 @@ impl Store for SqliteStore {
             .await?;
         let run = run_from_row(&row)?;
         insert_audit(&mut tx, tenant, id, now, actor.as_str(), "resumed", None).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Transition::Done(run))
     }
 
@@ -614,7 +627,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let claimed = take_lease(&mut tx, &candidate, owner, now, lease_for).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Some(claimed))
     }
 
@@ -640,7 +653,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let claimed = take_lease(&mut tx, &candidate, owner, now, lease_for).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Some(claimed))
     }
 
@@ -706,7 +719,7 @@ impl Store for SqliteStore {
         )
         .await?;
         insert_step(&mut tx, lease.run_id, &write.step).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -737,7 +750,7 @@ impl Store for SqliteStore {
             Some(&detail),
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(run)
     }
 
@@ -813,7 +826,7 @@ impl Store for SqliteStore {
             detail.as_ref(),
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(run)
     }
 
@@ -830,6 +843,7 @@ impl Store for SqliteStore {
         .bind(lease.token)
         .execute(&self.writer)
         .await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -844,6 +858,7 @@ impl Store for SqliteStore {
         .bind(owner)
         .execute(&self.writer)
         .await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(res.rows_affected())
     }
 }

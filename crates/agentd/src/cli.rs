@@ -1,0 +1,112 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// agentd: a production runtime for LLM agents.
+#[derive(Debug, Parser)]
+#[command(name = "agentd", version, about)]
+pub struct Cli {
+    /// Config file (default: ./agentd.toml if present, else the embedded default).
+    #[arg(long, global = true, env = "AGENTD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON to stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format on stderr (default: text on a terminal, json otherwise).
+    #[arg(long, global = true, env = "AGENTD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API and run workers in one process.
+    Serve {
+        /// API only: do not execute runs in this process.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run workers only (scale out against a shared store).
+    Worker,
+    /// Run an agent once, locally, showing its steps live.
+    Run(RunArgs),
+    /// Operate on runs in the configured store.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Apply store migrations.
+    Migrate,
+}
+
+/// `agentd run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Agent name.
+    pub agent: String,
+    /// Input: JSON if it parses as JSON, else plain text.
+    pub input: String,
+    /// Conversation to continue.
+    #[arg(long)]
+    pub conversation: Option<String>,
+    #[command(flatten)]
+    pub who: Who,
+}
+
+/// The identity a CLI command acts as.
+#[derive(Debug, Clone, Args)]
+pub struct Who {
+    /// Tenant to act in.
+    #[arg(long, default_value = "default", env = "AGENTD_TENANT")]
+    pub tenant: String,
+    /// Principal recorded in the audit log.
+    #[arg(long, default_value = "cli")]
+    pub principal: String,
+}
+
+/// `agentd runs ...`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Show one run and its journal.
+    Show {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Answer a paused run and continue it here.
+    Resume {
+        id: String,
+        /// The answer: JSON if it parses as JSON, else plain text.
+        #[arg(long)]
+        answer: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Cancel a queued, running or paused run.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+}

@@ -1,0 +1,26 @@
+//! The `agentd` binary: parses the command line and hands off to the
+//! commands. Exit codes: 0 ok, 1 failed, 2 bad usage or config, 3 paused.
+
+mod cli;
+mod commands;
+mod telemetry;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    telemetry::init(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(commands::dispatch(cli));
+    ExitCode::from(code)
+}

@@ -1,0 +1,146 @@
+//! The CLI contract: output streams and exit codes.
+
+use crate::support::{Workspace, text};
+
+#[test]
+fn run_on_the_embedded_default_succeeds_and_shows_steps() {
+    let ws = Workspace::new();
+    // No agentd.toml in the workspace: the embedded default is used, with the
+    // store redirected into the temp dir.
+    let out = ws
+        .cmd()
+        .env("AGENTD_STORE__URL", ws.db_url())
+        .args(["run", "demo", "hi"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(text(&out.stdout), "done: hi\n");
+    assert!(stderr.contains("[0] llm mock"), "{stderr}");
+    assert!(stderr.contains("[1] tool echo completed"), "{stderr}");
+    assert!(stderr.contains("[2] llm mock completed"), "{stderr}");
+    assert!(ws.path().join("agentd.db").exists());
+
+    // The run is in the store, visible to `runs list` in its tenant only.
+    let out = ws
+        .cmd()
+        .env("AGENTD_STORE__URL", ws.db_url())
+        .args(["runs", "list", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["status"], "succeeded");
+    let out = ws
+        .cmd()
+        .env("AGENTD_STORE__URL", ws.db_url())
+        .args(["runs", "list", "--json", "--tenant", "other"])
+        .output()
+        .unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_paused_run_exits_3_and_resumes_from_the_cli() {
+    let ws = Workspace::new();
+    let config = ws.write_config(
+        r#"
+[providers.asker]
+kind = "mock"
+script = [
+  { tool = "ask_human", args = { question = "Ship {{input}}?" } },
+  { reply = "answer: {{tool_result}}" },
+]
+
+[[agents]]
+name = "asker"
+providers = ["asker"]
+tools = ["ask_human"]
+"#,
+    );
+    let cfg = config.to_str().unwrap();
+    let out = ws.run(&["run", "asker", "v2", "--json", "--config", cfg]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("paused: Ship v2?"));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["status"], "paused");
+    let id = run["id"].as_str().unwrap();
+
+    let out = ws.run(&["runs", "resume", id, "--answer", "yes", "--config", cfg]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "answer: yes\n");
+
+    // Resuming again is refused: the run is no longer paused.
+    let out = ws.run(&["runs", "resume", id, "--answer", "again", "--config", cfg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("succeeded"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = ws.run(&["runs", "show", id, "--json", "--config", cfg]);
+    assert_eq!(out.status.code(), Some(0));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["llm", "human", "llm"]);
+    assert_eq!(shown["steps"][1]["output"], "yes");
+}
+
+#[test]
+fn bad_config_exits_2_naming_file_key_and_expectation() {
+    let ws = Workspace::new();
+    let config = ws.write_config("[queue]\nworkers = \"many\"\n");
+    let out = ws.run(&["run", "demo", "x", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("agentd.toml"), "{err}");
+    assert!(err.contains("queue.workers"), "{err}");
+    assert!(err.contains("integer"), "{err}");
+
+    // An agent naming an unknown tool is a config error too.
+    let config = ws.write_config(
+        "[providers.m]\nkind = \"mock\"\nscript = [{ reply = \"x\" }]\n\n[[agents]]\nname = \"a\"\nproviders = [\"m\"]\ntools = [\"nope\"]\n",
+    );
+    let out = ws.run(&["run", "a", "x", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("agents[0].tools") && err.contains("nope"),
+        "{err}"
+    );
+
+    // A missing file, and an unknown agent (on the embedded default).
+    std::fs::remove_file(&config).unwrap();
+    let out = ws.run(&["run", "demo", "x", "--config", "/nonexistent/agentd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ws
+        .cmd()
+        .env("AGENTD_STORE__URL", ws.db_url())
+        .args(["run", "ghost", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("ghost"));
+}
+
+#[test]
+fn a_failing_provider_exits_1_with_the_error_code() {
+    let ws = Workspace::new();
+    let config = ws.write_config(
+        "[providers.down]\nkind = \"mock\"\nscript = [{ error = \"server\" }]\n\n[[agents]]\nname = \"a\"\nproviders = [\"down\"]\n",
+    );
+    let out = ws.run(&["run", "a", "x", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("provider_error"), "{err}");
+    assert!(err.contains("down"), "{err}");
+    assert_eq!(text(&out.stdout), "");
+}
