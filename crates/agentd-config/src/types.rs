@@ -344,7 +344,8 @@ pub struct AgentConfig {
     /// Tool names the agent may call (checked by the engine, not here).
     #[serde(default)]
     pub tools: Vec<String>,
-    /// Model calls per run before the run fails with `max_steps_exceeded`.
+    /// Journal steps (model, tool and human) per run before the run fails
+    /// with `max_steps_exceeded`.
     #[serde(default = "default_max_steps")]
     pub max_steps: u32,
     /// Wall-clock limit of one run.

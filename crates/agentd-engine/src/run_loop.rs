@@ -33,8 +33,11 @@ struct State {
     /// Tool calls of the last model step still without a journaled result.
     pending: VecDeque<ToolCall>,
     next_index: u32,
-    /// When the run's first step started: the run timeout counts from here.
+    /// When the run's first step started: the run timeout counts from here,
+    /// less the time spent waiting for humans.
     started_at: i64,
+    /// Milliseconds the run sat paused for answers: not execution time.
+    waited_ms: i64,
 }
 
 fn corrupt(run: &Run, what: impl Into<String>) -> RunError {
@@ -80,6 +83,12 @@ fn rebuild(journal: &Journal, system_start: i64) -> Result<State, RunError> {
         pending,
         next_index: journal.steps.len() as u32,
         started_at: journal.steps.first().map_or(system_start, |s| s.started_at),
+        waited_ms: journal
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::Human)
+            .map(|s| s.duration_ms as i64)
+            .sum(),
     })
 }
 
@@ -163,7 +172,8 @@ impl Engine {
                 let _ = self.inner.store.release(lease).await;
                 return Err(Stop::Released);
             }
-            let elapsed = Duration::from_millis((now_millis() - st.started_at).max(0) as u64);
+            let elapsed =
+                Duration::from_millis((now_millis() - st.started_at - st.waited_ms).max(0) as u64);
             let Some(remaining) = run_timeout.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
                 let error = RunError::new(
                     ErrorCode::Timeout,

@@ -1,0 +1,14 @@
+//! Integration tests of the run engine, driven through its library API on a
+//! temporary SQLite store and the scripted mock provider (no HTTP).
+
+mod cancel;
+mod config;
+mod helpers;
+mod human;
+mod limits;
+mod memory;
+mod providers;
+mod recovery;
+mod run;
+mod tenancy;
+mod tools;
