@@ -205,12 +205,7 @@ async fn main() -> anyhow::Result<()> {
 
     lat.sort_by(f64::total_cmp);
     let total_runs = (runs + args.warmup) as f64;
-    let pool = sqlx::SqlitePool::connect(&url).await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&pool)
-        .await?;
-    pool.close().await;
-    let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64;
+    let bytes = store.storage_bytes().await? as f64;
     let runs_per_s = runs as f64 / secs;
     let line = serde_json::json!({
         "peer": "agentd",

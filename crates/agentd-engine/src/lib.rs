@@ -10,14 +10,16 @@ mod worker;
 pub use agent::Agent;
 pub use events::{RunEvent, RunEventKind};
 
-use agentd_config::Config;
+use agentd_config::{Config, MemoryStrategy};
 use agentd_core::{ConversationId, Identity, NewRun, Run, RunId, RunStatus, TenantId};
-use agentd_store::{Store, StoreError, Transition};
+use agentd_store::{ClaimRequest, Claimed, Store, StoreError, Transition};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Result alias of this crate.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -63,9 +65,21 @@ struct Inner {
     store: Arc<dyn Store>,
     agents: HashMap<String, Agent>,
     settings: EngineSettings,
+    claim: ClaimRequest,
     events: broadcast::Sender<RunEvent>,
-    /// Wakes an idle worker when this process queues a run.
+    /// One permit per run this process may execute at once.
+    slots: Arc<Semaphore>,
+    /// Set while `run_workers` runs: its shutdown token. A run submitted or
+    /// resumed here then starts at once, claimed in the creating commit.
+    live: Mutex<Option<CancellationToken>>,
+    tracker: TaskTracker,
+    /// Wakes the claimer when this process queues a run it could not start.
     wake: Notify,
+    /// Set while runs may wait in the queue for a free slot here: a slot
+    /// that frees up then wakes the claimer.
+    backlog: AtomicBool,
+    /// Callers of `wait`, told when their run pauses or ends.
+    waiters: Mutex<HashMap<RunId, Vec<oneshot::Sender<Run>>>>,
 }
 
 impl Engine {
@@ -84,14 +98,31 @@ impl Engine {
             poll_interval: config.queue.poll_interval.get(),
             owner,
         };
+        let history_limits = config
+            .agents
+            .iter()
+            .filter(|a| a.memory.strategy == MemoryStrategy::Window)
+            .filter_map(|a| a.memory.max_messages.map(|m| (a.name.clone(), m)))
+            .collect();
+        let claim = ClaimRequest {
+            owner: settings.owner.clone(),
+            lease_for: settings.lease,
+            history_limits: Arc::new(history_limits),
+        };
         let (events, _) = broadcast::channel(4096);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 agents,
+                slots: Arc::new(Semaphore::new(settings.workers as usize)),
                 settings,
+                claim,
                 events,
+                live: Mutex::new(None),
+                tracker: TaskTracker::new(),
                 wake: Notify::new(),
+                backlog: AtomicBool::new(false),
+                waiters: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -116,16 +147,64 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
-    fn emit(&self, run: &Run, kind: RunEventKind) {
-        // No subscriber is normal (nobody watching): the send error is moot.
+    /// Publishes an event; the payload is built only if someone listens.
+    fn emit(&self, run: &Run, kind: impl FnOnce() -> RunEventKind) {
+        if self.inner.events.receiver_count() == 0 {
+            return;
+        }
+        // A receiver may drop between the check and the send: harmless.
         let _ = self.inner.events.send(RunEvent {
             run_id: run.id,
             tenant: run.tenant.clone(),
-            kind,
+            kind: kind(),
         });
     }
 
-    /// Queues a run of `agent` for `who`.
+    /// Tells waiters and listeners that `run` paused or ended.
+    fn settle(&self, run: &Run) {
+        let waiting = self
+            .inner
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&run.id));
+        for tx in waiting.into_iter().flatten() {
+            let _ = tx.send(run.clone());
+        }
+        self.emit(run, || RunEventKind::Finished { run: run.clone() });
+    }
+
+    /// A permit to start a run here at once, if workers run and one is free.
+    fn free_slot(&self) -> Option<(OwnedSemaphorePermit, CancellationToken)> {
+        let token = self.inner.live.lock().ok()?.clone()?;
+        let permit = self.inner.slots.clone().try_acquire_owned().ok()?;
+        Some((permit, token))
+    }
+
+    /// Executes a claimed run on the worker pool, holding its slot.
+    fn spawn_execute(
+        &self,
+        claimed: Claimed,
+        permit: OwnedSemaphorePermit,
+        shutdown: CancellationToken,
+    ) {
+        let engine = self.clone();
+        self.inner.tracker.spawn(async move {
+            engine.execute(claimed, &shutdown, Some(permit)).await;
+            if engine.inner.backlog.load(Ordering::Relaxed) {
+                engine.inner.wake.notify_one();
+            }
+        });
+    }
+
+    /// A run was queued that this process did not start: wake the claimer.
+    fn queued(&self) {
+        self.inner.backlog.store(true, Ordering::Relaxed);
+        self.inner.wake.notify_one();
+    }
+
+    /// Queues a run of `agent` for `who`; it starts at once if a worker of
+    /// this process is free.
     pub async fn submit(&self, who: &Identity, agent: &str, req: Submit) -> Result<Run> {
         if !self.inner.agents.contains_key(agent) {
             return Err(EngineError::UnknownAgent(agent.to_string()));
@@ -138,27 +217,49 @@ impl Engine {
             conversation_id: req.conversation_id,
             metadata: req.metadata,
         };
-        let run = self.inner.store.create_run(&who.tenant, &new).await?;
-        self.emit(&run, RunEventKind::Status { status: run.status });
-        self.inner.wake.notify_one();
+        let slot = self.free_slot();
+        let created = self
+            .inner
+            .store
+            .create_run(&who.tenant, &new, slot.as_ref().map(|_| &self.inner.claim))
+            .await?;
+        let run = created.run;
+        self.emit(&run, || RunEventKind::Status { status: run.status });
+        match (created.claimed, slot) {
+            (Some(claimed), Some((permit, token))) => self.spawn_execute(claimed, permit, token),
+            _ => self.queued(),
+        }
         Ok(run)
     }
 
-    /// Answers a paused run and queues it again.
+    /// Answers a paused run; it continues at once if a worker is free.
     pub async fn resume(
         &self,
         who: &Identity,
         id: RunId,
         answer: &serde_json::Value,
     ) -> Result<Transition> {
+        let slot = self.free_slot();
         let t = self
             .inner
             .store
-            .resume_run(&who.tenant, id, answer, &who.principal)
+            .resume_run(
+                &who.tenant,
+                id,
+                answer,
+                &who.principal,
+                slot.as_ref().map(|_| &self.inner.claim),
+            )
             .await?;
-        if let Transition::Done(run) = &t {
-            self.emit(run, RunEventKind::Status { status: run.status });
-            self.inner.wake.notify_one();
+        if let Transition::Done(run, claimed) = t {
+            self.emit(&run, || RunEventKind::Status { status: run.status });
+            match (claimed, slot) {
+                (Some(claimed), Some((permit, token))) => {
+                    self.spawn_execute(*claimed, permit, token)
+                }
+                _ => self.queued(),
+            }
+            return Ok(Transition::Done(run, None));
         }
         Ok(t)
     }
@@ -170,8 +271,8 @@ impl Engine {
             .store
             .cancel_run(&who.tenant, id, &who.principal)
             .await?;
-        if let Transition::Done(run) = &t {
-            self.emit(run, RunEventKind::Finished { run: run.clone() });
+        if let Transition::Done(run, _) = &t {
+            self.settle(run);
         }
         Ok(t)
     }
@@ -184,10 +285,33 @@ impl Engine {
         id: RunId,
         timeout: Duration,
     ) -> Result<Option<Run>> {
-        let mut rx = self.subscribe();
+        let (tx, mut rx) = oneshot::channel();
+        if let Ok(mut w) = self.inner.waiters.lock() {
+            w.entry(id).or_default().push(tx);
+        }
+        let result = self.wait_registered(tenant, id, timeout, &mut rx).await;
+        // Drop our registration (and any other abandoned one for this run).
+        if let Ok(mut w) = self.inner.waiters.lock()
+            && let Some(list) = w.get_mut(&id)
+        {
+            list.retain(|s| !s.is_closed());
+            if list.is_empty() {
+                w.remove(&id);
+            }
+        }
+        result
+    }
+
+    async fn wait_registered(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        timeout: Duration,
+        rx: &mut oneshot::Receiver<Run>,
+    ) -> Result<Option<Run>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        // Events are the fast path; the store poll covers runs executed by
-        // another process and a lagging receiver.
+        // Local settlement arrives through `rx`; the store poll covers runs
+        // executed by another process.
         let poll = self
             .inner
             .settings
@@ -201,16 +325,15 @@ impl Engine {
                 return Ok(Some(run));
             }
             let next_poll = (tokio::time::Instant::now() + poll).min(deadline);
-            loop {
-                tokio::select! {
-                    ev = rx.recv() => match ev {
-                        Ok(ev) if ev.run_id == id && ev.is_settling() => break,
-                        Ok(_) => continue,
-                        Err(broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    },
-                    _ = tokio::time::sleep_until(next_poll) => break,
+            tokio::select! {
+                r = &mut *rx => {
+                    if let Ok(run) = r && run.tenant == *tenant {
+                        return Ok(Some(run));
+                    }
+                    // The sender was dropped: poll until the deadline.
+                    tokio::time::sleep_until(next_poll).await;
                 }
+                _ = tokio::time::sleep_until(next_poll) => {}
             }
         }
     }
@@ -223,15 +346,14 @@ impl Engine {
         id: RunId,
         shutdown: &CancellationToken,
     ) -> Result<Option<Run>> {
-        let s = &self.inner.settings;
         loop {
             if let Some(claimed) = self
                 .inner
                 .store
-                .claim_run(tenant, id, &s.owner, s.lease)
+                .claim_run(tenant, id, &self.inner.claim)
                 .await?
             {
-                self.execute(claimed, shutdown).await;
+                self.execute(claimed, shutdown, None).await;
             }
             let Some(run) = self.wait(tenant, id, Duration::from_secs(1)).await? else {
                 return Ok(None);

@@ -2,17 +2,22 @@
 //! loop rebuilds the messages from the journaled steps and continues with the
 //! first step that has no record, so no recorded model or tool call runs
 //! twice.
+//!
+//! Durability rule: a step is committed before the next step starts. The one
+//! exception is a tool whose call only writes to the journal (`ask_human`):
+//! the model step before it and the pause are committed together.
 
 use crate::{Agent, Engine, RunEventKind};
 use agentd_core::{
-    ErrorCode, Message, Pause, Role, Run, RunError, Step, StepKind, StepStatus, ToolCall, Usage,
-    now_millis, value_as_text,
+    ErrorCode, Message, Pause, Role, Run, RunError, RunStatus, Step, StepKind, StepStatus,
+    ToolCall, Usage, now_millis, value_as_text,
 };
 use agentd_llm::{Completion, CompletionRequest, ProviderError};
 use agentd_store::{Claimed, Journal, Lease, Outcome, StepWrite, StoreError};
 use agentd_tools::{ToolContext, ToolError, ToolOutput};
 use std::collections::VecDeque;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -26,12 +31,16 @@ enum Stop {
 
 /// The state rebuilt from a journal.
 struct State {
+    run: Run,
     messages: Vec<Message>,
     /// Index in `messages` of this run's user message: what the run adds to
     /// its conversation starts here.
     run_start: usize,
     /// Tool calls of the last model step still without a journaled result.
     pending: VecDeque<ToolCall>,
+    /// Steps done but not yet committed; committed before the next step
+    /// starts, or together with the pause or the end of the run.
+    unflushed: Vec<StepWrite>,
     next_index: u32,
     /// When the run's first step started: the run timeout counts from here,
     /// less the time spent waiting for humans.
@@ -47,32 +56,38 @@ fn corrupt(run: &Run, what: impl Into<String>) -> RunError {
     )
 }
 
-fn rebuild(journal: &Journal, system_start: i64) -> Result<State, RunError> {
-    let mut messages = journal.history.clone();
+fn rebuild(journal: Journal) -> Result<State, RunError> {
+    let Journal {
+        run,
+        steps,
+        history,
+    } = journal;
+    let mut messages = history;
     let run_start = messages.len();
-    messages.push(Message::text(Role::User, value_as_text(&journal.run.input)));
+    messages.push(Message::text(Role::User, value_as_text(&run.input)));
     let mut pending = VecDeque::new();
-    for step in &journal.steps {
+    for step in &steps {
         match step.kind {
             StepKind::Llm => {
-                let m: Message = serde_json::from_value(step.output.clone())
-                    .map_err(|e| corrupt(&journal.run, format!("step {}: {e}", step.index)))?;
+                let m: Message = match serde_json::from_value(step.output.clone()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let err = corrupt(&run, format!("step {}: {e}", step.index));
+                        return Err(err);
+                    }
+                };
                 pending = m.tool_calls.iter().cloned().collect();
                 messages.push(m);
             }
             StepKind::Tool | StepKind::Human => {
                 if step.status == StepStatus::Waiting {
-                    return Err(corrupt(
-                        &journal.run,
-                        format!("step {} still waits for a human", step.index),
-                    ));
+                    let err = corrupt(&run, format!("step {} still waits for a human", step.index));
+                    return Err(err);
                 }
-                let call = pending.pop_front().ok_or_else(|| {
-                    corrupt(
-                        &journal.run,
-                        format!("step {} answers no tool call", step.index),
-                    )
-                })?;
+                let Some(call) = pending.pop_front() else {
+                    let err = corrupt(&run, format!("step {} answers no tool call", step.index));
+                    return Err(err);
+                };
                 messages.push(Message::tool_result(call.id, value_as_text(&step.output)));
             }
         }
@@ -81,32 +96,27 @@ fn rebuild(journal: &Journal, system_start: i64) -> Result<State, RunError> {
         messages,
         run_start,
         pending,
-        next_index: journal.steps.len() as u32,
-        started_at: journal.steps.first().map_or(system_start, |s| s.started_at),
-        waited_ms: journal
-            .steps
+        unflushed: Vec::new(),
+        next_index: steps.len() as u32,
+        started_at: steps.first().map_or_else(now_millis, |s| s.started_at),
+        waited_ms: steps
             .iter()
             .filter(|s| s.kind == StepKind::Human)
             .map(|s| s.duration_ms as i64)
             .sum(),
+        run,
     })
 }
 
-fn llm_step(
-    index: u32,
-    attempt: u32,
-    name: &str,
-    started_at: i64,
-    t0: tokio::time::Instant,
-) -> Step {
+fn new_step(index: u32, kind: StepKind, name: &str, attempt: u32, started_at: i64) -> Step {
     Step {
         index,
-        kind: StepKind::Llm,
+        kind,
         name: name.to_string(),
         status: StepStatus::Completed,
         attempt,
         started_at,
-        duration_ms: t0.elapsed().as_millis() as u64,
+        duration_ms: 0,
         input: serde_json::Value::Null,
         output: serde_json::Value::Null,
         error: None,
@@ -114,103 +124,129 @@ fn llm_step(
     }
 }
 
+fn write(step: Step) -> StepWrite {
+    StepWrite {
+        step,
+        usage: Usage::default(),
+        cost_usd: 0.0,
+    }
+}
+
+fn timeout_error(agent: &Agent) -> RunError {
+    RunError::new(
+        ErrorCode::Timeout,
+        format!("run exceeded its timeout of {}", agent.config.timeout),
+    )
+}
+
 impl Engine {
     /// Executes a claimed run until it finishes, pauses, loses its lease or
     /// shutdown asks it to stop at a step boundary.
-    pub(crate) async fn execute(&self, claimed: Claimed, shutdown: &CancellationToken) {
-        let Claimed { lease, run } = claimed;
-        let span =
-            tracing::info_span!("run", run_id = %run.id, tenant = %run.tenant, agent = %run.agent);
-        self.emit(&run, RunEventKind::Status { status: run.status });
+    pub(crate) async fn execute(
+        &self,
+        claimed: Claimed,
+        shutdown: &CancellationToken,
+        slot: Option<OwnedSemaphorePermit>,
+    ) {
+        let Claimed { lease, journal } = claimed;
+        let span = tracing::info_span!("run", run_id = %lease.run_id, tenant = %lease.tenant, agent = %journal.run.agent);
+        self.emit(&journal.run, || RunEventKind::Status {
+            status: RunStatus::Running,
+        });
         let result = self
-            .execute_inner(&lease, run.clone(), shutdown)
+            .execute_inner(&lease, journal, shutdown)
             .instrument(span)
             .await;
+        // Free the worker slot before announcing the outcome, so a caller
+        // that waited for this run can start the next one on it at once.
+        drop(slot);
         match result {
-            Ok(()) => {}
+            Ok(run) => self.settle(&run),
             Err(Stop::LeaseLost) => {
-                tracing::info!("lease lost; this worker stops touching the run");
+                tracing::info!(run_id = %lease.run_id, "lease lost; this worker stops touching the run");
                 // Tell local waiters about the state someone else produced.
                 if let Ok(Some(now)) = self.inner.store.get_run(&lease.tenant, lease.run_id).await
                     && crate::settled(now.status)
                 {
-                    self.emit(&now, RunEventKind::Finished { run: now.clone() });
+                    self.settle(&now);
                 }
             }
-            Err(Stop::Released) => tracing::info!("released to the queue at shutdown"),
+            Err(Stop::Released) => {
+                tracing::info!(run_id = %lease.run_id, "released to the queue at shutdown")
+            }
         }
     }
 
     async fn execute_inner(
         &self,
         lease: &Lease,
-        run: Run,
+        journal: Journal,
         shutdown: &CancellationToken,
-    ) -> Result<(), Stop> {
-        let Some(agent) = self.inner.agents.get(&run.agent).cloned() else {
+    ) -> Result<Run, Stop> {
+        let Some(agent) = self.inner.agents.get(&journal.run.agent).cloned() else {
             let error = RunError::new(
                 ErrorCode::BadRequest,
-                format!("agent {:?} is not configured in this process", run.agent),
+                format!(
+                    "agent {:?} is not configured in this process",
+                    journal.run.agent
+                ),
             );
-            return self.finish(lease, None, Outcome::Failed { error }).await;
+            return self
+                .finish(lease, Vec::new(), Outcome::Failed { error })
+                .await;
         };
-        let journal = self
-            .inner
-            .store
-            .load_journal(lease, agent.history_limit())
-            .await
-            .map_err(|e| self.store_failure(lease, e))?;
-        let mut run = journal.run.clone();
-        let mut st = match rebuild(&journal, now_millis()) {
+        let mut st = match rebuild(journal) {
             Ok(st) => st,
-            Err(error) => return self.finish(lease, None, Outcome::Failed { error }).await,
+            Err(error) => {
+                return self
+                    .finish(lease, Vec::new(), Outcome::Failed { error })
+                    .await;
+            }
         };
         let run_timeout = agent.config.timeout.get();
         loop {
             if shutdown.is_cancelled() {
-                // The lease goes back at once so another process continues.
+                // Keep finished work, then give the run back at once so
+                // another process continues it.
+                self.flush(lease, &mut st).await?;
                 let _ = self.inner.store.release(lease).await;
                 return Err(Stop::Released);
             }
             let elapsed =
                 Duration::from_millis((now_millis() - st.started_at - st.waited_ms).max(0) as u64);
             let Some(remaining) = run_timeout.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
-                let error = RunError::new(
-                    ErrorCode::Timeout,
-                    format!("run exceeded its timeout of {}", agent.config.timeout),
-                );
-                return self.finish(lease, None, Outcome::Failed { error }).await;
+                let error = timeout_error(&agent);
+                let writes = std::mem::take(&mut st.unflushed);
+                return self.finish(lease, writes, Outcome::Failed { error }).await;
             };
             if st.next_index >= agent.config.max_steps {
                 let error = RunError::new(
                     ErrorCode::MaxStepsExceeded,
                     format!("run reached max_steps = {}", agent.config.max_steps),
                 );
-                return self.finish(lease, None, Outcome::Failed { error }).await;
+                let writes = std::mem::take(&mut st.unflushed);
+                return self.finish(lease, writes, Outcome::Failed { error }).await;
             }
             if let Some(call) = st.pending.front().cloned() {
-                self.tool_step(lease, &mut run, &agent, &mut st, call, remaining)
-                    .await?;
-                if run.status == agentd_core::RunStatus::Paused {
-                    return Ok(());
+                if let Some(run) = self
+                    .tool_step(lease, &agent, &mut st, call, remaining)
+                    .await?
+                {
+                    return Ok(run);
                 }
             } else {
                 if let Some(budget) = agent.config.budget_usd
-                    && run.cost_usd >= budget
+                    && st.run.cost_usd >= budget
                 {
-                    {
-                        let error = RunError::new(
-                            ErrorCode::BudgetExceeded,
-                            format!("run spent ${:.6} of its ${budget} budget", run.cost_usd),
-                        );
-                        return self.finish(lease, None, Outcome::Failed { error }).await;
-                    }
+                    let error = RunError::new(
+                        ErrorCode::BudgetExceeded,
+                        format!("run spent ${:.6} of its ${budget} budget", st.run.cost_usd),
+                    );
+                    let writes = std::mem::take(&mut st.unflushed);
+                    return self.finish(lease, writes, Outcome::Failed { error }).await;
                 }
-                if self
-                    .llm_step(lease, &mut run, &agent, &mut st, remaining)
-                    .await?
-                {
-                    return Ok(());
+                if let Some(run) = self.llm_step(lease, &agent, &mut st, remaining).await? {
+                    return Ok(run);
                 }
             }
         }
@@ -220,54 +256,39 @@ impl Engine {
     async fn llm_step(
         &self,
         lease: &Lease,
-        run: &mut Run,
         agent: &Agent,
         st: &mut State,
         remaining: Duration,
-    ) -> Result<bool, Stop> {
+    ) -> Result<Option<Run>, Stop> {
+        self.flush(lease, st).await?;
         let index = st.next_index;
         let req = CompletionRequest {
             system: agent.config.system_prompt.clone(),
             messages: st.messages.clone(),
             tools: agent.tool_specs.clone(),
         };
-        let first = agent
-            .providers
-            .first()
-            .map(|p| p.name().to_string())
-            .unwrap_or_default();
-        self.emit(
-            run,
-            RunEventKind::StepStarted {
-                index,
-                kind: StepKind::Llm,
-                name: first,
-            },
-        );
+        self.emit(&st.run, || RunEventKind::StepStarted {
+            index,
+            kind: StepKind::Llm,
+            name: agent
+                .providers
+                .first()
+                .map(|p| p.name().to_string())
+                .unwrap_or_default(),
+        });
         let started_at = now_millis();
         let t0 = tokio::time::Instant::now();
         let result = tokio::time::timeout(remaining, call_chain(agent, &req)).await;
-        let (name, result) = match result {
-            Ok(r) => r,
-            Err(_) => {
-                let mut step = llm_step(index, run.attempt, "", started_at, t0);
-                step.status = StepStatus::Failed;
-                let error = RunError::new(
-                    ErrorCode::Timeout,
-                    format!("run exceeded its timeout of {}", agent.config.timeout),
-                );
-                step.error = Some(error.clone());
-                let write = StepWrite {
-                    step,
-                    usage: Usage::default(),
-                    cost_usd: 0.0,
-                };
-                self.finish(lease, Some(write), Outcome::Failed { error })
-                    .await?;
-                return Ok(true);
-            }
-        };
-        let mut step = llm_step(index, run.attempt, &name, started_at, t0);
+        let (name, result) = result.unwrap_or_else(|_| {
+            let name = agent
+                .providers
+                .first()
+                .map(|p| p.name().to_string())
+                .unwrap_or_default();
+            (name.clone(), Err(ProviderError::Timeout { provider: name }))
+        });
+        let mut step = new_step(index, StepKind::Llm, &name, st.run.attempt, started_at);
+        step.duration_ms = t0.elapsed().as_millis() as u64;
         match result {
             Ok(Completion {
                 message,
@@ -280,62 +301,65 @@ impl Engine {
                     .map_or(0.0, |p| agentd_llm::pricing::cost_usd(usage, p));
                 step.usage = Some(usage);
                 step.output = serde_json::to_value(&message).unwrap_or_default();
-                let write = StepWrite {
+                st.run.cost_usd += cost;
+                st.run.usage = st.run.usage + usage;
+                st.next_index += 1;
+                st.unflushed.push(StepWrite {
                     step,
                     usage,
                     cost_usd: cost,
-                };
-                run.cost_usd += cost;
-                run.usage = run.usage + usage;
-                st.next_index += 1;
+                });
                 if message.tool_calls.is_empty() {
                     let output = serde_json::Value::String(message.content.clone());
                     st.messages.push(message);
                     let messages = st.messages[st.run_start..].to_vec();
-                    self.finish(lease, Some(write), Outcome::Succeeded { output, messages })
-                        .await?;
-                    return Ok(true);
+                    let writes = std::mem::take(&mut st.unflushed);
+                    return self
+                        .finish(lease, writes, Outcome::Succeeded { output, messages })
+                        .await
+                        .map(Some);
                 }
-                self.append(lease, run, write).await?;
                 st.pending = message.tool_calls.iter().cloned().collect();
                 st.messages.push(message);
-                Ok(false)
+                Ok(None)
             }
             Err(e) => {
-                let error = RunError::new(e.code(), e.to_string());
+                let error =
+                    if matches!(e, ProviderError::Timeout { .. }) && t0.elapsed() >= remaining {
+                        timeout_error(agent)
+                    } else {
+                        RunError::new(e.code(), e.to_string())
+                    };
                 step.status = StepStatus::Failed;
                 step.error = Some(error.clone());
-                let write = StepWrite {
-                    step,
-                    usage: Usage::default(),
-                    cost_usd: 0.0,
-                };
-                self.finish(lease, Some(write), Outcome::Failed { error })
-                    .await?;
-                Ok(true)
+                let mut writes = std::mem::take(&mut st.unflushed);
+                writes.push(write(step));
+                self.finish(lease, writes, Outcome::Failed { error })
+                    .await
+                    .map(Some)
             }
         }
     }
 
-    /// One tool call; sets `run.status` to paused when the tool asks a human.
+    /// One tool call. Returns true when the run paused or finished.
     async fn tool_step(
         &self,
         lease: &Lease,
-        run: &mut Run,
         agent: &Agent,
         st: &mut State,
         call: ToolCall,
         remaining: Duration,
-    ) -> Result<(), Stop> {
+    ) -> Result<Option<Run>, Stop> {
+        let tool = agent.tools.get(&call.name);
+        if !tool.is_some_and(|t| t.journal_only()) {
+            self.flush(lease, st).await?;
+        }
         let index = st.next_index;
-        self.emit(
-            run,
-            RunEventKind::StepStarted {
-                index,
-                kind: StepKind::Tool,
-                name: call.name.clone(),
-            },
-        );
+        self.emit(&st.run, || RunEventKind::StepStarted {
+            index,
+            kind: StepKind::Tool,
+            name: call.name.clone(),
+        });
         let started_at = now_millis();
         let t0 = tokio::time::Instant::now();
         let ctx = ToolContext {
@@ -343,20 +367,15 @@ impl Engine {
             run_id: lease.run_id,
             step_index: index,
         };
-        let mut step = Step {
+        let mut step = new_step(
             index,
-            kind: StepKind::Tool,
-            name: call.name.clone(),
-            status: StepStatus::Completed,
-            attempt: run.attempt,
+            StepKind::Tool,
+            &call.name,
+            st.run.attempt,
             started_at,
-            duration_ms: 0,
-            input: call.args.clone(),
-            output: serde_json::Value::Null,
-            error: None,
-            usage: None,
-        };
-        let outcome = match agent.tools.get(&call.name) {
+        );
+        step.input = call.args.clone();
+        let outcome = match tool {
             // The model asked for a tool this agent does not have: tell it, so
             // it can correct itself.
             None => Err(ToolError::InvalidArgs {
@@ -367,21 +386,16 @@ impl Engine {
                 match tokio::time::timeout(remaining, tool.call(&ctx, &call.args)).await {
                     Ok(r) => r,
                     Err(_) => {
-                        let error = RunError::new(
-                            ErrorCode::Timeout,
-                            format!("run exceeded its timeout of {}", agent.config.timeout),
-                        );
+                        let error = timeout_error(agent);
                         step.status = StepStatus::Failed;
                         step.duration_ms = t0.elapsed().as_millis() as u64;
                         step.error = Some(error.clone());
-                        let write = StepWrite {
-                            step,
-                            usage: Usage::default(),
-                            cost_usd: 0.0,
-                        };
+                        let mut writes = std::mem::take(&mut st.unflushed);
+                        writes.push(write(step));
                         return self
-                            .finish(lease, Some(write), Outcome::Failed { error })
-                            .await;
+                            .finish(lease, writes, Outcome::Failed { error })
+                            .await
+                            .map(Some);
                     }
                 }
             }
@@ -396,107 +410,93 @@ impl Engine {
                     question,
                     step: index,
                 };
-                let write = StepWrite {
-                    step,
-                    usage: Usage::default(),
-                    cost_usd: 0.0,
-                };
+                let mut writes = std::mem::take(&mut st.unflushed);
+                writes.push(write(step));
                 let paused = self
                     .inner
                     .store
-                    .pause_run(lease, &write, &pause)
+                    .pause_run(lease, &writes, &pause)
                     .await
-                    .map_err(|e| self.store_failure(lease, e))?;
-                self.emit(&paused, RunEventKind::StepCompleted { step: write.step });
-                self.emit(
-                    &paused,
-                    RunEventKind::Finished {
-                        run: paused.clone(),
-                    },
-                );
-                *run = paused;
-                return Ok(());
+                    .map_err(|e| store_failure(lease, e))?;
+                self.completed(&paused, writes);
+                return Ok(Some(paused));
             }
             Err(ToolError::InvalidArgs { message, .. }) => serde_json::json!({ "error": message }),
             Err(e @ ToolError::Failed { .. }) => {
                 let error = RunError::new(ErrorCode::ToolError, e.to_string());
                 step.status = StepStatus::Failed;
                 step.error = Some(error.clone());
-                let write = StepWrite {
-                    step,
-                    usage: Usage::default(),
-                    cost_usd: 0.0,
-                };
+                let mut writes = std::mem::take(&mut st.unflushed);
+                writes.push(write(step));
                 return self
-                    .finish(lease, Some(write), Outcome::Failed { error })
-                    .await;
+                    .finish(lease, writes, Outcome::Failed { error })
+                    .await
+                    .map(Some);
             }
         };
-        step.output = output.clone();
-        self.append(
-            lease,
-            run,
-            StepWrite {
-                step,
-                usage: Usage::default(),
-                cost_usd: 0.0,
-            },
-        )
-        .await?;
+        step.output = output;
+        st.messages
+            .push(Message::tool_result(call.id, value_as_text(&step.output)));
+        st.unflushed.push(write(step));
         st.pending.pop_front();
         st.next_index += 1;
-        st.messages
-            .push(Message::tool_result(call.id, value_as_text(&output)));
+        Ok(None)
+    }
+
+    /// Commits the steps done so far; the next step starts only after.
+    async fn flush(&self, lease: &Lease, st: &mut State) -> Result<(), Stop> {
+        if st.unflushed.is_empty() {
+            return Ok(());
+        }
+        let writes = std::mem::take(&mut st.unflushed);
+        self.inner
+            .store
+            .append_steps(lease, &writes, self.inner.settings.lease)
+            .await
+            .map_err(|e| store_failure(lease, e))?;
+        st.run.steps = st.next_index;
+        self.completed(&st.run, writes);
         Ok(())
     }
 
-    async fn append(&self, lease: &Lease, run: &mut Run, write: StepWrite) -> Result<(), Stop> {
-        self.inner
-            .store
-            .append_step(lease, &write, self.inner.settings.lease)
-            .await
-            .map_err(|e| self.store_failure(lease, e))?;
-        run.steps = write.step.index + 1;
-        self.emit(run, RunEventKind::StepCompleted { step: write.step });
-        Ok(())
+    fn completed(&self, run: &Run, writes: Vec<StepWrite>) {
+        for w in writes {
+            self.emit(run, || RunEventKind::StepCompleted { step: w.step });
+        }
     }
 
     async fn finish(
         &self,
         lease: &Lease,
-        last: Option<StepWrite>,
+        writes: Vec<StepWrite>,
         outcome: Outcome,
-    ) -> Result<(), Stop> {
+    ) -> Result<Run, Stop> {
         let run = self
             .inner
             .store
-            .finish_run(lease, last.as_ref(), &outcome)
+            .finish_run(lease, &writes, &outcome)
             .await
-            .map_err(|e| self.store_failure(lease, e))?;
-        if let Some(w) = last {
-            self.emit(&run, RunEventKind::StepCompleted { step: w.step });
-        }
+            .map_err(|e| store_failure(lease, e))?;
+        self.completed(&run, writes);
         match &outcome {
-            Outcome::Succeeded { .. } => tracing::info!(steps = run.steps, "run succeeded"),
+            Outcome::Succeeded { .. } => {
+                tracing::debug!(run_id = %run.id, steps = run.steps, "run succeeded")
+            }
             Outcome::Failed { error } => {
-                tracing::info!(code = %error.code, "run failed: {}", error.message)
+                tracing::info!(run_id = %run.id, code = %error.code, "run failed: {}", error.message)
             }
         }
-        self.emit(&run, RunEventKind::Finished { run: run.clone() });
-        Ok(())
+        Ok(run)
     }
+}
 
-    /// A store error mid-run: the lease is left to expire so the run is
-    /// retried (by this or another process) from its journal.
-    fn store_failure(&self, lease: &Lease, e: StoreError) -> Stop {
-        match e {
-            StoreError::LeaseLost { .. } => Stop::LeaseLost,
-            other => {
-                tracing::error!(run_id = %lease.run_id, error = %other, "store write failed; the run will be retried when its lease expires");
-                Stop::LeaseLost
-            }
-        }
+/// A store error mid-run: the lease is left to expire so the run is retried
+/// (by this or another process) from its journal.
+fn store_failure(lease: &Lease, e: StoreError) -> Stop {
+    if !matches!(e, StoreError::LeaseLost { .. }) {
+        tracing::error!(run_id = %lease.run_id, error = %e, "store write failed; the run will be retried when its lease expires");
     }
+    Stop::LeaseLost
 }
 
 /// Calls the agent's providers in order until one answers; returns the name

@@ -1,49 +1,76 @@
-//! The worker pool: `queue.workers` tasks that claim runs and execute them.
+//! The worker pool: `queue.workers` slots. Runs submitted in this process
+//! take a free slot directly; a claimer fills the others from the queue
+//! (runs from other processes, retries, expired leases).
 
 use crate::Engine;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 impl Engine {
-    /// Runs the worker pool until `shutdown` fires. A worker stops claiming
-    /// at once; a run in flight finishes its current step and goes back to
-    /// the queue.
+    /// Runs the worker pool until `shutdown` fires. Claiming stops at once;
+    /// a run in flight finishes its current step and goes back to the queue.
     pub async fn run_workers(&self, shutdown: CancellationToken) {
-        let tracker = TaskTracker::new();
-        for n in 0..self.inner.settings.workers {
-            let engine = self.clone();
-            let shutdown = shutdown.clone();
-            tracker.spawn(async move { engine.worker_loop(n, shutdown).await });
+        if let Ok(mut live) = self.inner.live.lock() {
+            *live = Some(shutdown.clone());
         }
-        tracker.close();
-        tracker.wait().await;
+        self.claim_loop(&shutdown).await;
+        if let Ok(mut live) = self.inner.live.lock() {
+            *live = None;
+        }
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+        self.inner.tracker.reopen();
     }
 
-    async fn worker_loop(&self, n: u32, shutdown: CancellationToken) {
+    /// Claims queued runs while there are any and a slot is free, then
+    /// sleeps until this process queues a run, a slot frees up while runs
+    /// wait, or the poll interval passes (runs queued by other processes).
+    /// It does not hold a slot while it looks, so a free slot stays free for
+    /// a run submitted here to start in its creating commit.
+    async fn claim_loop(&self, shutdown: &CancellationToken) {
         let s = &self.inner.settings;
         let mut error_backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            match self.inner.store.claim_next(&s.owner, s.lease).await {
-                Ok(Some(claimed)) => {
-                    error_backoff = Duration::from_millis(100);
-                    self.execute(claimed, &shutdown).await;
+        loop {
+            self.inner.backlog.store(false, Ordering::Relaxed);
+            loop {
+                if self.inner.slots.available_permits() == 0 {
+                    // A run finishing will wake us.
+                    self.inner.backlog.store(true, Ordering::Relaxed);
+                    break;
                 }
-                Ok(None) => {
-                    tokio::select! {
-                        _ = self.inner.wake.notified() => {}
-                        _ = tokio::time::sleep(s.poll_interval) => {}
-                        _ = shutdown.cancelled() => {}
+                match self.inner.store.claim_next(&self.inner.claim).await {
+                    Ok(Some(claimed)) => {
+                        error_backoff = Duration::from_millis(100);
+                        // A run submitted here may have taken the free slot
+                        // meanwhile: the claimed run waits for the next one.
+                        let permit = tokio::select! {
+                            p = self.inner.slots.clone().acquire_owned() => match p {
+                                Ok(p) => p,
+                                Err(_) => return,
+                            },
+                            _ = shutdown.cancelled() => {
+                                let _ = self.inner.store.release(&claimed.lease).await;
+                                return;
+                            }
+                        };
+                        self.spawn_execute(claimed, permit, shutdown.clone());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming a run failed; backing off");
+                        tokio::select! {
+                            _ = tokio::time::sleep(error_backoff) => {}
+                            _ = shutdown.cancelled() => return,
+                        }
+                        error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
                     }
                 }
-                Err(e) => {
-                    tracing::error!(worker = n, error = %e, "claiming a run failed; backing off");
-                    tokio::select! {
-                        _ = tokio::time::sleep(error_backoff) => {}
-                        _ = shutdown.cancelled() => {}
-                    }
-                    error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
-                }
+            }
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(s.poll_interval) => {}
+                _ = shutdown.cancelled() => return,
             }
         }
     }

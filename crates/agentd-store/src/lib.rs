@@ -13,6 +13,7 @@ use agentd_core::{
     ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId, RunStatus,
     Step, TenantId, Usage,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,18 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("SQLite error: {0}")]
+    SqliteBatch(Arc<rusqlite::Error>),
     #[error("applying store migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
+    /// The store's background writer is gone (the process is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// A list cursor that this store did not issue.
+    #[error("invalid cursor {0:?}")]
+    BadCursor(String),
     /// The worker's lease was taken over (expired, cancelled or reclaimed):
     /// it must stop touching the run.
     #[error("lease on run {run} is no longer held by this worker")]
@@ -46,11 +57,33 @@ pub struct Lease {
     pub token: i64,
 }
 
-/// A run claimed from the queue, with the lease to execute it.
+/// Who claims runs and how: the lease owner (node id), the lease length, and
+/// the memory window of each agent (conversation messages loaded with the
+/// journal; agents not listed see the whole conversation).
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub owner: String,
+    pub lease_for: Duration,
+    pub history_limits: Arc<HashMap<String, u32>>,
+}
+
+impl ClaimRequest {
+    /// A claim by `owner` for `lease_for`, loading whole conversations.
+    pub fn new(owner: impl Into<String>, lease_for: Duration) -> Self {
+        Self {
+            owner: owner.into(),
+            lease_for,
+            history_limits: Arc::default(),
+        }
+    }
+}
+
+/// A run claimed for execution: the lease and everything needed to continue
+/// it, read in the claiming transaction.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub lease: Lease,
-    pub run: Run,
+    pub journal: Journal,
 }
 
 /// Everything a worker needs to continue a run: the run, its journal so far,
@@ -60,6 +93,14 @@ pub struct Journal {
     pub run: Run,
     pub steps: Vec<Step>,
     pub history: Vec<Message>,
+}
+
+/// A created run and, if a claim was asked for and the run was runnable at
+/// once, the claim: the run starts without a second commit.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub run: Run,
+    pub claimed: Option<Claimed>,
 }
 
 /// A completed step and what it adds to the run's totals.
@@ -128,8 +169,9 @@ pub struct AuditEntry {
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // returned once per request, never stored
 pub enum Transition {
-    /// Applied; the run as it is now.
-    Done(Run),
+    /// Applied; the run as it is now, and the claim if one was asked for
+    /// and granted in the same transaction.
+    Done(Run, Option<Box<Claimed>>),
     /// No such run for this tenant.
     NotFound,
     /// The run's status does not allow it.
@@ -149,11 +191,20 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Checks the store answers and its migrations are applied.
     async fn ping(&self) -> Result<()>;
+    /// Bytes the store's data occupies (benchmarks: SQLite file size after a
+    /// WAL checkpoint).
+    async fn storage_bytes(&self) -> Result<u64>;
 
     // ---- caller side: every call is scoped by the caller's tenant ----
 
-    /// Creates a queued run.
-    async fn create_run(&self, tenant: &TenantId, run: &NewRun) -> Result<Run>;
+    /// Creates a queued run; with `claim`, also claims it in the same
+    /// transaction if it is runnable.
+    async fn create_run(
+        &self,
+        tenant: &TenantId,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<Created>;
     /// One run, or `None` if it does not exist for this tenant.
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>>;
     /// The tenant's runs, newest first.
@@ -186,45 +237,43 @@ pub trait Store: Send + Sync + 'static {
         actor: &PrincipalId,
     ) -> Result<Transition>;
     /// Answers a paused run: completes its waiting step with `answer` and
-    /// queues the run again, in one transaction.
+    /// queues the run again (claiming it with `claim`), in one transaction.
     async fn resume_run(
         &self,
         tenant: &TenantId,
         id: RunId,
         answer: &serde_json::Value,
         actor: &PrincipalId,
+        claim: Option<&ClaimRequest>,
     ) -> Result<Transition>;
 
     // ---- worker side: a lease carries the tenant of its run ----
 
     /// Claims the oldest runnable run (queued and due, or running with an
     /// expired lease), keeping runs of one conversation in creation order.
-    async fn claim_next(&self, owner: &str, lease_for: Duration) -> Result<Option<Claimed>>;
+    async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>>;
     /// Claims one specific run if it is runnable.
     async fn claim_run(
         &self,
         tenant: &TenantId,
         id: RunId,
-        owner: &str,
-        lease_for: Duration,
+        req: &ClaimRequest,
     ) -> Result<Option<Claimed>>;
-    /// Loads the journal of a leased run; `history_limit` keeps only the
-    /// newest N conversation messages.
-    async fn load_journal(&self, lease: &Lease, history_limit: Option<u32>) -> Result<Journal>;
-    /// Durably appends a completed step and extends the lease.
-    async fn append_step(
+    /// Durably appends completed steps and extends the lease.
+    async fn append_steps(
         &self,
         lease: &Lease,
-        write: &StepWrite,
+        writes: &[StepWrite],
         lease_for: Duration,
     ) -> Result<()>;
-    /// Durably appends a waiting step and pauses the run; the lease ends.
-    async fn pause_run(&self, lease: &Lease, waiting: &StepWrite, pause: &Pause) -> Result<Run>;
-    /// Ends a run, optionally appending its last step in the same transaction.
+    /// Durably appends steps (the last one waiting) and pauses the run; the
+    /// lease ends.
+    async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run>;
+    /// Ends a run, appending its last steps in the same transaction.
     async fn finish_run(
         &self,
         lease: &Lease,
-        last: Option<&StepWrite>,
+        writes: &[StepWrite],
         outcome: &Outcome,
     ) -> Result<Run>;
     /// Gives a run back to the queue (graceful shutdown), due at once.
@@ -237,7 +286,7 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a URL names (`sqlite://path` or `sqlite::memory:`).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Err(StoreError::BadUrl {
             url: url.to_string(),

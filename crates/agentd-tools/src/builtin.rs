@@ -87,6 +87,10 @@ impl Tool for AskHuman {
         &self.spec
     }
 
+    fn journal_only(&self) -> bool {
+        true
+    }
+
     async fn call(&self, _ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
         let question = string_arg("ask_human", args, "question")?;
         Ok(ToolOutput::Pause {

@@ -51,6 +51,12 @@ pub enum ToolError {
 pub trait Tool: Send + Sync {
     /// Name, description and argument schema, as sent to the model.
     fn spec(&self) -> &ToolSpec;
+    /// True if calling the tool has no effect outside the run's journal
+    /// (`ask_human` only records a question). The engine then need not make
+    /// the step before it durable first: both land in one commit.
+    fn journal_only(&self) -> bool {
+        false
+    }
     /// Executes the call.
     async fn call(
         &self,

@@ -501,7 +501,7 @@ async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Result<u8, Fail
             let id = parse_run_id(id)?;
             let engine = build_engine(config).await?;
             match engine.resume(&who, id, &json_or_text(answer)).await? {
-                Transition::Done(_) => drive_and_report(&engine, &who.tenant, id, json).await,
+                Transition::Done(..) => drive_and_report(&engine, &who.tenant, id, json).await,
                 Transition::NotFound => Err(Failure::failed(format!("run {id} not found"))),
                 Transition::Conflict(s) => Err(Failure::failed(format!(
                     "run {id} is {s}; only a paused run can be resumed"
@@ -513,7 +513,7 @@ async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Result<u8, Fail
             let id = parse_run_id(id)?;
             let engine = build_engine(config).await?;
             match engine.cancel(&who, id).await? {
-                Transition::Done(run) => {
+                Transition::Done(run, _) => {
                     if json {
                         println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
                     }

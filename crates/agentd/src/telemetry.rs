@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 /// their output stays readable.
 pub fn init(cli: &Cli) {
     let default = match cli.command {
-        Command::Serve { .. } | Command::Worker => "info,sqlx=warn",
-        _ => "warn,sqlx=warn",
+        Command::Serve { .. } | Command::Worker => "info",
+        _ => "warn",
     };
     let filter = std::env::var("AGENTD_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))

@@ -38,7 +38,7 @@ tools = ["echo"]
     let cancelled = t.engine.cancel(&t.who, run.id).await?;
 
     // Assert: cancelled at once
-    let Transition::Done(cancelled) = cancelled else {
+    let Transition::Done(cancelled, _) = cancelled else {
         panic!("cancel of a running run: {cancelled:?}");
     };
     assert_eq!(cancelled.status, RunStatus::Cancelled);

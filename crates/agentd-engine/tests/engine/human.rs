@@ -45,7 +45,7 @@ async fn ask_human_pauses_the_run_and_resume_continues_it_with_the_answer() -> a
     let resumed = t.engine.resume(&t.who, run.id, &json!("yes")).await?;
 
     // Assert 2
-    let Transition::Done(resumed) = resumed else {
+    let Transition::Done(resumed, _) = resumed else {
         panic!("resume of a paused run: {resumed:?}");
     };
     assert_eq!(resumed.status, RunStatus::Queued);
@@ -125,7 +125,7 @@ async fn a_run_paused_longer_than_its_timeout_can_still_be_resumed() -> anyhow::
 
     // Act
     let resumed = t.engine.resume(&t.who, run.id, &json!("later")).await?;
-    assert!(matches!(resumed, Transition::Done(_)), "{resumed:?}");
+    assert!(matches!(resumed, Transition::Done(..)), "{resumed:?}");
     let done = t.drive(run.id).await?;
 
     // Assert: waiting for a human is not the run working

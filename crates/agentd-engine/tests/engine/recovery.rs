@@ -5,6 +5,7 @@ use crate::helpers::{
     W1_SCRIPT, build_engine, events, indexes, kinds, spawn_engine, start_workers, step_usage,
 };
 use agentd_core::{RunStatus, StepKind, StepStatus};
+use agentd_store::ClaimRequest;
 use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +58,7 @@ async fn a_run_whose_process_died_continues_from_its_journal_after_recover() -> 
     assert_eq!(stuck.status, RunStatus::Running);
     assert!(
         t.store
-            .claim_next("probe", Duration::from_secs(1))
+            .claim_next(&ClaimRequest::new("probe", Duration::from_secs(1)))
             .await?
             .is_none(),
         "the dead process's lease must still hold the run"

@@ -3,7 +3,7 @@
 
 use crate::helpers::{W1_SCRIPT, identity, spawn_engine};
 use agentd_core::{ConversationId, RunStatus};
-use agentd_store::{RunFilter, Transition};
+use agentd_store::{ClaimRequest, RunFilter, Transition};
 use serde_json::json;
 use std::time::Duration;
 
@@ -71,7 +71,11 @@ async fn another_tenants_runs_are_invisible_and_untouchable() -> anyhow::Result<
         assert!(matches!(resume, Transition::NotFound), "{resume:?}");
         let claim = t
             .store
-            .claim_run(&b.tenant, id, "intruder", Duration::from_secs(30))
+            .claim_run(
+                &b.tenant,
+                id,
+                &ClaimRequest::new("intruder", Duration::from_secs(30)),
+            )
             .await?;
         assert!(claim.is_none());
     }

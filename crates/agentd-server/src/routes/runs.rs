@@ -198,7 +198,7 @@ fn applied(
     conflict: impl FnOnce(RunStatus) -> String,
 ) -> ApiResult<Json<Run>> {
     match t {
-        Transition::Done(run) => Ok(Json(run)),
+        Transition::Done(run, _) => Ok(Json(run)),
         Transition::NotFound => Err(ApiError::run_not_found(id)),
         Transition::Conflict(status) => Err(ApiError::Conflict(conflict(status))),
     }

@@ -1,0 +1,973 @@
+//! The SQLite backend: one file in WAL mode with `synchronous=FULL`, so a
+//! commit is on disk before it returns. One thread owns the write connection
+//! and commits the jobs that are ready together (group commit, see
+//! [`writer`]); reads go to a pool of read-only connections.
+
+mod read;
+mod rows;
+mod writer;
+
+use crate::{
+    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
+    Result, RunFilter, StepWrite, Store, StoreError, Transition,
+};
+use agentd_core::{
+    ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
+    SCHEMA_VERSION, Step, TenantId,
+};
+use read::Readers;
+use rows::{RUN_COLS, STEP_COLS, corrupt, opt_json, to_json};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use writer::Writer;
+
+/// A clock in epoch milliseconds. Injectable so lease and TTL logic can be
+/// tested without waiting; SQLite is embedded, so the process clock is the
+/// database's clock.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// The embedded store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Readers,
+    clock: Clock,
+    path: Option<PathBuf>,
+}
+
+/// Opens one more read connection.
+type OpenReader = Box<dyn Fn() -> rusqlite::Result<Connection> + Send + Sync>;
+
+/// Where a `sqlite:` URL points.
+enum Location {
+    File(PathBuf),
+    /// A named in-memory database shared by this process's connections.
+    Memory(String),
+}
+
+fn parse_url(url: &str) -> Result<Location> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::BadUrl {
+            url: url.to_string(),
+            reason: "expected sqlite://PATH".into(),
+        })?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path == ":memory:" || rest.contains("mode=memory") {
+        return Ok(Location::Memory(format!(
+            "file:agentd-{}?mode=memory&cache=shared",
+            uuid::Uuid::new_v4()
+        )));
+    }
+    if path.is_empty() {
+        return Err(StoreError::BadUrl {
+            url: url.to_string(),
+            reason: "no database file named".into(),
+        });
+    }
+    Ok(Location::File(PathBuf::from(path)))
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database a `sqlite:` URL names.
+    pub async fn open(url: &str) -> Result<Self> {
+        let location = parse_url(url)?;
+        let (write_conn, open_reader, path): (Connection, OpenReader, Option<PathBuf>) =
+            match location {
+                Location::File(path) => {
+                    let conn = Connection::open(&path)?;
+                    configure(&conn)?;
+                    conn.pragma_update(None, "journal_mode", "WAL")?;
+                    conn.pragma_update(None, "synchronous", "FULL")?;
+                    let p = path.clone();
+                    let open = move || {
+                        let c = Connection::open_with_flags(
+                            &p,
+                            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )?;
+                        configure(&c)?;
+                        Ok(c)
+                    };
+                    (conn, Box::new(open), Some(path))
+                }
+                Location::Memory(uri) => {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_CREATE
+                        | OpenFlags::SQLITE_OPEN_URI
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    let conn = Connection::open_with_flags(&uri, flags)?;
+                    configure(&conn)?;
+                    let open = move || {
+                        let c = Connection::open_with_flags(&uri, flags)?;
+                        configure(&c)?;
+                        Ok(c)
+                    };
+                    (conn, Box::new(open), None)
+                }
+            };
+        let writer = Writer::start(write_conn).map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Self {
+            writer,
+            readers: Readers::new(open_reader),
+            clock: Arc::new(agentd_core::now_millis),
+            path,
+        })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Millis) -> Result<T> + Send + 'static,
+    {
+        let clock = self.clock.clone();
+        self.writer.write(move |conn| f(conn, clock())).await
+    }
+}
+
+// ---- statements shared by the operations (all run inside a transaction) ----
+
+fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RUN_COLS} FROM runs WHERE id = ?1 AND tenant = ?2"
+    ))?;
+    let mut rows = stmt.query(params![id.0.as_bytes(), tenant])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(rows::run(row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+fn insert_audit(
+    conn: &Connection,
+    tenant: &str,
+    run: &RunId,
+    at: Millis,
+    actor: &str,
+    event: &str,
+    detail: Option<&serde_json::Value>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (tenant, run_id, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        tenant,
+        run.0.as_bytes(),
+        at,
+        actor,
+        event,
+        detail.map(|d| d.to_string())
+    ])?;
+    Ok(())
+}
+
+fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, duration_ms, \
+         input, output, error, input_tokens, output_tokens, v) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        run.0.as_bytes(),
+        step.index,
+        step.kind.as_str(),
+        step.name,
+        step.status.as_str(),
+        step.attempt,
+        step.started_at,
+        step.duration_ms as i64,
+        step.input.to_string(),
+        step.output.to_string(),
+        opt_json(step.error.as_ref())?,
+        step.usage.map(|u| u.input_tokens as i64),
+        step.usage.map(|u| u.output_tokens as i64),
+        SCHEMA_VERSION,
+    ])?;
+    Ok(())
+}
+
+/// Journals `writes` under the lease and adds their totals to the run; fails
+/// with `LeaseLost` if the lease token moved on.
+fn journal_steps(
+    conn: &Connection,
+    lease: &Lease,
+    writes: &[StepWrite],
+    now: Millis,
+    lease_until: Option<Millis>,
+) -> Result<()> {
+    let Some(last) = writes.last() else {
+        // Still check the lease: callers rely on it.
+        return check_lease(conn, lease);
+    };
+    let (i, o, c) = writes.iter().fold((0i64, 0i64, 0f64), |(i, o, c), w| {
+        (
+            i + w.usage.input_tokens as i64,
+            o + w.usage.output_tokens as i64,
+            c + w.cost_usd,
+        )
+    });
+    let n = conn
+        .prepare_cached(
+            "UPDATE runs SET steps = ?1, input_tokens = input_tokens + ?2, \
+             output_tokens = output_tokens + ?3, cost_usd = cost_usd + ?4, updated_at = ?5, \
+             lease_until = COALESCE(?6, lease_until) \
+             WHERE id = ?7 AND tenant = ?8 AND lease_token = ?9 AND status = 'running'",
+        )?
+        .execute(params![
+            i64::from(last.step.index) + 1,
+            i,
+            o,
+            c,
+            now,
+            lease_until,
+            lease.run_id.0.as_bytes(),
+            lease.tenant.as_str(),
+            lease.token
+        ])?;
+    if n == 0 {
+        return Err(StoreError::LeaseLost { run: lease.run_id });
+    }
+    for w in writes {
+        insert_step(conn, &lease.run_id, &w.step)?;
+    }
+    Ok(())
+}
+
+fn check_lease(conn: &Connection, lease: &Lease) -> Result<()> {
+    let held: Option<i64> = conn
+        .prepare_cached(
+            "SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2 AND lease_token = ?3 \
+             AND status = 'running'",
+        )?
+        .query_row(
+            params![
+                lease.run_id.0.as_bytes(),
+                lease.tenant.as_str(),
+                lease.token
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    held.map(|_| ())
+        .ok_or(StoreError::LeaseLost { run: lease.run_id })
+}
+
+/// Runs that may be claimed: due and queued, or running on an expired lease;
+/// a conversation's runs wait for its older active runs.
+const RUNNABLE: &str = "((r.status = 'queued' AND r.available_at <= ?1) \
+      OR (r.status = 'running' AND r.lease_until < ?1)) \
+    AND (r.conversation_id IS NULL OR NOT EXISTS ( \
+      SELECT 1 FROM runs o WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
+      AND o.id < r.id AND o.status IN ('queued', 'running', 'paused')))";
+
+/// Claims run `id` (already known runnable) and reads its journal.
+fn take_lease(
+    conn: &Connection,
+    id: &[u8],
+    was_running: bool,
+    req: &ClaimRequest,
+    now: Millis,
+) -> Result<Claimed> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE runs SET status = 'running', lease_owner = ?1, lease_until = ?2, \
+         lease_token = lease_token + 1, attempt = attempt + ?3, updated_at = ?4 \
+         WHERE id = ?5 RETURNING lease_token, {RUN_COLS}"
+    ))?;
+    let mut rows = stmt.query(params![
+        req.owner,
+        now + req.lease_for.as_millis() as i64,
+        i64::from(was_running),
+        now,
+        id
+    ])?;
+    let row = rows
+        .next()?
+        .ok_or_else(|| corrupt("claimed run vanished"))?;
+    let token: i64 = row.get(0)?;
+    let run = rows::run(row, 1)?;
+    drop(rows);
+    // A run found `running` had its lease expire: its worker died mid-run.
+    let event = if was_running { "reclaimed" } else { "running" };
+    insert_audit(
+        conn,
+        run.tenant.as_str(),
+        &run.id,
+        now,
+        &req.owner,
+        event,
+        None,
+    )?;
+    let steps = load_steps(conn, &run.id)?;
+    let history = match &run.conversation_id {
+        None => Vec::new(),
+        Some(conv) => load_history(
+            conn,
+            run.tenant.as_str(),
+            conv,
+            req.history_limits.get(&run.agent).copied(),
+        )?,
+    };
+    Ok(Claimed {
+        lease: Lease {
+            run_id: run.id,
+            tenant: run.tenant.clone(),
+            token,
+        },
+        journal: Journal {
+            run,
+            steps,
+            history,
+        },
+    })
+}
+
+/// Claims run `id` of `tenant` if it is runnable now.
+fn claim_one(
+    conn: &Connection,
+    tenant: &str,
+    id: &RunId,
+    req: &ClaimRequest,
+    now: Millis,
+) -> Result<Option<Claimed>> {
+    let candidate: Option<String> = conn
+        .prepare_cached(&format!(
+            "SELECT r.status FROM runs r WHERE r.id = ?2 AND r.tenant = ?3 AND {RUNNABLE}"
+        ))?
+        .query_row(params![now, id.0.as_bytes(), tenant], |r| r.get(0))
+        .optional()?;
+    match candidate {
+        None => Ok(None),
+        Some(status) => take_lease(conn, id.0.as_bytes(), status == "running", req, now).map(Some),
+    }
+}
+
+fn load_steps(conn: &Connection, id: &RunId) -> Result<Vec<Step>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {STEP_COLS} FROM steps WHERE run_id = ?1 ORDER BY idx"
+    ))?;
+    let mut rows = stmt.query(params![id.0.as_bytes()])?;
+    let mut steps = Vec::new();
+    while let Some(row) = rows.next()? {
+        steps.push(rows::step(row)?);
+    }
+    Ok(steps)
+}
+
+fn load_history(
+    conn: &Connection,
+    tenant: &str,
+    conv: &ConversationId,
+    limit: Option<u32>,
+) -> Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT message FROM (SELECT seq, message FROM messages \
+         WHERE tenant = ?1 AND conversation_id = ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![tenant, conv.as_str(), limit.map_or(-1, i64::from)])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let text: String = row.get(0)?;
+        out.push(serde_json::from_str(&text).map_err(corrupt)?);
+    }
+    Ok(out)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Migrate(format!(
+            "the database is at schema version {applied}, newer than this agentd ({}); upgrade agentd",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(sql)
+            .map_err(|e| StoreError::Migrate(format!("migration {}: {e}", i + 1)))?;
+        conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    Ok(())
+}
+
+fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // DDL is not counted as changes by the batch writer, so migrations
+        // run in their own explicit transaction.
+        self.writer
+            .exclusive(|conn| {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                match migrate(conn) {
+                    Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+                    Err(e) => {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        Err(e)
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let version: i64 = self
+            .readers
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await?;
+        if version < MIGRATIONS.len() as i64 {
+            return Err(StoreError::Migrate("migrations are not applied".into()));
+        }
+        Ok(())
+    }
+
+    async fn storage_bytes(&self) -> Result<u64> {
+        self.writer
+            .exclusive(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+                Ok((pages * size) as u64)
+            })
+            .await
+            .map(|bytes| match &self.path {
+                Some(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(bytes),
+                None => bytes,
+            })
+    }
+
+    async fn create_run(
+        &self,
+        tenant: &TenantId,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<Created> {
+        let tenant = tenant.clone();
+        let new = run.clone();
+        let claim = claim.cloned();
+        self.write(move |conn, now| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
+                 metadata, created_at, updated_at, available_at, v) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9) RETURNING {RUN_COLS}"
+            ))?;
+            let created = stmt.query_row(
+                params![
+                    new.id.0.as_bytes(),
+                    tenant.as_str(),
+                    new.agent,
+                    new.principal.as_str(),
+                    new.conversation_id.as_ref().map(|c| c.as_str()),
+                    new.input.to_string(),
+                    new.metadata.as_ref().map(|m| m.to_string()),
+                    now,
+                    SCHEMA_VERSION,
+                ],
+                |row| Ok(rows::run(row, 0)),
+            )??;
+            insert_audit(
+                conn,
+                tenant.as_str(),
+                &new.id,
+                now,
+                new.principal.as_str(),
+                "created",
+                None,
+            )?;
+            let claimed = match &claim {
+                Some(req) => claim_one(conn, tenant.as_str(), &new.id, req, now)?,
+                None => None,
+            };
+            Ok(Created {
+                run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
+                claimed,
+            })
+        })
+        .await
+    }
+
+    async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |c| fetch_run(c, tenant.as_str(), &id))
+            .await
+    }
+
+    async fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Page<Run>> {
+        let limit = filter.limit.clamp(1, 1000);
+        let cursor = match &filter.cursor {
+            Some(c) => Some(
+                RunId::parse(c)
+                    .map_err(|_| StoreError::BadCursor(c.clone()))?
+                    .0,
+            ),
+            None => None,
+        };
+        let tenant = tenant.clone();
+        let agent = filter.agent.clone();
+        let status = filter.status.map(|s| s.as_str());
+        let items = self
+            .readers
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {RUN_COLS} FROM runs WHERE tenant = ?1 \
+                     AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR agent = ?3) \
+                     AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5"
+                ))?;
+                let mut rows = stmt.query(params![
+                    tenant.as_str(),
+                    cursor.as_ref().map(|u| u.as_bytes().to_vec()),
+                    agent,
+                    status,
+                    i64::from(limit) + 1
+                ])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(rows::run(row, 0)?);
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(page(items, limit, |r| r.id.to_string()))
+    }
+
+    async fn list_steps(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        after: Option<u32>,
+        limit: u32,
+    ) -> Result<Option<Page<Step>>> {
+        let limit = limit.clamp(1, 1000);
+        let tenant = tenant.clone();
+        let items = self
+            .readers
+            .read(move |c| {
+                let exists: Option<i64> = c
+                    .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2")?
+                    .query_row(params![id.0.as_bytes(), tenant.as_str()], |r| r.get(0))
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {STEP_COLS} FROM steps WHERE run_id = ?1 AND idx > ?2 \
+                     ORDER BY idx LIMIT ?3"
+                ))?;
+                let mut rows = stmt.query(params![
+                    id.0.as_bytes(),
+                    after.map_or(-1, i64::from),
+                    i64::from(limit) + 1
+                ])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(rows::step(row)?);
+                }
+                Ok(Some(out))
+            })
+            .await?;
+        Ok(items.map(|items| page(items, limit, |s| s.index.to_string())))
+    }
+
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Page<ConversationMessage>> {
+        let limit = limit.clamp(1, 1000);
+        let tenant = tenant.clone();
+        let conversation = conversation.clone();
+        let items = self
+            .readers
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, run_id, message, created_at FROM messages \
+                     WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+                )?;
+                let mut rows = stmt.query(params![
+                    tenant.as_str(),
+                    conversation.as_str(),
+                    after.map_or(0, |a| a as i64),
+                    i64::from(limit) + 1
+                ])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let text: String = row.get(2)?;
+                    out.push(ConversationMessage {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        run_id: rows::run_id(&row.get::<_, Vec<u8>>(1)?)?,
+                        message: serde_json::from_str(&text).map_err(corrupt)?,
+                        created_at: row.get(3)?,
+                    });
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(page(items, limit, |m| m.seq.to_string()))
+    }
+
+    async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT at, actor, event, detail FROM audit \
+                     WHERE tenant = ?1 AND run_id = ?2 ORDER BY id",
+                )?;
+                let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let detail: Option<String> = row.get(3)?;
+                    out.push(AuditEntry {
+                        run_id: id,
+                        at: row.get(0)?,
+                        actor: row.get(1)?,
+                        event: row.get(2)?,
+                        detail: match detail {
+                            Some(d) => serde_json::from_str(&d).map_err(corrupt)?,
+                            None => serde_json::Value::Null,
+                        },
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn cancel_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &PrincipalId,
+    ) -> Result<Transition> {
+        let tenant = tenant.clone();
+        let actor = actor.clone();
+        self.write(move |conn, now| {
+            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+                return Ok(Transition::NotFound);
+            };
+            if !run.status.can_transition(agentd_core::RunStatus::Cancelled) {
+                return Ok(Transition::Conflict(run.status));
+            }
+            let error = RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"));
+            // Bumping the token revokes a running run's lease: its worker's
+            // next write fails and it stops.
+            let run = conn
+                .prepare_cached(&format!(
+                    "UPDATE runs SET status = 'cancelled', error = ?1, pause = NULL, \
+                     lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
+                     updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING {RUN_COLS}"
+                ))?
+                .query_row(
+                    params![to_json(&error)?, now, id.0.as_bytes(), tenant.as_str()],
+                    |row| Ok(rows::run(row, 0)),
+                )??;
+            insert_audit(
+                conn,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "cancelled",
+                None,
+            )?;
+            Ok(Transition::Done(run, None))
+        })
+        .await
+    }
+
+    async fn resume_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        answer: &serde_json::Value,
+        actor: &PrincipalId,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<Transition> {
+        let tenant = tenant.clone();
+        let actor = actor.clone();
+        let answer = answer.to_string();
+        let claim = claim.cloned();
+        self.write(move |conn, now| {
+            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+                return Ok(Transition::NotFound);
+            };
+            let Some(pause) = run
+                .pause
+                .as_ref()
+                .filter(|_| run.status == agentd_core::RunStatus::Paused)
+            else {
+                return Ok(Transition::Conflict(run.status));
+            };
+            let n = conn
+                .prepare_cached(
+                    "UPDATE steps SET status = 'completed', output = ?1, \
+                     duration_ms = MAX(0, ?2 - started_at) \
+                     WHERE run_id = ?3 AND idx = ?4 AND status = 'waiting'",
+                )?
+                .execute(params![answer, now, id.0.as_bytes(), pause.step])?;
+            if n != 1 {
+                return Err(corrupt(format_args!(
+                    "paused run {id} has no waiting step {}",
+                    pause.step
+                )));
+            }
+            let run = conn
+                .prepare_cached(&format!(
+                    "UPDATE runs SET status = 'queued', pause = NULL, available_at = ?1, \
+                     updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING {RUN_COLS}"
+                ))?
+                .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
+                    Ok(rows::run(row, 0))
+                })??;
+            insert_audit(
+                conn,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "resumed",
+                None,
+            )?;
+            let claimed = match &claim {
+                Some(req) => claim_one(conn, tenant.as_str(), &id, req, now)?,
+                None => None,
+            };
+            Ok(match claimed {
+                Some(c) => Transition::Done(c.journal.run.clone(), Some(Box::new(c))),
+                None => Transition::Done(run, None),
+            })
+        })
+        .await
+    }
+
+    async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
+        let req = req.clone();
+        self.write(move |conn, now| {
+            let candidate: Option<(Vec<u8>, String)> = conn
+                .prepare_cached(&format!(
+                    "SELECT r.id, r.status FROM runs r WHERE {RUNNABLE} \
+                     ORDER BY r.available_at, r.id LIMIT 1"
+                ))?
+                .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match candidate {
+                None => Ok(None),
+                Some((id, status)) => {
+                    take_lease(conn, &id, status == "running", &req, now).map(Some)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn claim_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        req: &ClaimRequest,
+    ) -> Result<Option<Claimed>> {
+        let tenant = tenant.clone();
+        let req = req.clone();
+        self.write(move |conn, now| claim_one(conn, tenant.as_str(), &id, &req, now))
+            .await
+    }
+
+    async fn append_steps(
+        &self,
+        lease: &Lease,
+        writes: &[StepWrite],
+        lease_for: Duration,
+    ) -> Result<()> {
+        let lease = lease.clone();
+        let writes = writes.to_vec();
+        self.write(move |conn, now| {
+            journal_steps(
+                conn,
+                &lease,
+                &writes,
+                now,
+                Some(now + lease_for.as_millis() as i64),
+            )
+        })
+        .await
+    }
+
+    async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run> {
+        let lease = lease.clone();
+        let writes = writes.to_vec();
+        let pause = pause.clone();
+        self.write(move |conn, now| {
+            journal_steps(conn, &lease, &writes, now, None)?;
+            let run = conn
+                .prepare_cached(&format!(
+                    "UPDATE runs SET status = 'paused', pause = ?1, lease_owner = NULL, \
+                     lease_until = NULL, updated_at = ?2 WHERE id = ?3 RETURNING {RUN_COLS}"
+                ))?
+                .query_row(
+                    params![to_json(&pause)?, now, lease.run_id.0.as_bytes()],
+                    |row| Ok(rows::run(row, 0)),
+                )??;
+            let detail = serde_json::json!({ "question": pause.question });
+            insert_audit(
+                conn,
+                lease.tenant.as_str(),
+                &lease.run_id,
+                now,
+                "agent",
+                "paused",
+                Some(&detail),
+            )?;
+            Ok(run)
+        })
+        .await
+    }
+
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        writes: &[StepWrite],
+        outcome: &Outcome,
+    ) -> Result<Run> {
+        let lease = lease.clone();
+        let writes = writes.to_vec();
+        let outcome = outcome.clone();
+        self.write(move |conn, now| {
+            journal_steps(conn, &lease, &writes, now, None)?;
+            let (status, output, error) = match &outcome {
+                Outcome::Succeeded { output, .. } => ("succeeded", Some(output.to_string()), None),
+                Outcome::Failed { error } => ("failed", None, Some(to_json(error)?)),
+            };
+            let run = conn
+                .prepare_cached(&format!(
+                    "UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
+                     lease_until = NULL, updated_at = ?4 \
+                     WHERE id = ?5 AND tenant = ?6 AND lease_token = ?7 AND status = 'running' \
+                     RETURNING {RUN_COLS}"
+                ))?
+                .query_row(
+                    params![
+                        status,
+                        output,
+                        error,
+                        now,
+                        lease.run_id.0.as_bytes(),
+                        lease.tenant.as_str(),
+                        lease.token
+                    ],
+                    |row| Ok(rows::run(row, 0)),
+                )
+                .optional()?
+                .ok_or(StoreError::LeaseLost { run: lease.run_id })??;
+            if let (Outcome::Succeeded { messages, .. }, Some(conv)) =
+                (&outcome, &run.conversation_id)
+            {
+                let next: i64 = conn
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages \
+                         WHERE tenant = ?1 AND conversation_id = ?2",
+                    )?
+                    .query_row(params![lease.tenant.as_str(), conv.as_str()], |r| r.get(0))?;
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for (i, m) in messages.iter().enumerate() {
+                    insert.execute(params![
+                        lease.tenant.as_str(),
+                        conv.as_str(),
+                        next + i as i64,
+                        lease.run_id.0.as_bytes(),
+                        to_json(m)?,
+                        now
+                    ])?;
+                }
+            }
+            let detail = match &outcome {
+                Outcome::Failed { error } => Some(serde_json::json!({ "error": error })),
+                Outcome::Succeeded { .. } => None,
+            };
+            insert_audit(
+                conn,
+                lease.tenant.as_str(),
+                &lease.run_id,
+                now,
+                "agent",
+                status,
+                detail.as_ref(),
+            )?;
+            Ok(run)
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let lease = lease.clone();
+        self.write(move |conn, now| {
+            conn.prepare_cached(
+                "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+                 available_at = ?1, updated_at = ?1 \
+                 WHERE id = ?2 AND tenant = ?3 AND lease_token = ?4 AND status = 'running'",
+            )?
+            .execute(params![
+                now,
+                lease.run_id.0.as_bytes(),
+                lease.tenant.as_str(),
+                lease.token
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_owner(&self, owner: &str) -> Result<u64> {
+        let owner = owner.to_string();
+        self.write(move |conn, now| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+                     available_at = ?1, updated_at = ?1, attempt = attempt + 1 \
+                     WHERE lease_owner = ?2 AND status = 'running'",
+                )?
+                .execute(params![now, owner])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,103 @@
+//! Mapping between rows and domain types.
+
+use crate::{Result, StoreError};
+use agentd_core::{
+    ConversationId, PrincipalId, Run, RunId, RunStatus, Step, StepKind, StepStatus, TenantId, Usage,
+};
+use rusqlite::Row;
+
+/// Columns of a run, in the order [`run`] reads them.
+pub(super) const RUN_COLS: &str = "id, tenant, agent, principal, conversation_id, status, input, \
+    output, error, pause, metadata, steps, attempt, input_tokens, output_tokens, cost_usd, \
+    created_at, updated_at";
+
+/// Columns of a step, in the order [`step`] reads them.
+pub(super) const STEP_COLS: &str = "idx, kind, name, status, attempt, started_at, duration_ms, \
+    input, output, error, input_tokens, output_tokens";
+
+pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+pub(super) fn opt_json<T: serde::Serialize>(v: Option<&T>) -> Result<Option<String>> {
+    v.map(to_json).transpose()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(col: &str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(format_args!("column {col}: {e}")))
+}
+
+fn parse_opt<T: serde::de::DeserializeOwned>(col: &str, s: Option<String>) -> Result<Option<T>> {
+    s.map(|s| parse(col, &s)).transpose()
+}
+
+pub(super) fn run_id(bytes: &[u8]) -> Result<RunId> {
+    uuid::Uuid::from_slice(bytes)
+        .map(RunId)
+        .map_err(|e| corrupt(format_args!("run id: {e}")))
+}
+
+/// Reads a run whose columns start at `at` (0 for `SELECT RUN_COLS`).
+pub(super) fn run(row: &Row<'_>, at: usize) -> Result<Run> {
+    let status: String = row.get(at + 5)?;
+    let conversation: Option<String> = row.get(at + 4)?;
+    Ok(Run {
+        id: run_id(&row.get::<_, Vec<u8>>(at)?)?,
+        tenant: TenantId::parse(row.get::<_, String>(at + 1)?).map_err(corrupt)?,
+        agent: row.get(at + 2)?,
+        principal: PrincipalId::parse(row.get::<_, String>(at + 3)?).map_err(corrupt)?,
+        conversation_id: conversation
+            .map(ConversationId::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| corrupt(format_args!("unknown run status {status:?}")))?,
+        input: parse("input", &row.get::<_, String>(at + 6)?)?,
+        output: parse_opt("output", row.get(at + 7)?)?,
+        error: parse_opt("error", row.get(at + 8)?)?,
+        pause: parse_opt("pause", row.get(at + 9)?)?,
+        metadata: parse_opt("metadata", row.get(at + 10)?)?,
+        steps: row.get::<_, i64>(at + 11)? as u32,
+        attempt: row.get::<_, i64>(at + 12)? as u32,
+        usage: Usage {
+            input_tokens: row.get::<_, i64>(at + 13)? as u64,
+            output_tokens: row.get::<_, i64>(at + 14)? as u64,
+        },
+        cost_usd: row.get(at + 15)?,
+        created_at: row.get(at + 16)?,
+        updated_at: row.get(at + 17)?,
+    })
+}
+
+/// Reads a step from `SELECT STEP_COLS`.
+pub(super) fn step(row: &Row<'_>) -> Result<Step> {
+    let kind: String = row.get(1)?;
+    let status: String = row.get(3)?;
+    let input_tokens: Option<i64> = row.get(10)?;
+    let output_tokens: Option<i64> = row.get(11)?;
+    Ok(Step {
+        index: row.get::<_, i64>(0)? as u32,
+        kind: StepKind::parse(&kind)
+            .ok_or_else(|| corrupt(format_args!("unknown step kind {kind:?}")))?,
+        name: row.get(2)?,
+        status: StepStatus::parse(&status)
+            .ok_or_else(|| corrupt(format_args!("unknown step status {status:?}")))?,
+        attempt: row.get::<_, i64>(4)? as u32,
+        started_at: row.get(5)?,
+        duration_ms: row.get::<_, i64>(6)? as u64,
+        input: parse("input", &row.get::<_, String>(7)?)?,
+        output: parse("output", &row.get::<_, String>(8)?)?,
+        error: parse_opt("error", row.get(9)?)?,
+        usage: match (input_tokens, output_tokens) {
+            (None, None) => None,
+            (i, o) => Some(Usage {
+                input_tokens: i.unwrap_or(0) as u64,
+                output_tokens: o.unwrap_or(0) as u64,
+            }),
+        },
+    })
+}
