@@ -1,27 +1,65 @@
-//! `agentd-bench`: workload W1 ("tool-loop", shared/bench/WORKLOAD.md)
-//! against the engine in-process. Prints one JSON line per configuration.
+//! `agentd-bench`: workload W1 ("tool-loop", shared/bench/WORKLOAD.md) on
+//! agentd, in-process or over HTTP, printing one JSON line per
+//! configuration; `agentd-bench report` turns those lines into a table.
+
+mod stats;
+mod target;
 
 use agentd_config::Config;
-use agentd_core::{Identity, PrincipalId, RunStatus, TenantId};
-use agentd_engine::{Engine, Submit};
 use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use stats::{cpu_ms, percentiles, round3, rss_mb};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use target::{Http, InProc, Target};
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
 enum Mode {
     Seq,
     Conc,
+    Pause,
+    Startup,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+enum Transport {
+    Inproc,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+enum StoreKind {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Parser)]
-#[command(about = "W1 benchmark of agentd (in-process, SQLite)")]
-struct Args {
+#[command(about = "W1 benchmark of agentd")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Print a Markdown table of JSON result lines (files or stdin).
+    Report { files: Vec<PathBuf> },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
     #[arg(long, value_enum, default_value = "seq")]
     mode: Mode,
-    /// Measured runs (default: 2,000 seq, 5,000 conc).
+    #[arg(long, value_enum, default_value = "inproc")]
+    transport: Transport,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: StoreKind,
+    /// Measured runs (default: seq 2,000; conc 5,000; pause 10,000).
     #[arg(long)]
     runs: Option<usize>,
     #[arg(long, default_value_t = 50)]
@@ -29,203 +67,429 @@ struct Args {
     /// Runs in flight in conc mode.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Directory for the database (default: a temp dir).
+    /// Directory for the database and config (default: a temp dir).
     #[arg(long)]
-    dir: Option<std::path::PathBuf>,
+    dir: Option<PathBuf>,
+    /// The agentd binary for HTTP and startup modes (default: next to this one).
+    #[arg(long)]
+    agentd: Option<PathBuf>,
 }
 
-const W1: &str = r#"
+/// The W1 agent and its pausing twin (echo replaced by ask_human).
+const AGENTS: &str = r#"
 [providers.w1]
 kind = "mock"
 script = [
   { tool = "echo", args = { text = "{{input}}" } },
   { reply = "done: {{tool_result}}" },
 ]
+
+[providers.w1_pause]
+kind = "mock"
+script = [
+  { tool = "ask_human", args = { question = "{{input}}" } },
+  { reply = "done: {{tool_result}}" },
+]
+
 [[agents]]
 name = "w1"
 providers = ["w1"]
 tools = ["echo"]
+
+[[agents]]
+name = "w1_pause"
+providers = ["w1_pause"]
+tools = ["ask_human"]
 "#;
 
-fn peak_rss_mb() -> f64 {
-    // SAFETY-free: getrusage through libc's safe-to-call wrapper is unsafe in
-    // Rust, so read /proc instead.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+fn config_text(url: &str, workers: usize, port: u16) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[store]\nurl = \"{url}\"\n\n\
+         [queue]\nworkers = {workers}\n{AGENTS}"
+    )
 }
 
-fn cpu_ms() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = after.split_whitespace().collect();
-            let utime: f64 = f.get(11)?.parse().ok()?;
-            let stime: f64 = f.get(12)?.parse().ok()?;
-            Some((utime + stime) * 1000.0 / 100.0)
-        })
-        .unwrap_or(0.0)
+fn input(i: usize) -> String {
+    format!("W1 message #{i}")
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-async fn one_run(engine: &Engine, who: &Identity, i: usize) -> anyhow::Result<f64> {
-    let input = format!("W1 message #{i}");
-    let t0 = Instant::now();
-    let run = engine
-        .submit(
-            who,
-            "w1",
-            Submit {
-                input: serde_json::Value::String(input.clone()),
-                ..Submit::default()
-            },
-        )
-        .await?;
-    let done = engine
-        .wait(&who.tenant, run.id, Duration::from_secs(60))
-        .await?
-        .context("run vanished")?;
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    if done.status != RunStatus::Succeeded
-        || done.output != Some(serde_json::Value::String(format!("done: {input}")))
-    {
+fn check(ended: &target::Ended, want_status: &str, input: &str) -> anyhow::Result<()> {
+    let want_output = (want_status == "succeeded").then(|| Value::String(format!("done: {input}")));
+    if ended.status != want_status || ended.output != want_output {
         bail!(
-            "run {} ended {:?} with {:?}",
-            done.id,
-            done.status,
-            done.output
+            "run {} ended {} with {:?}, expected {want_status} with {want_output:?}",
+            ended.id,
+            ended.status,
+            ended.output
         );
     }
-    Ok(ms)
+    Ok(())
 }
 
-async fn batch(
-    engine: &Engine,
-    who: &Identity,
+/// Runs `n` W1 runs from index `start`, `concurrency` at a time; returns
+/// their latencies in ms.
+async fn w1_batch(
+    target: &Arc<Target>,
     start: usize,
     n: usize,
-    mode: Mode,
     concurrency: usize,
 ) -> anyhow::Result<Vec<f64>> {
-    match mode {
-        Mode::Seq => {
-            let mut lat = Vec::with_capacity(n);
-            for i in start..start + n {
-                lat.push(one_run(engine, who, i).await?);
+    let next = Arc::new(AtomicUsize::new(start));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let target = target.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= start + n {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let text = input(i);
+                let t0 = Instant::now();
+                let ended = target.run("w1", &text).await?;
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                check(&ended, "succeeded", &text)?;
             }
-            Ok(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    url: String,
+    db: Option<PathBuf>,
+}
+
+fn setup(args: &RunArgs) -> anyhow::Result<Setup> {
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    match args.store {
+        StoreKind::Sqlite => {
+            let db = dir.join("bench.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            Ok(Setup {
+                url: format!("sqlite://{}", db.display()),
+                db: Some(db),
+                dir,
+                _tmp: tmp,
+            })
         }
-        Mode::Conc => {
-            let next = Arc::new(std::sync::atomic::AtomicUsize::new(start));
-            let mut tasks = Vec::new();
-            for _ in 0..concurrency {
-                let engine = engine.clone();
-                let who = who.clone();
-                let next = next.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut lat = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= start + n {
-                            return Ok::<_, anyhow::Error>(lat);
-                        }
-                        lat.push(one_run(&engine, &who, i).await?);
-                    }
-                }));
-            }
-            let mut all = Vec::with_capacity(n);
-            for t in tasks {
-                all.extend(t.await??);
-            }
-            Ok(all)
+        StoreKind::Postgres => bail!(
+            "the PostgreSQL store is not available in this version of agentd; use --store sqlite"
+        ),
+    }
+}
+
+async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Result<Arc<Target>> {
+    Ok(Arc::new(match args.transport {
+        Transport::Inproc => {
+            let mut config = Config::from_toml_str(&config_text(&s.url, workers, 0))?;
+            config.store.url = s.url.clone();
+            Target::InProc(InProc::start(&config).await?)
+        }
+        Transport::Http => {
+            let port = target::free_port()?;
+            let path = s.dir.join("bench.toml");
+            std::fs::write(&path, config_text(&s.url, workers, port))?;
+            let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
+            Target::Http(Http::start(&bin, &path, port).await?.0)
+        }
+    }))
+}
+
+/// Stops the target and measures what the store holds.
+async fn finish(target: Arc<Target>, s: &Setup) -> anyhow::Result<(u64, u64)> {
+    let target = Arc::try_unwrap(target)
+        .map_err(|_| anyhow::anyhow!("benchmark tasks still hold the target"))?;
+    match target {
+        Target::InProc(t) => {
+            let bytes = t.store.storage_bytes().await?;
+            t.stop().await;
+            Ok((bytes, rows(s)?))
+        }
+        Target::Http(t) => {
+            t.stop()?;
+            let store = agentd_store::open(&s.url).await?;
+            Ok((store.storage_bytes().await?, rows(s)?))
         }
     }
+}
+
+fn rows(s: &Setup) -> anyhow::Result<u64> {
+    match &s.db {
+        Some(db) => stats::sqlite_rows(db),
+        None => Ok(0),
+    }
+}
+
+fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("peer".into(), json!("agentd"));
+    m.insert("workload".into(), json!("W1"));
+    m.insert(
+        "store".into(),
+        json!(format!("{:?}", args.store).to_lowercase()),
+    );
+    m.insert(
+        "mode".into(),
+        json!(format!("{:?}", args.mode).to_lowercase()),
+    );
+    m.insert(
+        "transport".into(),
+        json!(format!("{:?}", args.transport).to_lowercase()),
+    );
+    m.insert("runs".into(), json!(runs));
+    m.insert("concurrency".into(), json!(concurrency));
+    m
+}
+
+async fn bench_runs(args: &RunArgs) -> anyhow::Result<Value> {
+    let conc = args.mode == Mode::Conc;
+    let runs = args.runs.unwrap_or(if conc { 5_000 } else { 2_000 });
+    let concurrency = if conc { args.concurrency } else { 1 };
+    let s = setup(args)?;
+    let target = start_target(args, &s, concurrency).await?;
+    w1_batch(&target, 0, args.warmup, concurrency).await?;
+    let pid = target.pid();
+    let commits0 = target.commits().await;
+    let cpu0 = cpu_ms(pid);
+    let t0 = Instant::now();
+    let mut lat = w1_batch(&target, args.warmup, runs, concurrency).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_ms(pid) - cpu0;
+    let commits = match (commits0, target.commits().await) {
+        (Some(a), Some(b)) => Some(round3((b - a) as f64 / runs as f64)),
+        _ => None,
+    };
+    let (_, peak) = rss_mb(pid);
+    let (bytes, rows) = finish(target, &s).await?;
+    let total = (runs + args.warmup) as f64;
+    let rps = runs as f64 / secs;
+    let mut m = base(args, runs, concurrency);
+    m.insert("runs_per_s".into(), json!(round3(rps)));
+    m.insert("steps_per_s".into(), json!(round3(rps * 3.0)));
+    m.insert("lat_ms".into(), percentiles(&mut lat));
+    m.insert("peak_rss_mb".into(), json!(round3(peak)));
+    m.insert(
+        "bytes_per_run".into(),
+        json!((bytes as f64 / total).round()),
+    );
+    m.insert("rows_per_run".into(), json!(round3(rows as f64 / total)));
+    m.insert("commits_per_run".into(), json!(commits));
+    m.insert("cpu_ms_per_run".into(), json!(round3(cpu / runs as f64)));
+    Ok(Value::Object(m))
+}
+
+async fn bench_pause(args: &RunArgs) -> anyhow::Result<Value> {
+    let runs = args.runs.unwrap_or(10_000);
+    let s = setup(args)?;
+    let target = start_target(args, &s, 1).await?;
+    let pid = target.pid();
+    let commits0 = target.commits().await;
+    let cpu0 = cpu_ms(pid);
+    let progress = (runs / 10).max(1);
+
+    let mut ids = Vec::with_capacity(runs);
+    let t0 = Instant::now();
+    for i in 0..runs {
+        let text = input(i);
+        let ended = target.run("w1_pause", &text).await?;
+        check(&ended, "paused", &text)?;
+        ids.push(ended.id);
+        if (i + 1) % progress == 0 {
+            eprintln!("pause: {} of {runs} runs paused", i + 1);
+        }
+    }
+    let create_secs = t0.elapsed().as_secs_f64();
+    let commits_mid = target.commits().await;
+    let (rss_paused, _) = rss_mb(pid);
+    let bytes_paused = match &*target {
+        Target::InProc(t) => t.store.storage_bytes().await?,
+        // The server holds the file open; a checkpoint from outside is safe.
+        Target::Http(_) => agentd_store::open(&s.url).await?.storage_bytes().await?,
+    };
+
+    let mut ok = 0usize;
+    let t1 = Instant::now();
+    for (i, id) in ids.iter().enumerate() {
+        let text = input(i);
+        let ended = target.resume(id, &text).await?;
+        check(&ended, "succeeded", &text)?;
+        ok += 1;
+        if (i + 1) % progress == 0 {
+            eprintln!("pause: {} of {runs} runs resumed", i + 1);
+        }
+    }
+    let resume_secs = t1.elapsed().as_secs_f64();
+    let cpu = cpu_ms(pid) - cpu0;
+    let commits_end = target.commits().await;
+    let (_, peak) = rss_mb(pid);
+    let (bytes, rows) = finish(target, &s).await?;
+    let per = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => json!(round3((b - a) as f64 / runs as f64)),
+        _ => Value::Null,
+    };
+    let mut m = base(args, runs, 1);
+    m.insert(
+        "create_runs_per_s".into(),
+        json!(round3(runs as f64 / create_secs)),
+    );
+    m.insert(
+        "resume_runs_per_s".into(),
+        json!(round3(runs as f64 / resume_secs)),
+    );
+    m.insert(
+        "bytes_per_paused_run".into(),
+        json!((bytes_paused as f64 / runs as f64).round()),
+    );
+    m.insert("rss_mb_paused".into(), json!(round3(rss_paused)));
+    m.insert("finished_ok".into(), json!(ok));
+    m.insert("peak_rss_mb".into(), json!(round3(peak)));
+    m.insert(
+        "bytes_per_run".into(),
+        json!((bytes as f64 / runs as f64).round()),
+    );
+    m.insert(
+        "rows_per_run".into(),
+        json!(round3(rows as f64 / runs as f64)),
+    );
+    m.insert("commits_per_create".into(), per(commits0, commits_mid));
+    m.insert("commits_per_resume".into(), per(commits_mid, commits_end));
+    m.insert("cpu_ms_per_run".into(), json!(round3(cpu / runs as f64)));
+    Ok(Value::Object(m))
+}
+
+async fn bench_startup(args: &RunArgs) -> anyhow::Result<Value> {
+    let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
+    let mut startup = Vec::new();
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        let s = setup(args)?;
+        let port = target::free_port()?;
+        let path = s.dir.join("bench.toml");
+        std::fs::write(&path, config_text(&s.url, 4, port))?;
+        let (http, took) = Http::start(&bin, &path, port).await?;
+        startup.push(took.as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle.push(rss_mb(http.pid()).0);
+        http.stop()?;
+    }
+    idle.sort_by(f64::total_cmp);
+    let mut m = base(args, 5, 0);
+    m.insert("transport".into(), json!("http"));
+    m.insert("startup_ms".into(), percentiles(&mut startup));
+    m.insert("idle_rss_mb".into(), json!(round3(idle[idle.len() / 2])));
+    Ok(Value::Object(m))
+}
+
+/// Renders result lines as a Markdown table.
+fn report(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    if files.is_empty() {
+        use std::io::Read;
+        std::io::stdin().read_to_string(&mut text)?;
+    }
+    for f in files {
+        text.push_str(&std::fs::read_to_string(f).with_context(|| f.display().to_string())?);
+        text.push('\n');
+    }
+    let num = |v: &Value, k: &str| {
+        v.get(k)
+            .filter(|x| !x.is_null())
+            .map_or("—".to_string(), |x| x.to_string())
+    };
+    let lat = |v: &Value, k: &str| {
+        v["lat_ms"]
+            .get(k)
+            .map_or("—".to_string(), |x| x.to_string())
+    };
+    println!(
+        "| store | mode | transport | runs | conc | runs/s | steps/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS MB | bytes/run | rows/run | commits/run | CPU ms/run |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut extra = Vec::new();
+    for line in text.lines().filter(|l| l.trim_start().starts_with('{')) {
+        let v: Value = serde_json::from_str(line)?;
+        match v["mode"].as_str() {
+            Some("pause") | Some("startup") => extra.push(v),
+            _ => println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                v["store"].as_str().unwrap_or("?"),
+                v["mode"].as_str().unwrap_or("?"),
+                v["transport"].as_str().unwrap_or("?"),
+                num(&v, "runs"),
+                num(&v, "concurrency"),
+                num(&v, "runs_per_s"),
+                num(&v, "steps_per_s"),
+                lat(&v, "p50"),
+                lat(&v, "p90"),
+                lat(&v, "p99"),
+                lat(&v, "max"),
+                num(&v, "peak_rss_mb"),
+                num(&v, "bytes_per_run"),
+                num(&v, "rows_per_run"),
+                num(&v, "commits_per_run"),
+                num(&v, "cpu_ms_per_run"),
+            ),
+        }
+    }
+    let pauses: Vec<&Value> = extra.iter().filter(|v| v["mode"] == "pause").collect();
+    if !pauses.is_empty() {
+        println!();
+        println!(
+            "| store | transport | paused runs | create runs/s | resume runs/s | bytes/paused run | RSS MB paused | peak RSS MB | commits/create | commits/resume | finished ok |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for v in pauses {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                v["store"].as_str().unwrap_or("?"),
+                v["transport"].as_str().unwrap_or("?"),
+                num(v, "runs"),
+                num(v, "create_runs_per_s"),
+                num(v, "resume_runs_per_s"),
+                num(v, "bytes_per_paused_run"),
+                num(v, "rss_mb_paused"),
+                num(v, "peak_rss_mb"),
+                num(v, "commits_per_create"),
+                num(v, "commits_per_resume"),
+                num(v, "finished_ok"),
+            );
+        }
+    }
+    for v in extra.iter().filter(|v| v["mode"] == "startup") {
+        println!();
+        println!(
+            "Start-up to `/health` 200: p50 {} ms (max {} ms over 5 starts); idle RSS {} MB.",
+            v["startup_ms"]["p50"], v["startup_ms"]["max"], v["idle_rss_mb"]
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let runs = args.runs.unwrap_or(match args.mode {
-        Mode::Seq => 2_000,
-        Mode::Conc => 5_000,
-    });
-    let concurrency = if args.mode == Mode::Seq {
-        1
-    } else {
-        args.concurrency
+    let cli = Cli::parse();
+    if let Some(Cmd::Report { files }) = &cli.cmd {
+        return report(files);
+    }
+    let args = &cli.run;
+    let line = match args.mode {
+        Mode::Seq | Mode::Conc => bench_runs(args).await?,
+        Mode::Pause => bench_pause(args).await?,
+        Mode::Startup => bench_startup(args).await?,
     };
-    let tmp = tempfile::tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    let db = dir.join("bench.db");
-    let _ = std::fs::remove_file(&db);
-    let url = format!("sqlite://{}", db.display());
-
-    let mut config = Config::from_toml_str(W1)?;
-    config.store.url = url.clone();
-    config.queue.workers = concurrency as u32;
-    let store = agentd_store::open(&url).await?;
-    store.migrate().await?;
-    let engine = Engine::new(&config, store.clone())?;
-    let shutdown = CancellationToken::new();
-    let workers = {
-        let e = engine.clone();
-        let t = shutdown.clone();
-        tokio::spawn(async move { e.run_workers(t).await })
-    };
-    let who = Identity {
-        tenant: TenantId::parse("bench")?,
-        principal: PrincipalId::parse("bench")?,
-        roles: vec![],
-    };
-
-    batch(&engine, &who, 0, args.warmup, args.mode, concurrency).await?;
-    let commits0 = store.commits();
-    let cpu0 = cpu_ms();
-    let t0 = Instant::now();
-    let mut lat = batch(&engine, &who, args.warmup, runs, args.mode, concurrency).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_ms() - cpu0;
-    let commits = store.commits() - commits0;
-    shutdown.cancel();
-    let _ = workers.await;
-
-    lat.sort_by(f64::total_cmp);
-    let total_runs = (runs + args.warmup) as f64;
-    let bytes = store.storage_bytes().await? as f64;
-    let runs_per_s = runs as f64 / secs;
-    let line = serde_json::json!({
-        "peer": "agentd",
-        "workload": "W1",
-        "store": "sqlite",
-        "mode": format!("{:?}", args.mode).to_lowercase(),
-        "transport": "inproc",
-        "runs": runs,
-        "concurrency": concurrency,
-        "runs_per_s": (runs_per_s * 10.0).round() / 10.0,
-        "steps_per_s": (runs_per_s * 30.0).round() / 10.0,
-        "lat_ms": {
-            "p50": pct(&lat, 50.0), "p90": pct(&lat, 90.0),
-            "p99": pct(&lat, 99.0), "max": pct(&lat, 100.0),
-        },
-        "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
-        "bytes_per_run": (bytes / total_runs).round(),
-        "commits_per_run": commits as f64 / runs as f64,
-        "cpu_ms_per_run": cpu / runs as f64,
-    });
     println!("{line}");
     Ok(())
 }

@@ -82,6 +82,7 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::UnknownAgent(name) => Self::NotFound(format!("unknown agent {name:?}")),
+            EngineError::Store(s) => s.into(),
             other => Self::internal(other),
         }
     }
@@ -89,7 +90,10 @@ impl From<EngineError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        match e {
+            StoreError::BadCursor(c) => Self::BadRequest(format!("invalid cursor {c:?}")),
+            other => Self::internal(other),
+        }
     }
 }
 

@@ -108,6 +108,10 @@ pub(crate) async fn steps(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResumeRun {
     answer: Value,
+    /// Block until the run pauses again or finishes (up to
+    /// `server.wait_timeout`), like `wait` on run creation.
+    #[serde(default)]
+    wait: bool,
 }
 
 /// `POST /v1/runs/{id}/resume`: answers a paused run and queues it again.
@@ -119,7 +123,12 @@ pub(crate) async fn resume(
 ) -> ApiResult<Json<Run>> {
     let answer = required(req.answer, "answer")?;
     let t = app.engine.resume(&who, id, &answer).await?;
-    applied(t, id, |status| format!("run {id} is {status}, not paused"))
+    let Json(run) = applied(t, id, |status| format!("run {id} is {status}, not paused"))?;
+    if !req.wait {
+        return Ok(Json(run));
+    }
+    let waited = app.engine.wait(&who.tenant, id, app.wait_timeout).await?;
+    Ok(Json(waited.unwrap_or(run)))
 }
 
 /// `POST /v1/runs/{id}/cancel`: cancels a queued, running or paused run.
@@ -154,11 +163,6 @@ pub(crate) async fn list(
     ApiQuery(q): ApiQuery<RunsQuery>,
 ) -> ApiResult<Json<List<Run>>> {
     let status = q.status.as_deref().map(parse_status).transpose()?;
-    // The store reports a malformed cursor as a corrupt record (a 500);
-    // catch it here, where it is plainly the client's mistake.
-    if let Some(c) = &q.cursor {
-        RunId::parse(c).map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?;
-    }
     let filter = RunFilter {
         agent: q.agent,
         status,
