@@ -7,6 +7,7 @@ mod dur;
 mod error;
 mod keypath;
 mod load;
+mod tooling;
 mod types;
 mod validate;
 
@@ -14,9 +15,11 @@ use std::path::Path;
 
 pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
+pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
-    AgentConfig, AuthConfig, AuthMode, Backoff, Config, Memory, MemoryStrategy, Pricing,
-    ProviderConfig, ProviderKind, QueueConfig, ScriptEntry, ScriptError, ServerConfig, StoreConfig,
+    AgentConfig, AuthConfig, AuthMode, Backoff, CircuitBreakerConfig, Config, Memory,
+    MemoryStrategy, Pricing, ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry,
+    ScriptError, ServerConfig, StoreConfig,
 };
 
 /// The file `load(None)` looks for in the current directory.

@@ -41,7 +41,7 @@ const ENV_SECTIONS: &[&str] = &[
 ];
 
 /// Top-level sections of the design that this version does not implement.
-const UNSUPPORTED_SECTIONS: &[&str] = &["rate_limit", "tenants", "mcp", "tools", "policies"];
+const UNSUPPORTED_SECTIONS: &[&str] = &["rate_limit", "tenants"];
 
 /// Keys inside supported sections that this version does not implement.
 const UNSUPPORTED_SECTION_KEYS: &[(&str, &str)] = &[
@@ -51,7 +51,7 @@ const UNSUPPORTED_SECTION_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Agent keys of the design that this version does not implement.
-const UNSUPPORTED_AGENT_KEYS: &[&str] = &["retry", "circuit_breaker", "tests"];
+const UNSUPPORTED_AGENT_KEYS: &[&str] = &["tests"];
 
 /// Origin name of [`Config::from_toml_str`] input.
 const STRING_ORIGIN: &str = "TOML string";
@@ -415,6 +415,7 @@ fn friendly_expected(expected: &str) -> String {
         "enum AuthMode" => "one of: none, api_key, jwt".to_owned(),
         "enum ScriptError" => "one of: rate_limit, timeout, server".to_owned(),
         "enum MemoryStrategy" => "one of: window, all".to_owned(),
+        "enum ToolKind" => "one of: webhook".to_owned(),
         e if e.starts_with("struct ") || e.starts_with("a map") => "a table".to_owned(),
         e => e.to_owned(),
     }

@@ -390,9 +390,16 @@ fn env_error_names_the_variable() {
 
 #[test]
 fn unsupported_section_from_env_is_reported() {
-    let err = Config::load_with_env(None, &env(&[("AGENTD_MCP__FILES", "x")])).unwrap_err();
-    assert_eq!(err.source_name(), "environment variable AGENTD_MCP__FILES");
-    assert!(err.message().contains("`[mcp]` is not supported"), "{err}");
+    let err = Config::load_with_env(None, &env(&[("AGENTD_RATE_LIMIT__PER_PRINCIPAL_RPM", "5")]))
+        .unwrap_err();
+    assert_eq!(
+        err.source_name(),
+        "environment variable AGENTD_RATE_LIMIT__PER_PRINCIPAL_RPM"
+    );
+    assert!(
+        err.message().contains("`[rate_limit]` is not supported"),
+        "{err}"
+    );
 }
 
 // ---- errors from the file ----
@@ -579,21 +586,6 @@ fn unsupported_sections() {
         ),
         ("[[tenants]]\nid = \"t\"\n", "tenants", "`[tenants]`"),
         (
-            "[[mcp]]\nname = \"files\"\ncommand = [\"python3\"]\n",
-            "mcp",
-            "`[mcp]`",
-        ),
-        (
-            "[tools.http_get]\nallow = [\"10.0.0.5\"]\n",
-            "tools",
-            "`[tools]`",
-        ),
-        (
-            "[[policies]]\nrole = \"user\"\nallow = [\"echo\"]\n",
-            "policies",
-            "`[policies]`",
-        ),
-        (
             "[server]\ntls_cert = \"c.pem\"\n",
             "server.tls_cert",
             "`server.tls_cert`",
@@ -612,25 +604,13 @@ fn unsupported_sections() {
         );
     }
 
-    for key in [
-        "retry = { max_attempts = 3 }",
-        "circuit_breaker = { failures = 5 }",
-        "tests = []",
-    ] {
-        let err = file_error(&format!("{MINIMAL_AGENT}{key}\n"));
-        let name = key.split(' ').next().unwrap();
-        assert_eq!(
-            err.key(),
-            Some(format!("agents[0].{name}").as_str()),
-            "{err}"
-        );
-        assert!(
-            err.message().contains(&format!(
-                "`{name}` is not supported by this version of agentd"
-            )),
-            "{err}"
-        );
-    }
+    let err = file_error(&format!("{MINIMAL_AGENT}tests = []\n"));
+    assert_eq!(err.key(), Some("agents[0].tests"), "{err}");
+    assert!(
+        err.message()
+            .contains("`tests` is not supported by this version of agentd"),
+        "{err}"
+    );
 }
 
 // ---- validation ----
@@ -689,7 +669,7 @@ fn bad_agent_names() {
 #[test]
 fn agent_providers() {
     let base = "[providers.a]\nkind = \"mock\"\nscript = [{ reply = \"r\" }]\n\
-                [providers.b]\nkind = \"openai\"\n\
+                [providers.b]\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\n\
                 [[agents]]\nname = \"ok\"\nproviders = [\"a\"]\n";
     let err = validation_error(&format!(
         "{base}[[agents]]\nname = \"bad\"\nproviders = [\"b\", \"x\"]\n"
@@ -830,5 +810,127 @@ fn enum_given_wrong_type_lists_choices() {
                 .ends_with(&format!("expected one of: {choices}")),
             "{unknown}"
         );
+    }
+}
+
+// ---- providers and resilience keys (agentd-llm) ----
+
+#[test]
+fn retry_and_circuit_breaker_keys() {
+    let c = load_file(&format!(
+        "{MINIMAL_AGENT}retry = {{ max_attempts = 4, initial = \"200ms\" }}\n\
+         circuit_breaker = {{ failures = 3, reset = \"1m\" }}\n\
+         [[agents]]\nname = \"plain\"\nproviders = [\"test\"]\n"
+    ))
+    .unwrap();
+    let retry = c.agents[0].retry.clone().unwrap();
+    assert_eq!(retry.max_attempts, 4);
+    assert_eq!(retry.initial.get(), Duration::from_millis(200));
+    assert_eq!(retry.max.get(), Duration::from_secs(30), "default max");
+    let breaker = c.agents[0].circuit_breaker.clone().unwrap();
+    assert_eq!(breaker.failures, 3);
+    assert_eq!(breaker.reset.get(), Duration::from_secs(60));
+    // Absent means one attempt and no breaker.
+    assert_eq!(c.agents[1].retry, None);
+    assert_eq!(c.agents[1].circuit_breaker, None);
+
+    for (extra, key, msg) in [
+        (
+            "retry = { max_attempts = 0 }",
+            "agents[0].retry.max_attempts",
+            "at least 1",
+        ),
+        (
+            "retry = { initial = \"2m\", max = \"1m\" }",
+            "agents[0].retry.initial",
+            "must not exceed `retry.max`",
+        ),
+        (
+            "retry = { attempts = 2 }",
+            "agents[0].retry.attempts",
+            "unknown key",
+        ),
+        (
+            "circuit_breaker = { failures = 0 }",
+            "agents[0].circuit_breaker.failures",
+            "at least 1",
+        ),
+        (
+            "circuit_breaker = { reset = \"0s\" }",
+            "agents[0].circuit_breaker.reset",
+            "longer than 0s",
+        ),
+    ] {
+        let err = file_error(&format!("{MINIMAL_AGENT}{extra}\n"));
+        assert_eq!(err.key(), Some(key), "{extra}: {err}");
+        assert!(err.message().contains(msg), "{extra}: {err}");
+    }
+}
+
+#[test]
+fn real_provider_keys() {
+    let c = load_file(
+        "[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\n\
+         model = \"llama3.1\"\nmax_tokens = 512\ntimeout = \"90s\"\n\
+         [providers.claude]\nkind = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n\
+         api_key_env = \"ANTHROPIC_API_KEY\"\n",
+    )
+    .unwrap();
+    let local = &c.providers["local"];
+    assert_eq!(local.api_key_env, None, "a local server may need no key");
+    assert_eq!(local.max_tokens, Some(512));
+    assert_eq!(local.timeout.unwrap().get(), Duration::from_secs(90));
+    assert_eq!(c.providers["claude"].max_tokens, None);
+
+    for (text, key, msg) in [
+        (
+            "[providers.p]\nkind = \"openai\"\napi_key_env = \"K\"\n",
+            "providers.p.model",
+            "kind \"openai\" needs `model`",
+        ),
+        (
+            "[providers.p]\nkind = \"anthropic\"\napi_key_env = \"K\"\nmodel = \" \"\n",
+            "providers.p.model",
+            "kind \"anthropic\" needs `model`",
+        ),
+        (
+            "[providers.p]\nkind = \"openai\"\nmodel = \"m\"\n",
+            "providers.p.api_key_env",
+            "the OpenAI API (the default `base_url`) needs `api_key_env`",
+        ),
+        (
+            "[providers.p]\nkind = \"anthropic\"\nmodel = \"m\"\nbase_url = \"http://proxy:4000\"\n",
+            "providers.p.api_key_env",
+            "the Anthropic API needs `api_key_env`",
+        ),
+        (
+            "[providers.p]\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nbase_url = \"api.openai.com\"\n",
+            "providers.p.base_url",
+            "`http://` or `https://`",
+        ),
+        (
+            "[providers.p]\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"\"\n",
+            "providers.p.api_key_env",
+            "name of an environment variable",
+        ),
+        (
+            "[providers.p]\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\ntimeout = \"0s\"\n",
+            "providers.p.timeout",
+            "longer than 0s",
+        ),
+        (
+            "[providers.p]\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nmax_tokens = 0\n",
+            "providers.p.max_tokens",
+            "at least 1",
+        ),
+        (
+            "[providers.p]\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"K\"\nscript = [{ reply = \"r\" }]\n",
+            "providers.p.script",
+            "only a mock provider has a `script`",
+        ),
+    ] {
+        let err = file_error(text);
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        assert!(err.message().contains(msg), "{text}: {err}");
     }
 }

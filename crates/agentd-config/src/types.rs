@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::dur::Dur;
+use crate::tooling::{McpConfig, PolicyConfig, ToolConfig};
 
 /// The whole `agentd.toml`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -25,6 +26,15 @@ pub struct Config {
     pub pricing: BTreeMap<String, Pricing>,
     /// `[[agents]]`: the declared agents, in file order.
     pub agents: Vec<AgentConfig>,
+    /// `[tools.NAME]`: built-in tool settings and webhook tools, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, ToolConfig>,
+    /// `[[mcp]]`: MCP servers whose tools agents may list as `mcp:<name>/<tool>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<McpConfig>,
+    /// `[[policies]]`: which roles may call which tools; none allows all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyConfig>,
 }
 
 /// `[server]`.
@@ -189,6 +199,10 @@ pub struct ProviderConfig {
     /// Per-call timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// OpenAI / Anthropic: the most tokens the model may generate per call
+    /// (Anthropic requires one; agentd sends 4096 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
 }
 
 impl Default for ProviderConfig {
@@ -201,6 +215,7 @@ impl Default for ProviderConfig {
             base_url: None,
             api_key_env: None,
             timeout: None,
+            max_tokens: None,
         }
     }
 }
@@ -357,6 +372,56 @@ pub struct AgentConfig {
     /// Conversation memory strategy.
     #[serde(default)]
     pub memory: Memory,
+    /// Retries of a failed model call on the same provider; `None` means one
+    /// attempt per provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+    /// Circuit breaker of each provider in the chain; `None` means no breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+/// `agents[].retry`: exponential backoff with jitter between attempts of one
+/// model call on one provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per provider, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubles after each failure.
+    pub initial: Dur,
+    /// Upper bound of the delay; a provider asking (`Retry-After`) for a
+    /// longer wait is not retried but left for the next in the chain.
+    pub max: Dur,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 3,
+            initial: Dur::from_millis(500),
+            max: Dur::from_secs(30),
+        }
+    }
+}
+
+/// `agents[].circuit_breaker`: per provider, shared by every agent using it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failed calls that open the circuit (at least 1).
+    pub failures: u32,
+    /// How long an open circuit rejects calls before one probe is let through.
+    pub reset: Dur,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failures: 5,
+            reset: Dur::from_secs(30),
+        }
+    }
 }
 
 fn default_max_steps() -> u32 {
@@ -378,6 +443,8 @@ impl Default for AgentConfig {
             timeout: default_agent_timeout(),
             budget_usd: None,
             memory: Memory::default(),
+            retry: None,
+            circuit_breaker: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use crate::keypath::KeyPath;
-use crate::types::{Config, MemoryStrategy, ProviderKind};
+use crate::types::{Config, MemoryStrategy, ProviderConfig, ProviderKind};
 
 /// A failed check: the full key and what is wrong; the caller adds the source.
 #[derive(Debug)]
@@ -99,6 +99,7 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
                 "a mock provider needs a non-empty `script`",
             )?;
         }
+        check_provider(name, provider)?;
     }
 
     for (model, pricing) in &config.pricing {
@@ -167,6 +168,31 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
         {
             invalid(key("budget_usd"), format!("must be >= 0, found {budget}"))?;
         }
+        if let Some(retry) = &agent.retry {
+            if retry.max_attempts < 1 {
+                invalid(key("retry").key("max_attempts"), "must be at least 1")?;
+            }
+            if retry.initial > retry.max {
+                invalid(
+                    key("retry").key("initial"),
+                    format!(
+                        "must not exceed `retry.max` ({} > {})",
+                        retry.initial, retry.max
+                    ),
+                )?;
+            }
+        }
+        if let Some(breaker) = &agent.circuit_breaker {
+            if breaker.failures < 1 {
+                invalid(key("circuit_breaker").key("failures"), "must be at least 1")?;
+            }
+            if breaker.reset.is_zero() {
+                invalid(
+                    key("circuit_breaker").key("reset"),
+                    "must be longer than 0s",
+                )?;
+            }
+        }
         if agent.memory.strategy == MemoryStrategy::Window
             && agent.memory.max_messages.unwrap_or(0) < 1
         {
@@ -175,6 +201,69 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
                 "strategy `window` needs `max_messages` of at least 1",
             )?;
         }
+    }
+    crate::tooling::check(config)?;
+    Ok(())
+}
+
+/// Checks of one `[providers.NAME]` table beyond the mock's script.
+fn check_provider(name: &str, provider: &ProviderConfig) -> Result<(), Invalid> {
+    let key = |field: &str| KeyPath::of(&["providers", name, field]);
+    if let Some(timeout) = provider.timeout
+        && timeout.is_zero()
+    {
+        invalid(key("timeout"), "must be longer than 0s")?;
+    }
+    if provider.kind == ProviderKind::Mock {
+        return Ok(());
+    }
+    let kind = provider.kind;
+    if !provider.script.is_empty() {
+        invalid(
+            key("script"),
+            format!("only a mock provider has a `script` (this one is kind \"{kind}\")"),
+        )?;
+    }
+    if provider
+        .model
+        .as_deref()
+        .is_none_or(|m| m.trim().is_empty())
+    {
+        invalid(
+            key("model"),
+            format!("a provider of kind \"{kind}\" needs `model`, the model name sent to the API"),
+        )?;
+    }
+    if let Some(url) = &provider.base_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        invalid(
+            key("base_url"),
+            format!("expected a URL starting with `http://` or `https://`, found {url:?}"),
+        )?;
+    }
+    if let Some(var) = &provider.api_key_env
+        && var.trim().is_empty()
+    {
+        invalid(
+            key("api_key_env"),
+            "expected the name of an environment variable, found an empty string",
+        )?;
+    }
+    // A local OpenAI-compatible server may need no key; the hosted APIs do.
+    let hosted = provider.base_url.is_none() || kind == ProviderKind::Anthropic;
+    if hosted && provider.api_key_env.is_none() {
+        let api = match kind {
+            ProviderKind::Anthropic => "the Anthropic API",
+            _ => "the OpenAI API (the default `base_url`)",
+        };
+        invalid(
+            key("api_key_env"),
+            format!("{api} needs `api_key_env`, the environment variable holding the API key"),
+        )?;
+    }
+    if provider.max_tokens == Some(0) {
+        invalid(key("max_tokens"), "must be at least 1")?;
     }
     Ok(())
 }

@@ -1,13 +1,61 @@
 //! Model providers behind one [`Provider`] trait: the scripted mock (the
-//! boundary agentd itself mocks), and pricing of token usage.
+//! boundary agentd itself mocks), OpenAI-compatible chat completions and
+//! Anthropic Messages clients, the resilience decorators around them (retry,
+//! timeout, circuit breaker, fallback chain) and pricing of token usage.
+//!
+//! The engine calls a [`ProviderChain`], built once per agent with
+//! [`ProviderChain::from_config`] and one process-wide [`BreakerRegistry`]:
+//!
+//! ```no_run
+//! # async fn demo(config: agentd_config::Config, req: agentd_llm::CompletionRequest)
+//! # -> Result<(), agentd_llm::BuildError> {
+//! use agentd_llm::{BreakerRegistry, ProviderChain};
+//! use std::sync::Arc;
+//!
+//! let breakers = Arc::new(BreakerRegistry::new()); // one per process; `/ready` reads it
+//! let agent = &config.agents[0];
+//! let chain = ProviderChain::from_config(agent, &config.providers, &breakers)?;
+//! let out = chain.complete(&req, None).await; // or Some(&|t: &str| ...) to stream
+//! println!("{} answered after {} attempts", out.provider, out.attempts);
+//! for (provider, state) in breakers.breaker_states() {
+//!     println!("{provider}: {state}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Layering per provider, outermost first: [`Retry`] (backoff + jitter,
+//! `Retry-After`, no retry once text was streamed) → [`WithBreaker`] (one
+//! [`CircuitBreaker`] per provider name, shared through the registry) →
+//! [`WithTimeout`] (`providers.<name>.timeout`) → the client. Every failed
+//! attempt counts towards the breaker, and an open breaker stops the retries
+//! so the chain moves to the next provider at once.
 
+pub mod anthropic;
+pub mod breaker;
+pub mod chain;
+mod error;
+mod http;
 pub mod mock;
+pub mod openai;
 pub mod pricing;
+pub mod retry;
+pub mod timeout;
 
+pub use anthropic::AnthropicProvider;
+pub use breaker::{
+    BreakerObserver, BreakerRegistry, BreakerSettings, BreakerSnapshot, BreakerState,
+    BreakerTransition, CircuitBreaker, Permit, WithBreaker,
+};
+pub use chain::{ChainOutcome, ProviderChain};
+pub use error::{BuildError, ProviderError};
+pub use http::{ApiKey, HttpSettings};
 pub use mock::MockProvider;
+pub use openai::OpenAiProvider;
+pub use retry::{Retry, RetryOutcome, RetryPolicy};
+pub use timeout::WithTimeout;
 
 use agentd_config::{ProviderConfig, ProviderKind};
-use agentd_core::{ErrorCode, Message, ToolSpec, Usage};
+use agentd_core::{Message, ToolSpec, Usage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,76 +73,99 @@ pub struct CompletionRequest {
 pub struct Completion {
     pub message: Message,
     pub usage: Usage,
-    /// The model that answered: the key looked up in `[pricing]`.
+    /// The model that answered: the key looked up in `[pricing]` (the
+    /// configured model name, not the dated snapshot the API echoes).
     pub model: String,
 }
 
-/// Why a model call failed. `retryable` separates transient failures from
-/// ones a retry cannot fix.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ProviderError {
-    #[error("provider {provider}: rate limited")]
-    RateLimited {
-        provider: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("provider {provider}: timed out")]
-    Timeout { provider: String },
-    #[error("provider {provider}: server error: {message}")]
-    Server { provider: String, message: String },
-    #[error("provider {provider}: bad request: {message}")]
-    BadRequest { provider: String, message: String },
-    #[error("provider {provider}: {message}")]
-    Auth { provider: String, message: String },
-}
-
-impl ProviderError {
-    /// True for failures that may succeed on retry (429, 5xx, timeouts).
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. } | Self::Timeout { .. } | Self::Server { .. }
-        )
-    }
-
-    /// The run error code this failure maps to.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Timeout { .. } => ErrorCode::Timeout,
-            _ => ErrorCode::ProviderError,
-        }
-    }
-}
+/// Receives text deltas of a streamed completion as they arrive. Only
+/// non-empty text is passed; tool-call deltas are assembled, not forwarded.
+pub type OnToken<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
 /// A model endpoint.
+///
+/// `complete` is one non-streamed call. `complete_streaming` is the same call
+/// with text forwarded to `on_token` while it is generated; it returns the
+/// same assembled [`Completion`]. Its default runs `complete` and forwards the
+/// whole reply text as one chunk, so every provider (the mock included) can be
+/// driven through the streaming path.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     /// The configured provider name (`[providers.<name>]`).
     fn name(&self) -> &str;
+
     /// One model call.
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError>;
+
+    /// One model call, streaming text deltas to `on_token`.
+    async fn complete_streaming(
+        &self,
+        req: &CompletionRequest,
+        on_token: OnToken<'_>,
+    ) -> Result<Completion, ProviderError> {
+        let completion = self.complete(req).await?;
+        if !completion.message.content.is_empty() {
+            on_token(&completion.message.content);
+        }
+        Ok(completion)
+    }
 }
 
-/// Why a provider could not be built from its config.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(
-        "provider {name:?}: kind \"{kind}\" is not available in this version of agentd (only \"mock\")"
-    )]
-    Unsupported { name: String, kind: &'static str },
+#[async_trait::async_trait]
+impl<P: Provider + ?Sized> Provider for Arc<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
+        (**self).complete(req).await
+    }
+
+    async fn complete_streaming(
+        &self,
+        req: &CompletionRequest,
+        on_token: OnToken<'_>,
+    ) -> Result<Completion, ProviderError> {
+        (**self).complete_streaming(req, on_token).await
+    }
 }
 
-/// Builds the provider `[providers.<name>]` describes.
+/// Per-call timeout when `providers.<name>.timeout` is unset.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The per-call timeout of a provider's config.
+pub fn call_timeout(cfg: &ProviderConfig) -> Duration {
+    cfg.timeout.map_or(DEFAULT_TIMEOUT, |t| t.get())
+}
+
+/// Builds the provider `[providers.<name>]` describes, reading its API key
+/// from the process environment (the variable named by `api_key_env`).
+///
+/// # Errors
+/// A missing `model`, an unset or empty key variable, a bad `base_url`, or an
+/// HTTP client that cannot be built; each names the provider.
 pub fn build(name: &str, cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, BuildError> {
+    build_with_env(name, cfg, &|var| std::env::var(var).ok())
+}
+
+/// [`build`] with an explicit environment lookup (tests, `agentd check`).
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_env(
+    name: &str,
+    cfg: &ProviderConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn Provider>, BuildError> {
     match cfg.kind {
         ProviderKind::Mock => Ok(Arc::new(MockProvider::from_config(name, cfg))),
-        ProviderKind::OpenAi => Err(BuildError::Unsupported {
-            name: name.to_string(),
-            kind: "openai",
-        }),
-        ProviderKind::Anthropic => Err(BuildError::Unsupported {
-            name: name.to_string(),
-            kind: "anthropic",
-        }),
+        ProviderKind::OpenAi => {
+            let settings = http::HttpSettings::from_config(name, cfg, env)?;
+            Ok(Arc::new(OpenAiProvider::new(settings)?))
+        }
+        ProviderKind::Anthropic => {
+            let settings = http::HttpSettings::from_config(name, cfg, env)?;
+            Ok(Arc::new(AnthropicProvider::new(settings)?))
+        }
     }
 }

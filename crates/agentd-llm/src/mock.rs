@@ -141,6 +141,7 @@ impl Provider for MockProvider {
                     ScriptError::Server => ProviderError::Server {
                         provider,
                         message: "scripted server error".into(),
+                        retry_after: None,
                     },
                 });
             }
