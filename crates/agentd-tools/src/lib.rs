@@ -1,19 +1,46 @@
-//! Tools an agent can call, behind one [`Tool`] trait, and the registry that
-//! resolves the names an agent lists.
+//! Tools an agent can call, behind one [`Tool`] trait: the [`Registry`] built
+//! from the config (built-ins, webhooks, MCP servers), argument validation
+//! against each tool's JSON Schema, the SSRF guard and the file jail the
+//! built-ins rely on, [`Policies`] (which roles may call which tools) and the
+//! approval answer format.
+//!
+//! Start-up: [`Registry::from_config`]; per agent: [`Registry::resolve`] into a
+//! [`ToolSet`]; per call: [`Policies::allows`], [`Tool::validate`],
+//! [`Registry::requires_approval`], then [`Tool::call`] (which validates again).
 
+mod approval;
 mod builtin;
+mod error;
+mod fetch;
+mod files;
+mod glob;
+mod http;
+mod mcp;
+mod policy;
+mod registry;
+mod schema;
+pub mod ssrf;
+mod webhook;
 
+pub use approval::{ApprovalDecision, approval_question};
 pub use builtin::{AskHuman, Echo};
+pub use error::ToolsError;
+pub use mcp::McpServerStatus;
+pub use policy::{Policies, PolicyDecision};
+pub use registry::{BuildOptions, EnvReader, Registry, ToolSet, provider_tool_name};
+pub use ssrf::{DnsResolver, SystemResolver};
+pub use webhook::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature};
 
 use agentd_core::{RunId, TenantId, ToolSpec};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Where a tool call happens.
 #[derive(Debug, Clone)]
 pub struct ToolContext {
+    /// The tenant the run belongs to.
     pub tenant: TenantId,
+    /// The run making the call.
     pub run_id: RunId,
+    /// The journal index of the tool step.
     pub step_index: u32,
 }
 
@@ -37,13 +64,40 @@ pub enum ToolOutput {
 /// Why a tool call did not produce a result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ToolError {
-    /// The model sent arguments the tool cannot use; the model is told, so
-    /// it can correct itself.
+    /// The model sent arguments the tool cannot use (schema violation, a URL
+    /// the SSRF guard refuses, a path outside the jail, ...); the model is
+    /// told, so it can correct itself.
     #[error("invalid arguments for tool {tool}: {message}")]
-    InvalidArgs { tool: String, message: String },
+    InvalidArgs {
+        /// The tool's name.
+        tool: String,
+        /// What to tell the model.
+        message: String,
+    },
     /// The tool failed; the run fails with `tool_error`.
     #[error("tool {tool} failed: {message}")]
-    Failed { tool: String, message: String },
+    Failed {
+        /// The tool's name.
+        tool: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl ToolError {
+    pub(crate) fn invalid(tool: &str, message: impl Into<String>) -> ToolError {
+        ToolError::InvalidArgs {
+            tool: tool.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn failed(tool: &str, message: impl Into<String>) -> ToolError {
+        ToolError::Failed {
+            tool: tool.to_owned(),
+            message: message.into(),
+        }
+    }
 }
 
 /// A callable tool.
@@ -51,47 +105,28 @@ pub enum ToolError {
 pub trait Tool: Send + Sync {
     /// Name, description and argument schema, as sent to the model.
     fn spec(&self) -> &ToolSpec;
-    /// True if calling the tool has no effect outside the run's journal
-    /// (`ask_human` only records a question). The engine then need not make
-    /// the step before it durable first: both land in one commit.
+
+    /// Checks `args` against the tool's schema without calling it (e.g.
+    /// before pausing for an approval). Tools from a [`Registry`] validate
+    /// with a validator compiled once; the default accepts everything.
+    ///
+    /// # Errors
+    /// [`ToolError::InvalidArgs`] describing every violation.
+    fn validate(&self, _args: &serde_json::Value) -> Result<(), ToolError> {
+        Ok(())
+    }
+
+    /// True if a call has no effect outside the run's journal (`ask_human`
+    /// only records a question), so the engine may commit the step before
+    /// it together with the call's own record. Default: false.
     fn journal_only(&self) -> bool {
         false
     }
-    /// Executes the call.
+
+    /// Executes the call. Tools from a [`Registry`] validate `args` first.
     async fn call(
         &self,
         ctx: &ToolContext,
         args: &serde_json::Value,
     ) -> Result<ToolOutput, ToolError>;
-}
-
-/// The tools known to this process, by name.
-#[derive(Clone, Default)]
-pub struct Registry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
-}
-
-impl Registry {
-    /// The built-in tools: `echo` and `ask_human`.
-    pub fn builtin() -> Self {
-        let mut r = Self::default();
-        r.insert(Arc::new(Echo::new()));
-        r.insert(Arc::new(AskHuman::new()));
-        r
-    }
-
-    /// Adds (or replaces) a tool.
-    pub fn insert(&mut self, tool: Arc<dyn Tool>) {
-        self.tools.insert(tool.spec().name.clone(), tool);
-    }
-
-    /// The tool called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools.get(name)
-    }
-
-    /// Names of every registered tool.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.tools.keys().map(String::as_str)
-    }
 }

@@ -1,0 +1,113 @@
+//! Argument validation: each tool's input schema compiled once into a
+//! validator, reporting every violation in words the model can act on.
+
+use serde_json::Value;
+
+use crate::ToolError;
+
+/// Violations reported per call; the rest are counted.
+const MAX_REPORTED: usize = 8;
+
+/// A compiled input schema. One that failed to compile rejects every call
+/// (fail closed) rather than letting unchecked arguments through.
+pub(crate) struct ArgsValidator {
+    compiled: Result<jsonschema::Validator, String>,
+}
+
+impl ArgsValidator {
+    /// Compiles `schema`. Remote `$ref`s are never fetched (the crate is
+    /// built without `resolve-http`/`resolve-file`).
+    pub(crate) fn compile(schema: &Value) -> ArgsValidator {
+        ArgsValidator {
+            compiled: jsonschema::validator_for(schema).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The compile error, if the schema is unusable.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.compiled.as_ref().err().map(String::as_str)
+    }
+
+    /// Checks `args`; the error lists each violation with its location.
+    pub(crate) fn check(&self, tool: &str, args: &Value) -> Result<(), ToolError> {
+        let validator = match &self.compiled {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(ToolError::invalid(
+                    tool,
+                    format!("the tool's input schema is invalid, so no call is accepted: {e}"),
+                ));
+            }
+        };
+        let mut problems = Vec::new();
+        let mut total = 0usize;
+        for error in validator.iter_errors(args) {
+            total += 1;
+            if problems.len() < MAX_REPORTED {
+                let path = error.instance_path().to_string();
+                let at = if path.is_empty() { "(root)" } else { &path };
+                problems.push(format!("at {at}: {error}"));
+            }
+        }
+        if total == 0 {
+            return Ok(());
+        }
+        if total > problems.len() {
+            problems.push(format!("and {} more", total - problems.len()));
+        }
+        Err(ToolError::invalid(
+            tool,
+            format!(
+                "arguments do not match the tool's schema: {}",
+                problems.join("; ")
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reports_each_violation() {
+        let v = ArgsValidator::compile(&json!({
+            "type": "object",
+            "properties": { "text": { "type": "string" }, "n": { "type": "integer", "minimum": 1 } },
+            "required": ["text"],
+            "additionalProperties": false
+        }));
+        assert!(v.error().is_none());
+        v.check("t", &json!({"text": "hi", "n": 2})).unwrap();
+        let Err(ToolError::InvalidArgs { tool, message }) =
+            v.check("t", &json!({"text": 5, "n": 0, "x": 1}))
+        else {
+            panic!("expected invalid args");
+        };
+        assert_eq!(tool, "t");
+        assert!(
+            message.contains("at /text: 5 is not of type \"string\""),
+            "{message}"
+        );
+        assert!(message.contains("at /n:"), "{message}");
+        assert!(message.contains("(root)"), "{message}");
+        assert!(v.check("t", &json!("not an object")).is_err());
+        assert!(
+            v.check("t", &json!({}))
+                .unwrap_err()
+                .to_string()
+                .contains("\"text\" is a required property")
+        );
+    }
+
+    #[test]
+    fn broken_schema_fails_closed() {
+        let v = ArgsValidator::compile(&json!({"type": "no-such-type"}));
+        assert!(v.error().is_some());
+        assert!(v.check("t", &json!({})).is_err());
+        // A remote reference is not fetched.
+        let v = ArgsValidator::compile(&json!({"$ref": "http://169.254.169.254/schema.json"}));
+        assert!(v.error().is_some());
+    }
+}
