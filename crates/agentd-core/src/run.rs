@@ -87,6 +87,13 @@ pub struct Pause {
     pub question: String,
     /// Journal index of the waiting step that the answer completes.
     pub step: u32,
+    /// For an approval pause: the tool waiting to run, and its arguments.
+    /// The answer is then `{"approve": true}` or `{"approve": false,
+    /// "reason": "..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<serde_json::Value>,
 }
 
 /// Tokens a run (or a step) consumed.

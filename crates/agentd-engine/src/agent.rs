@@ -1,22 +1,19 @@
-//! An agent as the engine runs it: its config with providers and tools
-//! resolved.
+//! An agent as the engine runs it: its config with the provider chain and
+//! tool set resolved.
 
 use crate::EngineError;
 use agentd_config::{AgentConfig, Config, MemoryStrategy, Pricing};
-use agentd_core::ToolSpec;
-use agentd_llm::Provider;
-use agentd_tools::{Registry, Tool};
+use agentd_llm::{BreakerRegistry, ProviderChain};
+use agentd_tools::{Registry, ToolSet};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// A runnable agent.
 #[derive(Clone)]
 pub struct Agent {
     pub config: AgentConfig,
-    /// The fallback chain, in order.
-    pub providers: Vec<Arc<dyn Provider>>,
-    pub tools: HashMap<String, Arc<dyn Tool>>,
-    pub tool_specs: Vec<ToolSpec>,
+    /// The fallback chain with its retry, timeout and breaker decorators.
+    pub chain: ProviderChain,
+    pub tools: ToolSet,
     /// Prices by model name, from `[pricing]`.
     pub pricing: HashMap<String, Pricing>,
 }
@@ -28,36 +25,17 @@ impl Agent {
         a: &AgentConfig,
         config: &Config,
         registry: &Registry,
+        breakers: &BreakerRegistry,
     ) -> Result<Self, EngineError> {
-        let mut providers = Vec::new();
-        for name in &a.providers {
-            let cfg = config.providers.get(name).ok_or_else(|| {
-                EngineError::Config(format!(
-                    "agents[{index}].providers: unknown provider {name:?}"
-                ))
-            })?;
-            let p = agentd_llm::build(name, cfg)
-                .map_err(|e| EngineError::Config(format!("agents[{index}].providers: {e}")))?;
-            providers.push(p);
-        }
-        let mut tools = HashMap::new();
-        let mut tool_specs = Vec::new();
-        for name in &a.tools {
-            let tool = registry.get(name).ok_or_else(|| {
-                let known: Vec<&str> = registry.names().collect();
-                EngineError::Config(format!(
-                    "agents[{index}].tools: unknown tool {name:?} (available: {})",
-                    known.join(", ")
-                ))
-            })?;
-            tool_specs.push(tool.spec().clone());
-            tools.insert(name.clone(), tool.clone());
-        }
+        let chain = ProviderChain::from_config(a, &config.providers, breakers)
+            .map_err(|e| EngineError::Config(format!("agents[{index}].providers: {e}")))?;
+        let tools = registry
+            .resolve(&a.tools)
+            .map_err(|e| EngineError::Config(format!("agents[{index}].tools: {e}")))?;
         Ok(Self {
             config: a.clone(),
-            providers,
+            chain,
             tools,
-            tool_specs,
             pricing: config
                 .pricing
                 .iter()
@@ -72,5 +50,15 @@ impl Agent {
             MemoryStrategy::All => None,
             MemoryStrategy::Window => self.config.memory.max_messages,
         }
+    }
+
+    /// The first provider of the chain, named in step events before the
+    /// chain has answered.
+    pub fn first_provider(&self) -> String {
+        self.chain
+            .provider_names()
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 }

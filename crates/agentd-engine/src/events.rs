@@ -24,10 +24,12 @@ pub enum RunEventKind {
         kind: StepKind,
         name: String,
     },
+    /// Text streamed by the model during step `index`.
+    Token { index: u32, text: String },
     /// A step is journaled.
     StepCompleted { step: Step },
     /// The run paused or ended: the run object as stored.
-    Finished { run: Run },
+    Finished { run: Box<Run> },
 }
 
 impl RunEvent {

@@ -33,8 +33,38 @@ pub enum EngineError {
     Config(String),
     #[error("unknown agent {0:?}")]
     UnknownAgent(String),
+    /// The answer does not fit the pause (an approval needs
+    /// `{"approve": bool}`).
+    #[error("{0}")]
+    BadAnswer(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What `/ready` reports beyond the store: provider circuits and MCP
+/// servers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    pub circuits: Vec<CircuitStatus>,
+    pub mcp: Vec<agentd_tools::McpServerStatus>,
+    /// Agents none of whose providers would take a call now (every circuit
+    /// open).
+    pub unavailable_agents: Vec<String>,
+}
+
+impl Readiness {
+    /// Ready when every MCP server is connected and every agent has a
+    /// provider to call.
+    pub fn is_ready(&self) -> bool {
+        self.unavailable_agents.is_empty() && self.mcp.iter().all(|m| m.healthy)
+    }
+}
+
+/// One provider's circuit breaker.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CircuitStatus {
+    pub provider: String,
+    pub state: agentd_llm::BreakerState,
 }
 
 /// A request to start a run.
@@ -64,6 +94,9 @@ pub struct Engine {
 struct Inner {
     store: Arc<dyn Store>,
     agents: HashMap<String, Agent>,
+    /// Kept for the life of the engine: it owns the MCP connections.
+    tools: agentd_tools::Registry,
+    breakers: Arc<agentd_llm::BreakerRegistry>,
     settings: EngineSettings,
     claim: ClaimRequest,
     events: broadcast::Sender<RunEvent>,
@@ -83,12 +116,16 @@ struct Inner {
 }
 
 impl Engine {
-    /// Builds the engine: resolves every agent's providers and tools.
-    pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Self> {
-        let tools = agentd_tools::Registry::builtin();
+    /// Builds the engine: starts the configured tools (MCP servers
+    /// included) and resolves every agent's providers and tools.
+    pub async fn new(config: &Config, store: Arc<dyn Store>) -> Result<Self> {
+        let tools = agentd_tools::Registry::from_config(config)
+            .await
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let breakers = Arc::new(agentd_llm::BreakerRegistry::new());
         let mut agents = HashMap::new();
         for (i, a) in config.agents.iter().enumerate() {
-            let agent = Agent::build(i, a, config, &tools)?;
+            let agent = Agent::build(i, a, config, &tools, &breakers)?;
             agents.insert(a.name.clone(), agent);
         }
         let owner = config.queue.node_id.clone().unwrap_or_else(default_node_id);
@@ -114,6 +151,8 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 agents,
+                tools,
+                breakers,
                 slots: Arc::new(Semaphore::new(settings.workers as usize)),
                 settings,
                 claim,
@@ -135,6 +174,40 @@ impl Engine {
     /// The engine's queue settings.
     pub fn settings(&self) -> &EngineSettings {
         &self.inner.settings
+    }
+
+    /// Provider circuits and MCP servers, for `/ready`.
+    pub fn readiness(&self) -> Readiness {
+        let circuits: Vec<CircuitStatus> = self
+            .inner
+            .breakers
+            .breaker_states()
+            .into_iter()
+            .map(|(provider, state)| CircuitStatus { provider, state })
+            .collect();
+        let open = |p: &str| {
+            circuits
+                .iter()
+                .any(|c| c.provider == p && c.state == agentd_llm::BreakerState::Open)
+        };
+        let mut unavailable_agents: Vec<String> = self
+            .inner
+            .agents
+            .values()
+            .filter(|a| a.chain.provider_names().all(open))
+            .map(|a| a.config.name.clone())
+            .collect();
+        unavailable_agents.sort();
+        Readiness {
+            circuits,
+            mcp: self.inner.tools.mcp_status(),
+            unavailable_agents,
+        }
+    }
+
+    /// Stops the MCP servers this engine started.
+    pub async fn shutdown_tools(&self) {
+        self.inner.tools.shutdown().await;
     }
 
     /// Names of the configured agents.
@@ -160,6 +233,21 @@ impl Engine {
         });
     }
 
+    /// Forwards streamed model text to listeners.
+    fn emit_token(&self, run_id: RunId, tenant: &TenantId, index: u32, text: &str) {
+        if self.inner.events.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.inner.events.send(RunEvent {
+            run_id,
+            tenant: tenant.clone(),
+            kind: RunEventKind::Token {
+                index,
+                text: text.to_string(),
+            },
+        });
+    }
+
     /// Tells waiters and listeners that `run` paused or ended.
     fn settle(&self, run: &Run) {
         let waiting = self
@@ -171,7 +259,9 @@ impl Engine {
         for tx in waiting.into_iter().flatten() {
             let _ = tx.send(run.clone());
         }
-        self.emit(run, || RunEventKind::Finished { run: run.clone() });
+        self.emit(run, || RunEventKind::Finished {
+            run: Box::new(run.clone()),
+        });
     }
 
     /// A permit to start a run here at once, if workers run and one is free.
@@ -206,11 +296,44 @@ impl Engine {
     /// Queues a run of `agent` for `who`; it starts at once if a worker of
     /// this process is free.
     pub async fn submit(&self, who: &Identity, agent: &str, req: Submit) -> Result<Run> {
+        self.submit_with_id(who, agent, req, RunId::new()).await
+    }
+
+    /// Submits a run and waits until it pauses or ends (or `timeout`
+    /// passes). Cheaper than `submit` + `wait`: the waiter is registered
+    /// before the run exists, so no store read is needed to close the race.
+    pub async fn submit_wait(
+        &self,
+        who: &Identity,
+        agent: &str,
+        req: Submit,
+        timeout: Duration,
+    ) -> Result<Run> {
+        let id = RunId::new();
+        let mut rx = self.register_waiter(id);
+        let result = match self.submit_with_id(who, agent, req, id).await {
+            Ok(run) => self
+                .wait_registered(&who.tenant, id, timeout, &mut rx, Some(run.clone()))
+                .await
+                .map(|waited| waited.unwrap_or(run)),
+            Err(e) => Err(e),
+        };
+        self.unregister_waiter(id);
+        result
+    }
+
+    async fn submit_with_id(
+        &self,
+        who: &Identity,
+        agent: &str,
+        req: Submit,
+        id: RunId,
+    ) -> Result<Run> {
         if !self.inner.agents.contains_key(agent) {
             return Err(EngineError::UnknownAgent(agent.to_string()));
         }
         let new = NewRun {
-            id: RunId::new(),
+            id,
             agent: agent.to_string(),
             principal: who.principal.clone(),
             input: req.input,
@@ -239,6 +362,14 @@ impl Engine {
         id: RunId,
         answer: &serde_json::Value,
     ) -> Result<Transition> {
+        // An approval pause takes only a decision: check its shape before it
+        // is journaled as the answer.
+        if let Some(run) = self.inner.store.get_run(&who.tenant, id).await?
+            && let Some(pause) = &run.pause
+            && pause.tool.is_some()
+        {
+            agentd_tools::ApprovalDecision::from_answer(answer).map_err(EngineError::BadAnswer)?;
+        }
         let slot = self.free_slot();
         let t = self
             .inner
@@ -285,12 +416,25 @@ impl Engine {
         id: RunId,
         timeout: Duration,
     ) -> Result<Option<Run>> {
-        let (tx, mut rx) = oneshot::channel();
+        let mut rx = self.register_waiter(id);
+        let result = self
+            .wait_registered(tenant, id, timeout, &mut rx, None)
+            .await;
+        self.unregister_waiter(id);
+        result
+    }
+
+    fn register_waiter(&self, id: RunId) -> oneshot::Receiver<Run> {
+        let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.inner.waiters.lock() {
             w.entry(id).or_default().push(tx);
         }
-        let result = self.wait_registered(tenant, id, timeout, &mut rx).await;
-        // Drop our registration (and any other abandoned one for this run).
+        rx
+    }
+
+    /// Drops a finished wait's registration (and any other abandoned one for
+    /// the run).
+    fn unregister_waiter(&self, id: RunId) {
         if let Ok(mut w) = self.inner.waiters.lock()
             && let Some(list) = w.get_mut(&id)
         {
@@ -299,15 +443,18 @@ impl Engine {
                 w.remove(&id);
             }
         }
-        result
     }
 
+    /// Waits on a registered waiter. `known` is the run's state when the
+    /// waiter was registered, if the caller has it; otherwise the store is
+    /// read first.
     async fn wait_registered(
         &self,
         tenant: &TenantId,
         id: RunId,
         timeout: Duration,
         rx: &mut oneshot::Receiver<Run>,
+        mut known: Option<Run>,
     ) -> Result<Option<Run>> {
         let deadline = tokio::time::Instant::now() + timeout;
         // Local settlement arrives through `rx`; the store poll covers runs
@@ -318,8 +465,12 @@ impl Engine {
             .poll_interval
             .max(Duration::from_millis(50));
         loop {
-            let Some(run) = self.inner.store.get_run(tenant, id).await? else {
-                return Ok(None);
+            let run = match known.take() {
+                Some(run) => run,
+                None => match self.inner.store.get_run(tenant, id).await? {
+                    Some(run) => run,
+                    None => return Ok(None),
+                },
             };
             if settled(run.status) || tokio::time::Instant::now() >= deadline {
                 return Ok(Some(run));

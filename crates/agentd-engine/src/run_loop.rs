@@ -14,8 +14,8 @@ use agentd_core::{
 };
 use agentd_llm::{Completion, CompletionRequest, ProviderError};
 use agentd_store::{Claimed, Journal, Lease, Outcome, StepWrite, StoreError};
-use agentd_tools::{ToolContext, ToolError, ToolOutput};
-use std::collections::VecDeque;
+use agentd_tools::{ApprovalDecision, ToolContext, ToolError, ToolOutput, approval_question};
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +38,8 @@ struct State {
     run_start: usize,
     /// Tool calls of the last model step still without a journaled result.
     pending: VecDeque<ToolCall>,
+    /// Pending calls a human approved: they run without asking again.
+    approved: HashSet<String>,
     /// Steps done but not yet committed; committed before the next step
     /// starts, or together with the pause or the end of the run.
     unflushed: Vec<StepWrite>,
@@ -66,6 +68,7 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
     let run_start = messages.len();
     messages.push(Message::text(Role::User, value_as_text(&run.input)));
     let mut pending = VecDeque::new();
+    let mut approved = HashSet::new();
     for step in &steps {
         match step.kind {
             StepKind::Llm => {
@@ -84,6 +87,31 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
                     let err = corrupt(&run, format!("step {} still waits for a human", step.index));
                     return Err(err);
                 }
+                if step.input.get("approval").is_some() {
+                    // An approval decision: the call runs next, or the model
+                    // hears the refusal.
+                    let Some(call) = pending.front() else {
+                        let err =
+                            corrupt(&run, format!("step {} approves no tool call", step.index));
+                        return Err(err);
+                    };
+                    match ApprovalDecision::from_answer(&step.output) {
+                        Ok(ApprovalDecision::Approved) => {
+                            approved.insert(call.id.clone());
+                        }
+                        Ok(rejected) => {
+                            let result = rejected.rejection_result().unwrap_or_default();
+                            let id = call.id.clone();
+                            pending.pop_front();
+                            messages.push(Message::tool_result(id, value_as_text(&result)));
+                        }
+                        Err(e) => {
+                            let err = corrupt(&run, format!("step {}: {e}", step.index));
+                            return Err(err);
+                        }
+                    }
+                    continue;
+                }
                 let Some(call) = pending.pop_front() else {
                     let err = corrupt(&run, format!("step {} answers no tool call", step.index));
                     return Err(err);
@@ -96,6 +124,7 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
         messages,
         run_start,
         pending,
+        approved,
         unflushed: Vec::new(),
         next_index: steps.len() as u32,
         started_at: steps.first().map_or_else(now_millis, |s| s.started_at),
@@ -265,28 +294,31 @@ impl Engine {
         let req = CompletionRequest {
             system: agent.config.system_prompt.clone(),
             messages: st.messages.clone(),
-            tools: agent.tool_specs.clone(),
+            tools: agent.tools.provider_specs(),
         };
         self.emit(&st.run, || RunEventKind::StepStarted {
             index,
             kind: StepKind::Llm,
-            name: agent
-                .providers
-                .first()
-                .map(|p| p.name().to_string())
-                .unwrap_or_default(),
+            name: agent.first_provider(),
         });
         let started_at = now_millis();
         let t0 = tokio::time::Instant::now();
-        let result = tokio::time::timeout(remaining, call_chain(agent, &req)).await;
-        let (name, result) = result.unwrap_or_else(|_| {
-            let name = agent
-                .providers
-                .first()
-                .map(|p| p.name().to_string())
-                .unwrap_or_default();
-            (name.clone(), Err(ProviderError::Timeout { provider: name }))
-        });
+        // Stream only when someone watches this process's events: a
+        // streamed call is not retried once text was forwarded.
+        let (run_id, tenant) = (st.run.id, st.run.tenant.clone());
+        let on_token = |text: &str| self.emit_token(run_id, &tenant, index, text);
+        let stream = self.inner.events.receiver_count() > 0;
+        let call = agent
+            .chain
+            .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));
+        let result = tokio::time::timeout(remaining, call).await;
+        let (name, result) = match result {
+            Ok(outcome) => (outcome.provider, outcome.result),
+            Err(_) => {
+                let name = agent.first_provider();
+                (name.clone(), Err(ProviderError::Timeout { provider: name }))
+            }
+        };
         let mut step = new_step(index, StepKind::Llm, &name, st.run.attempt, started_at);
         step.duration_ms = t0.elapsed().as_millis() as u64;
         match result {
@@ -350,15 +382,28 @@ impl Engine {
         call: ToolCall,
         remaining: Duration,
     ) -> Result<Option<Run>, Stop> {
-        let tool = agent.tools.get(&call.name);
-        if !tool.is_some_and(|t| t.journal_only()) {
+        // Journal and policies use the registry's name, not the
+        // provider-safe spelling the model saw.
+        let name = agent
+            .tools
+            .canonical_name(&call.name)
+            .unwrap_or_else(|| call.name.clone());
+        let tool = agent.tools.get(&name);
+        let index = st.next_index;
+        if let Some(t) = &tool
+            && self.inner.tools.requires_approval(&name)
+            && !st.approved.contains(&call.id)
+            && t.validate(&call.args).is_ok()
+        {
+            return self.ask_approval(lease, st, &name, &call).await.map(Some);
+        }
+        if !tool.as_ref().is_some_and(|t| t.journal_only()) {
             self.flush(lease, st).await?;
         }
-        let index = st.next_index;
         self.emit(&st.run, || RunEventKind::StepStarted {
             index,
             kind: StepKind::Tool,
-            name: call.name.clone(),
+            name: name.clone(),
         });
         let started_at = now_millis();
         let t0 = tokio::time::Instant::now();
@@ -409,6 +454,8 @@ impl Engine {
                 let pause = Pause {
                     question,
                     step: index,
+                    tool: None,
+                    args: None,
                 };
                 let mut writes = std::mem::take(&mut st.unflushed);
                 writes.push(write(step));
@@ -441,6 +488,38 @@ impl Engine {
         st.pending.pop_front();
         st.next_index += 1;
         Ok(None)
+    }
+
+    /// Pauses before a tool marked `approval = true` runs: a waiting human
+    /// step whose answer is the decision. Nothing ran yet, so the model step
+    /// before it is committed together with the pause.
+    async fn ask_approval(
+        &self,
+        lease: &Lease,
+        st: &mut State,
+        name: &str,
+        call: &ToolCall,
+    ) -> Result<Run, Stop> {
+        let index = st.next_index;
+        let mut step = new_step(index, StepKind::Human, name, st.run.attempt, now_millis());
+        step.status = StepStatus::Waiting;
+        step.input = serde_json::json!({ "approval": { "tool": name, "args": call.args } });
+        let pause = Pause {
+            question: approval_question(name, &call.args),
+            step: index,
+            tool: Some(name.to_string()),
+            args: Some(call.args.clone()),
+        };
+        let mut writes = std::mem::take(&mut st.unflushed);
+        writes.push(write(step));
+        let paused = self
+            .inner
+            .store
+            .pause_run(lease, &writes, &pause)
+            .await
+            .map_err(|e| store_failure(lease, e))?;
+        self.completed(&paused, writes);
+        Ok(paused)
     }
 
     /// Commits the steps done so far; the next step starts only after.
@@ -497,31 +576,4 @@ fn store_failure(lease: &Lease, e: StoreError) -> Stop {
         tracing::error!(run_id = %lease.run_id, error = %e, "store write failed; the run will be retried when its lease expires");
     }
     Stop::LeaseLost
-}
-
-/// Calls the agent's providers in order until one answers; returns the name
-/// of the provider that produced the result (or the last error).
-async fn call_chain(
-    agent: &Agent,
-    req: &CompletionRequest,
-) -> (String, Result<Completion, ProviderError>) {
-    let mut last = None;
-    for p in &agent.providers {
-        match p.complete(req).await {
-            Ok(c) => return (p.name().to_string(), Ok(c)),
-            Err(e) => {
-                tracing::warn!(provider = p.name(), error = %e, "provider failed; trying the next in the chain");
-                last = Some((p.name().to_string(), Err(e)));
-            }
-        }
-    }
-    last.unwrap_or_else(|| {
-        (
-            String::new(),
-            Err(ProviderError::BadRequest {
-                provider: String::new(),
-                message: "agent has no providers".into(),
-            }),
-        )
-    })
 }

@@ -83,6 +83,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::UnknownAgent(name) => Self::NotFound(format!("unknown agent {name:?}")),
             EngineError::Store(s) => s.into(),
+            EngineError::BadAnswer(message) => Self::BadRequest(message),
             other => Self::internal(other),
         }
     }

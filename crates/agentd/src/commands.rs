@@ -57,7 +57,9 @@ impl From<StoreError> for Failure {
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::Config(_) | EngineError::UnknownAgent(_) => Self::usage(e.to_string()),
+            EngineError::Config(_) | EngineError::UnknownAgent(_) | EngineError::BadAnswer(_) => {
+                Self::usage(e.to_string())
+            }
             EngineError::Store(s) => s.into(),
         }
     }
@@ -99,7 +101,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
 
 async fn build_engine(config: &Config) -> Result<Engine, Failure> {
     let store = open_store(config).await?;
-    Engine::new(config, store).map_err(|e| match e {
+    Engine::new(config, store).await.map_err(|e| match e {
         // Name the file the offending key came from, like config errors do.
         EngineError::Config(msg) => Failure::usage(format!("{}: {msg}", config_source_name())),
         other => other.into(),
@@ -221,6 +223,7 @@ async fn serve(
     if let Some(task) = worker_task {
         let _ = task.await;
     }
+    engine.shutdown_tools().await;
     tracing::info!("stopped");
     Ok(exit::OK)
 }
@@ -308,7 +311,7 @@ async fn drive_and_report(
                     );
                 }
                 RunEventKind::Finished { .. } => break,
-                RunEventKind::Status { .. } => {}
+                RunEventKind::Status { .. } | RunEventKind::Token { .. } => {}
             }
         }
     });

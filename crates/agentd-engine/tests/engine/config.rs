@@ -30,7 +30,7 @@ async fn config_error(toml: &str) -> anyhow::Result<String> {
     let dir = tempfile::tempdir()?;
     let store = open_store(&dir).await?;
     let config = Config::from_toml_str(toml)?;
-    match Engine::new(&config, store) {
+    match Engine::new(&config, store).await {
         Err(EngineError::Config(message)) => Ok(message),
         Err(other) => anyhow::bail!("expected a config error, got {other:?}"),
         Ok(_) => anyhow::bail!("an unknown tool was accepted"),

@@ -53,7 +53,7 @@ pub struct TestEngine {
 pub async fn spawn_engine(toml: &str) -> Result<TestEngine> {
     let dir = tempfile::tempdir()?;
     let store = open_store(&dir).await?;
-    let engine = build_engine(toml, store.clone())?;
+    let engine = build_engine(toml, store.clone()).await?;
     Ok(TestEngine {
         engine,
         store,
@@ -63,9 +63,9 @@ pub async fn spawn_engine(toml: &str) -> Result<TestEngine> {
 }
 
 /// Builds an engine from `toml` on an existing store.
-pub fn build_engine(toml: &str, store: Arc<dyn Store>) -> Result<Engine> {
+pub async fn build_engine(toml: &str, store: Arc<dyn Store>) -> Result<Engine> {
     let config = Config::from_toml_str(toml)?;
-    Ok(Engine::new(&config, store)?)
+    Ok(Engine::new(&config, store).await?)
 }
 
 /// A worker pool running in the background until stopped.

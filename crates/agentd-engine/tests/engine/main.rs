@@ -1,6 +1,7 @@
 //! Integration tests of the run engine, driven through its library API on a
 //! temporary SQLite store and the scripted mock provider (no HTTP).
 
+mod approval;
 mod cancel;
 mod config;
 mod helpers;

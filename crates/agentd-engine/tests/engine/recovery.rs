@@ -65,7 +65,7 @@ async fn a_run_whose_process_died_continues_from_its_journal_after_recover() -> 
     );
 
     // Act: a new process of the same node starts
-    let restarted = build_engine(&toml, t.store.clone())?;
+    let restarted = build_engine(&toml, t.store.clone()).await?;
     let released = restarted.recover().await?;
     let workers = start_workers(&restarted);
     let done = t.settle(run.id).await?;
@@ -125,7 +125,7 @@ async fn a_run_stopped_by_shutdown_goes_back_to_the_queue_and_continues_elsewher
     assert_eq!(parked.steps as usize, before.len());
 
     // Act 2: another process (same node) takes over
-    let restarted = build_engine(&toml, t.store.clone())?;
+    let restarted = build_engine(&toml, t.store.clone()).await?;
     let released = restarted.recover().await?;
     let workers = start_workers(&restarted);
     let done = t.settle(run.id).await?;

@@ -34,14 +34,33 @@ pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Valu
             "timeout"
         }
     };
-    if store == "ok" {
-        let body = json!({ "status": "ready", "checks": { "store": "ok" } });
-        (StatusCode::OK, Json(body))
+    let more = app.engine.readiness();
+    let checks = json!({
+        "store": store,
+        "providers": more.circuits,
+        "mcp": more.mcp,
+        "unavailable_agents": more.unavailable_agents,
+    });
+    if store == "ok" && more.is_ready() {
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "checks": checks })),
+        )
     } else {
+        let message = if store != "ok" {
+            format!("store check failed: {store}")
+        } else if !more.unavailable_agents.is_empty() {
+            format!(
+                "every provider circuit is open for: {}",
+                more.unavailable_agents.join(", ")
+            )
+        } else {
+            "an MCP server is not connected".to_string()
+        };
         let body = json!({
             "status": "not_ready",
-            "checks": { "store": store },
-            "error": { "code": ErrorCode::Unavailable.as_str(), "message": format!("store check failed: {store}") },
+            "checks": checks,
+            "error": { "code": ErrorCode::Unavailable.as_str(), "message": message },
         });
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }

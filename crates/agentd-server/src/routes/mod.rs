@@ -2,6 +2,7 @@
 //! resource holds the handlers.
 
 mod conversations;
+mod events;
 mod health;
 mod runs;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
         .route("/v1/runs/{id}/steps", get(runs::steps))
+        .route("/v1/runs/{id}/events", get(events::events))
         .route("/v1/runs/{id}/resume", post(runs::resume))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route(

@@ -45,16 +45,12 @@ pub(crate) async fn create(
         conversation_id: req.conversation_id,
         metadata: req.metadata.map(Value::Object),
     };
-    let run = app.engine.submit(&who, &agent, submit).await?;
     let run = if req.wait {
-        // `None` means the run vanished meanwhile (purged): answer with what
-        // was created rather than a confusing 404 for a fresh run.
         app.engine
-            .wait(&who.tenant, run.id, app.wait_timeout)
+            .submit_wait(&who, &agent, submit, app.wait_timeout)
             .await?
-            .unwrap_or(run)
     } else {
-        run
+        app.engine.submit(&who, &agent, submit).await?
     };
     let status = if req.wait && settled(run.status) {
         StatusCode::OK

@@ -26,7 +26,9 @@ async fn health_and_ready_answer_without_identity_headers() {
     assert_eq!(ready_status, StatusCode::OK);
     assert_eq!(
         ready,
-        json!({ "status": "ready", "checks": { "store": "ok" } })
+        json!({ "status": "ready", "checks": {
+            "store": "ok", "providers": [], "mcp": [], "unavailable_agents": []
+        } })
     );
 }
 
@@ -37,7 +39,7 @@ async fn auth_modes_that_need_credentials_are_refused() {
     store.migrate().await.unwrap();
     let mut config = Config::from_toml_str(CONFIG).unwrap();
     config.auth.mode = agentd_config::AuthMode::ApiKey;
-    let engine = Engine::new(&config, store).unwrap();
+    let engine = Engine::new(&config, store).await.unwrap();
 
     // Act
     let result = AppState::new(engine, &config, VERSION);

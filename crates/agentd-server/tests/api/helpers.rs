@@ -73,7 +73,7 @@ pub async fn spawn_app() -> TestApp {
         .unwrap();
     store.migrate().await.unwrap();
     let config = Config::from_toml_str(CONFIG).unwrap();
-    let engine = Engine::new(&config, store).unwrap();
+    let engine = Engine::new(&config, store).await.unwrap();
     let state = AppState::new(engine.clone(), &config, VERSION).unwrap();
 
     let shutdown = CancellationToken::new();

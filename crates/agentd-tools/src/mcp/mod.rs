@@ -89,7 +89,7 @@ impl Default for Backoff {
 }
 
 /// Health of one MCP server, for `/ready`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct McpServerStatus {
     /// The `[[mcp]]` name.
     pub name: String,

@@ -2,6 +2,7 @@
 //! recovery with a real SIGKILL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approval;
 mod commands;
 mod crash;
 mod support;

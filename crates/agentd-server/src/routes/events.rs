@@ -1,0 +1,192 @@
+//! `GET /v1/runs/{id}/events`: a run's progress as Server-Sent Events.
+//!
+//! The stream first replays the journal (one `step.completed` per step, its
+//! index as the event id, so `Last-Event-ID` resumes after it), then follows
+//! live events of this process (`step.started`, `token`, `step.completed`,
+//! `run.status`) and ends with `run.finished` once the run pauses or ends.
+//! A run executed by another process is followed by polling the store.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, RunPath};
+use agentd_core::{Run, RunId, Step, TenantId};
+use agentd_engine::{RunEventKind, settled};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+/// How often a stream re-reads the store, for runs another process runs.
+const POLL: Duration = Duration::from_secs(1);
+
+type EventStream = axum::response::sse::KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>;
+
+/// `GET /v1/runs/{id}/events`.
+pub(crate) async fn events(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    RunPath(id): RunPath,
+    headers: HeaderMap,
+) -> ApiResult<Sse<EventStream>> {
+    // Subscribe before reading, so nothing falls between the two.
+    let live = app.engine.subscribe();
+    let run = app
+        .engine
+        .store()
+        .get_run(&who.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::run_not_found(id))?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(follow(app, who.tenant, run, after, live, tx));
+    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default()))
+}
+
+fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event(name))
+}
+
+fn step_event(step: &Step) -> Event {
+    json_event("step.completed", step).id(step.index.to_string())
+}
+
+struct Follower {
+    app: AppState,
+    tenant: TenantId,
+    id: RunId,
+    /// Index of the next step to send.
+    next: u32,
+    tx: mpsc::Sender<Result<Event, Infallible>>,
+}
+
+impl Follower {
+    /// Sends; false when the client went away.
+    async fn send(&self, e: Event) -> bool {
+        self.tx.send(Ok(e)).await.is_ok()
+    }
+
+    /// Sends journaled steps not sent yet.
+    async fn catch_up(&mut self) -> Result<bool, ApiError> {
+        let after = self.next.checked_sub(1);
+        let Some(page) = self
+            .app
+            .engine
+            .store()
+            .list_steps(&self.tenant, self.id, after, 1000)
+            .await?
+        else {
+            return Ok(false);
+        };
+        for step in page.items {
+            self.next = step.index + 1;
+            if !self.send(step_event(&step)).await {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn finish(&mut self, run: &Run) -> bool {
+        matches!(self.catch_up().await, Ok(true))
+            && self.send(json_event("run.finished", run)).await
+    }
+}
+
+async fn follow(
+    app: AppState,
+    tenant: TenantId,
+    run: Run,
+    after: Option<u32>,
+    mut live: broadcast::Receiver<agentd_engine::RunEvent>,
+    tx: mpsc::Sender<Result<Event, Infallible>>,
+) {
+    let mut f = Follower {
+        app,
+        tenant,
+        id: run.id,
+        next: after.map_or(0, |a| a + 1),
+        tx,
+    };
+    let status = serde_json::json!({ "status": run.status });
+    if !f.send(json_event("run.status", &status)).await {
+        return;
+    }
+    if settled(run.status) {
+        f.finish(&run).await;
+        return;
+    }
+    if !matches!(f.catch_up().await, Ok(true)) {
+        return;
+    }
+    let mut tick = tokio::time::interval(POLL);
+    loop {
+        tokio::select! {
+            ev = live.recv() => match ev {
+                Ok(ev) if ev.run_id == f.id && ev.tenant == f.tenant => {
+                    let more = match ev.kind {
+                        RunEventKind::Status { status } => {
+                            f.send(json_event("run.status", &serde_json::json!({ "status": status }))).await
+                        }
+                        RunEventKind::StepStarted { index, kind, name } => {
+                            let data = serde_json::json!({ "index": index, "kind": kind, "name": name });
+                            f.send(json_event("step.started", &data)).await
+                        }
+                        RunEventKind::Token { index, text } => {
+                            let data = serde_json::json!({ "index": index, "text": text });
+                            f.send(json_event("token", &data)).await
+                        }
+                        RunEventKind::StepCompleted { step } => {
+                            if step.index < f.next {
+                                true
+                            } else {
+                                f.next = step.index + 1;
+                                f.send(step_event(&step)).await
+                            }
+                        }
+                        RunEventKind::Finished { run } => {
+                            f.finish(&run).await;
+                            return;
+                        }
+                    };
+                    if !more {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // Missed events: the store has the journal.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if !matches!(f.catch_up().await, Ok(true)) {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {
+                if f.tx.is_closed() {
+                    return;
+                }
+                match f.app.engine.store().get_run(&f.tenant, f.id).await {
+                    Ok(Some(run)) if settled(run.status) => {
+                        f.finish(&run).await;
+                        return;
+                    }
+                    Ok(Some(_)) => {
+                        if !matches!(f.catch_up().await, Ok(true)) {
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        }
+    }
+}
