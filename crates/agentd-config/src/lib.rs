@@ -17,7 +17,7 @@ pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
-    AgentConfig, AuthConfig, AuthMode, Backoff, CircuitBreakerConfig, Config, Memory,
+    AgentConfig, AgentTest, AuthConfig, AuthMode, Backoff, CircuitBreakerConfig, Config, Memory,
     MemoryStrategy, Pricing, ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry,
     ScriptError, ServerConfig, StoreConfig,
 };

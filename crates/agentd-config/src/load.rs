@@ -51,7 +51,7 @@ const UNSUPPORTED_SECTION_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Agent keys of the design that this version does not implement.
-const UNSUPPORTED_AGENT_KEYS: &[&str] = &["tests"];
+const UNSUPPORTED_AGENT_KEYS: &[&str] = &[];
 
 /// Origin name of [`Config::from_toml_str`] input.
 const STRING_ORIGIN: &str = "TOML string";

@@ -603,14 +603,31 @@ fn unsupported_sections() {
             format!("{what} is not supported by this version of agentd"),
         );
     }
+}
 
-    let err = file_error(&format!("{MINIMAL_AGENT}tests = []\n"));
-    assert_eq!(err.key(), Some("agents[0].tests"), "{err}");
-    assert!(
-        err.message()
-            .contains("`tests` is not supported by this version of agentd"),
-        "{err}"
+#[test]
+fn agent_test_cases() {
+    let text = format!(
+        "{MINIMAL_AGENT}[[agents.tests]]\nname = \"greets\"\ninput = \"hi\"\n\
+         script = [{{ tool = \"echo\", args = {{ text = \"x\" }} }}, {{ reply = \"ok\" }}]\n\
+         expect_output = \"ok\"\nexpect_tools = [\"echo\"]\n"
     );
+    let config = Config::from_toml_str(&text).unwrap();
+    let case = &config.agents[0].tests[0];
+    assert_eq!(case.name.as_deref(), Some("greets"));
+    assert_eq!(case.input, serde_json::json!("hi"));
+    assert_eq!(case.script.len(), 2);
+    assert_eq!(case.expect_output.as_deref(), Some("ok"));
+    assert_eq!(
+        case.expect_tools.as_deref(),
+        Some(&["echo".to_string()][..])
+    );
+
+    let err = Config::from_toml_str(&format!(
+        "{MINIMAL_AGENT}[[agents.tests]]\ninput = \"hi\"\nexpect = \"x\"\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("expect"), "{err}");
 }
 
 // ---- validation ----

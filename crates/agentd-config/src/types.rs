@@ -379,6 +379,33 @@ pub struct AgentConfig {
     /// Circuit breaker of each provider in the chain; `None` means no breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreakerConfig>,
+    /// Contract test cases `agentd test` runs on the mock provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<AgentTest>,
+}
+
+/// `[[agents.tests]]`: one contract test case of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTest {
+    /// Name in reports (default: the case's position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The run's input.
+    pub input: serde_json::Value,
+    /// A mock script standing in for the agent's providers; empty: the
+    /// agent's own chain, which must then be mock providers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub script: Vec<ScriptEntry>,
+    /// A substring the output must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_output: Option<String>,
+    /// The tools the run must call, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_tools: Option<Vec<String>>,
+    /// The final status (default `succeeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<String>,
 }
 
 /// `agents[].retry`: exponential backoff with jitter between attempts of one
@@ -445,6 +472,7 @@ impl Default for AgentConfig {
             memory: Memory::default(),
             retry: None,
             circuit_breaker: None,
+            tests: Vec::new(),
         }
     }
 }

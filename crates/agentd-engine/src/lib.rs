@@ -3,6 +3,7 @@
 //! wait, resume, cancel). It knows nothing of HTTP.
 
 mod agent;
+pub mod contract;
 mod events;
 mod run_loop;
 mod worker;

@@ -28,6 +28,7 @@ pub use error::ToolsError;
 pub use mcp::McpServerStatus;
 pub use policy::{Policies, PolicyDecision};
 pub use registry::{BuildOptions, EnvReader, Registry, ToolSet, provider_tool_name};
+pub use schema::schema_problems;
 pub use ssrf::{DnsResolver, SystemResolver};
 pub use webhook::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature};
 

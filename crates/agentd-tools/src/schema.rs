@@ -111,3 +111,29 @@ mod tests {
         assert!(v.error().is_some());
     }
 }
+
+/// What is wrong with a tool's input schema, for `agentd test`: it must
+/// compile, describe an object, and every `required` field must be among its
+/// `properties`. Empty when the schema is sound.
+pub fn schema_problems(schema: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(e) = ArgsValidator::compile(schema).error() {
+        problems.push(format!("not a valid JSON Schema: {e}"));
+    }
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        problems.push("the schema must describe an object (`type = \"object\"`)".to_string());
+    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for field in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = field.as_str().unwrap_or_default();
+        if !properties.is_some_and(|p| p.contains_key(name)) {
+            problems.push(format!("required field {field} is not among `properties`"));
+        }
+    }
+    problems
+}

@@ -45,6 +45,9 @@ pub enum Command {
     Runs(RunsCommand),
     /// Apply store migrations.
     Migrate,
+    /// Contract tests: check the config, every tool schema and MCP server,
+    /// and run each agent's `[[agents.tests]]` cases on the mock provider.
+    Test,
 }
 
 /// `agentd run`.

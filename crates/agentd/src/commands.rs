@@ -128,6 +128,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         Command::Run(args) => run_once(&config, args, cli.json).await,
+        Command::Test => contract_tests(&config, cli.json).await,
         Command::Runs(cmd) => runs(&config, cmd, cli.json).await,
     }
 }
@@ -226,6 +227,45 @@ async fn serve(
     engine.shutdown_tools().await;
     tracing::info!("stopped");
     Ok(exit::OK)
+}
+
+async fn contract_tests(config: &Config, json: bool) -> Result<u8, Failure> {
+    let report = agentd_engine::contract::run_contract_tests(config)
+        .await
+        .map_err(|e| match e {
+            EngineError::Config(msg) => Failure::usage(msg),
+            other => other.into(),
+        })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for c in &report.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            println!("{mark} {}: {}", c.what, c.detail);
+        }
+        for c in &report.cases {
+            let mark = if c.passed { "ok  " } else { "FAIL" };
+            println!("{mark} agent {} / {}", c.agent, c.case);
+            for line in &c.diff {
+                println!("       {line}");
+            }
+        }
+        let failed = report.checks.iter().filter(|c| !c.ok).count()
+            + report.cases.iter().filter(|c| !c.passed).count();
+        eprintln!(
+            "{} checks, {} cases, {failed} failed",
+            report.checks.len(),
+            report.cases.len()
+        );
+    }
+    Ok(if report.passed() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 fn identity(who: &Who) -> Result<Identity, Failure> {

@@ -144,3 +144,59 @@ fn a_failing_provider_exits_1_with_the_error_code() {
     assert!(err.contains("down"), "{err}");
     assert_eq!(text(&out.stdout), "");
 }
+
+#[test]
+fn agentd_test_runs_contract_cases_and_fails_with_a_diff() {
+    let ws = Workspace::new();
+    let good = r#"
+[providers.m]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "{{input}}" } }, { reply = "done: {{tool_result}}" }]
+
+[[agents]]
+name = "a"
+providers = ["m"]
+tools = ["echo"]
+
+[[agents.tests]]
+name = "echoes"
+input = "hello"
+expect_output = "done: hello"
+expect_tools = ["echo"]
+
+[[agents.tests]]
+name = "scripted"
+input = "x"
+script = [{ reply = "straight answer" }]
+expect_output = "straight"
+expect_tools = []
+"#;
+    let config = ws.write_config(good);
+    let out = ws.run(&["test", "--config", config.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("ok   agent a / echoes"), "{stdout}");
+    assert!(stdout.contains("ok   agent a / scripted"), "{stdout}");
+    assert!(stdout.contains("tool echo schema"), "{stdout}");
+
+    // A case whose expectation is wrong fails, showing expected and actual.
+    let bad = good.replace(
+        "expect_output = \"done: hello\"",
+        "expect_output = \"goodbye\"",
+    );
+    let config = ws.write_config(&bad);
+    let out = ws.run(&["test", "--config", config.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL agent a / echoes"), "{stdout}");
+    assert!(
+        stdout.contains("- output containing: \"goodbye\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+ output: \"done: hello\""), "{stdout}");
+}
