@@ -65,6 +65,32 @@ impl ArgsValidator {
     }
 }
 
+/// What is wrong with a tool's input schema, for `agentd test`: it must
+/// compile, describe an object, and every `required` field must be among its
+/// `properties`. Empty when the schema is sound.
+pub fn schema_problems(schema: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(e) = ArgsValidator::compile(schema).error() {
+        problems.push(format!("not a valid JSON Schema: {e}"));
+    }
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        problems.push("the schema must describe an object (`type = \"object\"`)".to_string());
+    }
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for field in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = field.as_str().unwrap_or_default();
+        if !properties.is_some_and(|p| p.contains_key(name)) {
+            problems.push(format!("required field {field} is not among `properties`"));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,30 +136,16 @@ mod tests {
         let v = ArgsValidator::compile(&json!({"$ref": "http://169.254.169.254/schema.json"}));
         assert!(v.error().is_some());
     }
-}
 
-/// What is wrong with a tool's input schema, for `agentd test`: it must
-/// compile, describe an object, and every `required` field must be among its
-/// `properties`. Empty when the schema is sound.
-pub fn schema_problems(schema: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(e) = ArgsValidator::compile(schema).error() {
-        problems.push(format!("not a valid JSON Schema: {e}"));
+    #[test]
+    fn schema_problems_names_each_defect() {
+        let sound = serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
+        assert!(super::schema_problems(&sound).is_empty());
+        let bad = serde_json::json!({"type": "array", "required": ["b"]});
+        let problems = super::schema_problems(&bad);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[1].contains("\"b\""), "{problems:?}");
+        let broken = serde_json::json!({"type": 5});
+        assert!(super::schema_problems(&broken)[0].contains("not a valid JSON Schema"));
     }
-    if schema.get("type").and_then(Value::as_str) != Some("object") {
-        problems.push("the schema must describe an object (`type = \"object\"`)".to_string());
-    }
-    let properties = schema.get("properties").and_then(Value::as_object);
-    for field in schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let name = field.as_str().unwrap_or_default();
-        if !properties.is_some_and(|p| p.contains_key(name)) {
-            problems.push(format!("required field {field} is not among `properties`"));
-        }
-    }
-    problems
 }
