@@ -5,9 +5,12 @@
 //! [`Lease`], which carries the tenant of the run it was granted for): there is
 //! no default tenant anywhere in this crate.
 
+mod codec;
+mod postgres;
 mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use postgres::{PgOptions, PgStore};
+pub use sqlite::{Clock, SqliteStore};
 
 use agentd_core::{
     ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId, RunStatus,
@@ -41,6 +44,9 @@ pub enum StoreError {
     /// it must stop touching the run.
     #[error("lease on run {run} is no longer held by this worker")]
     LeaseLost { run: RunId },
+    /// A record with this key exists already (a run id used twice).
+    #[error("{what} already exists")]
+    Duplicate { what: String },
     #[error("corrupt record in the store: {0}")]
     Corrupt(String),
     #[error("unsupported store url {url:?}: {reason}")]
@@ -178,8 +184,8 @@ pub enum Transition {
     Conflict(RunStatus),
 }
 
-/// The durable store. Implemented by SQLite (embedded) and, later,
-/// PostgreSQL; the engine and the API see only this trait.
+/// The durable store. Implemented by SQLite (embedded) and PostgreSQL; the
+/// engine and the API see only this trait.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is (`sqlite`, `postgres`).
@@ -192,7 +198,8 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the store answers and its migrations are applied.
     async fn ping(&self) -> Result<()>;
     /// Bytes the store's data occupies (benchmarks: SQLite file size after a
-    /// WAL checkpoint).
+    /// WAL checkpoint; PostgreSQL: `pg_total_relation_size` of agentd's
+    /// tables, indexes included).
     async fn storage_bytes(&self) -> Result<u64>;
 
     // ---- caller side: every call is scoped by the caller's tenant ----
@@ -283,20 +290,19 @@ pub trait Store: Send + Sync + 'static {
     async fn release_owner(&self, owner: &str) -> Result<u64>;
 }
 
-/// Opens the store a URL names (`sqlite://path` or `sqlite::memory:`).
+/// Opens the store a URL names: `sqlite://PATH`, `sqlite::memory:`, or
+/// `postgres://…` / `postgresql://…` (see [`PgStore::open`] for the
+/// `schema=` and `max_connections=` query parameters). Migrations are not
+/// applied: call [`Store::migrate`].
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::BadUrl {
-            url: url.to_string(),
-            reason: "the PostgreSQL backend is not available in this version; use sqlite://"
-                .to_string(),
-        })
+        Ok(Arc::new(PgStore::open(url).await?))
     } else {
         Err(StoreError::BadUrl {
             url: url.to_string(),
-            reason: "expected sqlite://PATH".to_string(),
+            reason: "expected sqlite://PATH or postgres://USER@HOST/DB".to_string(),
         })
     }
 }

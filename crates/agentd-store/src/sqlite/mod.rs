@@ -7,6 +7,7 @@ mod read;
 mod rows;
 mod writer;
 
+use crate::codec::page;
 use crate::{
     AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
     Result, RunFilter, StepWrite, Store, StoreError, Transition,
@@ -153,6 +154,21 @@ fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>>
     match rows.next()? {
         Some(row) => Ok(Some(rows::run(row, 0)?)),
         None => Ok(None),
+    }
+}
+
+/// A run id that is already taken is the caller's conflict, not a store
+/// failure.
+fn duplicate_run(e: rusqlite::Error, id: &RunId) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Duplicate {
+                what: format!("run {id}"),
+            }
+        }
+        e => StoreError::Sqlite(e),
     }
 }
 
@@ -407,16 +423,6 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(cursor)
-    } else {
-        None
-    };
-    Page { items, next_cursor }
-}
-
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -485,20 +491,22 @@ impl Store for SqliteStore {
                  metadata, created_at, updated_at, available_at, v) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9) RETURNING {RUN_COLS}"
             ))?;
-            let created = stmt.query_row(
-                params![
-                    new.id.0.as_bytes(),
-                    tenant.as_str(),
-                    new.agent,
-                    new.principal.as_str(),
-                    new.conversation_id.as_ref().map(|c| c.as_str()),
-                    new.input.to_string(),
-                    new.metadata.as_ref().map(|m| m.to_string()),
-                    now,
-                    SCHEMA_VERSION,
-                ],
-                |row| Ok(rows::run(row, 0)),
-            )??;
+            let created = stmt
+                .query_row(
+                    params![
+                        new.id.0.as_bytes(),
+                        tenant.as_str(),
+                        new.agent,
+                        new.principal.as_str(),
+                        new.conversation_id.as_ref().map(|c| c.as_str()),
+                        new.input.to_string(),
+                        new.metadata.as_ref().map(|m| m.to_string()),
+                        now,
+                        SCHEMA_VERSION,
+                    ],
+                    |row| Ok(rows::run(row, 0)),
+                )
+                .map_err(|e| duplicate_run(e, &new.id))??;
             insert_audit(
                 conn,
                 tenant.as_str(),

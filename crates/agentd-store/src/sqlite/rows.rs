@@ -1,6 +1,8 @@
 //! Mapping between rows and domain types.
 
-use crate::{Result, StoreError};
+use crate::Result;
+pub(super) use crate::codec::{corrupt, opt_json, to_json};
+use crate::codec::{parse, parse_opt};
 use agentd_core::{
     ConversationId, PrincipalId, Run, RunId, RunStatus, Step, StepKind, StepStatus, TenantId, Usage,
 };
@@ -14,26 +16,6 @@ pub(super) const RUN_COLS: &str = "id, tenant, agent, principal, conversation_id
 /// Columns of a step, in the order [`step`] reads them.
 pub(super) const STEP_COLS: &str = "idx, kind, name, status, attempt, started_at, duration_ms, \
     input, output, error, input_tokens, output_tokens";
-
-pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
-pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(corrupt)
-}
-
-pub(super) fn opt_json<T: serde::Serialize>(v: Option<&T>) -> Result<Option<String>> {
-    v.map(to_json).transpose()
-}
-
-fn parse<T: serde::de::DeserializeOwned>(col: &str, s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| corrupt(format_args!("column {col}: {e}")))
-}
-
-fn parse_opt<T: serde::de::DeserializeOwned>(col: &str, s: Option<String>) -> Result<Option<T>> {
-    s.map(|s| parse(col, &s)).transpose()
-}
 
 pub(super) fn run_id(bytes: &[u8]) -> Result<RunId> {
     uuid::Uuid::from_slice(bytes)

@@ -1,0 +1,910 @@
+//! The PostgreSQL backend: a pool of connections shared by any number of
+//! agentd processes. The queue is the `runs` table: workers claim with
+//! `SELECT … FOR UPDATE SKIP LOCKED`, and every lease write is fenced by the
+//! run's `lease_token`. Leases and timestamps use the database's clock, so
+//! workers on different machines agree on when a lease expires.
+//!
+//! Its semantics are those of the SQLite backend; the conformance suite in
+//! `tests/store` runs against both.
+
+mod rows;
+mod sql;
+
+use crate::codec::{corrupt, page, parse, to_json};
+use crate::{
+    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
+    Result, RunFilter, StepWrite, Store, StoreError, Transition,
+};
+use agentd_core::{
+    ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
+    RunStatus, SCHEMA_VERSION, Step, TenantId,
+};
+use rows::{bind_steps, int};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Connections a store opens at most unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+/// A pooled connection idle longer than this is pinged before use, so a
+/// connection the server dropped is replaced instead of failing a request.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// A `postgres://` URL as sqlx understands it (without agentd's own
+    /// `schema=` and `max_connections=` parameters).
+    pub url: String,
+    /// The schema agentd's tables live in, created if missing and put on
+    /// every connection's `search_path`. `None`: the server's default
+    /// (`public`).
+    pub schema: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl PgOptions {
+    /// Parses a store URL. Besides sqlx's parameters it understands
+    /// `schema=NAME` (lower-case letters, digits and `_`) and
+    /// `max_connections=N`.
+    pub fn parse(url: &str) -> Result<Self> {
+        let bad = |reason: String| StoreError::BadUrl {
+            url: redact(url),
+            reason,
+        };
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url, None),
+        };
+        let mut schema = None;
+        let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+        let mut rest = Vec::new();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            match pair.split_once('=') {
+                Some(("schema", s)) => {
+                    check_schema(s).map_err(bad)?;
+                    schema = Some(s.to_string());
+                }
+                Some(("max_connections", n)) => {
+                    max_connections = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        bad(format!("max_connections={n} is not a positive number"))
+                    })?;
+                }
+                _ if pair.is_empty() => {}
+                _ => rest.push(pair),
+            }
+        }
+        let url = if rest.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        Ok(Self {
+            url,
+            schema,
+            max_connections,
+        })
+    }
+}
+
+/// `url` with its password, if any, masked: it ends up in error messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Schema names are put into DDL, so only plain identifiers are accepted.
+fn check_schema(s: &str) -> std::result::Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "schema {s:?} must be 1-63 characters of a-z, 0-9 and _, not starting with a digit"
+        ))
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    commits: Arc<AtomicU64>,
+}
+
+impl PgStore {
+    /// Opens a pool on a `postgres://` URL. `schema=NAME` in the query keeps
+    /// agentd's tables in that schema (created if missing);
+    /// `max_connections=N` sizes the pool (default 16). Connects once to
+    /// check the server answers; migrations are not applied.
+    pub async fn open(url: &str) -> Result<Self> {
+        Self::connect(&PgOptions::parse(url)?).await
+    }
+
+    /// Opens a pool whose connections all use `schema` (created if missing):
+    /// tests and benchmarks get a fresh, isolated set of tables this way.
+    pub async fn open_in_schema(url: &str, schema: &str) -> Result<Self> {
+        let mut opts = PgOptions::parse(url)?;
+        check_schema(schema).map_err(|reason| StoreError::BadUrl {
+            url: redact(url),
+            reason,
+        })?;
+        opts.schema = Some(schema.to_string());
+        Self::connect(&opts).await
+    }
+
+    /// Opens a pool as `opts` say.
+    pub async fn connect(opts: &PgOptions) -> Result<Self> {
+        let mut connect =
+            PgConnectOptions::from_str(&opts.url).map_err(|e| StoreError::BadUrl {
+                url: redact(&opts.url),
+                reason: e.to_string(),
+            })?;
+        if let Some(schema) = &opts.schema {
+            create_schema(&connect, schema).await?;
+            // A startup parameter: set on every connection, no extra round
+            // trip per connection.
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        Ok(Self {
+            pool,
+            commits: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The connection pool (benchmarks count rows through it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Counts one committed write transaction.
+    fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Commits `tx` and counts it.
+    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Result<()> {
+        tx.commit().await?;
+        self.committed();
+        Ok(())
+    }
+}
+
+/// Creates `schema` if it does not exist, on a connection of its own.
+async fn create_schema(connect: &PgConnectOptions, schema: &str) -> Result<()> {
+    let mut conn = PgConnection::connect_with(connect).await?;
+    let exists: bool = sqlx::query_scalar(sql::SCHEMA_EXISTS)
+        .bind(schema)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        // `schema` passed `check_schema`: a plain lower-case identifier.
+        let ddl = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(ddl))
+            .execute(&mut conn)
+            .await
+        {
+            // Another process may have created it at the same moment.
+            let exists: bool = sqlx::query_scalar(sql::SCHEMA_EXISTS)
+                .bind(schema)
+                .fetch_one(&mut conn)
+                .await?;
+            if !exists {
+                return Err(e.into());
+            }
+        }
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// True for a unique violation of `constraint`.
+fn is_violation_of(e: &sqlx::Error, constraint: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if d.code().as_deref() == Some(UNIQUE_VIOLATION) && d.constraint() == Some(constraint))
+}
+
+/// True for a PostgreSQL error with SQLSTATE `code`.
+fn has_code(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some(code))
+}
+
+const UNIQUE_VIOLATION: &str = "23505";
+const UNDEFINED_TABLE: &str = "42P01";
+
+/// Reads a claim's result row (`reclaim, lease_token, run_cols`) and the
+/// journal, on the claiming transaction's connection.
+async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Result<Claimed> {
+    let token: i64 = row.try_get(1)?;
+    let run = rows::run(row, 2)?;
+    let steps = if run.steps > 0 {
+        load_steps(conn, &run.id).await?
+    } else {
+        Vec::new()
+    };
+    let history = match &run.conversation_id {
+        None => Vec::new(),
+        Some(conv) => {
+            load_history(
+                conn,
+                &run.tenant,
+                conv,
+                req.history_limits.get(&run.agent).copied(),
+            )
+            .await?
+        }
+    };
+    Ok(Claimed {
+        lease: Lease {
+            run_id: run.id,
+            tenant: run.tenant.clone(),
+            token,
+        },
+        journal: Journal {
+            run,
+            steps,
+            history,
+        },
+    })
+}
+
+/// Claims run `id` of `tenant` if it is runnable, inside the caller's
+/// transaction.
+async fn claim_one(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    id: RunId,
+    req: &ClaimRequest,
+) -> Result<Option<Claimed>> {
+    let row = sqlx::query(sql::CLAIM_ONE)
+        .bind(&req.owner)
+        .bind(lease_ms(req.lease_for))
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => claimed(conn, &row, req).await.map(Some),
+    }
+}
+
+async fn load_steps(conn: &mut PgConnection, id: &RunId) -> Result<Vec<Step>> {
+    sqlx::query(sql::LOAD_STEPS)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(rows::step)
+        .collect()
+}
+
+async fn load_history(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    conv: &ConversationId,
+    limit: Option<u32>,
+) -> Result<Vec<Message>> {
+    let texts: Vec<String> = sqlx::query_scalar(sql::LOAD_HISTORY)
+        .bind(tenant.as_str())
+        .bind(conv.as_str())
+        .bind(limit.map(i64::from))
+        .fetch_all(conn)
+        .await?;
+    texts.iter().map(|t| parse("message", t)).collect()
+}
+
+async fn lock_conversation(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    conv: &ConversationId,
+) -> Result<()> {
+    sqlx::query(sql::LOCK_CONVERSATION)
+        .bind(tenant.as_str())
+        .bind(conv.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn lease_ms(d: Duration) -> i64 {
+    int::<i64, _>(d.as_millis())
+}
+
+fn limit_of(limit: u32) -> (u32, i64) {
+    let limit = limit.clamp(1, 1000);
+    (limit, i64::from(limit) + 1)
+}
+
+/// Binds the lease fence `$18..$20` of `fence!`.
+fn bind_fence(q: rows::Query, lease: &Lease) -> rows::Query {
+    q.bind(lease.run_id.0)
+        .bind(lease.tenant.as_str())
+        .bind(lease.token)
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // Processes starting together migrate one after the other.
+        sqlx::query(sql::MIGRATE_LOCK).execute(&mut *tx).await?;
+        sqlx::query(sql::CREATE_VERSIONS).execute(&mut *tx).await?;
+        let applied: i32 = sqlx::query_scalar(sql::APPLIED).fetch_one(&mut *tx).await?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > sql::MIGRATIONS.len() {
+            return Err(StoreError::Migrate(format!(
+                "the database is at schema version {applied}, newer than this agentd ({}); upgrade agentd",
+                sql::MIGRATIONS.len()
+            )));
+        }
+        for (i, ddl) in sql::MIGRATIONS.iter().enumerate().skip(applied) {
+            sqlx::raw_sql(*ddl)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migrate(format!("migration {}: {e}", i + 1)))?;
+            sqlx::query(sql::RECORD_MIGRATION)
+                .bind(int::<i32, _>(i + 1))
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Schema changes are not counted as commits, as in SQLite.
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let applied: i32 = match sqlx::query_scalar(sql::APPLIED).fetch_one(&self.pool).await {
+            Ok(v) => v,
+            Err(e) if has_code(&e, UNDEFINED_TABLE) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if usize::try_from(applied).unwrap_or(0) < sql::MIGRATIONS.len() {
+            return Err(StoreError::Migrate("migrations are not applied".into()));
+        }
+        Ok(())
+    }
+
+    async fn storage_bytes(&self) -> Result<u64> {
+        let bytes: i64 = sqlx::query_scalar(sql::STORAGE_BYTES)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
+    async fn create_run(
+        &self,
+        tenant: &TenantId,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<Created> {
+        let duplicate = |e: sqlx::Error| {
+            if has_code(&e, UNIQUE_VIOLATION) {
+                StoreError::Duplicate {
+                    what: format!("run {}", run.id),
+                }
+            } else {
+                e.into()
+            }
+        };
+        let input = run.input.to_string();
+        let metadata = run.metadata.as_ref().map(|m| m.to_string());
+        let Some(conv) = &run.conversation_id else {
+            // Outside a conversation a new run is runnable at once: a claim
+            // is part of the insert, one statement.
+            let row = match claim {
+                Some(req) => sqlx::query(sql::CREATE_CLAIMED)
+                    .bind(run.id.0)
+                    .bind(tenant.as_str())
+                    .bind(&run.agent)
+                    .bind(run.principal.as_str())
+                    .bind(input)
+                    .bind(metadata)
+                    .bind(int::<i16, _>(SCHEMA_VERSION))
+                    .bind(&req.owner)
+                    .bind(lease_ms(req.lease_for)),
+                None => sqlx::query(sql::CREATE_QUEUED)
+                    .bind(run.id.0)
+                    .bind(tenant.as_str())
+                    .bind(&run.agent)
+                    .bind(run.principal.as_str())
+                    .bind(None::<String>)
+                    .bind(input)
+                    .bind(metadata)
+                    .bind(int::<i16, _>(SCHEMA_VERSION)),
+            }
+            .fetch_one(&self.pool)
+            .await
+            .map_err(duplicate)?;
+            self.committed();
+            let created = rows::run(&row, 0)?;
+            let claimed = claim.map(|_| Claimed {
+                lease: Lease {
+                    run_id: created.id,
+                    tenant: created.tenant.clone(),
+                    token: 1,
+                },
+                journal: Journal {
+                    run: created.clone(),
+                    steps: Vec::new(),
+                    history: Vec::new(),
+                },
+            });
+            return Ok(Created {
+                run: created,
+                claimed,
+            });
+        };
+        let mut tx = self.pool.begin().await?;
+        lock_conversation(&mut tx, tenant, conv).await?;
+        let row = sqlx::query(sql::CREATE_QUEUED)
+            .bind(run.id.0)
+            .bind(tenant.as_str())
+            .bind(&run.agent)
+            .bind(run.principal.as_str())
+            .bind(conv.as_str())
+            .bind(input)
+            .bind(metadata)
+            .bind(int::<i16, _>(SCHEMA_VERSION))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(duplicate)?;
+        let created = rows::run(&row, 0)?;
+        let claimed = match claim {
+            Some(req) => claim_one(&mut tx, tenant, run.id, req).await?,
+            None => None,
+        };
+        self.commit(tx).await?;
+        Ok(Created {
+            run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
+            claimed,
+        })
+    }
+
+    async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
+        sqlx::query(sql::GET_RUN)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| rows::run(&row, 0))
+            .transpose()
+    }
+
+    async fn list_runs(&self, tenant: &TenantId, filter: &RunFilter) -> Result<Page<Run>> {
+        let (limit, fetch) = limit_of(filter.limit);
+        let cursor = match &filter.cursor {
+            Some(c) => Some(
+                RunId::parse(c)
+                    .map_err(|_| StoreError::BadCursor(c.clone()))?
+                    .0,
+            ),
+            None => None,
+        };
+        let items = sqlx::query(sql::LIST_RUNS)
+            .bind(tenant.as_str())
+            .bind(cursor)
+            .bind(filter.agent.as_deref())
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(fetch)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| rows::run(row, 0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page(items, limit, |r| r.id.to_string()))
+    }
+
+    async fn list_steps(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        after: Option<u32>,
+        limit: u32,
+    ) -> Result<Option<Page<Step>>> {
+        let (limit, fetch) = limit_of(limit);
+        let exists: bool = sqlx::query_scalar(sql::RUN_EXISTS)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        if !exists {
+            return Ok(None);
+        }
+        let items = sqlx::query(sql::LIST_STEPS)
+            .bind(id.0)
+            .bind(after.map_or(-1, i64::from))
+            .bind(fetch)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rows::step)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(page(items, limit, |s| s.index.to_string())))
+    }
+
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Page<ConversationMessage>> {
+        let (limit, fetch) = limit_of(limit);
+        let items = sqlx::query(sql::LIST_MESSAGES)
+            .bind(tenant.as_str())
+            .bind(conversation.as_str())
+            .bind(after.map_or(0, int::<i64, _>))
+            .bind(fetch)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ConversationMessage {
+                    seq: u64::try_from(row.try_get::<i64, _>(0)?).map_err(corrupt)?,
+                    run_id: RunId(row.try_get(1)?),
+                    message: parse("message", &row.try_get::<String, _>(2)?)?,
+                    created_at: row.try_get(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page(items, limit, |m| m.seq.to_string()))
+    }
+
+    async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>> {
+        sqlx::query(sql::LIST_AUDIT)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let detail: Option<String> = row.try_get(3)?;
+                Ok(AuditEntry {
+                    run_id: id,
+                    at: row.try_get(0)?,
+                    actor: row.try_get(1)?,
+                    event: row.try_get(2)?,
+                    detail: match detail {
+                        Some(d) => parse("detail", &d)?,
+                        None => serde_json::Value::Null,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn cancel_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &PrincipalId,
+    ) -> Result<Transition> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(sql::LOCK_RUN)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Transition::NotFound);
+        };
+        let run = rows::run(&row, 0)?;
+        if !run.status.can_transition(RunStatus::Cancelled) {
+            return Ok(Transition::Conflict(run.status));
+        }
+        let error = RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"));
+        // Bumping the token revokes a running run's lease: its worker's next
+        // write fails and it stops.
+        let row = sqlx::query(sql::CANCEL)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .bind(to_json(&error)?)
+            .bind(actor.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let run = rows::run(&row, 0)?;
+        self.commit(tx).await?;
+        Ok(Transition::Done(run, None))
+    }
+
+    async fn resume_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        answer: &serde_json::Value,
+        actor: &PrincipalId,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<Transition> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(sql::LOCK_RUN)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Transition::NotFound);
+        };
+        let run = rows::run(&row, 0)?;
+        let Some(pause) = run
+            .pause
+            .as_ref()
+            .filter(|_| run.status == RunStatus::Paused)
+        else {
+            return Ok(Transition::Conflict(run.status));
+        };
+        let row = sqlx::query(sql::RESUME)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .bind(int::<i32, _>(pause.step))
+            .bind(answer.to_string())
+            .bind(actor.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let answered: i64 = row.try_get(0)?;
+        if answered != 1 {
+            return Err(corrupt(format_args!(
+                "paused run {id} has no waiting step {}",
+                pause.step
+            )));
+        }
+        let resumed = rows::run(&row, 1)?;
+        let claimed = match claim {
+            Some(req) => claim_one(&mut tx, tenant, id, req).await?,
+            None => None,
+        };
+        self.commit(tx).await?;
+        Ok(match claimed {
+            Some(c) => Transition::Done(c.journal.run.clone(), Some(Box::new(c))),
+            None => Transition::Done(resumed, None),
+        })
+    }
+
+    async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(sql::CLAIM_NEXT)
+            .bind(&req.owner)
+            .bind(lease_ms(req.lease_for))
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            // Nothing written: the transaction rolls back on drop.
+            return Ok(None);
+        };
+        let claimed = claimed(&mut tx, &row, req).await?;
+        self.commit(tx).await?;
+        Ok(Some(claimed))
+    }
+
+    async fn claim_run(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        req: &ClaimRequest,
+    ) -> Result<Option<Claimed>> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = claim_one(&mut tx, tenant, id, req).await?;
+        if claimed.is_some() {
+            self.commit(tx).await?;
+        }
+        Ok(claimed)
+    }
+
+    async fn append_steps(
+        &self,
+        lease: &Lease,
+        writes: &[StepWrite],
+        lease_for: Duration,
+    ) -> Result<()> {
+        if writes.is_empty() {
+            // Nothing to write; still tell the caller whether it holds the
+            // lease.
+            let held: bool = sqlx::query_scalar(sql::HOLDS_LEASE)
+                .bind(lease.run_id.0)
+                .bind(lease.tenant.as_str())
+                .bind(lease.token)
+                .fetch_one(&self.pool)
+                .await?;
+            return if held {
+                Ok(())
+            } else {
+                Err(StoreError::LeaseLost { run: lease.run_id })
+            };
+        }
+        let q = bind_steps(sqlx::query(sql::APPEND), writes)?;
+        let updated: i64 = bind_fence(q, lease)
+            .bind(lease_ms(lease_for))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        if updated == 0 {
+            return Err(StoreError::LeaseLost { run: lease.run_id });
+        }
+        self.committed();
+        Ok(())
+    }
+
+    async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run> {
+        let detail = serde_json::json!({ "question": pause.question });
+        let q = bind_steps(sqlx::query(sql::PAUSE), writes)?;
+        let row = bind_fence(q, lease)
+            .bind(to_json(pause)?)
+            .bind(detail.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::LeaseLost { run: lease.run_id })?;
+        self.committed();
+        rows::run(&row, 0)
+    }
+
+    async fn finish_run(
+        &self,
+        lease: &Lease,
+        writes: &[StepWrite],
+        outcome: &Outcome,
+    ) -> Result<Run> {
+        let (status, output, error, detail) = match outcome {
+            Outcome::Succeeded { output, .. } => {
+                ("succeeded", Some(output.to_string()), None, None)
+            }
+            Outcome::Failed { error } => (
+                "failed",
+                None,
+                Some(to_json(error)?),
+                Some(serde_json::json!({ "error": error }).to_string()),
+            ),
+        };
+        let messages = match outcome {
+            Outcome::Succeeded { messages, .. } => {
+                messages.iter().map(to_json).collect::<Result<Vec<_>>>()?
+            }
+            Outcome::Failed { .. } => Vec::new(),
+        };
+        // Runs of one conversation run one at a time, so two never number
+        // messages at once; if they still race (runs created out of order),
+        // the loser's statement fails whole on the key and is retried.
+        let mut tries = 0;
+        loop {
+            let q = bind_steps(sqlx::query(sql::FINISH), writes)?;
+            let result = bind_fence(q, lease)
+                .bind(status)
+                .bind(output.as_deref())
+                .bind(error.as_deref())
+                .bind(detail.as_deref())
+                .bind(&messages)
+                .fetch_optional(&self.pool)
+                .await;
+            match result {
+                Ok(row) => {
+                    let row = row.ok_or(StoreError::LeaseLost { run: lease.run_id })?;
+                    self.committed();
+                    return rows::run(&row, 0);
+                }
+                Err(e) if tries < 5 && is_violation_of(&e, "messages_pkey") => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let n = sqlx::query(sql::RELEASE)
+            .bind(lease.run_id.0)
+            .bind(lease.tenant.as_str())
+            .bind(lease.token)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            self.committed();
+        }
+        Ok(())
+    }
+
+    async fn release_owner(&self, owner: &str) -> Result<u64> {
+        let n = sqlx::query(sql::RELEASE_OWNER)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            self.committed();
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_carry_schema_and_pool_size() {
+        let o = PgOptions::parse("postgres://u@h:5432/db").unwrap();
+        assert_eq!(o.url, "postgres://u@h:5432/db");
+        assert_eq!(
+            (o.schema, o.max_connections),
+            (None, DEFAULT_MAX_CONNECTIONS)
+        );
+
+        let o = PgOptions::parse(
+            "postgresql://u@h/db?sslmode=disable&schema=bench_1&max_connections=4&application_name=x",
+        )
+        .unwrap();
+        assert_eq!(
+            o.url,
+            "postgresql://u@h/db?sslmode=disable&application_name=x"
+        );
+        assert_eq!(o.schema.as_deref(), Some("bench_1"));
+        assert_eq!(o.max_connections, 4);
+
+        for bad in [
+            "postgres://h/db?schema=",
+            "postgres://h/db?schema=Public",
+            "postgres://h/db?schema=a-b",
+            "postgres://h/db?schema=a%3Bdrop",
+            "postgres://h/db?max_connections=0",
+            "postgres://h/db?max_connections=lots",
+        ] {
+            assert!(
+                matches!(PgOptions::parse(bad), Err(StoreError::BadUrl { .. })),
+                "{bad}"
+            );
+        }
+        let Err(StoreError::BadUrl { url, .. }) =
+            PgOptions::parse("postgres://agentd:s3cret@db:5432/x?schema=Nope")
+        else {
+            panic!("a bad schema is a bad url");
+        };
+        assert_eq!(url, "postgres://agentd:***@db:5432/x?schema=Nope");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://h/db?x=a:b@c"), "postgres://h/db?x=a:b@c");
+        assert!(check_schema(&"a".repeat(63)).is_ok());
+        assert!(check_schema(&"a".repeat(64)).is_err());
+    }
+}

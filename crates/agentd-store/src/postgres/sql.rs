@@ -1,0 +1,358 @@
+//! The statements of the PostgreSQL backend. They are `&'static str`s built
+//! with `concat!`, so every value travels as a bind parameter and sqlx
+//! caches one prepared statement per text.
+//!
+//! Time is the database's: [`now!`] is the transaction's start in epoch
+//! milliseconds, one reading per transaction as in the SQLite writer. A
+//! write that can be one statement is one statement (data-modifying CTEs),
+//! so it commits without an explicit transaction.
+
+/// The current time of the database, epoch ms (the transaction's start).
+macro_rules! now {
+    () => {
+        "(floor(extract(epoch FROM now()) * 1000)::int8)"
+    };
+}
+
+/// Columns of a run, in the order `rows::run` reads them.
+macro_rules! run_cols {
+    () => {
+        "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
+         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at"
+    };
+}
+
+/// Columns of a step, in the order `rows::step` reads them.
+macro_rules! step_cols {
+    () => {
+        "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
+         input_tokens, output_tokens"
+    };
+}
+
+/// Runs that may be claimed (alias `r`): due and queued, or running on an
+/// expired lease; a conversation's runs wait for its older active runs.
+macro_rules! runnable {
+    () => {
+        concat!(
+            "r.status IN ('queued', 'running') \
+             AND ((r.status = 'queued' AND r.available_at <= ",
+            now!(),
+            ") OR (r.status = 'running' AND r.lease_until < ",
+            now!(),
+            ")) AND (r.conversation_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs o \
+             WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
+             AND o.id < r.id AND o.status IN ('queued', 'running', 'paused')))"
+        )
+    };
+}
+
+/// Claims the run the CTE `c (cid, reclaim)` locked: `$1` owner, `$2` lease
+/// length in ms. Bumps the fencing token, counts a reclaim as a new attempt
+/// and audits it. Returns `reclaim, lease_token, run_cols`.
+macro_rules! claim {
+    ($candidate:expr) => {
+        concat!(
+            "WITH c AS (",
+            $candidate,
+            "), u AS (UPDATE runs SET status = 'running', lease_owner = $1, lease_until = ",
+            now!(),
+            " + $2, lease_token = lease_token + 1, attempt = attempt + c.reclaim::int4, \
+             updated_at = ",
+            now!(),
+            " FROM c WHERE id = c.cid RETURNING c.reclaim, lease_token, ",
+            run_cols!(),
+            "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+             SELECT id, updated_at, tenant, $1, \
+             CASE WHEN reclaim THEN 'reclaimed' ELSE 'running' END FROM u) \
+             SELECT reclaim, lease_token, ",
+            run_cols!(),
+            " FROM u"
+        )
+    };
+}
+
+/// Inserts the steps bound as arrays `$1..$12` (see `rows::StepArrays`) with
+/// record version `$13`, for the run the CTE `u` returned (none if `u` is
+/// empty: the lease was lost).
+macro_rules! insert_steps {
+    () => {
+        "s AS (INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, \
+         duration_ms, input, output, error, input_tokens, output_tokens, v) \
+         SELECT u.id, x.idx, x.kind, x.name, x.status, x.attempt, x.started_at, x.duration_ms, \
+         x.input, x.output, x.error, x.input_tokens, x.output_tokens, $13 \
+         FROM u, unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::int8[], \
+         $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[]) \
+         AS x(idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
+         input_tokens, output_tokens))"
+    };
+}
+
+/// The journal totals of a fenced write: `$14` new step count (NULL: no
+/// steps), `$15`/`$16` tokens, `$17` cost.
+macro_rules! add_totals {
+    () => {
+        concat!(
+            "steps = COALESCE($14::int4, steps), input_tokens = input_tokens + $15, \
+             output_tokens = output_tokens + $16, cost_usd = cost_usd + $17, updated_at = ",
+            now!()
+        )
+    };
+}
+
+/// The lease fence of a worker's write: `$18` run, `$19` tenant, `$20`
+/// token.
+macro_rules! fence {
+    () => {
+        "id = $18 AND tenant = $19 AND lease_token = $20 AND status = 'running'"
+    };
+}
+
+// ---- schema ----
+
+pub(super) const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+pub(super) const MIGRATE_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('agentd.migrate.' || current_schema(), 0))";
+
+pub(super) const CREATE_VERSIONS: &str = "CREATE TABLE IF NOT EXISTS agentd_migrations (\
+     version integer PRIMARY KEY, applied_at bigint NOT NULL)";
+
+pub(super) const APPLIED: &str = "SELECT COALESCE(max(version), 0) FROM agentd_migrations";
+
+pub(super) const RECORD_MIGRATION: &str = concat!(
+    "INSERT INTO agentd_migrations (version, applied_at) VALUES ($1, ",
+    now!(),
+    ")"
+);
+
+pub(super) const SCHEMA_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)";
+
+pub(super) const STORAGE_BYTES: &str = "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::int8 \
+     FROM unnest(ARRAY['runs', 'steps', 'messages', 'audit']) AS t";
+
+// ---- caller side ----
+
+/// Serializes the creators of one conversation's runs (`$1` tenant, `$2`
+/// conversation) until commit: a run inserted next to an uncommitted older
+/// one would not see it and could start first.
+pub(super) const LOCK_CONVERSATION: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))";
+
+/// Inserts a queued run and audits it: `$1` id, `$2` tenant, `$3` agent,
+/// `$4` principal, `$5` conversation, `$6` input, `$7` metadata, `$8` v.
+pub(super) const CREATE_QUEUED: &str = concat!(
+    "WITH ins AS (INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
+     metadata, created_at, updated_at, available_at, v) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, ",
+    now!(),
+    ", ",
+    now!(),
+    ", ",
+    now!(),
+    ", $8) RETURNING ",
+    run_cols!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+     SELECT id, created_at, tenant, principal, 'created' FROM ins) SELECT ",
+    run_cols!(),
+    " FROM ins"
+);
+
+/// Inserts a run outside any conversation already claimed, as a claim right
+/// after creating it would leave it (it is runnable at once): `$1`..`$4` as
+/// [`CREATE_QUEUED`], `$5` input, `$6` metadata, `$7` v, `$8` lease owner,
+/// `$9` lease length in ms.
+pub(super) const CREATE_CLAIMED: &str = concat!(
+    "WITH ins AS (INSERT INTO runs (id, tenant, agent, principal, status, input, metadata, \
+     created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v) \
+     VALUES ($1, $2, $3, $4, 'running', $5, $6, ",
+    now!(),
+    ", ",
+    now!(),
+    ", ",
+    now!(),
+    ", $8, ",
+    now!(),
+    " + $9, 1, $7) RETURNING ",
+    run_cols!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+     SELECT ins.id, ins.created_at, ins.tenant, e.actor, e.event \
+     FROM ins, (VALUES (1, $4, 'created'), (2, $8, 'running')) AS e (n, actor, event) \
+     ORDER BY e.n) SELECT ",
+    run_cols!(),
+    " FROM ins"
+);
+
+pub(super) const GET_RUN: &str = concat!(
+    "SELECT ",
+    run_cols!(),
+    " FROM runs WHERE id = $1 AND tenant = $2"
+);
+
+pub(super) const RUN_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2)";
+
+pub(super) const LIST_RUNS: &str = concat!(
+    "SELECT ",
+    run_cols!(),
+    " FROM runs WHERE tenant = $1 AND ($2::uuid IS NULL OR id < $2) \
+     AND ($3::text IS NULL OR agent = $3) AND ($4::text IS NULL OR status = $4) \
+     ORDER BY id DESC LIMIT $5"
+);
+
+pub(super) const LIST_STEPS: &str = concat!(
+    "SELECT ",
+    step_cols!(),
+    " FROM steps WHERE run_id = $1 AND idx > $2 ORDER BY idx LIMIT $3"
+);
+
+pub(super) const LIST_MESSAGES: &str = "SELECT seq, run_id, message, created_at FROM messages \
+     WHERE tenant = $1 AND conversation_id = $2 AND seq > $3 ORDER BY seq LIMIT $4";
+
+pub(super) const LIST_AUDIT: &str = "SELECT at, actor, event, detail FROM audit \
+     WHERE run_id = $1 AND tenant = $2 ORDER BY id";
+
+/// Locks a run for a caller's transition.
+pub(super) const LOCK_RUN: &str = concat!(
+    "SELECT ",
+    run_cols!(),
+    " FROM runs WHERE id = $1 AND tenant = $2 FOR UPDATE"
+);
+
+/// Cancels a run, revoking its lease: `$1` id, `$2` tenant, `$3` error,
+/// `$4` actor.
+pub(super) const CANCEL: &str = concat!(
+    "WITH u AS (UPDATE runs SET status = 'cancelled', error = $3, pause = NULL, \
+     lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, updated_at = ",
+    now!(),
+    " WHERE id = $1 AND tenant = $2 RETURNING ",
+    run_cols!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+     SELECT id, updated_at, tenant, $4, 'cancelled' FROM u) SELECT ",
+    run_cols!(),
+    " FROM u"
+);
+
+/// Answers the waiting step `$3` and queues the run again: `$1` id, `$2`
+/// tenant, `$4` answer, `$5` actor. Returns how many steps were answered
+/// (must be 1), then the run.
+pub(super) const RESUME: &str = concat!(
+    "WITH s AS (UPDATE steps SET status = 'completed', output = $4, \
+     duration_ms = GREATEST(0, ",
+    now!(),
+    " - started_at) WHERE run_id = $1 AND idx = $3 AND status = 'waiting' RETURNING idx), \
+     u AS (UPDATE runs SET status = 'queued', pause = NULL, available_at = ",
+    now!(),
+    ", updated_at = ",
+    now!(),
+    " WHERE id = $1 AND tenant = $2 RETURNING ",
+    run_cols!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+     SELECT id, updated_at, tenant, $5, 'resumed' FROM u) \
+     SELECT (SELECT count(*) FROM s), ",
+    run_cols!(),
+    " FROM u"
+);
+
+// ---- worker side ----
+
+/// Claims the oldest runnable run.
+pub(super) const CLAIM_NEXT: &str = claim!(concat!(
+    "SELECT r.id AS cid, r.status = 'running' AS reclaim FROM runs r WHERE ",
+    runnable!(),
+    " ORDER BY r.available_at, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED"
+));
+
+/// Claims run `$3` of tenant `$4` if it is runnable.
+pub(super) const CLAIM_ONE: &str = claim!(concat!(
+    "SELECT r.id AS cid, r.status = 'running' AS reclaim FROM runs r \
+     WHERE r.id = $3 AND r.tenant = $4 AND ",
+    runnable!(),
+    " FOR UPDATE OF r SKIP LOCKED"
+));
+
+pub(super) const LOAD_STEPS: &str = concat!(
+    "SELECT ",
+    step_cols!(),
+    " FROM steps WHERE run_id = $1 ORDER BY idx"
+);
+
+/// The last `$3` messages of a conversation, oldest first (`LIMIT NULL`:
+/// all of them).
+pub(super) const LOAD_HISTORY: &str = "SELECT message FROM (SELECT seq, message FROM messages \
+     WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq DESC LIMIT $3) m ORDER BY seq";
+
+pub(super) const HOLDS_LEASE: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 \
+     AND status = 'running')";
+
+/// Journals steps under the lease and extends it by `$21` ms. Returns 1, or
+/// 0 if the lease is lost (then nothing changed).
+pub(super) const APPEND: &str = concat!(
+    "WITH u AS (UPDATE runs SET ",
+    add_totals!(),
+    ", lease_until = ",
+    now!(),
+    " + $21 WHERE ",
+    fence!(),
+    " RETURNING id), ",
+    insert_steps!(),
+    " SELECT count(*) FROM u"
+);
+
+/// Journals the last steps and pauses: `$21` pause, `$22` audit detail.
+pub(super) const PAUSE: &str = concat!(
+    "WITH u AS (UPDATE runs SET ",
+    add_totals!(),
+    ", status = 'paused', pause = $21, lease_owner = NULL, lease_until = NULL WHERE ",
+    fence!(),
+    " RETURNING ",
+    run_cols!(),
+    "), ",
+    insert_steps!(),
+    ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
+     SELECT id, updated_at, tenant, 'agent', 'paused', $22 FROM u) SELECT ",
+    run_cols!(),
+    " FROM u"
+);
+
+/// Journals the last steps and ends the run: `$21` status, `$22` output,
+/// `$23` error, `$24` audit detail, `$25` messages for the run's
+/// conversation (numbered after the conversation's last one; ignored
+/// without a conversation).
+pub(super) const FINISH: &str = concat!(
+    "WITH u AS (UPDATE runs SET ",
+    add_totals!(),
+    ", status = $21, output = $22, error = $23, lease_owner = NULL, lease_until = NULL WHERE ",
+    fence!(),
+    " RETURNING ",
+    run_cols!(),
+    "), ",
+    insert_steps!(),
+    ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
+     SELECT id, updated_at, tenant, 'agent', $21, $24 FROM u), \
+     m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
+     SELECT u.tenant, u.conversation_id, t.ord + (SELECT COALESCE(max(x.seq), 0) FROM messages x \
+     WHERE x.tenant = u.tenant AND x.conversation_id = u.conversation_id), \
+     u.id, t.message, u.updated_at \
+     FROM u, unnest($25::text[]) WITH ORDINALITY AS t (message, ord) \
+     WHERE u.conversation_id IS NOT NULL) SELECT ",
+    run_cols!(),
+    " FROM u"
+);
+
+pub(super) const RELEASE: &str = concat!(
+    "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, available_at = ",
+    now!(),
+    ", updated_at = ",
+    now!(),
+    " WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'"
+);
+
+pub(super) const RELEASE_OWNER: &str = concat!(
+    "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, available_at = ",
+    now!(),
+    ", updated_at = ",
+    now!(),
+    ", attempt = attempt + 1 WHERE lease_owner = $1 AND status = 'running'"
+);

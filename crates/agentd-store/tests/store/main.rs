@@ -1,0 +1,69 @@
+//! The store conformance suite: every test is written once against
+//! `Arc<dyn Store>` and runs on SQLite (a temp file) and on PostgreSQL (a
+//! fresh schema on the server at `AGENTD_TEST_PG_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`).
+//!
+//! Without a reachable PostgreSQL the `postgres::*` tests print why and
+//! pass, unless `CI` is set: then they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod concurrency;
+mod lease;
+mod memory;
+mod queue;
+mod runs;
+mod transitions;
+
+/// Instantiates each `module::test` once per backend, as
+/// `sqlite::test` and `postgres::test`.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::harness::run(crate::harness::Backend::Sqlite, |ctx| {
+                        Box::pin(crate::$module::$name(ctx))
+                    })
+                    .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::harness::run(crate::harness::Backend::Postgres, |ctx| {
+                        Box::pin(crate::$module::$name(ctx))
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    runs::create_get_list,
+    runs::duplicate_run_id,
+    runs::tenant_isolation,
+    runs::migrate_ping_storage,
+    runs::open_by_url,
+    queue::claim_next_order,
+    queue::conversation_serialization,
+    queue::create_with_claim,
+    lease::journal_under_lease,
+    lease::fencing_after_cancel,
+    lease::lease_expiry_reclaim,
+    lease::release_and_release_owner,
+    transitions::pause_and_resume,
+    transitions::resume_with_claim,
+    transitions::cancel_states,
+    memory::messages_and_history_window,
+    memory::audit_trail,
+    memory::commits_count_writes_only,
+    concurrency::parallel_claims_are_exclusive,
+);
