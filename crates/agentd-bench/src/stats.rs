@@ -62,3 +62,15 @@ pub fn sqlite_rows(path: &std::path::Path) -> anyhow::Result<u64> {
     }
     Ok(total)
 }
+
+/// Rows in agentd's PostgreSQL tables (the pool's `search_path` picks the
+/// schema).
+pub async fn pg_rows(pool: &sqlx::PgPool) -> anyhow::Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM steps) \
+         + (SELECT count(*) FROM messages) + (SELECT count(*) FROM audit)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(n)?)
+}

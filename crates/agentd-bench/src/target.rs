@@ -76,7 +76,7 @@ impl InProc {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let store = agentd_store::open(&config.store.url).await?;
         store.migrate().await?;
-        let engine = Engine::new(config, store.clone())?;
+        let engine = Engine::new(config, store.clone()).await?;
         let stop = CancellationToken::new();
         let workers = {
             let e = engine.clone();
@@ -99,16 +99,21 @@ impl InProc {
     async fn run(&self, agent: &str, input: &str) -> anyhow::Result<Ended> {
         let run = self
             .engine
-            .submit(
+            .submit_wait(
                 &self.who,
                 agent,
                 Submit {
                     input: Value::String(input.to_string()),
                     ..Submit::default()
                 },
+                WAIT,
             )
             .await?;
-        self.wait(run.id).await
+        Ok(Ended {
+            id: run.id.to_string(),
+            status: run.status.as_str().to_string(),
+            output: run.output,
+        })
     }
 
     async fn resume(&self, id: &str, answer: &str) -> anyhow::Result<Ended> {
@@ -152,7 +157,7 @@ impl Http {
         let child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(config)
-            .env("AGENTD_LOG", "warn")
+            .env("AGENTD_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

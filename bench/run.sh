@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the W1 benchmark matrix (shared/bench/WORKLOAD.md) and writes
+# bench/results/<stamp>.jsonl plus a Markdown table next to it.
+#
+#   bench/run.sh                 # full matrix (about 10 minutes)
+#   QUICK=1 bench/run.sh         # fewer runs, for a smoke check
+#   STORES="sqlite postgres" bench/run.sh
+#
+# Figures on a shared 2-core VM vary by ±30% between sittings: compare rows
+# measured in one run of this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agentd-target}"
+cargo build --release --locked -p agentd -p agentd-bench >&2
+bench="$CARGO_TARGET_DIR/release/agentd-bench"
+agentd="$CARGO_TARGET_DIR/release/agentd"
+
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+out="bench/results/$stamp.jsonl"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+stores="${STORES:-sqlite}"
+
+if [ -n "${QUICK:-}" ]; then
+  seq_runs=300; conc_runs=1000; pause_runs=1000; big_pause=5000
+else
+  seq_runs=2000; conc_runs=5000; pause_runs=10000; big_pause=100000
+fi
+
+run() {
+  echo "agentd-bench $*" >&2
+  "$bench" --agentd "$agentd" --dir "$work" "$@" | tee -a "$out"
+}
+
+for store in $stores; do
+  for transport in inproc http; do
+    run --store "$store" --transport "$transport" --mode seq --runs "$seq_runs"
+    run --store "$store" --transport "$transport" --mode conc --runs "$conc_runs" --concurrency 64
+    run --store "$store" --transport "$transport" --mode pause --runs "$pause_runs"
+  done
+done
+# Paused runs hold no memory: RSS with 1,000 and with 100,000 paused runs.
+run --store sqlite --transport inproc --mode pause --runs 1000
+run --store sqlite --transport inproc --mode pause --runs "$big_pause"
+run --mode startup
+
+"$bench" report "$out" > "bench/results/$stamp.md"
+echo "wrote $out and bench/results/$stamp.md" >&2
