@@ -42,7 +42,8 @@ macro_rules! runnable {
             now!(),
             ")) AND (r.conversation_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs o \
              WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
-             AND o.id < r.id AND o.status IN ('queued', 'running', 'paused')))"
+             AND o.id <> r.id AND (o.status IN ('running', 'paused') \
+             OR (o.status = 'queued' AND o.id < r.id))))"
         )
     };
 }

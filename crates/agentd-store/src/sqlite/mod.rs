@@ -292,7 +292,8 @@ const RUNNABLE: &str = "((r.status = 'queued' AND r.available_at <= ?1) \
       OR (r.status = 'running' AND r.lease_until < ?1)) \
     AND (r.conversation_id IS NULL OR NOT EXISTS ( \
       SELECT 1 FROM runs o WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
-      AND o.id < r.id AND o.status IN ('queued', 'running', 'paused')))";
+      AND o.id <> r.id AND (o.status IN ('running', 'paused') \
+      OR (o.status = 'queued' AND o.id < r.id))))";
 
 /// Claims run `id` (already known runnable) and reads its journal.
 fn take_lease(

@@ -54,6 +54,7 @@ conformance!(
     runs::open_by_url,
     queue::claim_next_order,
     queue::conversation_serialization,
+    queue::conversation_waits_for_a_newer_running_run,
     queue::create_with_claim,
     lease::journal_under_lease,
     lease::fencing_after_cancel,

@@ -122,6 +122,50 @@ pub async fn conversation_serialization(ctx: &Ctx) {
     assert_eq!(third.journal.history, said);
 }
 
+/// Ids are minted before the insert, so two submits racing on one
+/// conversation can commit out of id order: a run with an older id that
+/// lands while a newer one is running must still wait for it.
+pub async fn conversation_waits_for_a_newer_running_run(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let older = conv_run("a", "z");
+    let newer = conv_run("a", "z");
+    assert!(older.id < newer.id);
+
+    let running = s
+        .create_run(&t, &newer, Some(&claim("w")))
+        .await
+        .unwrap()
+        .claimed
+        .expect("the first run of the conversation starts at once");
+    let late = s.create_run(&t, &older, Some(&claim("w"))).await.unwrap();
+
+    assert!(
+        late.claimed.is_none(),
+        "two runs of one conversation ran at once"
+    );
+    assert!(s.claim_next(&claim("w")).await.unwrap().is_none());
+    s.finish_run(
+        &running.lease,
+        &[],
+        &Outcome::Succeeded {
+            output: serde_json::json!("done"),
+            messages: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.claim_next(&claim("w"))
+            .await
+            .unwrap()
+            .unwrap()
+            .lease
+            .run_id,
+        older.id
+    );
+}
+
 pub async fn create_with_claim(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
