@@ -151,6 +151,8 @@ pub struct NewRun {
     pub input: serde_json::Value,
     pub conversation_id: Option<ConversationId>,
     pub metadata: Option<serde_json::Value>,
+    /// The creator's roles: tool policies are checked against them.
+    pub roles: Vec<String>,
 }
 
 /// Serde adapter: epoch milliseconds in memory, RFC 3339 on the wire.

@@ -97,6 +97,8 @@ struct Inner {
     agents: HashMap<String, Agent>,
     /// Kept for the life of the engine: it owns the MCP connections.
     tools: agentd_tools::Registry,
+    /// Which roles may call which tools (`[[policies]]`).
+    policies: agentd_tools::Policies,
     breakers: Arc<agentd_llm::BreakerRegistry>,
     settings: EngineSettings,
     claim: ClaimRequest,
@@ -122,6 +124,8 @@ impl Engine {
     pub async fn new(config: &Config, store: Arc<dyn Store>) -> Result<Self> {
         let tools = agentd_tools::Registry::from_config(config)
             .await
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let policies = agentd_tools::Policies::from_config(&config.policies)
             .map_err(|e| EngineError::Config(e.to_string()))?;
         let breakers = Arc::new(agentd_llm::BreakerRegistry::new());
         let mut agents = HashMap::new();
@@ -153,6 +157,7 @@ impl Engine {
                 store,
                 agents,
                 tools,
+                policies,
                 breakers,
                 slots: Arc::new(Semaphore::new(settings.workers as usize)),
                 settings,
@@ -340,6 +345,7 @@ impl Engine {
             input: req.input,
             conversation_id: req.conversation_id,
             metadata: req.metadata,
+            roles: who.roles.clone(),
         };
         let slot = self.free_slot();
         let created = self

@@ -40,6 +40,8 @@ struct State {
     pending: VecDeque<ToolCall>,
     /// Pending calls a human approved: they run without asking again.
     approved: HashSet<String>,
+    /// Roles of the run's creator, for tool policies.
+    roles: Vec<String>,
     /// Steps done but not yet committed; committed before the next step
     /// starts, or together with the pause or the end of the run.
     unflushed: Vec<StepWrite>,
@@ -63,6 +65,7 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
         run,
         steps,
         history,
+        roles,
     } = journal;
     let mut messages = history;
     let run_start = messages.len();
@@ -125,6 +128,7 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
         run_start,
         pending,
         approved,
+        roles,
         unflushed: Vec::new(),
         next_index: steps.len() as u32,
         started_at: steps.first().map_or_else(now_millis, |s| s.started_at),
@@ -388,8 +392,45 @@ impl Engine {
             .tools
             .canonical_name(&call.name)
             .unwrap_or_else(|| call.name.clone());
-        let tool = agent.tools.get(&name);
+        // The caller's roles decide, failing closed: a denied call gets a
+        // "not permitted" result the model sees, and the audit log a record.
+        let denied = match self.inner.policies.allows(&st.roles, &name) {
+            agentd_tools::PolicyDecision::Allow => None,
+            agentd_tools::PolicyDecision::Deny { reason } => Some(reason),
+        };
+        let tool = if denied.is_some() {
+            None
+        } else {
+            agent.tools.get(&name)
+        };
         let index = st.next_index;
+        if let Some(reason) = denied {
+            let detail = serde_json::json!({ "tool": name, "step": index, "roles": st.roles, "reason": reason });
+            if let Err(e) = self
+                .inner
+                .store
+                .audit(
+                    &lease.tenant,
+                    lease.run_id,
+                    "policy",
+                    "tool_denied",
+                    &detail,
+                )
+                .await
+            {
+                return Err(store_failure(lease, e));
+            }
+            self.flush(lease, st).await?;
+            let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, now_millis());
+            step.input = call.args.clone();
+            step.output = serde_json::json!({ "error": format!("not permitted: {reason}") });
+            st.messages
+                .push(Message::tool_result(call.id, value_as_text(&step.output)));
+            st.unflushed.push(write(step));
+            st.pending.pop_front();
+            st.next_index += 1;
+            return Ok(None);
+        }
         if let Some(t) = &tool
             && self.inner.tools.requires_approval(&name)
             && !st.approved.contains(&call.id)

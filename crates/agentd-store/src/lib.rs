@@ -99,6 +99,8 @@ pub struct Journal {
     pub run: Run,
     pub steps: Vec<Step>,
     pub history: Vec<Message>,
+    /// Roles of the identity that created the run.
+    pub roles: Vec<String>,
 }
 
 /// A created run and, if a claim was asked for and the run was runnable at
@@ -233,6 +235,15 @@ pub trait Store: Send + Sync + 'static {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Page<ConversationMessage>>;
+    /// Records an event in a run's audit trail (e.g. a denied tool call).
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &str,
+        event: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()>;
     /// A run's audit trail, oldest first.
     async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>>;
     /// Cancels a queued, running or paused run. A running run's lease is

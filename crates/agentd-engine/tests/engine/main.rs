@@ -8,6 +8,7 @@ mod helpers;
 mod human;
 mod limits;
 mod memory;
+mod policy;
 mod providers;
 mod recovery;
 mod run;

@@ -254,6 +254,11 @@ const UNDEFINED_TABLE: &str = "42P01";
 async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Result<Claimed> {
     let token: i64 = row.try_get(1)?;
     let run = rows::run(row, 2)?;
+    let roles: Option<String> = sqlx::query_scalar(sql::RUN_ROLES)
+        .bind(run.id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let roles: Vec<String> = crate::codec::parse_opt("roles", roles)?.unwrap_or_default();
     let steps = if run.steps > 0 {
         load_steps(conn, &run.id).await?
     } else {
@@ -281,6 +286,7 @@ async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Re
             run,
             steps,
             history,
+            roles,
         },
     })
 }
@@ -434,6 +440,7 @@ impl Store for PgStore {
         };
         let input = run.input.to_string();
         let metadata = run.metadata.as_ref().map(|m| m.to_string());
+        let roles = crate::codec::to_json(&run.roles)?;
         let Some(conv) = &run.conversation_id else {
             // Outside a conversation a new run is runnable at once: a claim
             // is part of the insert, one statement.
@@ -447,7 +454,8 @@ impl Store for PgStore {
                     .bind(metadata)
                     .bind(int::<i16, _>(SCHEMA_VERSION))
                     .bind(&req.owner)
-                    .bind(lease_ms(req.lease_for)),
+                    .bind(lease_ms(req.lease_for))
+                    .bind(roles.clone()),
                 None => sqlx::query(sql::CREATE_QUEUED)
                     .bind(run.id.0)
                     .bind(tenant.as_str())
@@ -456,7 +464,8 @@ impl Store for PgStore {
                     .bind(None::<String>)
                     .bind(input)
                     .bind(metadata)
-                    .bind(int::<i16, _>(SCHEMA_VERSION)),
+                    .bind(int::<i16, _>(SCHEMA_VERSION))
+                    .bind(roles.clone()),
             }
             .fetch_one(&self.pool)
             .await
@@ -473,6 +482,7 @@ impl Store for PgStore {
                     run: created.clone(),
                     steps: Vec::new(),
                     history: Vec::new(),
+                    roles: run.roles.clone(),
                 },
             });
             return Ok(Created {
@@ -491,6 +501,7 @@ impl Store for PgStore {
             .bind(input)
             .bind(metadata)
             .bind(int::<i16, _>(SCHEMA_VERSION))
+            .bind(roles)
             .fetch_one(&mut *tx)
             .await
             .map_err(duplicate)?;
@@ -594,6 +605,26 @@ impl Store for PgStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(page(items, limit, |m| m.seq.to_string()))
+    }
+
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &str,
+        event: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(sql::INSERT_AUDIT)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .bind(actor)
+            .bind(event)
+            .bind(detail.to_string())
+            .execute(&self.pool)
+            .await?;
+        self.committed();
+        Ok(())
     }
 
     async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>> {

@@ -111,7 +111,21 @@ macro_rules! fence {
 
 // ---- schema ----
 
-pub(super) const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+pub(super) const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_roles.sql"),
+];
+
+/// The roles a run's creator had (`$1` id): JSON text or NULL.
+pub(super) const RUN_ROLES: &str = "SELECT roles FROM runs WHERE id = $1";
+
+/// Records one audit event: `$1` run, `$2` tenant, `$3` actor, `$4` event,
+/// `$5` detail.
+pub(super) const INSERT_AUDIT: &str = concat!(
+    "INSERT INTO audit (run_id, at, tenant, actor, event, detail) VALUES ($1, ",
+    now!(),
+    ", $2, $3, $4, $5)"
+);
 
 pub(super) const MIGRATE_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended('agentd.migrate.' || current_schema(), 0))";
@@ -142,17 +156,18 @@ pub(super) const LOCK_CONVERSATION: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))";
 
 /// Inserts a queued run and audits it: `$1` id, `$2` tenant, `$3` agent,
-/// `$4` principal, `$5` conversation, `$6` input, `$7` metadata, `$8` v.
+/// `$4` principal, `$5` conversation, `$6` input, `$7` metadata, `$8` v,
+/// `$9` roles.
 pub(super) const CREATE_QUEUED: &str = concat!(
     "WITH ins AS (INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-     metadata, created_at, updated_at, available_at, v) \
+     metadata, created_at, updated_at, available_at, v, roles) \
      VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, ",
     now!(),
     ", ",
     now!(),
     ", ",
     now!(),
-    ", $8) RETURNING ",
+    ", $8, $9) RETURNING ",
     run_cols!(),
     "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
      SELECT id, created_at, tenant, principal, 'created' FROM ins) SELECT ",
@@ -163,10 +178,10 @@ pub(super) const CREATE_QUEUED: &str = concat!(
 /// Inserts a run outside any conversation already claimed, as a claim right
 /// after creating it would leave it (it is runnable at once): `$1`..`$4` as
 /// [`CREATE_QUEUED`], `$5` input, `$6` metadata, `$7` v, `$8` lease owner,
-/// `$9` lease length in ms.
+/// `$9` lease length in ms, `$10` roles.
 pub(super) const CREATE_CLAIMED: &str = concat!(
     "WITH ins AS (INSERT INTO runs (id, tenant, agent, principal, status, input, metadata, \
-     created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v) \
+     created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v, roles) \
      VALUES ($1, $2, $3, $4, 'running', $5, $6, ",
     now!(),
     ", ",
@@ -175,7 +190,7 @@ pub(super) const CREATE_CLAIMED: &str = concat!(
     now!(),
     ", $8, ",
     now!(),
-    " + $9, 1, $7) RETURNING ",
+    " + $9, 1, $7, $10) RETURNING ",
     run_cols!(),
     "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
      SELECT ins.id, ins.created_at, ins.tenant, e.actor, e.event \

@@ -31,7 +31,10 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_roles.sql"),
+];
 
 /// The embedded store.
 #[derive(Clone)]
@@ -333,6 +336,7 @@ fn take_lease(
         None,
     )?;
     let steps = load_steps(conn, &run.id)?;
+    let roles = load_roles(conn, &run.id)?;
     let history = match &run.conversation_id {
         None => Vec::new(),
         Some(conv) => load_history(
@@ -352,6 +356,7 @@ fn take_lease(
             run,
             steps,
             history,
+            roles,
         },
     })
 }
@@ -373,6 +378,16 @@ fn claim_one(
     match candidate {
         None => Ok(None),
         Some(status) => take_lease(conn, id.0.as_bytes(), status == "running", req, now).map(Some),
+    }
+}
+
+fn load_roles(conn: &Connection, id: &RunId) -> Result<Vec<String>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT roles FROM runs WHERE id = ?1")?
+        .query_row(params![id.0.as_bytes()], |r| r.get(0))?;
+    match text {
+        Some(t) => serde_json::from_str(&t).map_err(corrupt),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -489,8 +504,9 @@ impl Store for SqliteStore {
         self.write(move |conn, now| {
             let mut stmt = conn.prepare_cached(&format!(
                 "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-                 metadata, created_at, updated_at, available_at, v) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9) RETURNING {RUN_COLS}"
+                 metadata, created_at, updated_at, available_at, v, roles) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10) \
+                 RETURNING {RUN_COLS}"
             ))?;
             let created = stmt
                 .query_row(
@@ -504,6 +520,7 @@ impl Store for SqliteStore {
                         new.metadata.as_ref().map(|m| m.to_string()),
                         now,
                         SCHEMA_VERSION,
+                        to_json(&new.roles)?,
                     ],
                     |row| Ok(rows::run(row, 0)),
                 )
@@ -649,6 +666,32 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(page(items, limit, |m| m.seq.to_string()))
+    }
+
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &str,
+        event: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let tenant = tenant.clone();
+        let actor = actor.to_string();
+        let event = event.to_string();
+        let detail = detail.clone();
+        self.write(move |conn, now| {
+            insert_audit(
+                conn,
+                tenant.as_str(),
+                &id,
+                now,
+                &actor,
+                &event,
+                Some(&detail),
+            )
+        })
+        .await
     }
 
     async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>> {

@@ -261,6 +261,7 @@ pub fn new_run(agent: &str) -> NewRun {
         input: serde_json::json!({ "text": format!("hello {agent}") }),
         conversation_id: None,
         metadata: None,
+        roles: vec!["user".into()],
     }
 }
 

@@ -138,6 +138,8 @@ pub async fn conversation_waits_for_a_newer_running_run(ctx: &Ctx) {
         .unwrap()
         .claimed
         .expect("the first run of the conversation starts at once");
+    // The creator's roles travel with the claim (tool policies need them).
+    assert_eq!(running.journal.roles, vec!["user".to_string()]);
     let late = s.create_run(&t, &older, Some(&claim("w"))).await.unwrap();
 
     assert!(
