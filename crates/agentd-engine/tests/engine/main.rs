@@ -2,6 +2,7 @@
 //! temporary SQLite store and the scripted mock provider (no HTTP).
 
 mod approval;
+mod budget;
 mod cancel;
 mod config;
 mod helpers;
