@@ -366,13 +366,7 @@ impl Engine {
                     } else {
                         RunError::new(e.code(), e.to_string())
                     };
-                step.status = StepStatus::Failed;
-                step.error = Some(error.clone());
-                let mut writes = std::mem::take(&mut st.unflushed);
-                writes.push(write(step));
-                self.finish(lease, writes, Outcome::Failed { error })
-                    .await
-                    .map(Some)
+                self.fail_step(lease, st, step, error).await.map(Some)
             }
         }
     }
@@ -472,14 +466,9 @@ impl Engine {
                 match tokio::time::timeout(remaining, tool.call(&ctx, &call.args)).await {
                     Ok(r) => r,
                     Err(_) => {
-                        let error = timeout_error(agent);
-                        step.status = StepStatus::Failed;
                         step.duration_ms = t0.elapsed().as_millis() as u64;
-                        step.error = Some(error.clone());
-                        let mut writes = std::mem::take(&mut st.unflushed);
-                        writes.push(write(step));
                         return self
-                            .finish(lease, writes, Outcome::Failed { error })
+                            .fail_step(lease, st, step, timeout_error(agent))
                             .await
                             .map(Some);
                     }
@@ -512,14 +501,7 @@ impl Engine {
             Err(ToolError::InvalidArgs { message, .. }) => serde_json::json!({ "error": message }),
             Err(e @ ToolError::Failed { .. }) => {
                 let error = RunError::new(ErrorCode::ToolError, e.to_string());
-                step.status = StepStatus::Failed;
-                step.error = Some(error.clone());
-                let mut writes = std::mem::take(&mut st.unflushed);
-                writes.push(write(step));
-                return self
-                    .finish(lease, writes, Outcome::Failed { error })
-                    .await
-                    .map(Some);
+                return self.fail_step(lease, st, step, error).await.map(Some);
             }
         };
         step.output = output;
@@ -561,6 +543,22 @@ impl Engine {
             .map_err(|e| store_failure(lease, e))?;
         self.completed(&paused, writes);
         Ok(paused)
+    }
+
+    /// Ends the run as failed by `step`, committing it with the steps not
+    /// yet committed.
+    async fn fail_step(
+        &self,
+        lease: &Lease,
+        st: &mut State,
+        mut step: Step,
+        error: RunError,
+    ) -> Result<Run, Stop> {
+        step.status = StepStatus::Failed;
+        step.error = Some(error.clone());
+        let mut writes = std::mem::take(&mut st.unflushed);
+        writes.push(write(step));
+        self.finish(lease, writes, Outcome::Failed { error }).await
     }
 
     /// Commits the steps done so far; the next step starts only after.
