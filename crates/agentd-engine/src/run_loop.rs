@@ -487,16 +487,7 @@ impl Engine {
                     tool: None,
                     args: None,
                 };
-                let mut writes = std::mem::take(&mut st.unflushed);
-                writes.push(write(step));
-                let paused = self
-                    .inner
-                    .store
-                    .pause_run(lease, &writes, &pause)
-                    .await
-                    .map_err(|e| store_failure(lease, e))?;
-                self.completed(&paused, writes);
-                return Ok(Some(paused));
+                return self.pause(lease, st, step, &pause).await.map(Some);
             }
             Err(ToolError::InvalidArgs { message, .. }) => serde_json::json!({ "error": message }),
             Err(e @ ToolError::Failed { .. }) => {
@@ -533,12 +524,24 @@ impl Engine {
             tool: Some(name.to_string()),
             args: Some(call.args.clone()),
         };
+        self.pause(lease, st, step, &pause).await
+    }
+
+    /// Pauses the run on the waiting `step`, committing it with the steps
+    /// not yet committed.
+    async fn pause(
+        &self,
+        lease: &Lease,
+        st: &mut State,
+        step: Step,
+        pause: &Pause,
+    ) -> Result<Run, Stop> {
         let mut writes = std::mem::take(&mut st.unflushed);
         writes.push(write(step));
         let paused = self
             .inner
             .store
-            .pause_run(lease, &writes, &pause)
+            .pause_run(lease, &writes, pause)
             .await
             .map_err(|e| store_failure(lease, e))?;
         self.completed(&paused, writes);
