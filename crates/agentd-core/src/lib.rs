@@ -10,7 +10,7 @@ pub mod step;
 pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};
-pub use run::{NewRun, Pause, Run, RunStatus, Usage};
+pub use run::{IdempotencyKey, NewRun, Pause, Run, RunStatus, Usage};
 pub use step::{Step, StepKind, StepStatus};
 
 /// Version of the serialized run/step records. Bumped whenever the JSON shape

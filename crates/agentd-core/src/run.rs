@@ -153,6 +153,17 @@ pub struct NewRun {
     pub metadata: Option<serde_json::Value>,
     /// The creator's roles: tool policies are checked against them.
     pub roles: Vec<String>,
+    /// The caller's `Idempotency-Key` and a fingerprint of its request.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// An `Idempotency-Key` with a fingerprint of the request that used it: the
+/// same key and fingerprint replay the run it created; the same key with
+/// another fingerprint is a conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
 }
 
 /// Serde adapter: epoch milliseconds in memory, RFC 3339 on the wire.

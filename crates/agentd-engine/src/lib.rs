@@ -74,6 +74,26 @@ pub struct Submit {
     pub input: serde_json::Value,
     pub conversation_id: Option<ConversationId>,
     pub metadata: Option<serde_json::Value>,
+    /// The caller's `Idempotency-Key`: the same key and request return the
+    /// run it created; the same key with another request is a conflict.
+    pub idempotency_key: Option<String>,
+}
+
+impl Submit {
+    /// A stable digest of what the request asks for, compared when an
+    /// idempotency key is reused.
+    fn fingerprint(&self, agent: &str) -> String {
+        use sha2::Digest;
+        // serde_json objects are ordered maps, so equal requests serialize
+        // equally.
+        let canonical = serde_json::json!({
+            "agent": agent,
+            "input": self.input,
+            "conversation_id": self.conversation_id,
+            "metadata": self.metadata,
+        });
+        hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))
+    }
 }
 
 /// Queue and execution settings the engine needs from the config.
@@ -318,6 +338,11 @@ impl Engine {
         let id = RunId::new();
         let mut rx = self.register_waiter(id);
         let result = match self.submit_with_id(who, agent, req, id).await {
+            // A replayed idempotency key names an older run: wait for that.
+            Ok(run) if run.id != id => self
+                .wait(&who.tenant, run.id, timeout)
+                .await
+                .map(|waited| waited.unwrap_or(run)),
             Ok(run) => self
                 .wait_registered(&who.tenant, id, timeout, &mut rx, Some(run.clone()))
                 .await
@@ -338,6 +363,13 @@ impl Engine {
         if !self.inner.agents.contains_key(agent) {
             return Err(EngineError::UnknownAgent(agent.to_string()));
         }
+        let idempotency = req
+            .idempotency_key
+            .as_ref()
+            .map(|key| agentd_core::IdempotencyKey {
+                key: key.clone(),
+                fingerprint: req.fingerprint(agent),
+            });
         let new = NewRun {
             id,
             agent: agent.to_string(),
@@ -346,6 +378,7 @@ impl Engine {
             conversation_id: req.conversation_id,
             metadata: req.metadata,
             roles: who.roles.clone(),
+            idempotency,
         };
         let slot = self.free_slot();
         let created = self
@@ -354,6 +387,9 @@ impl Engine {
             .create_run(&who.tenant, &new, slot.as_ref().map(|_| &self.inner.claim))
             .await?;
         let run = created.run;
+        if created.replayed {
+            return Ok(run);
+        }
         self.emit(&run, || RunEventKind::Status { status: run.status });
         match (created.claimed, slot) {
             (Some(claimed), Some((permit, token))) => self.spawn_execute(claimed, permit, token),

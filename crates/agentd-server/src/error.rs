@@ -93,6 +93,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::BadCursor(c) => Self::BadRequest(format!("invalid cursor {c:?}")),
+            e @ StoreError::IdempotencyConflict { .. } => Self::Conflict(e.to_string()),
             other => Self::internal(other),
         }
     }

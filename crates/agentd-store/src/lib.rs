@@ -37,6 +37,9 @@ pub enum StoreError {
     /// The store's background writer is gone (the process is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// An idempotency key reused with a different request.
+    #[error("idempotency key {key:?} was already used with a different request")]
+    IdempotencyConflict { key: String },
     /// A list cursor that this store did not issue.
     #[error("invalid cursor {0:?}")]
     BadCursor(String),
@@ -109,6 +112,9 @@ pub struct Journal {
 pub struct Created {
     pub run: Run,
     pub claimed: Option<Claimed>,
+    /// The idempotency key was seen before with the same request: `run` is
+    /// the run it created then, and nothing was created now.
+    pub replayed: bool,
 }
 
 /// A completed step and what it adds to the run's totals.

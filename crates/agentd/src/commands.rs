@@ -300,6 +300,7 @@ async fn run_once(config: &Config, args: &RunArgs, json: bool) -> Result<u8, Fai
         input: json_or_text(&args.input),
         conversation_id,
         metadata: None,
+        idempotency_key: None,
     };
     let run = engine
         .submit(&who, &args.agent, submit)

@@ -112,6 +112,7 @@ impl TestEngine {
             input: serde_json::json!(input),
             conversation_id: conversation.map(ConversationId::parse).transpose()?,
             metadata: None,
+            idempotency_key: None,
         };
         Ok(self.engine.submit(who, agent, req).await?)
     }

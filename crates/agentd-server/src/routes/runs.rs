@@ -37,13 +37,29 @@ pub(crate) async fn create(
     State(app): State<AppState>,
     Caller(who): Caller,
     PathText(agent): PathText,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<CreateRun>,
 ) -> ApiResult<(StatusCode, [(axum::http::HeaderName, String); 1], Json<Run>)> {
     let input = required(req.input, "input")?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255);
+            Some(
+                key.ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                    )
+                })?
+                .to_string(),
+            )
+        }
+    };
     let submit = Submit {
         input,
         conversation_id: req.conversation_id,
         metadata: req.metadata.map(Value::Object),
+        idempotency_key,
     };
     let run = if req.wait {
         app.engine

@@ -1,6 +1,6 @@
 //! Starting, reading and listing runs: the happy path.
 
-use crate::helpers::{json, spawn_app};
+use crate::helpers::{assert_error, json, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -143,4 +143,52 @@ async fn runs_are_listed_newest_first_in_pages() {
     assert_eq!(page(&first), [ids[2].clone(), ids[1].clone()]);
     assert_eq!(page(&second), [ids[0].clone()]);
     assert_eq!(second["next_cursor"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_same_run_and_refuses_another_body() {
+    // Arrange
+    let app = spawn_app().await;
+    let post = |body: serde_json::Value, key: &'static str| {
+        app.post("/v1/agents/demo/runs")
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+
+    // Act
+    let (s1, first) = json(
+        post(json!({ "input": "once", "wait": true }), "k1")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (s2, again) = json(
+        post(json!({ "input": "once", "wait": true }), "k1")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let other = post(json!({ "input": "twice" }), "k1").await.unwrap();
+
+    // Assert: one run, replayed; another body under the key is a conflict
+    assert_eq!(s1, StatusCode::OK);
+    assert_eq!(s2, StatusCode::OK);
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(again["status"], "succeeded");
+    assert_error(other, StatusCode::CONFLICT, "conflict").await;
+    let (_, list) = json(app.get("/v1/runs").send().await.unwrap()).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // The same key in another tenant is another run.
+    let (_, theirs) = json(
+        app.post("/v1/agents/demo/runs")
+            .header("idempotency-key", "k1")
+            .header("x-tenant-id", "other")
+            .json(&json!({ "input": "once" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(theirs["id"], first["id"]);
 }

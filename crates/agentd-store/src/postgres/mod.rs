@@ -131,6 +131,78 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Creates a run outside any conversation and without an idempotency
+    /// key: runnable at once, so a claim is part of the insert, one statement.
+    async fn create_unconversed(
+        &self,
+        tenant: &TenantId,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+        input: String,
+        metadata: Option<String>,
+        roles: String,
+    ) -> Result<Created> {
+        let duplicate = |e: sqlx::Error| {
+            if has_code(&e, UNIQUE_VIOLATION) {
+                StoreError::Duplicate {
+                    what: format!("run {}", run.id),
+                }
+            } else {
+                e.into()
+            }
+        };
+        {
+            // Outside a conversation a new run is runnable at once: a claim
+            // is part of the insert, one statement.
+            let row = match claim {
+                Some(req) => sqlx::query(sql::CREATE_CLAIMED)
+                    .bind(run.id.0)
+                    .bind(tenant.as_str())
+                    .bind(&run.agent)
+                    .bind(run.principal.as_str())
+                    .bind(input)
+                    .bind(metadata)
+                    .bind(int::<i16, _>(SCHEMA_VERSION))
+                    .bind(&req.owner)
+                    .bind(lease_ms(req.lease_for))
+                    .bind(roles.clone()),
+                None => sqlx::query(sql::CREATE_QUEUED)
+                    .bind(run.id.0)
+                    .bind(tenant.as_str())
+                    .bind(&run.agent)
+                    .bind(run.principal.as_str())
+                    .bind(None::<String>)
+                    .bind(input)
+                    .bind(metadata)
+                    .bind(int::<i16, _>(SCHEMA_VERSION))
+                    .bind(roles.clone()),
+            }
+            .fetch_one(&self.pool)
+            .await
+            .map_err(duplicate)?;
+            self.committed();
+            let created = rows::run(&row, 0)?;
+            let claimed = claim.map(|_| Claimed {
+                lease: Lease {
+                    run_id: created.id,
+                    tenant: created.tenant.clone(),
+                    token: 1,
+                },
+                journal: Journal {
+                    run: created.clone(),
+                    steps: Vec::new(),
+                    history: Vec::new(),
+                    roles: run.roles.clone(),
+                },
+            });
+            Ok(Created {
+                run: created,
+                claimed,
+                replayed: false,
+            })
+        }
+    }
+
     /// Opens a pool on a `postgres://` URL. `schema=NAME` in the query keeps
     /// agentd's tables in that schema (created if missing);
     /// `max_connections=N` sizes the pool (default 16). Connects once to
@@ -441,63 +513,60 @@ impl Store for PgStore {
         let input = run.input.to_string();
         let metadata = run.metadata.as_ref().map(|m| m.to_string());
         let roles = crate::codec::to_json(&run.roles)?;
-        let Some(conv) = &run.conversation_id else {
-            // Outside a conversation a new run is runnable at once: a claim
-            // is part of the insert, one statement.
-            let row = match claim {
-                Some(req) => sqlx::query(sql::CREATE_CLAIMED)
-                    .bind(run.id.0)
-                    .bind(tenant.as_str())
-                    .bind(&run.agent)
-                    .bind(run.principal.as_str())
-                    .bind(input)
-                    .bind(metadata)
-                    .bind(int::<i16, _>(SCHEMA_VERSION))
-                    .bind(&req.owner)
-                    .bind(lease_ms(req.lease_for))
-                    .bind(roles.clone()),
-                None => sqlx::query(sql::CREATE_QUEUED)
-                    .bind(run.id.0)
-                    .bind(tenant.as_str())
-                    .bind(&run.agent)
-                    .bind(run.principal.as_str())
-                    .bind(None::<String>)
-                    .bind(input)
-                    .bind(metadata)
-                    .bind(int::<i16, _>(SCHEMA_VERSION))
-                    .bind(roles.clone()),
+        let conv = match (&run.conversation_id, &run.idempotency) {
+            (Some(conv), _) => Some(conv),
+            (None, Some(_)) => None,
+            (None, None) => {
+                return self
+                    .create_unconversed(tenant, run, claim, input, metadata, roles)
+                    .await;
             }
-            .fetch_one(&self.pool)
-            .await
-            .map_err(duplicate)?;
-            self.committed();
-            let created = rows::run(&row, 0)?;
-            let claimed = claim.map(|_| Claimed {
-                lease: Lease {
-                    run_id: created.id,
-                    tenant: created.tenant.clone(),
-                    token: 1,
-                },
-                journal: Journal {
-                    run: created.clone(),
-                    steps: Vec::new(),
-                    history: Vec::new(),
-                    roles: run.roles.clone(),
-                },
-            });
-            return Ok(Created {
-                run: created,
-                claimed,
-            });
         };
         let mut tx = self.pool.begin().await?;
-        lock_conversation(&mut tx, tenant, conv).await?;
+        if let Some(idem) = &run.idempotency {
+            sqlx::query(sql::LOCK_IDEMPOTENCY)
+                .bind(tenant.as_str())
+                .bind(&idem.key)
+                .execute(&mut *tx)
+                .await?;
+            let seen: Option<(uuid::Uuid, String)> = sqlx::query_as(sql::GET_IDEMPOTENCY)
+                .bind(tenant.as_str())
+                .bind(&idem.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some((id, fingerprint)) = seen {
+                tx.rollback().await?;
+                if fingerprint != idem.fingerprint {
+                    return Err(StoreError::IdempotencyConflict {
+                        key: idem.key.clone(),
+                    });
+                }
+                let run = self.get_run(tenant, RunId(id)).await?.ok_or_else(|| {
+                    crate::codec::corrupt(format_args!("idempotent run {id} vanished"))
+                })?;
+                return Ok(Created {
+                    run,
+                    claimed: None,
+                    replayed: true,
+                });
+            }
+            sqlx::query(sql::INSERT_IDEMPOTENCY)
+                .bind(tenant.as_str())
+                .bind(&idem.key)
+                .bind(run.id.0)
+                .bind(&idem.fingerprint)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(conv) = conv {
+            lock_conversation(&mut tx, tenant, conv).await?;
+        }
         let row = sqlx::query(sql::CREATE_QUEUED)
             .bind(run.id.0)
             .bind(tenant.as_str())
             .bind(&run.agent)
             .bind(run.principal.as_str())
-            .bind(conv.as_str())
+            .bind(conv.map(|c| c.as_str()))
             .bind(input)
             .bind(metadata)
             .bind(int::<i16, _>(SCHEMA_VERSION))
@@ -514,9 +583,9 @@ impl Store for PgStore {
         Ok(Created {
             run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
             claimed,
+            replayed: false,
         })
     }
-
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
         sqlx::query(sql::GET_RUN)
             .bind(id.0)

@@ -114,7 +114,26 @@ macro_rules! fence {
 pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_roles.sql"),
+    include_str!("../../migrations/postgres/0003_idempotency.sql"),
 ];
+
+/// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
+/// until commit.
+pub(super) const LOCK_IDEMPOTENCY: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/idempotency/' || $2, 0))";
+
+/// The run an idempotency key created, and its request fingerprint.
+pub(super) const GET_IDEMPOTENCY: &str =
+    "SELECT run_id, fingerprint FROM idempotency_keys WHERE tenant = $1 AND key = $2";
+
+/// Records an idempotency key: `$1` tenant, `$2` key, `$3` run, `$4`
+/// fingerprint.
+pub(super) const INSERT_IDEMPOTENCY: &str = concat!(
+    "INSERT INTO idempotency_keys (tenant, key, run_id, fingerprint, created_at) \
+     VALUES ($1, $2, $3, $4, ",
+    now!(),
+    ")"
+);
 
 /// The roles a run's creator had (`$1` id): JSON text or NULL.
 pub(super) const RUN_ROLES: &str = "SELECT roles FROM runs WHERE id = $1";

@@ -34,6 +34,7 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_roles.sql"),
+    include_str!("../../migrations/sqlite/0003_idempotency.sql"),
 ];
 
 /// The embedded store.
@@ -502,6 +503,43 @@ impl Store for SqliteStore {
         let new = run.clone();
         let claim = claim.cloned();
         self.write(move |conn, now| {
+            if let Some(idem) = &new.idempotency {
+                let seen: Option<(Vec<u8>, String)> = conn
+                    .prepare_cached(
+                        "SELECT run_id, fingerprint FROM idempotency_keys \
+                         WHERE tenant = ?1 AND key = ?2",
+                    )?
+                    .query_row(params![tenant.as_str(), idem.key], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((id, fingerprint)) = seen {
+                    if fingerprint != idem.fingerprint {
+                        return Err(StoreError::IdempotencyConflict {
+                            key: idem.key.clone(),
+                        });
+                    }
+                    let id = rows::run_id(&id)?;
+                    let run = fetch_run(conn, tenant.as_str(), &id)?
+                        .ok_or_else(|| corrupt(format_args!("idempotent run {id} vanished")))?;
+                    return Ok(Created {
+                        run,
+                        claimed: None,
+                        replayed: true,
+                    });
+                }
+                conn.prepare_cached(
+                    "INSERT INTO idempotency_keys (tenant, key, run_id, fingerprint, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    tenant.as_str(),
+                    idem.key,
+                    new.id.0.as_bytes(),
+                    idem.fingerprint,
+                    now
+                ])?;
+            }
             let mut stmt = conn.prepare_cached(&format!(
                 "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
                  metadata, created_at, updated_at, available_at, v, roles) \
@@ -541,6 +579,7 @@ impl Store for SqliteStore {
             Ok(Created {
                 run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
                 claimed,
+                replayed: false,
             })
         })
         .await

@@ -262,6 +262,7 @@ pub fn new_run(agent: &str) -> NewRun {
         conversation_id: None,
         metadata: None,
         roles: vec!["user".into()],
+        idempotency: None,
     }
 }
 

@@ -48,6 +48,7 @@ macro_rules! conformance {
 
 conformance!(
     runs::create_get_list,
+    runs::idempotency_keys,
     runs::duplicate_run_id,
     runs::tenant_isolation,
     runs::migrate_ping_storage,

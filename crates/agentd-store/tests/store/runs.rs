@@ -369,3 +369,38 @@ pub async fn open_by_url(ctx: &Ctx) {
         ));
     }
 }
+
+/// An idempotency key (per tenant) replays the run it created for the same
+/// request and refuses a different one.
+pub async fn idempotency_keys(ctx: &Ctx) {
+    let s = &ctx.store;
+    let (a, b) = (tenant("acme"), tenant("other"));
+    let keyed = |fingerprint: &str| agentd_core::NewRun {
+        idempotency: Some(agentd_core::IdempotencyKey {
+            key: "k-1".into(),
+            fingerprint: fingerprint.into(),
+        }),
+        ..new_run("a")
+    };
+
+    let first = s.create_run(&a, &keyed("f1"), None).await.unwrap();
+    assert!(!first.replayed);
+    let again = s.create_run(&a, &keyed("f1"), None).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.run.id, first.run.id);
+    let conflict = s.create_run(&a, &keyed("f2"), None).await;
+    assert!(
+        matches!(conflict, Err(StoreError::IdempotencyConflict { .. })),
+        "{conflict:?}"
+    );
+    // Keys are scoped per tenant.
+    let elsewhere = s.create_run(&b, &keyed("f2"), None).await.unwrap();
+    assert!(!elsewhere.replayed);
+    assert_ne!(elsewhere.run.id, first.run.id);
+    // Only the first request and the other tenant's created runs.
+    let all = RunFilter {
+        limit: 100,
+        ..RunFilter::default()
+    };
+    assert_eq!(s.list_runs(&a, &all).await.unwrap().items.len(), 1);
+}
