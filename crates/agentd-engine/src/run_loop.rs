@@ -315,7 +315,9 @@ impl Engine {
         let call = agent
             .chain
             .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));
-        let result = tokio::time::timeout(remaining, call).await;
+        let result = self
+            .with_heartbeat(lease, tokio::time::timeout(remaining, call))
+            .await?;
         let (name, result) = match result {
             Ok(outcome) => (outcome.provider, outcome.result),
             Err(_) => {
@@ -447,23 +449,15 @@ impl Engine {
             run_id: lease.run_id,
             step_index: index,
         };
-        let mut step = new_step(
-            index,
-            StepKind::Tool,
-            &call.name,
-            st.run.attempt,
-            started_at,
-        );
+        let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, started_at);
         step.input = call.args.clone();
         let outcome = match tool {
-            // The model asked for a tool this agent does not have: tell it, so
-            // it can correct itself.
-            None => Err(ToolError::InvalidArgs {
-                tool: call.name.clone(),
-                message: format!("this agent has no tool named {:?}", call.name),
-            }),
+            // A tool this agent does not have, or whose MCP server is down:
+            // the tool set says which.
+            None => agent.tools.call(&ctx, &name, &call.args).await,
             Some(tool) => {
-                match tokio::time::timeout(remaining, tool.call(&ctx, &call.args)).await {
+                let work = tokio::time::timeout(remaining, tool.call(&ctx, &call.args));
+                match self.with_heartbeat(lease, work).await? {
                     Ok(r) => r,
                     Err(_) => {
                         step.duration_ms = t0.elapsed().as_millis() as u64;
@@ -562,6 +556,32 @@ impl Engine {
         let mut writes = std::mem::take(&mut st.unflushed);
         writes.push(write(step));
         self.finish(lease, writes, Outcome::Failed { error }).await
+    }
+
+    /// Runs a step's work while keeping the lease alive: every third of the
+    /// lease it is extended, so a model call longer than the lease is not
+    /// taken over by another worker. If the lease is gone (cancelled, or
+    /// lost), the work is dropped at once.
+    async fn with_heartbeat<F: std::future::Future>(
+        &self,
+        lease: &Lease,
+        work: F,
+    ) -> Result<F::Output, Stop> {
+        let lease_for = self.inner.settings.lease;
+        let beat = async {
+            let mut every = tokio::time::interval(lease_for / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = self.inner.store.heartbeat(lease, lease_for).await {
+                    return store_failure(lease, e);
+                }
+            }
+        };
+        tokio::select! {
+            out = work => Ok(out),
+            stop = beat => Err(stop),
+        }
     }
 
     /// Commits the steps done so far; the next step starts only after.

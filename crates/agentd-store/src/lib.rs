@@ -300,6 +300,9 @@ pub trait Store: Send + Sync + 'static {
         writes: &[StepWrite],
         outcome: &Outcome,
     ) -> Result<Run>;
+    /// Extends a lease while a long step runs; `LeaseLost` if it is no
+    /// longer held (cancelled, or taken over after expiring).
+    async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()>;
     /// Gives a run back to the queue (graceful shutdown), due at once.
     async fn release(&self, lease: &Lease) -> Result<()>;
     /// Releases every lease held by `owner`: used at start-up, when the

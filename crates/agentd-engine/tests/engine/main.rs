@@ -5,6 +5,7 @@ mod approval;
 mod budget;
 mod cancel;
 mod config;
+mod heartbeat;
 mod helpers;
 mod human;
 mod limits;

@@ -931,6 +931,22 @@ impl Store for PgStore {
         }
     }
 
+    async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
+        let n = sqlx::query(sql::HEARTBEAT)
+            .bind(lease.run_id.0)
+            .bind(lease.tenant.as_str())
+            .bind(lease.token)
+            .bind(lease_ms(lease_for))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::LeaseLost { run: lease.run_id });
+        }
+        self.committed();
+        Ok(())
+    }
+
     async fn release(&self, lease: &Lease) -> Result<()> {
         let n = sqlx::query(sql::RELEASE)
             .bind(lease.run_id.0)

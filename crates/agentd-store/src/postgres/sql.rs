@@ -376,6 +376,13 @@ pub(super) const FINISH: &str = concat!(
     " FROM u"
 );
 
+/// Extends a held lease: `$1` id, `$2` tenant, `$3` token, `$4` ms.
+pub(super) const HEARTBEAT: &str = concat!(
+    "UPDATE runs SET lease_until = ",
+    now!(),
+    " + $4 WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'"
+);
+
 pub(super) const RELEASE: &str = concat!(
     "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, available_at = ",
     now!(),

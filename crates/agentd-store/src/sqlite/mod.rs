@@ -1028,6 +1028,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
+        let lease = lease.clone();
+        self.write(move |conn, now| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE runs SET lease_until = ?1 \
+                     WHERE id = ?2 AND tenant = ?3 AND lease_token = ?4 AND status = 'running'",
+                )?
+                .execute(params![
+                    now + lease_for.as_millis() as i64,
+                    lease.run_id.0.as_bytes(),
+                    lease.tenant.as_str(),
+                    lease.token
+                ])?;
+            if n == 0 {
+                return Err(StoreError::LeaseLost { run: lease.run_id });
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn release(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
         self.write(move |conn, now| {

@@ -304,3 +304,24 @@ pub async fn release_and_release_owner(ctx: &Ctx) {
         assert_eq!(next.journal.run.attempt, 2);
     }
 }
+
+/// A heartbeat extends a held lease and fails once the lease is gone.
+pub async fn heartbeat_extends_only_a_held_lease(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let claimed = s
+        .create_run(&t, &new_run("a"), Some(&claim("w")))
+        .await
+        .unwrap()
+        .claimed
+        .unwrap();
+    s.heartbeat(&claimed.lease, LEASE).await.unwrap();
+    s.cancel_run(&t, claimed.lease.run_id, &principal("bob"))
+        .await
+        .unwrap();
+    let after = s.heartbeat(&claimed.lease, LEASE).await;
+    assert!(
+        matches!(after, Err(StoreError::LeaseLost { .. })),
+        "{after:?}"
+    );
+}
