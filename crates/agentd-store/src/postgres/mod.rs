@@ -363,6 +363,17 @@ async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Re
     })
 }
 
+/// Reads and row-locks run `id` of `tenant` for a state change.
+async fn lock_run(conn: &mut PgConnection, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
+    sqlx::query(sql::LOCK_RUN)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| rows::run(&row, 0))
+        .transpose()
+}
+
 /// Claims run `id` of `tenant` if it is runnable, inside the caller's
 /// transaction.
 async fn claim_one(
@@ -726,15 +737,9 @@ impl Store for PgStore {
         actor: &PrincipalId,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(sql::LOCK_RUN)
-            .bind(id.0)
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(run) = lock_run(&mut tx, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
-        let run = rows::run(&row, 0)?;
         if !run.status.can_transition(RunStatus::Cancelled) {
             return Ok(Transition::Conflict(run.status));
         }
@@ -762,15 +767,9 @@ impl Store for PgStore {
         claim: Option<&ClaimRequest>,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(sql::LOCK_RUN)
-            .bind(id.0)
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(run) = lock_run(&mut tx, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
-        let run = rows::run(&row, 0)?;
         let Some(pause) = run
             .pause
             .as_ref()

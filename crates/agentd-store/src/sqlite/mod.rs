@@ -3,6 +3,24 @@
 //! and commits the jobs that are ready together (group commit, see
 //! [`writer`]); reads go to a pool of read-only connections.
 
+/// Columns of a run, in the order `rows::run` reads them. Macros, so the
+/// statements are `&'static str`s built at compile time rather than
+/// formatted on every query.
+macro_rules! run_cols {
+    () => {
+        "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
+         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at"
+    };
+}
+
+/// Columns of a step, in the order `rows::step` reads them.
+macro_rules! step_cols {
+    () => {
+        "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
+         input_tokens, output_tokens"
+    };
+}
+
 mod read;
 mod rows;
 mod writer;
@@ -17,7 +35,7 @@ use agentd_core::{
     SCHEMA_VERSION, Step, TenantId,
 };
 use read::Readers;
-use rows::{RUN_COLS, STEP_COLS, corrupt, opt_json, to_json};
+use rows::{corrupt, opt_json, to_json};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -151,8 +169,10 @@ impl SqliteStore {
 // ---- statements shared by the operations (all run inside a transaction) ----
 
 fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RUN_COLS} FROM runs WHERE id = ?1 AND tenant = ?2"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        run_cols!(),
+        " FROM runs WHERE id = ?1 AND tenant = ?2"
     ))?;
     let mut rows = stmt.query(params![id.0.as_bytes(), tenant])?;
     match rows.next()? {
@@ -292,12 +312,16 @@ fn check_lease(conn: &Connection, lease: &Lease) -> Result<()> {
 
 /// Runs that may be claimed: due and queued, or running on an expired lease;
 /// a conversation's runs wait for its older active runs.
-const RUNNABLE: &str = "((r.status = 'queued' AND r.available_at <= ?1) \
+macro_rules! runnable {
+    () => {
+        "((r.status = 'queued' AND r.available_at <= ?1) \
       OR (r.status = 'running' AND r.lease_until < ?1)) \
     AND (r.conversation_id IS NULL OR NOT EXISTS ( \
       SELECT 1 FROM runs o WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
       AND o.id <> r.id AND (o.status IN ('running', 'paused') \
-      OR (o.status = 'queued' AND o.id < r.id))))";
+      OR (o.status = 'queued' AND o.id < r.id))))"
+    };
+}
 
 /// Claims run `id` (already known runnable) and reads its journal.
 fn take_lease(
@@ -307,10 +331,11 @@ fn take_lease(
     req: &ClaimRequest,
     now: Millis,
 ) -> Result<Claimed> {
-    let mut stmt = conn.prepare_cached(&format!(
+    let mut stmt = conn.prepare_cached(concat!(
         "UPDATE runs SET status = 'running', lease_owner = ?1, lease_until = ?2, \
          lease_token = lease_token + 1, attempt = attempt + ?3, updated_at = ?4 \
-         WHERE id = ?5 RETURNING lease_token, {RUN_COLS}"
+         WHERE id = ?5 RETURNING lease_token, ",
+        run_cols!()
     ))?;
     let mut rows = stmt.query(params![
         req.owner,
@@ -371,8 +396,9 @@ fn claim_one(
     now: Millis,
 ) -> Result<Option<Claimed>> {
     let candidate: Option<String> = conn
-        .prepare_cached(&format!(
-            "SELECT r.status FROM runs r WHERE r.id = ?2 AND r.tenant = ?3 AND {RUNNABLE}"
+        .prepare_cached(concat!(
+            "SELECT r.status FROM runs r WHERE r.id = ?2 AND r.tenant = ?3 AND ",
+            runnable!()
         ))?
         .query_row(params![now, id.0.as_bytes(), tenant], |r| r.get(0))
         .optional()?;
@@ -393,8 +419,10 @@ fn load_roles(conn: &Connection, id: &RunId) -> Result<Vec<String>> {
 }
 
 fn load_steps(conn: &Connection, id: &RunId) -> Result<Vec<Step>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {STEP_COLS} FROM steps WHERE run_id = ?1 ORDER BY idx"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        step_cols!(),
+        " FROM steps WHERE run_id = ?1 ORDER BY idx"
     ))?;
     let mut rows = stmt.query(params![id.0.as_bytes()])?;
     let mut steps = Vec::new();
@@ -540,11 +568,12 @@ impl Store for SqliteStore {
                     now
                 ])?;
             }
-            let mut stmt = conn.prepare_cached(&format!(
+            let mut stmt = conn.prepare_cached(concat!(
                 "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
                  metadata, created_at, updated_at, available_at, v, roles) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10) \
-                 RETURNING {RUN_COLS}"
+                 RETURNING ",
+                run_cols!()
             ))?;
             let created = stmt
                 .query_row(
@@ -608,8 +637,10 @@ impl Store for SqliteStore {
         let items = self
             .readers
             .read(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {RUN_COLS} FROM runs WHERE tenant = ?1 \
+                let mut stmt = c.prepare_cached(concat!(
+                    "SELECT ",
+                    run_cols!(),
+                    " FROM runs WHERE tenant = ?1 \
                      AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR agent = ?3) \
                      AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5"
                 ))?;
@@ -649,8 +680,10 @@ impl Store for SqliteStore {
                 if exists.is_none() {
                     return Ok(None);
                 }
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {STEP_COLS} FROM steps WHERE run_id = ?1 AND idx > ?2 \
+                let mut stmt = c.prepare_cached(concat!(
+                    "SELECT ",
+                    step_cols!(),
+                    " FROM steps WHERE run_id = ?1 AND idx > ?2 \
                      ORDER BY idx LIMIT ?3"
                 ))?;
                 let mut rows = stmt.query(params![
@@ -780,10 +813,11 @@ impl Store for SqliteStore {
             // Bumping the token revokes a running run's lease: its worker's
             // next write fails and it stops.
             let run = conn
-                .prepare_cached(&format!(
+                .prepare_cached(concat!(
                     "UPDATE runs SET status = 'cancelled', error = ?1, pause = NULL, \
                      lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
-                     updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING {RUN_COLS}"
+                     updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING ",
+                    run_cols!()
                 ))?
                 .query_row(
                     params![to_json(&error)?, now, id.0.as_bytes(), tenant.as_str()],
@@ -840,9 +874,10 @@ impl Store for SqliteStore {
                 )));
             }
             let run = conn
-                .prepare_cached(&format!(
+                .prepare_cached(concat!(
                     "UPDATE runs SET status = 'queued', pause = NULL, available_at = ?1, \
-                     updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING {RUN_COLS}"
+                     updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+                    run_cols!()
                 ))?
                 .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
                     Ok(rows::run(row, 0))
@@ -872,8 +907,10 @@ impl Store for SqliteStore {
         let req = req.clone();
         self.write(move |conn, now| {
             let candidate: Option<(Vec<u8>, String)> = conn
-                .prepare_cached(&format!(
-                    "SELECT r.id, r.status FROM runs r WHERE {RUNNABLE} \
+                .prepare_cached(concat!(
+                    "SELECT r.id, r.status FROM runs r WHERE ",
+                    runnable!(),
+                    " \
                      ORDER BY r.available_at, r.id LIMIT 1"
                 ))?
                 .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -927,9 +964,10 @@ impl Store for SqliteStore {
         self.write(move |conn, now| {
             journal_steps(conn, &lease, &writes, now, None)?;
             let run = conn
-                .prepare_cached(&format!(
+                .prepare_cached(concat!(
                     "UPDATE runs SET status = 'paused', pause = ?1, lease_owner = NULL, \
-                     lease_until = NULL, updated_at = ?2 WHERE id = ?3 RETURNING {RUN_COLS}"
+                     lease_until = NULL, updated_at = ?2 WHERE id = ?3 RETURNING ",
+                    run_cols!()
                 ))?
                 .query_row(
                     params![to_json(&pause)?, now, lease.run_id.0.as_bytes()],
@@ -966,12 +1004,10 @@ impl Store for SqliteStore {
                 Outcome::Failed { error } => ("failed", None, Some(to_json(error)?)),
             };
             let run = conn
-                .prepare_cached(&format!(
-                    "UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
+                .prepare_cached(concat!("UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
                      lease_until = NULL, updated_at = ?4 \
                      WHERE id = ?5 AND tenant = ?6 AND lease_token = ?7 AND status = 'running' \
-                     RETURNING {RUN_COLS}"
-                ))?
+                     RETURNING ", run_cols!()))?
                 .query_row(
                     params![
                         status,

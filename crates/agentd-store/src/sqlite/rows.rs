@@ -8,22 +8,13 @@ use agentd_core::{
 };
 use rusqlite::Row;
 
-/// Columns of a run, in the order [`run`] reads them.
-pub(super) const RUN_COLS: &str = "id, tenant, agent, principal, conversation_id, status, input, \
-    output, error, pause, metadata, steps, attempt, input_tokens, output_tokens, cost_usd, \
-    created_at, updated_at";
-
-/// Columns of a step, in the order [`step`] reads them.
-pub(super) const STEP_COLS: &str = "idx, kind, name, status, attempt, started_at, duration_ms, \
-    input, output, error, input_tokens, output_tokens";
-
 pub(super) fn run_id(bytes: &[u8]) -> Result<RunId> {
     uuid::Uuid::from_slice(bytes)
         .map(RunId)
         .map_err(|e| corrupt(format_args!("run id: {e}")))
 }
 
-/// Reads a run whose columns start at `at` (0 for `SELECT RUN_COLS`).
+/// Reads a run whose columns start at `at` (0 for `SELECT run_cols!()`).
 pub(super) fn run(row: &Row<'_>, at: usize) -> Result<Run> {
     let status: String = row.get(at + 5)?;
     let conversation: Option<String> = row.get(at + 4)?;
@@ -55,7 +46,7 @@ pub(super) fn run(row: &Row<'_>, at: usize) -> Result<Run> {
     })
 }
 
-/// Reads a step from `SELECT STEP_COLS`.
+/// Reads a step from `SELECT step_cols!()`.
 pub(super) fn step(row: &Row<'_>) -> Result<Step> {
     let kind: String = row.get(1)?;
     let status: String = row.get(3)?;
