@@ -100,6 +100,9 @@ pub struct QueueConfig {
     pub node_id: Option<String>,
     /// How often an idle worker polls the queue.
     pub poll_interval: Dur,
+    /// On SIGTERM, how long steps in flight may take to finish before they
+    /// are abandoned and their runs handed back to the queue.
+    pub shutdown_grace: Dur,
 }
 
 impl Default for QueueConfig {
@@ -111,6 +114,7 @@ impl Default for QueueConfig {
             backoff: Backoff::default(),
             node_id: None,
             poll_interval: Dur::from_millis(200),
+            shutdown_grace: Dur::from_secs(30),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Domain types of agentd: identities, runs, steps, messages, the run status
 //! machine and the stable error codes. No I/O lives here.
 
+pub mod backoff;
 pub mod error;
 pub mod id;
 pub mod message;
 pub mod run;
 pub mod step;
 
+pub use backoff::Backoff;
 pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};

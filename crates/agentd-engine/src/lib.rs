@@ -38,8 +38,24 @@ pub enum EngineError {
     /// `{"approve": bool}`).
     #[error("{0}")]
     BadAnswer(String),
+    /// The caller lacks the role the operation needs.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The role that may see and requeue dead runs.
+pub const ADMIN_ROLE: &str = "admin";
+
+fn require_admin(who: &Identity, what: &str) -> Result<()> {
+    if who.has_role(ADMIN_ROLE) {
+        Ok(())
+    } else {
+        Err(EngineError::Forbidden(format!(
+            "{what} needs role {ADMIN_ROLE:?}"
+        )))
+    }
 }
 
 /// What `/ready` reports beyond the store: provider circuits and MCP
@@ -104,6 +120,12 @@ pub struct EngineSettings {
     pub poll_interval: Duration,
     /// Lease owner name of this process (the node id).
     pub owner: String,
+    /// Attempts of a run before it is dead (`queue.max_attempts`).
+    pub max_attempts: u32,
+    /// Delay between a run's attempts (`queue.backoff`).
+    pub backoff: agentd_core::Backoff,
+    /// How long steps in flight may finish at shutdown.
+    pub shutdown_grace: Duration,
 }
 
 /// The engine. Cheap to clone: all clones share one state.
@@ -128,6 +150,9 @@ struct Inner {
     /// Set while `run_workers` runs: its shutdown token. A run submitted or
     /// resumed here then starts at once, claimed in the creating commit.
     live: Mutex<Option<CancellationToken>>,
+    /// Fired when shutdown's grace runs out: steps still in flight are
+    /// dropped and their runs released. Replaced by each `run_workers`.
+    abort: Mutex<CancellationToken>,
     tracker: TaskTracker,
     /// Wakes the claimer when this process queues a run it could not start.
     wake: Notify,
@@ -159,6 +184,13 @@ impl Engine {
             lease: config.queue.lease.get(),
             poll_interval: config.queue.poll_interval.get(),
             owner,
+            max_attempts: config.queue.max_attempts.max(1),
+            backoff: agentd_core::Backoff {
+                initial: config.queue.backoff.initial.get(),
+                max: config.queue.backoff.max.get(),
+                jitter: config.queue.backoff.jitter,
+            },
+            shutdown_grace: config.queue.shutdown_grace.get(),
         };
         let history_limits = config
             .agents
@@ -184,6 +216,7 @@ impl Engine {
                 claim,
                 events,
                 live: Mutex::new(None),
+                abort: Mutex::new(CancellationToken::new()),
                 tracker: TaskTracker::new(),
                 wake: Notify::new(),
                 backlog: AtomicBool::new(false),
@@ -288,6 +321,15 @@ impl Engine {
         self.emit(run, || RunEventKind::Finished {
             run: Box::new(run.clone()),
         });
+    }
+
+    /// The token that abandons steps in flight when shutdown's grace ends.
+    fn abort_token(&self) -> CancellationToken {
+        self.inner
+            .abort
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     /// A permit to start a run here at once, if workers run and one is free.
@@ -447,6 +489,40 @@ impl Engine {
             .await?;
         if let Transition::Done(run, _) = &t {
             self.settle(run);
+        }
+        Ok(t)
+    }
+
+    /// The tenant's dead runs (retries exhausted), newest first. Needs role
+    /// `admin`.
+    pub async fn dead_letters(
+        &self,
+        who: &Identity,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<agentd_store::Page<Run>> {
+        require_admin(who, "the dead-letter list")?;
+        let filter = agentd_store::RunFilter {
+            agent: None,
+            status: Some(RunStatus::Dead),
+            limit,
+            cursor,
+        };
+        Ok(self.inner.store.list_runs(&who.tenant, &filter).await?)
+    }
+
+    /// Queues a dead run again as a first attempt; it continues from its
+    /// journal. Needs role `admin`.
+    pub async fn requeue_dead(&self, who: &Identity, id: RunId) -> Result<Transition> {
+        require_admin(who, "requeueing a dead run")?;
+        let t = self
+            .inner
+            .store
+            .requeue_dead(&who.tenant, id, &who.principal)
+            .await?;
+        if let Transition::Done(run, _) = &t {
+            self.emit(run, || RunEventKind::Status { status: run.status });
+            self.queued();
         }
         Ok(t)
     }

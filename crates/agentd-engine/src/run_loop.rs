@@ -51,6 +51,9 @@ struct State {
     started_at: i64,
     /// Milliseconds the run sat paused for answers: not execution time.
     waited_ms: i64,
+    /// Fires when shutdown's grace is over: the step in flight is dropped
+    /// and the run handed back to the queue.
+    abort: CancellationToken,
 }
 
 fn corrupt(run: &Run, what: impl Into<String>) -> RunError {
@@ -137,6 +140,7 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
             .filter(|s| s.kind == StepKind::Human)
             .map(|s| s.duration_ms as i64)
             .sum(),
+        abort: CancellationToken::new(),
         run,
     })
 }
@@ -194,7 +198,9 @@ impl Engine {
         // that waited for this run can start the next one on it at once.
         drop(slot);
         match result {
-            Ok(run) => self.settle(&run),
+            Ok(run) if crate::settled(run.status) => self.settle(&run),
+            // Back in the queue for its next attempt.
+            Ok(run) => self.emit(&run, || RunEventKind::Status { status: run.status }),
             Err(Stop::LeaseLost) => {
                 tracing::info!(run_id = %lease.run_id, "lease lost; this worker stops touching the run");
                 // Tell local waiters about the state someone else produced.
@@ -228,6 +234,23 @@ impl Engine {
                 .finish(lease, Vec::new(), Outcome::Failed { error })
                 .await;
         };
+        // Every lost lease (a worker that died mid-step) counts as an
+        // attempt, so a run that keeps killing its workers ends up dead
+        // instead of taking the fleet down one process at a time.
+        let max_attempts = self.inner.settings.max_attempts;
+        if journal.run.attempt > max_attempts {
+            let error = RunError::new(
+                ErrorCode::Internal,
+                format!(
+                    "run was interrupted {} times (its worker stopped mid-step); \
+                     queue.max_attempts = {max_attempts}",
+                    journal.run.attempt - 1
+                ),
+            );
+            return self
+                .finish(lease, Vec::new(), Outcome::Dead { error })
+                .await;
+        }
         let mut st = match rebuild(journal) {
             Ok(st) => st,
             Err(error) => {
@@ -236,6 +259,7 @@ impl Engine {
                     .await;
             }
         };
+        st.abort = self.abort_token();
         let run_timeout = agent.config.timeout.get();
         loop {
             if shutdown.is_cancelled() {
@@ -316,7 +340,11 @@ impl Engine {
             .chain
             .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));
         let result = self
-            .with_heartbeat(lease, tokio::time::timeout(remaining, call))
+            .with_heartbeat(
+                lease,
+                &st.abort.clone(),
+                tokio::time::timeout(remaining, call),
+            )
             .await?;
         let (name, result) = match result {
             Ok(outcome) => (outcome.provider, outcome.result),
@@ -362,13 +390,17 @@ impl Engine {
                 Ok(None)
             }
             Err(e) => {
-                let error =
+                // The run's own deadline is final; a provider's failure may
+                // pass.
+                let (error, retryable) =
                     if matches!(e, ProviderError::Timeout { .. }) && t0.elapsed() >= remaining {
-                        timeout_error(agent)
+                        (timeout_error(agent), false)
                     } else {
-                        RunError::new(e.code(), e.to_string())
+                        (RunError::new(e.code(), e.to_string()), e.retryable())
                     };
-                self.fail_step(lease, st, step, error).await.map(Some)
+                self.fail_step(lease, st, step, error, retryable)
+                    .await
+                    .map(Some)
             }
         }
     }
@@ -457,12 +489,12 @@ impl Engine {
             None => agent.tools.call(&ctx, &name, &call.args).await,
             Some(tool) => {
                 let work = tokio::time::timeout(remaining, tool.call(&ctx, &call.args));
-                match self.with_heartbeat(lease, work).await? {
+                match self.with_heartbeat(lease, &st.abort.clone(), work).await? {
                     Ok(r) => r,
                     Err(_) => {
                         step.duration_ms = t0.elapsed().as_millis() as u64;
                         return self
-                            .fail_step(lease, st, step, timeout_error(agent))
+                            .fail_step(lease, st, step, timeout_error(agent), false)
                             .await
                             .map(Some);
                     }
@@ -484,9 +516,11 @@ impl Engine {
                 return self.pause(lease, st, step, &pause).await.map(Some);
             }
             Err(ToolError::InvalidArgs { message, .. }) => serde_json::json!({ "error": message }),
+            // The tool could not do its work (I/O, a server down): another
+            // attempt may succeed, and it gets the same idempotency key.
             Err(e @ ToolError::Failed { .. }) => {
                 let error = RunError::new(ErrorCode::ToolError, e.to_string());
-                return self.fail_step(lease, st, step, error).await.map(Some);
+                return self.fail_step(lease, st, step, error, true).await.map(Some);
             }
         };
         step.output = output;
@@ -542,20 +576,40 @@ impl Engine {
         Ok(paused)
     }
 
-    /// Ends the run as failed by `step`, committing it with the steps not
-    /// yet committed.
+    /// Handles a failed step. A retryable failure ends only this attempt:
+    /// the run goes back to the queue after a backoff, or to the dead
+    /// letters once `queue.max_attempts` are spent; the failed call is not
+    /// journaled, so the next attempt makes it again. Any other failure
+    /// fails the run, with the failed step journaled.
     async fn fail_step(
         &self,
         lease: &Lease,
         st: &mut State,
         mut step: Step,
         error: RunError,
+        retryable: bool,
     ) -> Result<Run, Stop> {
-        step.status = StepStatus::Failed;
-        step.error = Some(error.clone());
         let mut writes = std::mem::take(&mut st.unflushed);
-        writes.push(write(step));
-        self.finish(lease, writes, Outcome::Failed { error }).await
+        let outcome = if retryable {
+            self.next_attempt(st.run.attempt, error)
+        } else {
+            step.status = StepStatus::Failed;
+            step.error = Some(error.clone());
+            writes.push(write(step));
+            Outcome::Failed { error }
+        };
+        self.finish(lease, writes, outcome).await
+    }
+
+    /// What follows failed attempt `attempt`: a retry after the backoff, or
+    /// the dead letters.
+    fn next_attempt(&self, attempt: u32, error: RunError) -> Outcome {
+        let s = &self.inner.settings;
+        if attempt >= s.max_attempts {
+            return Outcome::Dead { error };
+        }
+        let delay = s.backoff.delay(attempt, rand::random::<f64>());
+        Outcome::Retry { error, delay }
     }
 
     /// Runs a step's work while keeping the lease alive: every third of the
@@ -565,6 +619,7 @@ impl Engine {
     async fn with_heartbeat<F: std::future::Future>(
         &self,
         lease: &Lease,
+        abort: &CancellationToken,
         work: F,
     ) -> Result<F::Output, Stop> {
         let lease_for = self.inner.settings.lease;
@@ -581,6 +636,14 @@ impl Engine {
         tokio::select! {
             out = work => Ok(out),
             stop = beat => Err(stop),
+            _ = abort.cancelled() => {
+                // Shutdown's grace is over: drop the call unjournaled and
+                // hand the run to another process at once.
+                if let Err(e) = self.inner.store.release(lease).await {
+                    tracing::warn!(run_id = %lease.run_id, error = %e, "releasing an abandoned run failed; it continues when its lease expires");
+                }
+                Err(Stop::Released)
+            }
         }
     }
 
@@ -625,6 +688,12 @@ impl Engine {
             }
             Outcome::Failed { error } => {
                 tracing::info!(run_id = %run.id, code = %error.code, "run failed: {}", error.message)
+            }
+            Outcome::Retry { error, delay } => {
+                tracing::info!(run_id = %run.id, attempt = run.attempt, retry_in_ms = delay.as_millis() as u64, code = %error.code, "attempt failed, retrying: {}", error.message)
+            }
+            Outcome::Dead { error } => {
+                tracing::warn!(run_id = %run.id, attempts = run.attempt, code = %error.code, "run is dead (moved to the dead letters): {}", error.message)
             }
         }
         Ok(run)

@@ -10,7 +10,14 @@ use tokio_util::sync::CancellationToken;
 impl Engine {
     /// Runs the worker pool until `shutdown` fires. Claiming stops at once;
     /// a run in flight finishes its current step and goes back to the queue.
+    /// A step still running after `queue.shutdown_grace` is abandoned (not
+    /// journaled) and its run released, so another process redoes it at
+    /// once; this returns soon after.
     pub async fn run_workers(&self, shutdown: CancellationToken) {
+        let abort = CancellationToken::new();
+        if let Ok(mut a) = self.inner.abort.lock() {
+            *a = abort.clone();
+        }
         if let Ok(mut live) = self.inner.live.lock() {
             *live = Some(shutdown.clone());
         }
@@ -19,7 +26,18 @@ impl Engine {
             *live = None;
         }
         self.inner.tracker.close();
-        self.inner.tracker.wait().await;
+        let grace = self.inner.settings.shutdown_grace;
+        if tokio::time::timeout(grace, self.inner.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "steps still running after the shutdown grace; releasing their runs"
+            );
+            abort.cancel();
+            self.inner.tracker.wait().await;
+        }
         self.inner.tracker.reopen();
     }
 

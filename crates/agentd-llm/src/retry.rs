@@ -37,11 +37,19 @@ impl RetryPolicy {
         })
     }
 
+    /// The jittered exponential backoff of this policy.
+    fn schedule(&self) -> agentd_core::Backoff {
+        agentd_core::Backoff {
+            initial: self.initial,
+            max: self.max,
+            jitter: true,
+        }
+    }
+
     /// The un-jittered backoff after failed attempt `attempt` (1-based):
     /// `initial * 2^(attempt-1)`, capped at `max`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial.saturating_mul(factor).min(self.max)
+        self.schedule().base(attempt)
     }
 
     /// The wait before the attempt after `attempt`, or `None` when `error`
@@ -51,14 +59,9 @@ impl RetryPolicy {
         if attempt >= self.max_attempts || !error.retryable() {
             return None;
         }
-        let base = self.backoff(attempt);
-        let half = base / 2;
-        let jitter = if half.is_zero() {
-            Duration::ZERO
-        } else {
-            rand::rng().random_range(Duration::ZERO..=half)
-        };
-        let wait = half + jitter;
+        let wait = self
+            .schedule()
+            .delay(attempt, rand::rng().random_range(0.0..=1.0));
         match error.retry_after() {
             Some(asked) if asked > self.max => None,
             Some(asked) => Some(wait.max(asked)),

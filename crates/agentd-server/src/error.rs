@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The resource does not exist for the caller's tenant.
     #[error("{0}")]
     NotFound(String),
+    /// The caller's roles do not allow the request.
+    #[error("{0}")]
+    Forbidden(String),
     /// The route exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -51,6 +54,7 @@ impl ApiError {
             // No dedicated code exists for 405; it is a malformed request.
             Self::BadRequest(_) | Self::MethodNotAllowed => ErrorCode::BadRequest,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::Unavailable(_) => ErrorCode::Unavailable,
@@ -63,6 +67,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,6 +89,7 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownAgent(name) => Self::NotFound(format!("unknown agent {name:?}")),
             EngineError::Store(s) => s.into(),
             EngineError::BadAnswer(message) => Self::BadRequest(message),
+            EngineError::Forbidden(message) => Self::Forbidden(message),
             other => Self::internal(other),
         }
     }

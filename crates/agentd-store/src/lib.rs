@@ -125,7 +125,7 @@ pub struct StepWrite {
     pub cost_usd: f64,
 }
 
-/// How a run ended.
+/// How an attempt of a run ended.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // built once per run, never stored in bulk
 pub enum Outcome {
@@ -138,6 +138,72 @@ pub enum Outcome {
     Failed {
         error: RunError,
     },
+    /// The attempt failed with a retryable error: the run goes back to the
+    /// queue as its next attempt, due after `delay`, keeping its journal.
+    /// `error` stays on the run so callers see why it waits.
+    Retry {
+        error: RunError,
+        delay: Duration,
+    },
+    /// Retries are exhausted: the run moves to the dead-letter list, its
+    /// journal intact, until an operator requeues it.
+    Dead {
+        error: RunError,
+    },
+}
+
+impl Outcome {
+    /// The run status this outcome leaves the run in.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            Outcome::Succeeded { .. } => RunStatus::Succeeded,
+            Outcome::Failed { .. } => RunStatus::Failed,
+            Outcome::Retry { .. } => RunStatus::Queued,
+            Outcome::Dead { .. } => RunStatus::Dead,
+        }
+    }
+
+    /// The audit event that records the outcome.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        }
+    }
+
+    /// The error the run carries afterwards.
+    pub fn error(&self) -> Option<&RunError> {
+        match self {
+            Outcome::Succeeded { .. } => None,
+            Outcome::Failed { error } | Outcome::Retry { error, .. } | Outcome::Dead { error } => {
+                Some(error)
+            }
+        }
+    }
+
+    /// The audit detail: the error, and for a retry when it is due.
+    fn audit_detail(&self) -> Option<serde_json::Value> {
+        match self {
+            Outcome::Succeeded { .. } => None,
+            Outcome::Retry { error, delay } => Some(serde_json::json!({
+                "error": error,
+                "delay_ms": delay.as_millis() as u64,
+            })),
+            Outcome::Failed { error } | Outcome::Dead { error } => {
+                Some(serde_json::json!({ "error": error }))
+            }
+        }
+    }
+
+    /// For a retry, how long until the run is due again.
+    fn retry_delay(&self) -> Option<Duration> {
+        match self {
+            Outcome::Retry { delay, .. } => Some(*delay),
+            _ => None,
+        }
+    }
 }
 
 /// Filters for listing a tenant's runs, newest first.
@@ -260,6 +326,14 @@ pub trait Store: Send + Sync + 'static {
         id: RunId,
         actor: &PrincipalId,
     ) -> Result<Transition>;
+    /// Puts a dead run back in the queue as a fresh first attempt; it
+    /// continues from its journal. `Conflict` unless the run is dead.
+    async fn requeue_dead(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &PrincipalId,
+    ) -> Result<Transition>;
     /// Answers a paused run: completes its waiting step with `answer` and
     /// queues the run again (claiming it with `claim`), in one transaction.
     async fn resume_run(
@@ -293,7 +367,9 @@ pub trait Store: Send + Sync + 'static {
     /// Durably appends steps (the last one waiting) and pauses the run; the
     /// lease ends.
     async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run>;
-    /// Ends a run, appending its last steps in the same transaction.
+    /// Ends the run's attempt as `outcome` says (finished, failed, back to
+    /// the queue for a retry, or dead), appending its last steps in the
+    /// same transaction. The lease ends.
     async fn finish_run(
         &self,
         lease: &Lease,

@@ -43,6 +43,9 @@ pub enum Command {
     /// Operate on runs in the configured store.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// The dead-letter list: runs whose retries are exhausted.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Apply store migrations.
     Migrate,
     /// Contract tests: check the config, every tool schema and MCP server,
@@ -108,6 +111,26 @@ pub enum RunsCommand {
     },
     /// Cancel a queued, running or paused run.
     Cancel {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+/// `agentd dlq ...`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead runs, newest first, with their last error.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Queue a dead run again; a worker continues it from its journal.
+    Requeue {
         id: String,
         #[command(flatten)]
         who: Who,

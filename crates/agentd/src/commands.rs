@@ -1,7 +1,7 @@
 //! The commands. Each returns the process exit code; errors are printed
 //! once, here, with the code the contract gives them.
 
-use crate::cli::{Cli, Command, RunArgs, RunsCommand, Who};
+use crate::cli::{Cli, Command, DlqCommand, RunArgs, RunsCommand, Who};
 use agentd_config::{AuthMode, Config, ConfigSource};
 use agentd_core::{
     ConversationId, Identity, PrincipalId, Run, RunId, RunStatus, StepKind, TenantId, value_as_text,
@@ -19,9 +19,6 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const PAUSED: u8 = 3;
 }
-
-/// How long open HTTP requests may take to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]
@@ -60,6 +57,7 @@ impl From<EngineError> for Failure {
             EngineError::Config(_) | EngineError::UnknownAgent(_) | EngineError::BadAnswer(_) => {
                 Self::usage(e.to_string())
             }
+            EngineError::Forbidden(m) => Self::failed(m),
             EngineError::Store(s) => s.into(),
         }
     }
@@ -130,6 +128,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Run(args) => run_once(&config, args, cli.json).await,
         Command::Test => contract_tests(&config, cli.json).await,
         Command::Runs(cmd) => runs(&config, cmd, cli.json).await,
+        Command::Dlq(cmd) => dlq(&config, cmd, cli.json).await,
     }
 }
 
@@ -211,7 +210,7 @@ async fn serve(
         // bounded grace, then stop anyway.
         let grace = async {
             shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tokio::time::sleep(config.queue.shutdown_grace.get()).await;
         };
         tokio::select! {
             r = server => r.map_err(|e| Failure::failed(format!("server error: {e}")))?,
@@ -484,28 +483,7 @@ async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Result<u8, Fail
                 cursor: cursor.clone(),
             };
             let page = store.list_runs(&who.tenant, &filter).await?;
-            if json {
-                let v = serde_json::json!({ "items": page.items, "next_cursor": page.next_cursor });
-                println!("{v:#}");
-            } else {
-                println!(
-                    "{:<36}  {:<9}  {:<16}  {:>5}  CREATED",
-                    "ID", "STATUS", "AGENT", "STEPS"
-                );
-                for r in &page.items {
-                    println!(
-                        "{:<36}  {:<9}  {:<16}  {:>5}  {}",
-                        r.id,
-                        r.status,
-                        r.agent,
-                        r.steps,
-                        agentd_core::rfc3339(r.created_at)
-                    );
-                }
-                if let Some(c) = page.next_cursor {
-                    eprintln!("more: --cursor {c}");
-                }
-            }
+            print_runs(page, json, false);
             Ok(exit::OK)
         }
         RunsCommand::Show { id, who } => {
@@ -567,6 +545,80 @@ async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Result<u8, Fail
                 Transition::NotFound => Err(Failure::failed(format!("run {id} not found"))),
                 Transition::Conflict(s) => Err(Failure::failed(format!(
                     "run {id} is {s}; only a queued, running or paused run can be cancelled"
+                ))),
+            }
+        }
+    }
+}
+
+/// Prints a page of runs: a table (with each run's last error when
+/// `errors`), or `{items, next_cursor}` with `--json`.
+fn print_runs(page: agentd_store::Page<Run>, json: bool, errors: bool) {
+    if json {
+        let v = serde_json::json!({ "items": page.items, "next_cursor": page.next_cursor });
+        println!("{v:#}");
+        return;
+    }
+    println!(
+        "{:<36}  {:<9}  {:<16}  {:>5}  {:>7}  CREATED{}",
+        "ID",
+        "STATUS",
+        "AGENT",
+        "STEPS",
+        "ATTEMPT",
+        if errors {
+            "                   ERROR"
+        } else {
+            ""
+        }
+    );
+    for r in &page.items {
+        let error = match (&r.error, errors) {
+            (Some(e), true) => format!("  {}: {}", e.code, e.message),
+            _ => String::new(),
+        };
+        println!(
+            "{:<36}  {:<9}  {:<16}  {:>5}  {:>7}  {}{error}",
+            r.id,
+            r.status,
+            r.agent,
+            r.steps,
+            r.attempt,
+            agentd_core::rfc3339(r.created_at)
+        );
+    }
+    if let Some(c) = page.next_cursor {
+        eprintln!("more: --cursor {c}");
+    }
+}
+
+async fn dlq(config: &Config, cmd: &DlqCommand, json: bool) -> Result<u8, Failure> {
+    match cmd {
+        DlqCommand::List { limit, cursor, who } => {
+            let who = identity(who)?;
+            let engine = build_engine(config).await?;
+            let page = engine.dead_letters(&who, *limit, cursor.clone()).await?;
+            print_runs(page, json, true);
+            Ok(exit::OK)
+        }
+        DlqCommand::Requeue { id, who } => {
+            let who = identity(who)?;
+            let id = parse_run_id(id)?;
+            let engine = build_engine(config).await?;
+            match engine.requeue_dead(&who, id).await? {
+                Transition::Done(run, _) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
+                    }
+                    eprintln!(
+                        "run {id} queued again; a worker continues it from step {}",
+                        run.steps
+                    );
+                    Ok(exit::OK)
+                }
+                Transition::NotFound => Err(Failure::failed(format!("run {id} not found"))),
+                Transition::Conflict(s) => Err(Failure::failed(format!(
+                    "run {id} is {s}; only a dead run can be requeued"
                 ))),
             }
         }

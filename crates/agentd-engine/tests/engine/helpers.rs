@@ -209,3 +209,50 @@ pub fn step_usage(steps: &[Step]) -> Usage {
 pub fn events(audit: &[AuditEntry]) -> Vec<&str> {
     audit.iter().map(|a| a.event.as_str()).collect()
 }
+
+/// A store clock that follows tokio's clock, so under
+/// `tokio::time::pause()` leases and backoffs expire in virtual time.
+pub fn tokio_clock() -> agentd_store::Clock {
+    let base = agentd_core::now_millis();
+    let start = tokio::time::Instant::now();
+    Arc::new(move || base + start.elapsed().as_millis() as i64)
+}
+
+/// Moves paused time forward by itself, 100 ms per ~1 ms of real time,
+/// until the runtime ends.
+///
+/// Left to itself, a paused runtime jumps straight to its next timer
+/// whenever no task is ready; a task waiting on SQLite's writer thread does
+/// not count as busy, so every store write could skip to, say, a test's
+/// timeout. A running blocking task holds auto-advance off, so the clock
+/// moves only here, at a pace that leaves each write a few virtual ms.
+pub fn drive_paused_clock() {
+    tokio::spawn(async {
+        loop {
+            let _ =
+                tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// Builds an engine from `toml` on a fresh database whose clock is
+/// tokio's (see [`tokio_clock`]); call it under a paused runtime: it starts
+/// [`drive_paused_clock`].
+pub async fn spawn_engine_on_tokio_time(toml: &str) -> Result<TestEngine> {
+    drive_paused_clock();
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let store = agentd_store::SqliteStore::open(&url)
+        .await?
+        .with_clock(tokio_clock());
+    store.migrate().await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let engine = build_engine(toml, store.clone()).await?;
+    Ok(TestEngine {
+        engine,
+        store,
+        who: identity("t1")?,
+        _dir: dir,
+    })
+}

@@ -13,6 +13,7 @@ mod memory;
 mod policy;
 mod providers;
 mod recovery;
+mod retry;
 mod run;
 mod tenancy;
 mod tools;

@@ -1,15 +1,18 @@
-//! Provider failures: a failing model fails the run; a fallback chain moves
-//! on to the next provider.
+//! Provider failures: a failing model ends the attempt; a fallback chain
+//! moves on to the next provider.
 
 use crate::helpers::{W1_SCRIPT, kinds, spawn_engine};
 use agentd_core::{ErrorCode, RunStatus, StepKind, StepStatus, Usage};
 use serde_json::json;
 
 #[tokio::test]
-async fn a_provider_error_fails_the_run_and_journals_the_failed_call() -> anyhow::Result<()> {
-    // Arrange
+async fn a_provider_error_on_the_last_attempt_makes_the_run_dead() -> anyhow::Result<()> {
+    // Arrange: one attempt allowed, so the first failure is the last.
     let t = spawn_engine(
         r#"
+[queue]
+max_attempts = 1
+
 [providers.flaky]
 kind = "mock"
 script = [{ error = "server" }]
@@ -26,25 +29,18 @@ tools = ["echo"]
     // Act
     let run = t.drive(run.id).await?;
 
-    // Assert
-    assert_eq!(run.status, RunStatus::Failed);
-    let error = run.error.clone().expect("a failed run has an error");
+    // Assert: dead, with the provider's error; the failed call is not
+    // journaled, so a requeued run makes it again.
+    assert_eq!(run.status, RunStatus::Dead);
+    let error = run.error.clone().expect("a dead run has an error");
     assert_eq!(error.code, ErrorCode::ProviderError);
     assert!(error.message.contains("flaky"), "{}", error.message);
     assert_eq!(run.output, None);
     assert_eq!(run.usage, Usage::default());
     assert_eq!(run.cost_usd, 0.0);
-    let steps = t.steps(run.id).await?;
-    assert_eq!(steps.len(), 1);
-    assert_eq!(run.steps, 1);
-    assert_eq!(steps[0].index, 0);
-    assert_eq!(steps[0].kind, StepKind::Llm);
-    assert_eq!(steps[0].status, StepStatus::Failed);
-    assert_eq!(steps[0].name, "flaky");
-    assert_eq!(
-        steps[0].error.as_ref().map(|e| e.code),
-        Some(ErrorCode::ProviderError)
-    );
+    assert_eq!(run.attempt, 1);
+    assert!(t.steps(run.id).await?.is_empty());
+    assert_eq!(run.steps, 0);
     Ok(())
 }
 

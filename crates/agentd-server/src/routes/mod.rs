@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/runs/{id}/events", get(events::events))
         .route("/v1/runs/{id}/resume", post(runs::resume))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/dead-letters", get(runs::dead_letters))
+        .route("/v1/dead-letters/{id}/requeue", post(runs::requeue))
         .route(
             "/v1/conversations/{id}/messages",
             get(conversations::messages),

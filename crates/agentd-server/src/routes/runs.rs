@@ -153,6 +153,42 @@ pub(crate) async fn cancel(
     applied(t, id, |status| format!("run {id} is already {status}"))
 }
 
+/// Query of `GET /v1/dead-letters`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `GET /v1/dead-letters`: the caller's dead runs (role `admin`).
+pub(crate) async fn dead_letters(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<List<Run>>> {
+    let page = app
+        .engine
+        .dead_letters(&who, page_limit(q.limit)?, q.cursor)
+        .await?;
+    Ok(Json(page.into()))
+}
+
+/// `POST /v1/dead-letters/{id}/requeue`: queues a dead run again (role
+/// `admin`); it continues from its journal.
+pub(crate) async fn requeue(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    RunPath(id): RunPath,
+) -> ApiResult<Json<Run>> {
+    let t = app.engine.requeue_dead(&who, id).await?;
+    applied(t, id, |status| {
+        format!("run {id} is {status}; only a dead run can be requeued")
+    })
+}
+
 /// Query of `GET /v1/runs`. `status` stays text here so a bad value gets a
 /// message listing the valid ones.
 #[derive(Debug, Deserialize)]

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 pub const VERSION: &str = "9.9.9-test";
 
-/// Agents `demo` (echo then reply), `asker` (asks a human) and `slow` (the
-/// demo script at 300 ms per model call), and a 1 KiB body limit.
+/// Agents `demo` (echo then reply), `asker` (asks a human), `slow` (the
+/// demo script at 300 ms per model call) and `broken` (its model always
+/// fails; dead after two quick attempts), and a 1 KiB body limit.
 pub const CONFIG: &str = r#"
 [server]
 max_body_bytes = 1024
@@ -21,6 +22,8 @@ wait_timeout = "10s"
 workers = 2
 poll_interval = "20ms"
 node_id = "test-node"
+max_attempts = 2
+backoff = { initial = "10ms", max = "10ms" }
 
 [providers.mock]
 kind = "mock"
@@ -34,6 +37,14 @@ script = [{ tool = "ask_human", args = { question = "ok?" } }, { reply = "answer
 kind = "mock"
 latency_ms = 300
 script = [{ tool = "echo", args = { text = "{{input}}" } }, { reply = "done: {{tool_result}}" }]
+
+[providers.down]
+kind = "mock"
+script = [{ error = "server" }]
+
+[[agents]]
+name = "broken"
+providers = ["down"]
 
 [[agents]]
 name = "demo"

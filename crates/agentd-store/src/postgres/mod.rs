@@ -758,6 +758,30 @@ impl Store for PgStore {
         Ok(Transition::Done(run, None))
     }
 
+    async fn requeue_dead(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &PrincipalId,
+    ) -> Result<Transition> {
+        let mut tx = self.pool.begin().await?;
+        let Some(run) = lock_run(&mut tx, tenant, id).await? else {
+            return Ok(Transition::NotFound);
+        };
+        if run.status != RunStatus::Dead {
+            return Ok(Transition::Conflict(run.status));
+        }
+        let row = sqlx::query(sql::REQUEUE)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .bind(actor.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let run = rows::run(&row, 0)?;
+        self.commit(tx).await?;
+        Ok(Transition::Done(run, None))
+    }
+
     async fn resume_run(
         &self,
         tenant: &TenantId,
@@ -887,22 +911,18 @@ impl Store for PgStore {
         writes: &[StepWrite],
         outcome: &Outcome,
     ) -> Result<Run> {
-        let (status, output, error, detail) = match outcome {
-            Outcome::Succeeded { output, .. } => {
-                ("succeeded", Some(output.to_string()), None, None)
-            }
-            Outcome::Failed { error } => (
-                "failed",
-                None,
-                Some(to_json(error)?),
-                Some(serde_json::json!({ "error": error }).to_string()),
-            ),
+        let output = match outcome {
+            Outcome::Succeeded { output, .. } => Some(output.to_string()),
+            _ => None,
         };
+        let error = outcome.error().map(to_json).transpose()?;
+        let detail = outcome.audit_detail().map(|d| d.to_string());
+        let delay = outcome.retry_delay();
         let messages = match outcome {
             Outcome::Succeeded { messages, .. } => {
                 messages.iter().map(to_json).collect::<Result<Vec<_>>>()?
             }
-            Outcome::Failed { .. } => Vec::new(),
+            _ => Vec::new(),
         };
         // Runs of one conversation run one at a time, so two never number
         // messages at once; if they still race (runs created out of order),
@@ -911,11 +931,14 @@ impl Store for PgStore {
         loop {
             let q = bind_steps(sqlx::query(sql::FINISH), writes)?;
             let result = bind_fence(q, lease)
-                .bind(status)
+                .bind(outcome.status().as_str())
                 .bind(output.as_deref())
                 .bind(error.as_deref())
                 .bind(detail.as_deref())
                 .bind(&messages)
+                .bind(delay.map(lease_ms))
+                .bind(i32::from(delay.is_some()))
+                .bind(outcome.event())
                 .fetch_optional(&self.pool)
                 .await;
             match result {

@@ -269,6 +269,21 @@ pub(super) const CANCEL: &str = concat!(
     " FROM u"
 );
 
+/// Queues a dead run again as a first attempt: `$1` id, `$2` tenant, `$3`
+/// actor. The caller checked (under a row lock) that it is dead.
+pub(super) const REQUEUE: &str = concat!(
+    "WITH u AS (UPDATE runs SET status = 'queued', error = NULL, attempt = 1, available_at = ",
+    now!(),
+    ", updated_at = ",
+    now!(),
+    " WHERE id = $1 AND tenant = $2 AND status = 'dead' RETURNING ",
+    run_cols!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+     SELECT id, updated_at, tenant, $3, 'requeued' FROM u) SELECT ",
+    run_cols!(),
+    " FROM u"
+);
+
 /// Answers the waiting step `$3` and queues the run again: `$1` id, `$2`
 /// tenant, `$4` answer, `$5` actor. Returns how many steps were answered
 /// (must be 1), then the run.
@@ -358,14 +373,17 @@ pub(super) const PAUSE: &str = concat!(
 pub(super) const FINISH: &str = concat!(
     "WITH u AS (UPDATE runs SET ",
     add_totals!(),
-    ", status = $21, output = $22, error = $23, lease_owner = NULL, lease_until = NULL WHERE ",
+    ", status = $21, output = $22, error = $23, lease_owner = NULL, lease_until = NULL, \
+     available_at = COALESCE(",
+    now!(),
+    " + $26, available_at), attempt = attempt + $27 WHERE ",
     fence!(),
     " RETURNING ",
     run_cols!(),
     "), ",
     insert_steps!(),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
-     SELECT id, updated_at, tenant, 'agent', $21, $24 FROM u), \
+     SELECT id, updated_at, tenant, 'agent', $28, $24 FROM u), \
      m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
      SELECT u.tenant, u.conversation_id, t.ord + (SELECT COALESCE(max(x.seq), 0) FROM messages x \
      WHERE x.tenant = u.tenant AND x.conversation_id = u.conversation_id), \

@@ -161,8 +161,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, Millis) -> Result<T> + Send + 'static,
     {
-        let clock = self.clock.clone();
-        self.writer.write(move |conn| f(conn, clock())).await
+        // Read on the caller's task, not the writer thread: an injected
+        // clock may follow the caller's (e.g. paused tokio) time.
+        let now = (self.clock)();
+        self.writer.write(move |conn| f(conn, now)).await
     }
 }
 
@@ -837,6 +839,44 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn requeue_dead(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        actor: &PrincipalId,
+    ) -> Result<Transition> {
+        let tenant = tenant.clone();
+        let actor = actor.clone();
+        self.write(move |conn, now| {
+            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+                return Ok(Transition::NotFound);
+            };
+            if run.status != agentd_core::RunStatus::Dead {
+                return Ok(Transition::Conflict(run.status));
+            }
+            let run = conn
+                .prepare_cached(concat!(
+                    "UPDATE runs SET status = 'queued', error = NULL, attempt = 1, \
+                     available_at = ?1, updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+                    run_cols!()
+                ))?
+                .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
+                    Ok(rows::run(row, 0))
+                })??;
+            insert_audit(
+                conn,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "requeued",
+                None,
+            )?;
+            Ok(Transition::Done(run, None))
+        })
+        .await
+    }
+
     async fn resume_run(
         &self,
         tenant: &TenantId,
@@ -999,24 +1039,31 @@ impl Store for SqliteStore {
         let outcome = outcome.clone();
         self.write(move |conn, now| {
             journal_steps(conn, &lease, &writes, now, None)?;
-            let (status, output, error) = match &outcome {
-                Outcome::Succeeded { output, .. } => ("succeeded", Some(output.to_string()), None),
-                Outcome::Failed { error } => ("failed", None, Some(to_json(error)?)),
+            let output = match &outcome {
+                Outcome::Succeeded { output, .. } => Some(output.to_string()),
+                _ => None,
             };
+            let error = outcome.error().map(to_json).transpose()?;
+            // A retry is due after its delay, as the next attempt.
+            let delay = outcome.retry_delay();
+            let available_at = delay.map(|d| now + d.as_millis() as i64);
             let run = conn
                 .prepare_cached(concat!("UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
-                     lease_until = NULL, updated_at = ?4 \
+                     lease_until = NULL, updated_at = ?4, available_at = COALESCE(?8, available_at), \
+                     attempt = attempt + ?9 \
                      WHERE id = ?5 AND tenant = ?6 AND lease_token = ?7 AND status = 'running' \
                      RETURNING ", run_cols!()))?
                 .query_row(
                     params![
-                        status,
+                        outcome.status().as_str(),
                         output,
                         error,
                         now,
                         lease.run_id.0.as_bytes(),
                         lease.tenant.as_str(),
-                        lease.token
+                        lease.token,
+                        available_at,
+                        i64::from(delay.is_some()),
                     ],
                     |row| Ok(rows::run(row, 0)),
                 )
@@ -1046,18 +1093,14 @@ impl Store for SqliteStore {
                     ])?;
                 }
             }
-            let detail = match &outcome {
-                Outcome::Failed { error } => Some(serde_json::json!({ "error": error })),
-                Outcome::Succeeded { .. } => None,
-            };
             insert_audit(
                 conn,
                 lease.tenant.as_str(),
                 &lease.run_id,
                 now,
                 "agent",
-                status,
-                detail.as_ref(),
+                outcome.event(),
+                outcome.audit_detail().as_ref(),
             )?;
             Ok(run)
         })

@@ -65,6 +65,7 @@ conformance!(
     transitions::pause_and_resume,
     transitions::resume_with_claim,
     transitions::cancel_states,
+    transitions::retry_dead_and_requeue,
     memory::messages_and_history_window,
     memory::audit_trail,
     memory::commits_count_writes_only,

@@ -257,3 +257,100 @@ pub async fn cancel_states(ctx: &Ctx) {
         .collect();
     assert_eq!(events, [("created", "alice"), ("cancelled", "bob")]);
 }
+
+pub async fn retry_dead_and_requeue(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let ops = principal("ops");
+    let c = s
+        .create_run(&t, &new_run("a"), Some(&claim("w")))
+        .await
+        .unwrap()
+        .claimed
+        .unwrap();
+    let id = c.lease.run_id;
+    let error = agentd_core::RunError::new(ErrorCode::ProviderError, "provider m: 503");
+
+    // A retry keeps the steps done so far, queues the next attempt after
+    // the delay, and ends the lease.
+    let retry = Outcome::Retry {
+        error: error.clone(),
+        delay: Duration::from_millis(400),
+    };
+    let queued = s
+        .finish_run(&c.lease, &[step(0, StepKind::Llm)], &retry)
+        .await
+        .unwrap();
+    assert_eq!(queued.status, RunStatus::Queued);
+    assert_eq!(queued.attempt, 2);
+    assert_eq!(queued.steps, 1);
+    assert_eq!(queued.error, Some(error.clone()));
+    assert!(matches!(
+        s.heartbeat(&c.lease, Duration::from_secs(60)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // Not due before its delay; due after.
+    assert!(s.claim_next(&claim("w")).await.unwrap().is_none());
+    ctx.advance(Duration::from_millis(500)).await;
+    let c2 = s.claim_next(&claim("w")).await.unwrap().unwrap();
+    assert_eq!(c2.lease.run_id, id);
+    assert_eq!(c2.journal.run.attempt, 2, "a due retry is not a lost lease");
+    assert_eq!(c2.journal.steps.len(), 1);
+
+    // Dead: out of the queue, journal kept; only a dead run is requeued.
+    assert!(matches!(
+        s.requeue_dead(&t, id, &ops).await.unwrap(),
+        Transition::Conflict(RunStatus::Running)
+    ));
+    let dead = s
+        .finish_run(
+            &c2.lease,
+            &[step(1, StepKind::Tool)],
+            &Outcome::Dead {
+                error: error.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.status, RunStatus::Dead);
+    assert_eq!(dead.steps, 2);
+    assert_eq!(dead.error, Some(error));
+    assert!(s.claim_next(&claim("w")).await.unwrap().is_none());
+    let filter = agentd_store::RunFilter {
+        status: Some(RunStatus::Dead),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = s.list_runs(&t, &filter).await.unwrap().items;
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+
+    // Another tenant can neither see nor requeue it.
+    let other = tenant("other");
+    assert!(s.list_runs(&other, &filter).await.unwrap().items.is_empty());
+    assert!(matches!(
+        s.requeue_dead(&other, id, &ops).await.unwrap(),
+        Transition::NotFound
+    ));
+
+    let Transition::Done(requeued, None) = s.requeue_dead(&t, id, &ops).await.unwrap() else {
+        panic!("requeue refused");
+    };
+    assert_eq!(requeued.status, RunStatus::Queued);
+    assert_eq!(requeued.attempt, 1);
+    assert_eq!(requeued.error, None);
+    assert_eq!(requeued.steps, 2);
+    let c3 = s.claim_next(&claim("w")).await.unwrap().unwrap();
+    assert_eq!(c3.journal.steps.len(), 2, "continues from its journal");
+
+    let audit = s.list_audit(&t, id).await.unwrap();
+    let events: Vec<&str> = audit.iter().map(|a| a.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "created", "running", "retry", "running", "dead", "requeued", "running"
+        ]
+    );
+    assert_eq!(audit[2].detail["delay_ms"], 400);
+    assert_eq!(audit[2].detail["error"]["code"], "provider_error");
+    assert_eq!(audit[5].actor, "ops");
+}
