@@ -200,3 +200,63 @@ expect_tools = []
     );
     assert!(stdout.contains("+ output: \"done: hello\""), "{stdout}");
 }
+
+#[test]
+fn dlq_lists_and_requeues_dead_runs() {
+    let ws = Workspace::new();
+    let cfg = ws.write_config(
+        r#"
+[queue]
+max_attempts = 1
+
+[providers.down]
+kind = "mock"
+script = [{ error = "server" }]
+
+[[agents]]
+name = "broken"
+providers = ["down"]
+"#,
+    );
+    let cfg = cfg.to_str().unwrap();
+    let out = ws.run(&["--config", cfg, "run", "broken", "hi"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    // Listed, with its error, as JSON and as a table.
+    let out = ws.run(&["--config", cfg, "dlq", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "dead");
+    assert_eq!(items[0]["error"]["code"], "provider_error");
+    let id = items[0]["id"].as_str().unwrap().to_string();
+    let out = ws.run(&["--config", cfg, "dlq", "list"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains(&id) && table.contains("provider_error"),
+        "{table}"
+    );
+    // Another tenant's list is empty.
+    let out = ws.run(&[
+        "--config", cfg, "dlq", "list", "--json", "--tenant", "other",
+    ]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["items"], serde_json::json!([]));
+
+    // Requeued once; a second requeue finds it no longer dead.
+    let out = ws.run(&["--config", cfg, "dlq", "requeue", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("queued again"));
+    let out = ws.run(&["--config", cfg, "dlq", "requeue", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("only a dead run can be requeued"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ws.run(&["--config", cfg, "runs", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["run"]["status"], "queued");
+    assert_eq!(shown["run"]["attempt"], 1);
+}
