@@ -491,7 +491,7 @@ async fn sigterm_with_runs_in_flight_fails_none_and_exits_within_the_grace() {
     let base = format!("http://127.0.0.1:{api}");
     let text = config(&ws.db_url(), api, fake, "solo", "30s")
         .replace("[queue]\n", "[queue]\nshutdown_grace = \"3s\"\n");
-    let mut procs = vec![Proc::new(&ws, "serve", &text, &["serve"])];
+    let mut procs = [Proc::new(&ws, "serve", &text, &["serve"])];
     wait_healthy(&base);
     let client = reqwest::Client::new();
     for i in 0..40 {
