@@ -2,6 +2,9 @@
 //! list paging.
 
 use crate::{Page, Result, StoreError};
+use agentd_core::SCHEMA_VERSION;
+use agentd_core::Step;
+use agentd_core::checkpoint::StepRecord;
 
 /// A record the store cannot decode.
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -41,4 +44,25 @@ pub(crate) fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> Stri
         None
     };
     Page { items, next_cursor }
+}
+
+/// If a page of a journal holds records of an older version, the index of
+/// its last step: such records are migrated together with the journal
+/// before them (see `agentd_core::checkpoint::migrate_journal`), so the
+/// reader loads the journal from its start up to there.
+pub(crate) fn migration_prefix(page: &[StepRecord]) -> Option<u32> {
+    if page.iter().any(|r| r.version < SCHEMA_VERSION) {
+        page.last().map(|r| r.step.index)
+    } else {
+        None
+    }
+}
+
+/// The steps of a migrated journal prefix that belong to the page after
+/// `after`.
+pub(crate) fn in_page(steps: Vec<Step>, after: Option<u32>) -> Vec<Step> {
+    match after {
+        None => steps,
+        Some(after) => steps.into_iter().filter(|s| s.index > after).collect(),
+    }
 }

@@ -52,6 +52,9 @@ pub enum StoreError {
     Duplicate { what: String },
     #[error("corrupt record in the store: {0}")]
     Corrupt(String),
+    /// A record of a journal version this agentd cannot read.
+    #[error(transparent)]
+    Checkpoint(#[from] agentd_core::checkpoint::MigrationError),
     #[error("unsupported store url {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
 }

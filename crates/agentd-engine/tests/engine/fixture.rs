@@ -118,3 +118,81 @@ async fn write_store_fixture() -> anyhow::Result<()> {
     eprintln!("wrote {}", out.display());
     Ok(())
 }
+
+/// The runs a v1 agentd paused continue under this one: their journals are
+/// migrated on claim, and the run loop pairs the migrated call ids with the
+/// model's calls.
+#[tokio::test]
+async fn runs_paused_by_a_v1_agentd_resume_and_finish() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("v1.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../agentd-store/tests/fixtures/journal-v1.db"
+        ),
+        &db,
+    )?;
+    let store = agentd_store::open(&format!("sqlite://{}", db.display())).await?;
+    store.migrate().await?;
+    let engine = build_engine(FIXTURE_CONFIG, store.clone()).await?;
+    let who = identity("t1")?;
+    let runs = store
+        .list_runs(
+            &who.tenant,
+            &agentd_store::RunFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await?
+        .items;
+    let run_of = |agent: &str| {
+        runs.iter()
+            .find(|r| r.agent == agent)
+            .map(|r| r.id)
+            .context("fixture run missing")
+    };
+    let token = tokio_util::sync::CancellationToken::new();
+    for (agent, answer, output) in [
+        ("asker", json!("yes"), json!("human said: yes")),
+        (
+            "careful",
+            json!({ "approve": false, "reason": "not today" }),
+            json!("fetched: {\"error\":\"a human rejected this tool call: not today\"}"),
+        ),
+    ] {
+        let id = run_of(agent)?;
+        engine.resume(&who, id, &answer).await?;
+        let done = engine
+            .drive(&who.tenant, id, &token)
+            .await?
+            .context("run vanished")?;
+        assert_eq!(
+            done.status,
+            RunStatus::Succeeded,
+            "{agent}: {:?}",
+            done.error
+        );
+        assert_eq!(done.output, Some(output), "{agent}");
+        let steps = store
+            .list_steps(&who.tenant, id, None, 100)
+            .await?
+            .context("journal")?
+            .items;
+        // Old and new steps alike name the call they answer.
+        let last_model = steps
+            .iter()
+            .rev()
+            .find(|s| s.kind == agentd_core::StepKind::Llm);
+        assert!(last_model.is_some_and(|s| s.call_id.is_none()));
+        assert!(
+            steps
+                .iter()
+                .filter(|s| s.kind != agentd_core::StepKind::Llm)
+                .all(|s| s.call_id.is_some()),
+            "{agent}: {steps:?}"
+        );
+    }
+    Ok(())
+}

@@ -10,14 +10,14 @@
 mod rows;
 mod sql;
 
-use crate::codec::{corrupt, page, parse, to_json};
+use crate::codec::{corrupt, in_page, migration_prefix, page, parse, to_json};
 use crate::{
     AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
     Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    RunStatus, SCHEMA_VERSION, Step, TenantId,
+    RunStatus, SCHEMA_VERSION, Step, TenantId, checkpoint::migrate_journal,
 };
 use rows::{bind_steps, int};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -396,13 +396,14 @@ async fn claim_one(
 }
 
 async fn load_steps(conn: &mut PgConnection, id: &RunId) -> Result<Vec<Step>> {
-    sqlx::query(sql::LOAD_STEPS)
+    let records = sqlx::query(sql::LOAD_STEPS)
         .bind(id.0)
         .fetch_all(conn)
         .await?
         .iter()
         .map(rows::step)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(migrate_journal(*id, records)?)
 }
 
 async fn load_history(
@@ -442,7 +443,7 @@ fn limit_of(limit: u32) -> (u32, i64) {
     (limit, i64::from(limit) + 1)
 }
 
-/// Binds the lease fence `$18..$20` of `fence!`.
+/// Binds the lease fence `$19..$21` of `fence!`.
 fn bind_fence(q: rows::Query, lease: &Lease) -> rows::Query {
     q.bind(lease.run_id.0)
         .bind(lease.tenant.as_str())
@@ -647,7 +648,7 @@ impl Store for PgStore {
         if !exists {
             return Ok(None);
         }
-        let items = sqlx::query(sql::LIST_STEPS)
+        let records = sqlx::query(sql::LIST_STEPS)
             .bind(id.0)
             .bind(after.map_or(-1, i64::from))
             .bind(fetch)
@@ -656,6 +657,19 @@ impl Store for PgStore {
             .iter()
             .map(rows::step)
             .collect::<Result<Vec<_>>>()?;
+        // Older records are migrated with the journal before them.
+        let records = match migration_prefix(&records) {
+            None => records,
+            Some(last) => sqlx::query(sql::STEPS_UP_TO)
+                .bind(id.0)
+                .bind(int::<i32, _>(last))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(rows::step)
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let items = in_page(migrate_journal(id, records)?, after);
         Ok(Some(page(items, limit, |s| s.index.to_string())))
     }
 

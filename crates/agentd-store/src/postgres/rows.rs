@@ -3,6 +3,7 @@
 
 use crate::codec::{corrupt, opt_json, parse, parse_opt};
 use crate::{Result, StepWrite};
+use agentd_core::checkpoint::{StepRecord, migrate_run};
 use agentd_core::{
     ConversationId, PrincipalId, Run, RunId, RunStatus, SCHEMA_VERSION, Step, StepKind, StepStatus,
     TenantId, Usage,
@@ -13,11 +14,13 @@ use sqlx::postgres::{PgArguments, PgRow};
 /// A statement with its arguments, as `sqlx::query` builds it.
 pub(super) type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
 
-/// Reads a run whose columns (`run_cols!`) start at `at`.
+/// Reads a run whose columns (`run_cols!`) start at `at`, migrated to the
+/// current record version.
 pub(super) fn run(row: &PgRow, at: usize) -> Result<Run> {
     let status: String = row.try_get(at + 5)?;
     let conversation: Option<String> = row.try_get(at + 4)?;
-    Ok(Run {
+    let version = count(row.try_get::<i16, _>(at + 18)?)?;
+    let run = Run {
         id: RunId(row.try_get(at)?),
         tenant: TenantId::parse(row.try_get::<String, _>(at + 1)?).map_err(corrupt)?,
         agent: row.try_get(at + 2)?,
@@ -42,20 +45,22 @@ pub(super) fn run(row: &PgRow, at: usize) -> Result<Run> {
         cost_usd: row.try_get(at + 15)?,
         created_at: row.try_get(at + 16)?,
         updated_at: row.try_get(at + 17)?,
-    })
+    };
+    Ok(migrate_run(version, run)?)
 }
 
-/// Reads a step from `SELECT step_cols!()`.
-pub(super) fn step(row: &PgRow) -> Result<Step> {
+/// Reads a step record, as stored, from `SELECT step_cols!()`.
+pub(super) fn step(row: &PgRow) -> Result<StepRecord> {
     let kind: String = row.try_get(1)?;
     let status: String = row.try_get(3)?;
     let input_tokens: Option<i64> = row.try_get(10)?;
     let output_tokens: Option<i64> = row.try_get(11)?;
-    Ok(Step {
+    let step = Step {
         index: count(row.try_get::<i32, _>(0)?)?,
         kind: StepKind::parse(&kind)
             .ok_or_else(|| corrupt(format_args!("unknown step kind {kind:?}")))?,
         name: row.try_get(2)?,
+        call_id: row.try_get(12)?,
         status: StepStatus::parse(&status)
             .ok_or_else(|| corrupt(format_args!("unknown step status {status:?}")))?,
         attempt: count(row.try_get::<i32, _>(4)?)?,
@@ -71,6 +76,10 @@ pub(super) fn step(row: &PgRow) -> Result<Step> {
                 output_tokens: count(o.unwrap_or(0))?,
             }),
         },
+    };
+    Ok(StepRecord {
+        version: count(row.try_get::<i16, _>(13)?)?,
+        step,
     })
 }
 
@@ -131,8 +140,8 @@ impl Totals {
     }
 }
 
-/// Binds `writes` as the arrays `$1..$12` and the record version `$13` of
-/// `insert_steps!`, then the totals `$14..$17` of `add_totals!`.
+/// Binds `writes` as the arrays `$1..$13` and the record version `$14` of
+/// `insert_steps!`, then the totals `$15..$18` of `add_totals!`.
 pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
     let n = writes.len();
     let mut idx = Vec::with_capacity(n);
@@ -147,6 +156,7 @@ pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
     let mut error = Vec::with_capacity(n);
     let mut input_tokens = Vec::with_capacity(n);
     let mut output_tokens = Vec::with_capacity(n);
+    let mut call_id = Vec::with_capacity(n);
     for w in writes {
         let s = &w.step;
         idx.push(int::<i32, _>(s.index));
@@ -161,6 +171,7 @@ pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
         error.push(opt_json(s.error.as_ref())?);
         input_tokens.push(s.usage.map(|u| int::<i64, _>(u.input_tokens)));
         output_tokens.push(s.usage.map(|u| int::<i64, _>(u.output_tokens)));
+        call_id.push(s.call_id.clone());
     }
     let totals = Totals::of(writes);
     Ok(q.bind(idx)
@@ -175,6 +186,7 @@ pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
         .bind(error)
         .bind(input_tokens)
         .bind(output_tokens)
+        .bind(call_id)
         .bind(int::<i16, _>(SCHEMA_VERSION))
         .bind(totals.steps)
         .bind(totals.input_tokens)

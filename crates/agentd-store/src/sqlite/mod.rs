@@ -9,7 +9,7 @@
 macro_rules! run_cols {
     () => {
         "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at"
+         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
     };
 }
 
@@ -17,7 +17,7 @@ macro_rules! run_cols {
 macro_rules! step_cols {
     () => {
         "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens"
+         input_tokens, output_tokens, call_id, v"
     };
 }
 
@@ -25,7 +25,7 @@ mod read;
 mod rows;
 mod writer;
 
-use crate::codec::page;
+use crate::codec::{in_page, migration_prefix, page};
 use crate::{
     AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
     Result, RunFilter, StepWrite, Store, StoreError, Transition,
@@ -33,10 +33,11 @@ use crate::{
 use agentd_core::{
     ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
     SCHEMA_VERSION, Step, TenantId,
+    checkpoint::{StepRecord, migrate_journal},
 };
 use read::Readers;
 use rows::{corrupt, opt_json, to_json};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Params, params};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_roles.sql"),
     include_str!("../../migrations/sqlite/0003_idempotency.sql"),
+    include_str!("../../migrations/sqlite/0004_step_calls.sql"),
 ];
 
 /// The embedded store.
@@ -222,8 +224,8 @@ fn insert_audit(
 fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, duration_ms, \
-         input, output, error, input_tokens, output_tokens, v) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         input, output, error, input_tokens, output_tokens, v, call_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         run.0.as_bytes(),
@@ -240,6 +242,7 @@ fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
         step.usage.map(|u| u.input_tokens as i64),
         step.usage.map(|u| u.output_tokens as i64),
         SCHEMA_VERSION,
+        step.call_id,
     ])?;
     Ok(())
 }
@@ -424,12 +427,18 @@ fn load_steps(conn: &Connection, id: &RunId) -> Result<Vec<Step>> {
         step_cols!(),
         " FROM steps WHERE run_id = ?1 ORDER BY idx"
     ))?;
-    let mut rows = stmt.query(params![id.0.as_bytes()])?;
-    let mut steps = Vec::new();
+    let records = read_steps(&mut stmt, params![id.0.as_bytes()])?;
+    Ok(migrate_journal(*id, records)?)
+}
+
+/// Reads the step records a `SELECT step_cols!()` statement returns.
+fn read_steps(stmt: &mut CachedStatement<'_>, params: impl Params) -> Result<Vec<StepRecord>> {
+    let mut rows = stmt.query(params)?;
+    let mut records = Vec::new();
     while let Some(row) = rows.next()? {
-        steps.push(rows::step(row)?);
+        records.push(rows::step(row)?);
     }
-    Ok(steps)
+    Ok(records)
 }
 
 fn load_history(
@@ -686,16 +695,27 @@ impl Store for SqliteStore {
                     " FROM steps WHERE run_id = ?1 AND idx > ?2 \
                      ORDER BY idx LIMIT ?3"
                 ))?;
-                let mut rows = stmt.query(params![
-                    id.0.as_bytes(),
-                    after.map_or(-1, i64::from),
-                    i64::from(limit) + 1
-                ])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(rows::step(row)?);
-                }
-                Ok(Some(out))
+                let page = read_steps(
+                    &mut stmt,
+                    params![
+                        id.0.as_bytes(),
+                        after.map_or(-1, i64::from),
+                        i64::from(limit) + 1
+                    ],
+                )?;
+                // Older records are migrated with the journal before them.
+                let page = match migration_prefix(&page) {
+                    None => page,
+                    Some(last) => read_steps(
+                        &mut c.prepare_cached(concat!(
+                            "SELECT ",
+                            step_cols!(),
+                            " FROM steps WHERE run_id = ?1 AND idx <= ?2 ORDER BY idx"
+                        ))?,
+                        params![id.0.as_bytes(), last],
+                    )?,
+                };
+                Ok(Some(in_page(migrate_journal(id, page)?, after)))
             })
             .await?;
         Ok(items.map(|items| page(items, limit, |s| s.index.to_string())))

@@ -3,6 +3,7 @@
 use crate::Result;
 pub(super) use crate::codec::{corrupt, opt_json, to_json};
 use crate::codec::{parse, parse_opt};
+use agentd_core::checkpoint::{StepRecord, migrate_run};
 use agentd_core::{
     ConversationId, PrincipalId, Run, RunId, RunStatus, Step, StepKind, StepStatus, TenantId, Usage,
 };
@@ -14,11 +15,13 @@ pub(super) fn run_id(bytes: &[u8]) -> Result<RunId> {
         .map_err(|e| corrupt(format_args!("run id: {e}")))
 }
 
-/// Reads a run whose columns start at `at` (0 for `SELECT run_cols!()`).
+/// Reads a run whose columns start at `at` (0 for `SELECT run_cols!()`),
+/// migrated to the current record version.
 pub(super) fn run(row: &Row<'_>, at: usize) -> Result<Run> {
     let status: String = row.get(at + 5)?;
     let conversation: Option<String> = row.get(at + 4)?;
-    Ok(Run {
+    let version: u32 = row.get(at + 18)?;
+    let run = Run {
         id: run_id(&row.get::<_, Vec<u8>>(at)?)?,
         tenant: TenantId::parse(row.get::<_, String>(at + 1)?).map_err(corrupt)?,
         agent: row.get(at + 2)?,
@@ -43,20 +46,22 @@ pub(super) fn run(row: &Row<'_>, at: usize) -> Result<Run> {
         cost_usd: row.get(at + 15)?,
         created_at: row.get(at + 16)?,
         updated_at: row.get(at + 17)?,
-    })
+    };
+    Ok(migrate_run(version, run)?)
 }
 
-/// Reads a step from `SELECT step_cols!()`.
-pub(super) fn step(row: &Row<'_>) -> Result<Step> {
+/// Reads a step record, as stored, from `SELECT step_cols!()`.
+pub(super) fn step(row: &Row<'_>) -> Result<StepRecord> {
     let kind: String = row.get(1)?;
     let status: String = row.get(3)?;
     let input_tokens: Option<i64> = row.get(10)?;
     let output_tokens: Option<i64> = row.get(11)?;
-    Ok(Step {
+    let step = Step {
         index: row.get::<_, i64>(0)? as u32,
         kind: StepKind::parse(&kind)
             .ok_or_else(|| corrupt(format_args!("unknown step kind {kind:?}")))?,
         name: row.get(2)?,
+        call_id: row.get(12)?,
         status: StepStatus::parse(&status)
             .ok_or_else(|| corrupt(format_args!("unknown step status {status:?}")))?,
         attempt: row.get::<_, i64>(4)? as u32,
@@ -72,5 +77,9 @@ pub(super) fn step(row: &Row<'_>) -> Result<Step> {
                 output_tokens: o.unwrap_or(0) as u64,
             }),
         },
+    };
+    Ok(StepRecord {
+        version: row.get(13)?,
+        step,
     })
 }

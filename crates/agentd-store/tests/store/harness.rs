@@ -141,6 +141,63 @@ impl Ctx {
         }
     }
 
+    /// Runs `sql` on the test's own database behind the store's back:
+    /// tests of what is stored, and of records an older agentd wrote.
+    pub async fn exec(&self, sql: &str) {
+        match &self.pg {
+            None => {
+                let conn = rusqlite::Connection::open(self.sqlite_path()).unwrap();
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            Some(pg) => {
+                let pool = pg.stores.lock().unwrap()[0].1.pool().clone();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The text values `sql` selects (one column; NULLs skipped), read
+    /// from the test's own database behind the store's back.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match &self.pg {
+            None => {
+                let conn = rusqlite::Connection::open(self.sqlite_path()).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+                    .unwrap()
+                    .filter_map(|v| v.unwrap())
+                    .collect()
+            }
+            Some(pg) => {
+                let pool = pg.stores.lock().unwrap()[0].1.pool().clone();
+                sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+        }
+    }
+
+    /// `id` as a literal of the backend's run id column, for [`Ctx::exec`].
+    pub fn id_sql(&self, id: RunId) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("X'{}'", id.0.simple()),
+            Backend::Postgres => format!("'{id}'"),
+        }
+    }
+
+    /// The test's SQLite database file.
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("t.db")
+    }
+
     /// Drops the test's schemas (PostgreSQL); the temp dir goes on drop.
     async fn finish(mut self) {
         if let Some(pg) = &mut self.pg {
@@ -286,6 +343,7 @@ pub fn step(index: u32, kind: StepKind) -> StepWrite {
             index,
             kind,
             name: format!("{}-{index}", kind.as_str()),
+            call_id: (kind != StepKind::Llm).then(|| format!("call_{index}")),
             status: StepStatus::Completed,
             attempt: 1,
             started_at: 1_700_000_000_000 + i64::from(index),

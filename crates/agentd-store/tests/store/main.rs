@@ -11,11 +11,13 @@
 mod harness;
 
 mod concurrency;
+mod fixture;
 mod lease;
 mod memory;
 mod queue;
 mod runs;
 mod transitions;
+mod versions;
 
 /// Instantiates each `module::test` once per backend, as
 /// `sqlite::test` and `postgres::test`.
@@ -69,4 +71,5 @@ conformance!(
     memory::audit_trail,
     memory::commits_count_writes_only,
     concurrency::parallel_claims_are_exclusive,
+    versions::v1_records_are_migrated_on_read,
 );
