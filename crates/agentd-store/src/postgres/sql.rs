@@ -322,9 +322,10 @@ pub(super) const LOAD_STEPS: &str = concat!(
 );
 
 /// The last `$3` messages of a conversation, oldest first (`LIMIT NULL`:
-/// all of them).
-pub(super) const LOAD_HISTORY: &str = "SELECT message FROM (SELECT seq, message FROM messages \
-     WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq DESC LIMIT $3) m ORDER BY seq";
+/// all of them), with the runs that wrote them.
+pub(super) const LOAD_HISTORY: &str = "SELECT run_id, message FROM (SELECT seq, run_id, message \
+     FROM messages WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq DESC LIMIT $3) m \
+     ORDER BY seq";
 
 pub(super) const HOLDS_LEASE: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 \
      AND status = 'running')";

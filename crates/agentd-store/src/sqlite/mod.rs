@@ -25,10 +25,10 @@ mod read;
 mod rows;
 mod writer;
 
-use crate::codec::{in_page, migration_prefix, page};
+use crate::codec::{Codec, Field, in_page, migration_prefix, page};
 use crate::{
-    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
-    Result, RunFilter, StepWrite, Store, StoreError, Transition,
+    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring, Lease,
+    Outcome, Page, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
@@ -36,7 +36,7 @@ use agentd_core::{
     checkpoint::{StepRecord, migrate_journal},
 };
 use read::Readers;
-use rows::{corrupt, opt_json, to_json};
+use rows::{corrupt, to_json};
 use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Params, params};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +63,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     clock: Clock,
+    codec: Codec,
     path: Option<PathBuf>,
 }
 
@@ -148,6 +149,7 @@ impl SqliteStore {
             writer,
             readers: Readers::new(open_reader),
             clock: Arc::new(agentd_core::now_millis),
+            codec: Codec::default(),
             path,
         })
     }
@@ -158,19 +160,41 @@ impl SqliteStore {
         self
     }
 
+    /// Seals payload columns with `keyring` (encryption at rest; see
+    /// [`crate::StoreOptions::keyring`]).
+    pub fn with_keyring(mut self, keyring: Option<Keyring>) -> Self {
+        self.codec = Codec::new(keyring);
+        self
+    }
+
+    /// Runs `f` in the writer's next transaction with the time and the
+    /// column codec.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, Millis, &Codec) -> Result<T> + Send + 'static,
     {
         let clock = self.clock.clone();
-        self.writer.write(move |conn| f(conn, clock())).await
+        let codec = self.codec.clone();
+        self.writer
+            .write(move |conn| f(conn, clock(), &codec))
+            .await
+    }
+
+    /// Runs `f` on a read connection with the column codec.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Codec) -> Result<T> + Send + 'static,
+    {
+        let codec = self.codec.clone();
+        self.readers.read(move |conn| f(conn, &codec)).await
     }
 }
 
 // ---- statements shared by the operations (all run inside a transaction) ----
 
-fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>> {
+fn fetch_run(conn: &Connection, codec: &Codec, tenant: &str, id: &RunId) -> Result<Option<Run>> {
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         run_cols!(),
@@ -178,7 +202,7 @@ fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>>
     ))?;
     let mut rows = stmt.query(params![id.0.as_bytes(), tenant])?;
     match rows.next()? {
-        Some(row) => Ok(Some(rows::run(row, 0)?)),
+        Some(row) => Ok(Some(rows::run(codec, row, 0)?)),
         None => Ok(None),
     }
 }
@@ -198,8 +222,10 @@ fn duplicate_run(e: rusqlite::Error, id: &RunId) -> StoreError {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one audit row's columns
 fn insert_audit(
     conn: &Connection,
+    codec: &Codec,
     tenant: &str,
     run: &RunId,
     at: Millis,
@@ -216,12 +242,13 @@ fn insert_audit(
         at,
         actor,
         event,
-        detail.map(|d| d.to_string())
+        codec.seal_opt(Field::of(run, "audit.detail"), detail)?
     ])?;
     Ok(())
 }
 
-fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
+fn insert_step(conn: &Connection, codec: &Codec, run: &RunId, step: &Step) -> Result<()> {
+    let field = |column| Field::step(run, step.index, column);
     conn.prepare_cached(
         "INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, duration_ms, \
          input, output, error, input_tokens, output_tokens, v, call_id) \
@@ -236,9 +263,9 @@ fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
         step.attempt,
         step.started_at,
         step.duration_ms as i64,
-        step.input.to_string(),
-        step.output.to_string(),
-        opt_json(step.error.as_ref())?,
+        codec.seal_json(field("steps.input"), &step.input)?,
+        codec.seal_json(field("steps.output"), &step.output)?,
+        codec.seal_opt(field("steps.error"), step.error.as_ref())?,
         step.usage.map(|u| u.input_tokens as i64),
         step.usage.map(|u| u.output_tokens as i64),
         SCHEMA_VERSION,
@@ -251,6 +278,7 @@ fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
 /// with `LeaseLost` if the lease token moved on.
 fn journal_steps(
     conn: &Connection,
+    codec: &Codec,
     lease: &Lease,
     writes: &[StepWrite],
     now: Millis,
@@ -289,7 +317,7 @@ fn journal_steps(
         return Err(StoreError::LeaseLost { run: lease.run_id });
     }
     for w in writes {
-        insert_step(conn, &lease.run_id, &w.step)?;
+        insert_step(conn, codec, &lease.run_id, &w.step)?;
     }
     Ok(())
 }
@@ -329,6 +357,7 @@ macro_rules! runnable {
 /// Claims run `id` (already known runnable) and reads its journal.
 fn take_lease(
     conn: &Connection,
+    codec: &Codec,
     id: &[u8],
     was_running: bool,
     req: &ClaimRequest,
@@ -351,12 +380,13 @@ fn take_lease(
         .next()?
         .ok_or_else(|| corrupt("claimed run vanished"))?;
     let token: i64 = row.get(0)?;
-    let run = rows::run(row, 1)?;
+    let run = rows::run(codec, row, 1)?;
     drop(rows);
     // A run found `running` had its lease expire: its worker died mid-run.
     let event = if was_running { "reclaimed" } else { "running" };
     insert_audit(
         conn,
+        codec,
         run.tenant.as_str(),
         &run.id,
         now,
@@ -364,12 +394,13 @@ fn take_lease(
         event,
         None,
     )?;
-    let steps = load_steps(conn, &run.id)?;
+    let steps = load_steps(conn, codec, &run.id)?;
     let roles = load_roles(conn, &run.id)?;
     let history = match &run.conversation_id {
         None => Vec::new(),
         Some(conv) => load_history(
             conn,
+            codec,
             run.tenant.as_str(),
             conv,
             req.history_limits.get(&run.agent).copied(),
@@ -393,6 +424,7 @@ fn take_lease(
 /// Claims run `id` of `tenant` if it is runnable now.
 fn claim_one(
     conn: &Connection,
+    codec: &Codec,
     tenant: &str,
     id: &RunId,
     req: &ClaimRequest,
@@ -407,7 +439,9 @@ fn claim_one(
         .optional()?;
     match candidate {
         None => Ok(None),
-        Some(status) => take_lease(conn, id.0.as_bytes(), status == "running", req, now).map(Some),
+        Some(status) => {
+            take_lease(conn, codec, id.0.as_bytes(), status == "running", req, now).map(Some)
+        }
     }
 }
 
@@ -421,41 +455,48 @@ fn load_roles(conn: &Connection, id: &RunId) -> Result<Vec<String>> {
     }
 }
 
-fn load_steps(conn: &Connection, id: &RunId) -> Result<Vec<Step>> {
+fn load_steps(conn: &Connection, codec: &Codec, id: &RunId) -> Result<Vec<Step>> {
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         step_cols!(),
         " FROM steps WHERE run_id = ?1 ORDER BY idx"
     ))?;
-    let records = read_steps(&mut stmt, params![id.0.as_bytes()])?;
+    let records = read_steps(&mut stmt, codec, id, params![id.0.as_bytes()])?;
     Ok(migrate_journal(*id, records)?)
 }
 
-/// Reads the step records a `SELECT step_cols!()` statement returns.
-fn read_steps(stmt: &mut CachedStatement<'_>, params: impl Params) -> Result<Vec<StepRecord>> {
+/// Reads the step records of run `run` a `SELECT step_cols!()` statement
+/// returns.
+fn read_steps(
+    stmt: &mut CachedStatement<'_>,
+    codec: &Codec,
+    run: &RunId,
+    params: impl Params,
+) -> Result<Vec<StepRecord>> {
     let mut rows = stmt.query(params)?;
     let mut records = Vec::new();
     while let Some(row) = rows.next()? {
-        records.push(rows::step(row)?);
+        records.push(rows::step(codec, run, row)?);
     }
     Ok(records)
 }
 
 fn load_history(
     conn: &Connection,
+    codec: &Codec,
     tenant: &str,
     conv: &ConversationId,
     limit: Option<u32>,
 ) -> Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT message FROM (SELECT seq, message FROM messages \
+        "SELECT run_id, message FROM (SELECT seq, run_id, message FROM messages \
          WHERE tenant = ?1 AND conversation_id = ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
     )?;
     let mut rows = stmt.query(params![tenant, conv.as_str(), limit.map_or(-1, i64::from)])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let text: String = row.get(0)?;
-        out.push(serde_json::from_str(&text).map_err(corrupt)?);
+        let run = rows::run_id(&row.get::<_, Vec<u8>>(0)?)?;
+        out.push(codec.parse(Field::of(&run, "messages.message"), row.get(1)?)?);
     }
     Ok(out)
 }
@@ -539,7 +580,7 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let new = run.clone();
         let claim = claim.cloned();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             if let Some(idem) = &new.idempotency {
                 let seen: Option<(Vec<u8>, String)> = conn
                     .prepare_cached(
@@ -557,7 +598,7 @@ impl Store for SqliteStore {
                         });
                     }
                     let id = rows::run_id(&id)?;
-                    let run = fetch_run(conn, tenant.as_str(), &id)?
+                    let run = fetch_run(conn, codec, tenant.as_str(), &id)?
                         .ok_or_else(|| corrupt(format_args!("idempotent run {id} vanished")))?;
                     return Ok(Created {
                         run,
@@ -592,17 +633,19 @@ impl Store for SqliteStore {
                         new.agent,
                         new.principal.as_str(),
                         new.conversation_id.as_ref().map(|c| c.as_str()),
-                        new.input.to_string(),
-                        new.metadata.as_ref().map(|m| m.to_string()),
+                        codec.seal_json(Field::of(&new.id, "runs.input"), &new.input)?,
+                        codec
+                            .seal_opt(Field::of(&new.id, "runs.metadata"), new.metadata.as_ref())?,
                         now,
                         SCHEMA_VERSION,
                         to_json(&new.roles)?,
                     ],
-                    |row| Ok(rows::run(row, 0)),
+                    |row| Ok(rows::run(codec, row, 0)),
                 )
                 .map_err(|e| duplicate_run(e, &new.id))??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &new.id,
                 now,
@@ -611,7 +654,7 @@ impl Store for SqliteStore {
                 None,
             )?;
             let claimed = match &claim {
-                Some(req) => claim_one(conn, tenant.as_str(), &new.id, req, now)?,
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &new.id, req, now)?,
                 None => None,
             };
             Ok(Created {
@@ -625,8 +668,7 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
         let tenant = tenant.clone();
-        self.readers
-            .read(move |c| fetch_run(c, tenant.as_str(), &id))
+        self.read(move |c, codec| fetch_run(c, codec, tenant.as_str(), &id))
             .await
     }
 
@@ -644,8 +686,7 @@ impl Store for SqliteStore {
         let agent = filter.agent.clone();
         let status = filter.status.map(|s| s.as_str());
         let items = self
-            .readers
-            .read(move |c| {
+            .read(move |c, codec| {
                 let mut stmt = c.prepare_cached(concat!(
                     "SELECT ",
                     run_cols!(),
@@ -662,7 +703,7 @@ impl Store for SqliteStore {
                 ])?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    out.push(rows::run(row, 0)?);
+                    out.push(rows::run(codec, row, 0)?);
                 }
                 Ok(out)
             })
@@ -680,8 +721,7 @@ impl Store for SqliteStore {
         let limit = limit.clamp(1, 1000);
         let tenant = tenant.clone();
         let items = self
-            .readers
-            .read(move |c| {
+            .read(move |c, codec| {
                 let exists: Option<i64> = c
                     .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2")?
                     .query_row(params![id.0.as_bytes(), tenant.as_str()], |r| r.get(0))
@@ -697,6 +737,8 @@ impl Store for SqliteStore {
                 ))?;
                 let page = read_steps(
                     &mut stmt,
+                    codec,
+                    &id,
                     params![
                         id.0.as_bytes(),
                         after.map_or(-1, i64::from),
@@ -712,6 +754,8 @@ impl Store for SqliteStore {
                             step_cols!(),
                             " FROM steps WHERE run_id = ?1 AND idx <= ?2 ORDER BY idx"
                         ))?,
+                        codec,
+                        &id,
                         params![id.0.as_bytes(), last],
                     )?,
                 };
@@ -732,8 +776,7 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let conversation = conversation.clone();
         let items = self
-            .readers
-            .read(move |c| {
+            .read(move |c, codec| {
                 let mut stmt = c.prepare_cached(
                     "SELECT seq, run_id, message, created_at FROM messages \
                      WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
@@ -746,11 +789,12 @@ impl Store for SqliteStore {
                 ])?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    let text: String = row.get(2)?;
+                    let run_id = rows::run_id(&row.get::<_, Vec<u8>>(1)?)?;
                     out.push(ConversationMessage {
                         seq: row.get::<_, i64>(0)? as u64,
-                        run_id: rows::run_id(&row.get::<_, Vec<u8>>(1)?)?,
-                        message: serde_json::from_str(&text).map_err(corrupt)?,
+                        message: codec
+                            .parse(Field::of(&run_id, "messages.message"), row.get(2)?)?,
+                        run_id,
                         created_at: row.get(3)?,
                     });
                 }
@@ -772,9 +816,10 @@ impl Store for SqliteStore {
         let actor = actor.to_string();
         let event = event.to_string();
         let detail = detail.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -788,30 +833,28 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>> {
         let tenant = tenant.clone();
-        self.readers
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT at, actor, event, detail FROM audit \
+        self.read(move |c, codec| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, actor, event, detail FROM audit \
                      WHERE tenant = ?1 AND run_id = ?2 ORDER BY id",
-                )?;
-                let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    let detail: Option<String> = row.get(3)?;
-                    out.push(AuditEntry {
-                        run_id: id,
-                        at: row.get(0)?,
-                        actor: row.get(1)?,
-                        event: row.get(2)?,
-                        detail: match detail {
-                            Some(d) => serde_json::from_str(&d).map_err(corrupt)?,
-                            None => serde_json::Value::Null,
-                        },
-                    });
-                }
-                Ok(out)
-            })
-            .await
+            )?;
+            let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let detail: Option<String> = row.get(3)?;
+                out.push(AuditEntry {
+                    run_id: id,
+                    at: row.get(0)?,
+                    actor: row.get(1)?,
+                    event: row.get(2)?,
+                    detail: codec
+                        .parse_opt(Field::of(&id, "audit.detail"), detail)?
+                        .unwrap_or_default(),
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn cancel_run(
@@ -822,8 +865,8 @@ impl Store for SqliteStore {
     ) -> Result<Transition> {
         let tenant = tenant.clone();
         let actor = actor.clone();
-        self.write(move |conn, now| {
-            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+        self.write(move |conn, now, codec| {
+            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
             if !run.status.can_transition(agentd_core::RunStatus::Cancelled) {
@@ -840,11 +883,17 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(
-                    params![to_json(&error)?, now, id.0.as_bytes(), tenant.as_str()],
-                    |row| Ok(rows::run(row, 0)),
+                    params![
+                        codec.seal_json(Field::of(&id, "runs.error"), &error)?,
+                        now,
+                        id.0.as_bytes(),
+                        tenant.as_str()
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
                 )??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -867,10 +916,10 @@ impl Store for SqliteStore {
     ) -> Result<Transition> {
         let tenant = tenant.clone();
         let actor = actor.clone();
-        let answer = answer.to_string();
+        let answer = answer.clone();
         let claim = claim.cloned();
-        self.write(move |conn, now| {
-            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+        self.write(move |conn, now, codec| {
+            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
             let Some(pause) = run
@@ -886,7 +935,12 @@ impl Store for SqliteStore {
                      duration_ms = MAX(0, ?2 - started_at) \
                      WHERE run_id = ?3 AND idx = ?4 AND status = 'waiting'",
                 )?
-                .execute(params![answer, now, id.0.as_bytes(), pause.step])?;
+                .execute(params![
+                    codec.seal_json(Field::step(&id, pause.step, "steps.output"), &answer)?,
+                    now,
+                    id.0.as_bytes(),
+                    pause.step
+                ])?;
             if n != 1 {
                 return Err(corrupt(format_args!(
                     "paused run {id} has no waiting step {}",
@@ -900,10 +954,11 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
-                    Ok(rows::run(row, 0))
+                    Ok(rows::run(codec, row, 0))
                 })??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -912,7 +967,7 @@ impl Store for SqliteStore {
                 None,
             )?;
             let claimed = match &claim {
-                Some(req) => claim_one(conn, tenant.as_str(), &id, req, now)?,
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &id, req, now)?,
                 None => None,
             };
             Ok(match claimed {
@@ -925,7 +980,7 @@ impl Store for SqliteStore {
 
     async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
         let req = req.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             let candidate: Option<(Vec<u8>, String)> = conn
                 .prepare_cached(concat!(
                     "SELECT r.id, r.status FROM runs r WHERE ",
@@ -938,7 +993,7 @@ impl Store for SqliteStore {
             match candidate {
                 None => Ok(None),
                 Some((id, status)) => {
-                    take_lease(conn, &id, status == "running", &req, now).map(Some)
+                    take_lease(conn, codec, &id, status == "running", &req, now).map(Some)
                 }
             }
         })
@@ -953,7 +1008,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Claimed>> {
         let tenant = tenant.clone();
         let req = req.clone();
-        self.write(move |conn, now| claim_one(conn, tenant.as_str(), &id, &req, now))
+        self.write(move |conn, now, codec| claim_one(conn, codec, tenant.as_str(), &id, &req, now))
             .await
     }
 
@@ -965,9 +1020,10 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let lease = lease.clone();
         let writes = writes.to_vec();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             journal_steps(
                 conn,
+                codec,
                 &lease,
                 &writes,
                 now,
@@ -981,8 +1037,8 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         let writes = writes.to_vec();
         let pause = pause.clone();
-        self.write(move |conn, now| {
-            journal_steps(conn, &lease, &writes, now, None)?;
+        self.write(move |conn, now, codec| {
+            journal_steps(conn, codec, &lease, &writes, now, None)?;
             let run = conn
                 .prepare_cached(concat!(
                     "UPDATE runs SET status = 'paused', pause = ?1, lease_owner = NULL, \
@@ -990,12 +1046,17 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(
-                    params![to_json(&pause)?, now, lease.run_id.0.as_bytes()],
-                    |row| Ok(rows::run(row, 0)),
+                    params![
+                        codec.seal_json(Field::of(&lease.run_id, "runs.pause"), &pause)?,
+                        now,
+                        lease.run_id.0.as_bytes()
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
                 )??;
             let detail = serde_json::json!({ "question": pause.question });
             insert_audit(
                 conn,
+                codec,
                 lease.tenant.as_str(),
                 &lease.run_id,
                 now,
@@ -1017,11 +1078,20 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         let writes = writes.to_vec();
         let outcome = outcome.clone();
-        self.write(move |conn, now| {
-            journal_steps(conn, &lease, &writes, now, None)?;
+        self.write(move |conn, now, codec| {
+            journal_steps(conn, codec, &lease, &writes, now, None)?;
+            let field = |column| Field::of(&lease.run_id, column);
             let (status, output, error) = match &outcome {
-                Outcome::Succeeded { output, .. } => ("succeeded", Some(output.to_string()), None),
-                Outcome::Failed { error } => ("failed", None, Some(to_json(error)?)),
+                Outcome::Succeeded { output, .. } => (
+                    "succeeded",
+                    Some(codec.seal_json(field("runs.output"), output)?),
+                    None,
+                ),
+                Outcome::Failed { error } => (
+                    "failed",
+                    None,
+                    Some(codec.seal_json(field("runs.error"), error)?),
+                ),
             };
             let run = conn
                 .prepare_cached(concat!("UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
@@ -1038,7 +1108,7 @@ impl Store for SqliteStore {
                         lease.tenant.as_str(),
                         lease.token
                     ],
-                    |row| Ok(rows::run(row, 0)),
+                    |row| Ok(rows::run(codec, row, 0)),
                 )
                 .optional()?
                 .ok_or(StoreError::LeaseLost { run: lease.run_id })??;
@@ -1061,7 +1131,7 @@ impl Store for SqliteStore {
                         conv.as_str(),
                         next + i as i64,
                         lease.run_id.0.as_bytes(),
-                        to_json(m)?,
+                        codec.seal_json(field("messages.message"), m)?,
                         now
                     ])?;
                 }
@@ -1072,6 +1142,7 @@ impl Store for SqliteStore {
             };
             insert_audit(
                 conn,
+                codec,
                 lease.tenant.as_str(),
                 &lease.run_id,
                 now,
@@ -1086,7 +1157,7 @@ impl Store for SqliteStore {
 
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
         let lease = lease.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, _| {
             let n = conn
                 .prepare_cached(
                     "UPDATE runs SET lease_until = ?1 \
@@ -1108,7 +1179,7 @@ impl Store for SqliteStore {
 
     async fn release(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, _| {
             conn.prepare_cached(
                 "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
                  available_at = ?1, updated_at = ?1 \
@@ -1127,7 +1198,7 @@ impl Store for SqliteStore {
 
     async fn release_owner(&self, owner: &str) -> Result<u64> {
         let owner = owner.to_string();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, _| {
             let n = conn
                 .prepare_cached(
                     "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \

@@ -5,7 +5,7 @@ use agentd_core::{
     ConversationId, Message, NewRun, Pause, PrincipalId, Role, RunId, Step, StepKind, StepStatus,
     TenantId, Usage,
 };
-use agentd_store::{ClaimRequest, PgStore, SqliteStore, StepWrite, Store};
+use agentd_store::{ClaimRequest, Keyring, PgStore, SqliteStore, StepWrite, Store};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -100,6 +100,25 @@ impl Ctx {
                     .fetch_add(d.as_millis() as i64, Ordering::SeqCst);
             }
             Backend::Postgres => tokio::time::sleep(d).await,
+        }
+    }
+
+    /// Another handle on the test's own storage (the same SQLite file or
+    /// PostgreSQL schema as `store`), sealing payloads with `keyring`.
+    pub async fn reopen(&self, keyring: Option<Keyring>) -> Arc<dyn Store> {
+        match &self.pg {
+            None => {
+                let store = open_sqlite(&self.sqlite_path(), &self.offset).await;
+                Arc::new(store.with_keyring(keyring))
+            }
+            Some(pg) => {
+                let schema = pg.stores.lock().unwrap()[0].0.clone();
+                let store = PgStore::open_in_schema(&pg.url, &schema)
+                    .await
+                    .expect("reopen the test's schema");
+                pg.stores.lock().unwrap().push((schema, store.clone()));
+                Arc::new(store.with_keyring(keyring))
+            }
         }
     }
 
@@ -227,14 +246,17 @@ impl Ctx {
 }
 
 async fn sqlite_store(path: &std::path::Path, offset: &Arc<AtomicI64>) -> Arc<dyn Store> {
+    Arc::new(open_sqlite(path, offset).await)
+}
+
+async fn open_sqlite(path: &std::path::Path, offset: &Arc<AtomicI64>) -> SqliteStore {
     let offset = offset.clone();
-    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+    SqliteStore::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("open SQLite")
         .with_clock(Arc::new(move || {
             agentd_core::now_millis() + offset.load(Ordering::SeqCst)
-        }));
-    Arc::new(store)
+        }))
 }
 
 /// PostgreSQL is not there: fail under CI, skip elsewhere.
@@ -383,4 +405,17 @@ pub fn pause(question: &str, index: u32) -> Pause {
 
 pub fn msg(role: Role, text: &str) -> Message {
     Message::text(role, text)
+}
+
+/// A keyring of `KEYID:BASE64` entries whose keys are 32 bytes of `byte`.
+pub fn keyring(entries: &[(&str, u8)]) -> Keyring {
+    use base64::Engine as _;
+    let text: Vec<String> = entries
+        .iter()
+        .map(|(id, byte)| {
+            let key = base64::engine::general_purpose::STANDARD.encode([*byte; 32]);
+            format!("{id}:{key}")
+        })
+        .collect();
+    Keyring::parse(&text.join(",")).unwrap()
 }

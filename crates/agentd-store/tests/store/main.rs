@@ -11,6 +11,7 @@
 mod harness;
 
 mod concurrency;
+mod encryption;
 mod fixture;
 mod lease;
 mod memory;
@@ -72,4 +73,6 @@ conformance!(
     memory::commits_count_writes_only,
     concurrency::parallel_claims_are_exclusive,
     versions::v1_records_are_migrated_on_read,
+    encryption::sealed_round_trip,
+    encryption::key_rotation_and_wrong_keys,
 );

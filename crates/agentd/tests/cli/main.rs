@@ -5,4 +5,5 @@
 mod approval;
 mod commands;
 mod crash;
+mod store;
 mod support;
