@@ -74,7 +74,9 @@ pub struct InProc {
 
 impl InProc {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
-        let store = agentd_store::open(&config.store.url).await?;
+        let options =
+            agentd_store::StoreOptions::from_key_env(config.store.encryption_key_env.as_deref())?;
+        let store = agentd_store::open_with(&config.store.url, options).await?;
         store.migrate().await?;
         let engine = Engine::new(config, store.clone()).await?;
         let stop = CancellationToken::new();

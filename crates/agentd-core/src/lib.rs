@@ -1,23 +1,24 @@
 //! Domain types of agentd: identities, runs, steps, messages, the run status
-//! machine and the stable error codes. No I/O lives here.
+//! machine, the stable error codes, and the checkpoint schema with its
+//! migrations between versions. No I/O lives here.
 
+pub mod approval;
 pub mod backoff;
+pub mod checkpoint;
 pub mod error;
 pub mod id;
 pub mod message;
 pub mod run;
 pub mod step;
 
+pub use approval::ApprovalDecision;
 pub use backoff::Backoff;
+pub use checkpoint::SCHEMA_VERSION;
 pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};
 pub use run::{IdempotencyKey, NewRun, Pause, Run, RunStatus, Usage};
 pub use step::{Step, StepKind, StepStatus};
-
-/// Version of the serialized run/step records. Bumped whenever the JSON shape
-/// of a journal record changes; readers migrate older versions forward.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// Milliseconds since the Unix epoch, the one timestamp unit used in records.
 pub type Millis = i64;

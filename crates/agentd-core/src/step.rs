@@ -74,6 +74,11 @@ pub struct Step {
     pub kind: StepKind,
     /// Tool name, `ask_human`, or the provider name for model calls.
     pub name: String,
+    /// A `tool` or `human` step: the id of the model's tool call it answers
+    /// (an approval step: the call waiting for the decision). `None` for
+    /// model steps. Added in record version 2 (see [`crate::checkpoint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
     pub status: StepStatus,
     pub attempt: u32,
     #[serde(with = "crate::run::ts")]

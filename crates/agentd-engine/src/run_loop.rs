@@ -93,6 +93,18 @@ fn rebuild(journal: Journal) -> Result<State, RunError> {
                     let err = corrupt(&run, format!("step {} still waits for a human", step.index));
                     return Err(err);
                 }
+                // The journal names the call each result belongs to (record
+                // v2; v1 records get it by migration): check it is the one
+                // next in line rather than trust the order.
+                if let (Some(id), Some(call)) = (&step.call_id, pending.front())
+                    && *id != call.id
+                {
+                    let what = format!(
+                        "step {} answers tool call {id:?}, but {:?} is next",
+                        step.index, call.id
+                    );
+                    return Err(corrupt(&run, what));
+                }
                 if step.input.get("approval").is_some() {
                     // An approval decision: the call runs next, or the model
                     // hears the refusal.
@@ -150,6 +162,7 @@ fn new_step(index: u32, kind: StepKind, name: &str, attempt: u32, started_at: i6
         index,
         kind,
         name: name.to_string(),
+        call_id: None,
         status: StepStatus::Completed,
         attempt,
         started_at,
@@ -450,6 +463,7 @@ impl Engine {
             }
             self.flush(lease, st).await?;
             let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, now_millis());
+            step.call_id = Some(call.id.clone());
             step.input = call.args.clone();
             step.output = serde_json::json!({ "error": format!("not permitted: {reason}") });
             st.messages
@@ -482,6 +496,7 @@ impl Engine {
             step_index: index,
         };
         let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, started_at);
+        step.call_id = Some(call.id.clone());
         step.input = call.args.clone();
         let outcome = match tool {
             // A tool this agent does not have, or whose MCP server is down:
@@ -545,6 +560,7 @@ impl Engine {
         let index = st.next_index;
         let mut step = new_step(index, StepKind::Human, name, st.run.attempt, now_millis());
         step.status = StepStatus::Waiting;
+        step.call_id = Some(call.id.clone());
         step.input = serde_json::json!({ "approval": { "tool": name, "args": call.args } });
         let pause = Pause {
             question: approval_question(name, &call.args),

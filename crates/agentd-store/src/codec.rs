@@ -1,7 +1,14 @@
-//! Helpers both backends share: JSON columns, corrupt-record errors and
-//! list paging.
+//! Helpers both backends share: JSON columns (sealed when a keyring is
+//! configured), corrupt-record errors, record versions and list paging.
 
+use crate::crypt::{Keyring, OpenError, SealError, split_sealed};
 use crate::{Page, Result, StoreError};
+use agentd_core::RunId;
+use agentd_core::SCHEMA_VERSION;
+use agentd_core::Step;
+use agentd_core::checkpoint::StepRecord;
+use std::fmt;
+use std::sync::Arc;
 
 /// A record the store cannot decode.
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -11,11 +18,6 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 /// Serializes a value for a JSON column.
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(corrupt)
-}
-
-/// Serializes an optional value for a nullable JSON column.
-pub(crate) fn opt_json<T: serde::Serialize>(v: Option<&T>) -> Result<Option<String>> {
-    v.map(to_json).transpose()
 }
 
 /// Parses JSON column `col`.
@@ -31,6 +33,147 @@ pub(crate) fn parse_opt<T: serde::de::DeserializeOwned>(
     s.map(|s| parse(col, &s)).transpose()
 }
 
+/// A payload column of one record: what a sealed value is bound to (its
+/// associated data) and how errors name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field<'a> {
+    run: &'a RunId,
+    /// `table.column`.
+    column: &'static str,
+    /// A step's index: its payloads are bound to their step.
+    step: Option<u32>,
+}
+
+impl<'a> Field<'a> {
+    /// A column of run `run` (or of a row that belongs to it).
+    pub(crate) fn of(run: &'a RunId, column: &'static str) -> Self {
+        Self {
+            run,
+            column,
+            step: None,
+        }
+    }
+
+    /// A column of step `index` of run `run`.
+    pub(crate) fn step(run: &'a RunId, index: u32, column: &'static str) -> Self {
+        Self {
+            run,
+            column,
+            step: Some(index),
+        }
+    }
+
+    fn aad(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(48);
+        aad.extend_from_slice(b"agentd:");
+        aad.extend_from_slice(self.run.0.as_bytes());
+        aad.push(b':');
+        aad.extend_from_slice(self.column.as_bytes());
+        if let Some(i) = self.step {
+            aad.push(b':');
+            aad.extend_from_slice(i.to_string().as_bytes());
+        }
+        aad
+    }
+}
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(i) => write!(f, "{} of step {i} of run {}", self.column, self.run),
+            None => write!(f, "{} of run {}", self.column, self.run),
+        }
+    }
+}
+
+/// Encodes and decodes payload columns: sealed with the keyring's current
+/// key when there is one, plain JSON otherwise. Either way it reads both
+/// (a sealed value needs the keyring). Cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct Codec {
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl Codec {
+    pub(crate) fn new(keyring: Option<Keyring>) -> Self {
+        Self {
+            keyring: keyring.map(Arc::new),
+        }
+    }
+
+    /// The column value for the JSON text `json`.
+    pub(crate) fn seal(&self, field: Field<'_>, json: String) -> Result<String> {
+        let Some(ring) = &self.keyring else {
+            return Ok(json);
+        };
+        ring.seal(json.as_bytes(), &field.aad())
+            .map_err(|e| StoreError::Encrypt {
+                what: field.to_string(),
+                reason: match e {
+                    SealError::Random => "the system's random number generator failed",
+                    SealError::Encrypt => "AES-GCM refused the value",
+                },
+            })
+    }
+
+    /// The column value for `v`, serialized.
+    pub(crate) fn seal_json<T: serde::Serialize>(&self, field: Field<'_>, v: &T) -> Result<String> {
+        self.seal(field, to_json(v)?)
+    }
+
+    /// The nullable column value for `v`.
+    pub(crate) fn seal_opt<T: serde::Serialize>(
+        &self,
+        field: Field<'_>,
+        v: Option<&T>,
+    ) -> Result<Option<String>> {
+        v.map(|v| self.seal_json(field, v)).transpose()
+    }
+
+    /// The JSON text of a stored column value, opened if it is sealed.
+    pub(crate) fn open(&self, field: Field<'_>, stored: String) -> Result<String> {
+        let Some((key_id, body)) = split_sealed(&stored) else {
+            return Ok(stored);
+        };
+        let Some(ring) = &self.keyring else {
+            return Err(StoreError::Encrypted {
+                what: field.to_string(),
+                key_id: key_id.to_string(),
+            });
+        };
+        let plain = ring
+            .open(key_id, body, &field.aad())
+            .map_err(|e| StoreError::Decrypt {
+                what: field.to_string(),
+                key_id: key_id.to_string(),
+                reason: match e {
+                    OpenError::UnknownKey => "the keyring has no key with this id",
+                    OpenError::Failed => "wrong key or corrupt data",
+                },
+            })?;
+        String::from_utf8(plain).map_err(|_| corrupt(format_args!("{field}: not UTF-8")))
+    }
+
+    /// Parses a stored JSON column, opened if it is sealed.
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        field: Field<'_>,
+        stored: String,
+    ) -> Result<T> {
+        let json = self.open(field, stored)?;
+        serde_json::from_str(&json).map_err(|e| corrupt(format_args!("{field}: {e}")))
+    }
+
+    /// Parses a stored nullable JSON column.
+    pub(crate) fn parse_opt<T: serde::de::DeserializeOwned>(
+        &self,
+        field: Field<'_>,
+        stored: Option<String>,
+    ) -> Result<Option<T>> {
+        stored.map(|s| self.parse(field, s)).transpose()
+    }
+}
+
 /// Turns `limit + 1` fetched items into a page: the extra item only says
 /// that there is a next page, whose cursor is the last kept item's.
 pub(crate) fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page<T> {
@@ -41,4 +184,25 @@ pub(crate) fn page<T>(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> Stri
         None
     };
     Page { items, next_cursor }
+}
+
+/// If a page of a journal holds records of an older version, the index of
+/// its last step: such records are migrated together with the journal
+/// before them (see `agentd_core::checkpoint::migrate_journal`), so the
+/// reader loads the journal from its start up to there.
+pub(crate) fn migration_prefix(page: &[StepRecord]) -> Option<u32> {
+    if page.iter().any(|r| r.version < SCHEMA_VERSION) {
+        page.last().map(|r| r.step.index)
+    } else {
+        None
+    }
+}
+
+/// The steps of a migrated journal prefix that belong to the page after
+/// `after`.
+pub(crate) fn in_page(steps: Vec<Step>, after: Option<u32>) -> Vec<Step> {
+    match after {
+        None => steps,
+        Some(after) => steps.into_iter().filter(|s| s.index > after).collect(),
+    }
 }

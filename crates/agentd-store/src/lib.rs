@@ -6,9 +6,11 @@
 //! no default tenant anywhere in this crate.
 
 mod codec;
+mod crypt;
 mod postgres;
 mod sqlite;
 
+pub use crypt::{Keyring, KeyringError};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Clock, SqliteStore};
 
@@ -52,6 +54,24 @@ pub enum StoreError {
     Duplicate { what: String },
     #[error("corrupt record in the store: {0}")]
     Corrupt(String),
+    /// A sealed value read by a store opened without a keyring.
+    #[error(
+        "{what} is encrypted with key id {key_id}; set store.encryption_key_env to a keyring \
+         that holds it"
+    )]
+    Encrypted { what: String, key_id: String },
+    /// A sealed value the keyring cannot open. Never returned as garbage.
+    #[error("cannot decrypt {what} with key {key_id}: {reason}")]
+    Decrypt {
+        what: String,
+        key_id: String,
+        reason: &'static str,
+    },
+    #[error("encrypting {what} failed: {reason}")]
+    Encrypt { what: String, reason: &'static str },
+    /// A record of a journal version this agentd cannot read.
+    #[error(transparent)]
+    Checkpoint(#[from] agentd_core::checkpoint::MigrationError),
     #[error("unsupported store url {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
 }
@@ -386,15 +406,46 @@ pub trait Store: Send + Sync + 'static {
     async fn release_owner(&self, owner: &str) -> Result<u64>;
 }
 
-/// Opens the store a URL names: `sqlite://PATH`, `sqlite::memory:`, or
-/// `postgres://…` / `postgresql://…` (see [`PgStore::open`] for the
-/// `schema=` and `max_connections=` query parameters). Migrations are not
-/// applied: call [`Store::migrate`].
+/// How to open a store, beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Encryption at rest: run inputs, outputs, errors, pauses and metadata,
+    /// step inputs, outputs and errors, conversation messages and audit
+    /// details are sealed with the keyring's first key (see [`Keyring`]).
+    /// `None` writes them plain. Either way, values sealed earlier are read
+    /// only with a keyring that holds their key id.
+    pub keyring: Option<Keyring>,
+}
+
+impl StoreOptions {
+    /// The options `[store] encryption_key_env` asks for: with a variable
+    /// name, the keyring that variable holds. The variable missing or
+    /// malformed is an error naming it; the binary exits with code 2.
+    pub fn from_key_env(encryption_key_env: Option<&str>) -> Result<Self, KeyringError> {
+        Ok(Self {
+            keyring: encryption_key_env.map(Keyring::from_env).transpose()?,
+        })
+    }
+}
+
+/// Opens the store a URL names, with default [`StoreOptions`] (no
+/// encryption): `sqlite://PATH`, `sqlite::memory:`, or `postgres://…` /
+/// `postgresql://…` (see [`PgStore::open`] for the `schema=` and
+/// `max_connections=` query parameters). Migrations are not applied: call
+/// [`Store::migrate`].
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, StoreOptions::default()).await
+}
+
+/// Opens the store a URL names (see [`open`]) with `options`.
+pub async fn open_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>> {
+    let StoreOptions { keyring } = options;
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(
+            SqliteStore::open(url).await?.with_keyring(keyring),
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::open(url).await?))
+        Ok(Arc::new(PgStore::open(url).await?.with_keyring(keyring)))
     } else {
         Err(StoreError::BadUrl {
             url: url.to_string(),

@@ -7,7 +7,7 @@ use agentd_core::{
     ConversationId, Identity, PrincipalId, Run, RunId, RunStatus, StepKind, TenantId, value_as_text,
 };
 use agentd_engine::{Engine, EngineError, RunEventKind, Submit};
-use agentd_store::{RunFilter, Store, StoreError, Transition};
+use agentd_store::{RunFilter, Store, StoreError, StoreOptions, Transition};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -91,8 +91,21 @@ fn load_config(cli: &Cli) -> Result<Loaded, Failure> {
     Ok(Loaded { config, source })
 }
 
+/// The store options the config asks for: with `store.encryption_key_env`,
+/// the keyring that variable holds. The variable missing or malformed is a
+/// config error (exit 2) naming it. Every command that opens the store
+/// goes through here.
+fn store_options(config: &Config) -> Result<StoreOptions, Failure> {
+    StoreOptions::from_key_env(config.store.encryption_key_env.as_deref()).map_err(|e| {
+        Failure::usage(format!(
+            "{}: key `store.encryption_key_env`: {e}",
+            config_source_name()
+        ))
+    })
+}
+
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
-    let store = agentd_store::open(&config.store.url).await?;
+    let store = agentd_store::open_with(&config.store.url, store_options(config)?).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -126,7 +139,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         Command::Run(args) => run_once(&config, args, cli.json).await,
-        Command::Test => contract_tests(&config, cli.json).await,
+        Command::Test => {
+            // The contract tests run on a scratch in-memory store, but the
+            // keyring the config names must still be there.
+            store_options(&config)?;
+            contract_tests(&config, cli.json).await
+        }
         Command::Runs(cmd) => runs(&config, cmd, cli.json).await,
         Command::Dlq(cmd) => dlq(&config, cmd, cli.json).await,
     }

@@ -5,6 +5,7 @@ mod approval;
 mod budget;
 mod cancel;
 mod config;
+mod fixture;
 mod heartbeat;
 mod helpers;
 mod human;

@@ -222,10 +222,11 @@ providers = ["slow"]
     workers.stop().await.unwrap();
     let took = t0.elapsed();
 
-    // Assert: stopped at the grace, the run queued again as the same
-    // attempt with nothing journaled.
+    // Assert: stopped at the grace, long before the call would end (the
+    // margin covers store writes, which advance the driven clock too), the
+    // run queued again as the same attempt with nothing journaled.
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
         "{took:?}"
     );
     let parked = t.run(run.id).await.unwrap();

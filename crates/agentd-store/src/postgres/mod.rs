@@ -10,14 +10,14 @@
 mod rows;
 mod sql;
 
-use crate::codec::{corrupt, page, parse, to_json};
+use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
 use crate::{
-    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
-    Result, RunFilter, StepWrite, Store, StoreError, Transition,
+    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring, Lease,
+    Outcome, Page, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    RunStatus, SCHEMA_VERSION, Step, TenantId,
+    RunStatus, SCHEMA_VERSION, Step, TenantId, checkpoint::migrate_journal,
 };
 use rows::{bind_steps, int};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -128,6 +128,7 @@ fn check_schema(s: &str) -> std::result::Result<(), String> {
 pub struct PgStore {
     pool: PgPool,
     commits: Arc<AtomicU64>,
+    codec: Codec,
 }
 
 impl PgStore {
@@ -181,7 +182,7 @@ impl PgStore {
             .await
             .map_err(duplicate)?;
             self.committed();
-            let created = rows::run(&row, 0)?;
+            let created = rows::run(&self.codec, &row, 0)?;
             let claimed = claim.map(|_| Claimed {
                 lease: Lease {
                     run_id: created.id,
@@ -253,7 +254,15 @@ impl PgStore {
         Ok(Self {
             pool,
             commits: Arc::new(AtomicU64::new(0)),
+            codec: Codec::default(),
         })
+    }
+
+    /// Seals payload columns with `keyring` (encryption at rest; see
+    /// [`crate::StoreOptions::keyring`]).
+    pub fn with_keyring(mut self, keyring: Option<Keyring>) -> Self {
+        self.codec = Codec::new(keyring);
+        self
     }
 
     /// The connection pool (benchmarks count rows through it).
@@ -323,16 +332,21 @@ const UNDEFINED_TABLE: &str = "42P01";
 
 /// Reads a claim's result row (`reclaim, lease_token, run_cols`) and the
 /// journal, on the claiming transaction's connection.
-async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Result<Claimed> {
+async fn claimed(
+    conn: &mut PgConnection,
+    codec: &Codec,
+    row: &PgRow,
+    req: &ClaimRequest,
+) -> Result<Claimed> {
     let token: i64 = row.try_get(1)?;
-    let run = rows::run(row, 2)?;
+    let run = rows::run(codec, row, 2)?;
     let roles: Option<String> = sqlx::query_scalar(sql::RUN_ROLES)
         .bind(run.id.0)
         .fetch_one(&mut *conn)
         .await?;
     let roles: Vec<String> = crate::codec::parse_opt("roles", roles)?.unwrap_or_default();
     let steps = if run.steps > 0 {
-        load_steps(conn, &run.id).await?
+        load_steps(conn, codec, &run.id).await?
     } else {
         Vec::new()
     };
@@ -341,6 +355,7 @@ async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Re
         Some(conv) => {
             load_history(
                 conn,
+                codec,
                 &run.tenant,
                 conv,
                 req.history_limits.get(&run.agent).copied(),
@@ -364,13 +379,18 @@ async fn claimed(conn: &mut PgConnection, row: &PgRow, req: &ClaimRequest) -> Re
 }
 
 /// Reads and row-locks run `id` of `tenant` for a state change.
-async fn lock_run(conn: &mut PgConnection, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
+async fn lock_run(
+    conn: &mut PgConnection,
+    codec: &Codec,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Option<Run>> {
     sqlx::query(sql::LOCK_RUN)
         .bind(id.0)
         .bind(tenant.as_str())
         .fetch_optional(&mut *conn)
         .await?
-        .map(|row| rows::run(&row, 0))
+        .map(|row| rows::run(codec, &row, 0))
         .transpose()
 }
 
@@ -378,6 +398,7 @@ async fn lock_run(conn: &mut PgConnection, tenant: &TenantId, id: RunId) -> Resu
 /// transaction.
 async fn claim_one(
     conn: &mut PgConnection,
+    codec: &Codec,
     tenant: &TenantId,
     id: RunId,
     req: &ClaimRequest,
@@ -391,33 +412,37 @@ async fn claim_one(
         .await?;
     match row {
         None => Ok(None),
-        Some(row) => claimed(conn, &row, req).await.map(Some),
+        Some(row) => claimed(conn, codec, &row, req).await.map(Some),
     }
 }
 
-async fn load_steps(conn: &mut PgConnection, id: &RunId) -> Result<Vec<Step>> {
-    sqlx::query(sql::LOAD_STEPS)
+async fn load_steps(conn: &mut PgConnection, codec: &Codec, id: &RunId) -> Result<Vec<Step>> {
+    let records = sqlx::query(sql::LOAD_STEPS)
         .bind(id.0)
         .fetch_all(conn)
         .await?
         .iter()
-        .map(rows::step)
-        .collect()
+        .map(|row| rows::step(codec, id, row))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(migrate_journal(*id, records)?)
 }
 
 async fn load_history(
     conn: &mut PgConnection,
+    codec: &Codec,
     tenant: &TenantId,
     conv: &ConversationId,
     limit: Option<u32>,
 ) -> Result<Vec<Message>> {
-    let texts: Vec<String> = sqlx::query_scalar(sql::LOAD_HISTORY)
+    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(sql::LOAD_HISTORY)
         .bind(tenant.as_str())
         .bind(conv.as_str())
         .bind(limit.map(i64::from))
         .fetch_all(conn)
         .await?;
-    texts.iter().map(|t| parse("message", t)).collect()
+    rows.into_iter()
+        .map(|(run, text)| codec.parse(Field::of(&RunId(run), "messages.message"), text))
+        .collect()
 }
 
 async fn lock_conversation(
@@ -442,7 +467,7 @@ fn limit_of(limit: u32) -> (u32, i64) {
     (limit, i64::from(limit) + 1)
 }
 
-/// Binds the lease fence `$18..$20` of `fence!`.
+/// Binds the lease fence `$19..$21` of `fence!`.
 fn bind_fence(q: rows::Query, lease: &Lease) -> rows::Query {
     q.bind(lease.run_id.0)
         .bind(lease.tenant.as_str())
@@ -521,8 +546,12 @@ impl Store for PgStore {
                 e.into()
             }
         };
-        let input = run.input.to_string();
-        let metadata = run.metadata.as_ref().map(|m| m.to_string());
+        let input = self
+            .codec
+            .seal_json(Field::of(&run.id, "runs.input"), &run.input)?;
+        let metadata = self
+            .codec
+            .seal_opt(Field::of(&run.id, "runs.metadata"), run.metadata.as_ref())?;
         let roles = crate::codec::to_json(&run.roles)?;
         let conv = match (&run.conversation_id, &run.idempotency) {
             (Some(conv), _) => Some(conv),
@@ -585,9 +614,9 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(duplicate)?;
-        let created = rows::run(&row, 0)?;
+        let created = rows::run(&self.codec, &row, 0)?;
         let claimed = match claim {
-            Some(req) => claim_one(&mut tx, tenant, run.id, req).await?,
+            Some(req) => claim_one(&mut tx, &self.codec, tenant, run.id, req).await?,
             None => None,
         };
         self.commit(tx).await?;
@@ -603,7 +632,7 @@ impl Store for PgStore {
             .bind(tenant.as_str())
             .fetch_optional(&self.pool)
             .await?
-            .map(|row| rows::run(&row, 0))
+            .map(|row| rows::run(&self.codec, &row, 0))
             .transpose()
     }
 
@@ -626,7 +655,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| rows::run(row, 0))
+            .map(|row| rows::run(&self.codec, row, 0))
             .collect::<Result<Vec<_>>>()?;
         Ok(page(items, limit, |r| r.id.to_string()))
     }
@@ -647,15 +676,28 @@ impl Store for PgStore {
         if !exists {
             return Ok(None);
         }
-        let items = sqlx::query(sql::LIST_STEPS)
+        let records = sqlx::query(sql::LIST_STEPS)
             .bind(id.0)
             .bind(after.map_or(-1, i64::from))
             .bind(fetch)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(rows::step)
+            .map(|row| rows::step(&self.codec, &id, row))
             .collect::<Result<Vec<_>>>()?;
+        // Older records are migrated with the journal before them.
+        let records = match migration_prefix(&records) {
+            None => records,
+            Some(last) => sqlx::query(sql::STEPS_UP_TO)
+                .bind(id.0)
+                .bind(int::<i32, _>(last))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| rows::step(&self.codec, &id, row))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let items = in_page(migrate_journal(id, records)?, after);
         Ok(Some(page(items, limit, |s| s.index.to_string())))
     }
 
@@ -676,10 +718,12 @@ impl Store for PgStore {
             .await?
             .iter()
             .map(|row| {
+                let run_id = RunId(row.try_get(1)?);
+                let field = Field::of(&run_id, "messages.message");
                 Ok(ConversationMessage {
                     seq: u64::try_from(row.try_get::<i64, _>(0)?).map_err(corrupt)?,
-                    run_id: RunId(row.try_get(1)?),
-                    message: parse("message", &row.try_get::<String, _>(2)?)?,
+                    message: self.codec.parse(field, row.try_get(2)?)?,
+                    run_id,
                     created_at: row.try_get(3)?,
                 })
             })
@@ -700,7 +744,10 @@ impl Store for PgStore {
             .bind(tenant.as_str())
             .bind(actor)
             .bind(event)
-            .bind(detail.to_string())
+            .bind(
+                self.codec
+                    .seal_json(Field::of(&id, "audit.detail"), detail)?,
+            )
             .execute(&self.pool)
             .await?;
         self.committed();
@@ -721,10 +768,10 @@ impl Store for PgStore {
                     at: row.try_get(0)?,
                     actor: row.try_get(1)?,
                     event: row.try_get(2)?,
-                    detail: match detail {
-                        Some(d) => parse("detail", &d)?,
-                        None => serde_json::Value::Null,
-                    },
+                    detail: self
+                        .codec
+                        .parse_opt(Field::of(&id, "audit.detail"), detail)?
+                        .unwrap_or_default(),
                 })
             })
             .collect()
@@ -737,7 +784,7 @@ impl Store for PgStore {
         actor: &PrincipalId,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(run) = lock_run(&mut tx, tenant, id).await? else {
+        let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
         if !run.status.can_transition(RunStatus::Cancelled) {
@@ -749,11 +796,11 @@ impl Store for PgStore {
         let row = sqlx::query(sql::CANCEL)
             .bind(id.0)
             .bind(tenant.as_str())
-            .bind(to_json(&error)?)
+            .bind(self.codec.seal_json(Field::of(&id, "runs.error"), &error)?)
             .bind(actor.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        let run = rows::run(&row, 0)?;
+        let run = rows::run(&self.codec, &row, 0)?;
         self.commit(tx).await?;
         Ok(Transition::Done(run, None))
     }
@@ -765,7 +812,7 @@ impl Store for PgStore {
         actor: &PrincipalId,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(run) = lock_run(&mut tx, tenant, id).await? else {
+        let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
         if run.status != RunStatus::Dead {
@@ -777,7 +824,7 @@ impl Store for PgStore {
             .bind(actor.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        let run = rows::run(&row, 0)?;
+        let run = rows::run(&self.codec, &row, 0)?;
         self.commit(tx).await?;
         Ok(Transition::Done(run, None))
     }
@@ -791,7 +838,7 @@ impl Store for PgStore {
         claim: Option<&ClaimRequest>,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(run) = lock_run(&mut tx, tenant, id).await? else {
+        let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
         let Some(pause) = run
@@ -805,7 +852,10 @@ impl Store for PgStore {
             .bind(id.0)
             .bind(tenant.as_str())
             .bind(int::<i32, _>(pause.step))
-            .bind(answer.to_string())
+            .bind(
+                self.codec
+                    .seal_json(Field::step(&id, pause.step, "steps.output"), answer)?,
+            )
             .bind(actor.as_str())
             .fetch_one(&mut *tx)
             .await?;
@@ -816,9 +866,9 @@ impl Store for PgStore {
                 pause.step
             )));
         }
-        let resumed = rows::run(&row, 1)?;
+        let resumed = rows::run(&self.codec, &row, 1)?;
         let claimed = match claim {
-            Some(req) => claim_one(&mut tx, tenant, id, req).await?,
+            Some(req) => claim_one(&mut tx, &self.codec, tenant, id, req).await?,
             None => None,
         };
         self.commit(tx).await?;
@@ -839,7 +889,7 @@ impl Store for PgStore {
             // Nothing written: the transaction rolls back on drop.
             return Ok(None);
         };
-        let claimed = claimed(&mut tx, &row, req).await?;
+        let claimed = claimed(&mut tx, &self.codec, &row, req).await?;
         self.commit(tx).await?;
         Ok(Some(claimed))
     }
@@ -851,7 +901,7 @@ impl Store for PgStore {
         req: &ClaimRequest,
     ) -> Result<Option<Claimed>> {
         let mut tx = self.pool.begin().await?;
-        let claimed = claim_one(&mut tx, tenant, id, req).await?;
+        let claimed = claim_one(&mut tx, &self.codec, tenant, id, req).await?;
         if claimed.is_some() {
             self.commit(tx).await?;
         }
@@ -879,7 +929,7 @@ impl Store for PgStore {
                 Err(StoreError::LeaseLost { run: lease.run_id })
             };
         }
-        let q = bind_steps(sqlx::query(sql::APPEND), writes)?;
+        let q = bind_steps(&self.codec, sqlx::query(sql::APPEND), &lease.run_id, writes)?;
         let updated: i64 = bind_fence(q, lease)
             .bind(lease_ms(lease_for))
             .fetch_one(&self.pool)
@@ -893,16 +943,17 @@ impl Store for PgStore {
     }
 
     async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run> {
+        let field = |column| Field::of(&lease.run_id, column);
         let detail = serde_json::json!({ "question": pause.question });
-        let q = bind_steps(sqlx::query(sql::PAUSE), writes)?;
+        let q = bind_steps(&self.codec, sqlx::query(sql::PAUSE), &lease.run_id, writes)?;
         let row = bind_fence(q, lease)
-            .bind(to_json(pause)?)
-            .bind(detail.to_string())
+            .bind(self.codec.seal_json(field("runs.pause"), pause)?)
+            .bind(self.codec.seal_json(field("audit.detail"), &detail)?)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::LeaseLost { run: lease.run_id })?;
         self.committed();
-        rows::run(&row, 0)
+        rows::run(&self.codec, &row, 0)
     }
 
     async fn finish_run(
@@ -911,17 +962,28 @@ impl Store for PgStore {
         writes: &[StepWrite],
         outcome: &Outcome,
     ) -> Result<Run> {
+        let codec = &self.codec;
+        let field = |column| Field::of(&lease.run_id, column);
         let output = match outcome {
-            Outcome::Succeeded { output, .. } => Some(output.to_string()),
+            Outcome::Succeeded { output, .. } => {
+                Some(codec.seal_json(field("runs.output"), output)?)
+            }
             _ => None,
         };
-        let error = outcome.error().map(to_json).transpose()?;
-        let detail = outcome.audit_detail().map(|d| d.to_string());
+        let error = outcome
+            .error()
+            .map(|e| codec.seal_json(field("runs.error"), e))
+            .transpose()?;
+        let detail = outcome
+            .audit_detail()
+            .map(|d| codec.seal_json(field("audit.detail"), &d))
+            .transpose()?;
         let delay = outcome.retry_delay();
         let messages = match outcome {
-            Outcome::Succeeded { messages, .. } => {
-                messages.iter().map(to_json).collect::<Result<Vec<_>>>()?
-            }
+            Outcome::Succeeded { messages, .. } => messages
+                .iter()
+                .map(|m| codec.seal_json(field("messages.message"), m))
+                .collect::<Result<Vec<_>>>()?,
             _ => Vec::new(),
         };
         // Runs of one conversation run one at a time, so two never number
@@ -929,7 +991,7 @@ impl Store for PgStore {
         // the loser's statement fails whole on the key and is retried.
         let mut tries = 0;
         loop {
-            let q = bind_steps(sqlx::query(sql::FINISH), writes)?;
+            let q = bind_steps(codec, sqlx::query(sql::FINISH), &lease.run_id, writes)?;
             let result = bind_fence(q, lease)
                 .bind(outcome.status().as_str())
                 .bind(output.as_deref())
@@ -945,7 +1007,7 @@ impl Store for PgStore {
                 Ok(row) => {
                     let row = row.ok_or(StoreError::LeaseLost { run: lease.run_id })?;
                     self.committed();
-                    return rows::run(&row, 0);
+                    return rows::run(codec, &row, 0);
                 }
                 Err(e) if tries < 5 && is_violation_of(&e, "messages_pkey") => tries += 1,
                 Err(e) => return Err(e.into()),

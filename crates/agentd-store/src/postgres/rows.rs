@@ -1,8 +1,9 @@
 //! Mapping between PostgreSQL rows and domain types, and the array binding
 //! of steps.
 
-use crate::codec::{corrupt, opt_json, parse, parse_opt};
+use crate::codec::{Codec, Field, corrupt};
 use crate::{Result, StepWrite};
+use agentd_core::checkpoint::{StepRecord, migrate_run};
 use agentd_core::{
     ConversationId, PrincipalId, Run, RunId, RunStatus, SCHEMA_VERSION, Step, StepKind, StepStatus,
     TenantId, Usage,
@@ -13,12 +14,16 @@ use sqlx::postgres::{PgArguments, PgRow};
 /// A statement with its arguments, as `sqlx::query` builds it.
 pub(super) type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
 
-/// Reads a run whose columns (`run_cols!`) start at `at`.
-pub(super) fn run(row: &PgRow, at: usize) -> Result<Run> {
+/// Reads a run whose columns (`run_cols!`) start at `at`, migrated to the
+/// current record version.
+pub(super) fn run(codec: &Codec, row: &PgRow, at: usize) -> Result<Run> {
     let status: String = row.try_get(at + 5)?;
     let conversation: Option<String> = row.try_get(at + 4)?;
-    Ok(Run {
-        id: RunId(row.try_get(at)?),
+    let version = count(row.try_get::<i16, _>(at + 18)?)?;
+    let id = RunId(row.try_get(at)?);
+    let field = |column| Field::of(&id, column);
+    let run = Run {
+        id,
         tenant: TenantId::parse(row.try_get::<String, _>(at + 1)?).map_err(corrupt)?,
         agent: row.try_get(at + 2)?,
         principal: PrincipalId::parse(row.try_get::<String, _>(at + 3)?).map_err(corrupt)?,
@@ -28,11 +33,11 @@ pub(super) fn run(row: &PgRow, at: usize) -> Result<Run> {
             .map_err(corrupt)?,
         status: RunStatus::parse(&status)
             .ok_or_else(|| corrupt(format_args!("unknown run status {status:?}")))?,
-        input: parse("input", &row.try_get::<String, _>(at + 6)?)?,
-        output: parse_opt("output", row.try_get(at + 7)?)?,
-        error: parse_opt("error", row.try_get(at + 8)?)?,
-        pause: parse_opt("pause", row.try_get(at + 9)?)?,
-        metadata: parse_opt("metadata", row.try_get(at + 10)?)?,
+        input: codec.parse(field("runs.input"), row.try_get(at + 6)?)?,
+        output: codec.parse_opt(field("runs.output"), row.try_get(at + 7)?)?,
+        error: codec.parse_opt(field("runs.error"), row.try_get(at + 8)?)?,
+        pause: codec.parse_opt(field("runs.pause"), row.try_get(at + 9)?)?,
+        metadata: codec.parse_opt(field("runs.metadata"), row.try_get(at + 10)?)?,
         steps: count(row.try_get::<i32, _>(at + 11)?)?,
         attempt: count(row.try_get::<i32, _>(at + 12)?)?,
         usage: Usage {
@@ -42,28 +47,32 @@ pub(super) fn run(row: &PgRow, at: usize) -> Result<Run> {
         cost_usd: row.try_get(at + 15)?,
         created_at: row.try_get(at + 16)?,
         updated_at: row.try_get(at + 17)?,
-    })
+    };
+    Ok(migrate_run(version, run)?)
 }
 
-/// Reads a step from `SELECT step_cols!()`.
-pub(super) fn step(row: &PgRow) -> Result<Step> {
+/// Reads a step record of run `run`, as stored, from `SELECT step_cols!()`.
+pub(super) fn step(codec: &Codec, run: &RunId, row: &PgRow) -> Result<StepRecord> {
+    let index = count(row.try_get::<i32, _>(0)?)?;
+    let field = |column| Field::step(run, index, column);
     let kind: String = row.try_get(1)?;
     let status: String = row.try_get(3)?;
     let input_tokens: Option<i64> = row.try_get(10)?;
     let output_tokens: Option<i64> = row.try_get(11)?;
-    Ok(Step {
-        index: count(row.try_get::<i32, _>(0)?)?,
+    let step = Step {
+        index,
         kind: StepKind::parse(&kind)
             .ok_or_else(|| corrupt(format_args!("unknown step kind {kind:?}")))?,
         name: row.try_get(2)?,
+        call_id: row.try_get(12)?,
         status: StepStatus::parse(&status)
             .ok_or_else(|| corrupt(format_args!("unknown step status {status:?}")))?,
         attempt: count(row.try_get::<i32, _>(4)?)?,
         started_at: row.try_get(5)?,
         duration_ms: count(row.try_get::<i64, _>(6)?)?,
-        input: parse("input", &row.try_get::<String, _>(7)?)?,
-        output: parse("output", &row.try_get::<String, _>(8)?)?,
-        error: parse_opt("error", row.try_get(9)?)?,
+        input: codec.parse(field("steps.input"), row.try_get(7)?)?,
+        output: codec.parse(field("steps.output"), row.try_get(8)?)?,
+        error: codec.parse_opt(field("steps.error"), row.try_get(9)?)?,
         usage: match (input_tokens, output_tokens) {
             (None, None) => None,
             (i, o) => Some(Usage {
@@ -71,6 +80,10 @@ pub(super) fn step(row: &PgRow) -> Result<Step> {
                 output_tokens: count(o.unwrap_or(0))?,
             }),
         },
+    };
+    Ok(StepRecord {
+        version: count(row.try_get::<i16, _>(13)?)?,
+        step,
     })
 }
 
@@ -131,9 +144,15 @@ impl Totals {
     }
 }
 
-/// Binds `writes` as the arrays `$1..$12` and the record version `$13` of
-/// `insert_steps!`, then the totals `$14..$17` of `add_totals!`.
-pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
+/// Binds `writes` of run `run` as the arrays `$1..$13` and the record
+/// version `$14` of `insert_steps!`, then the totals `$15..$18` of
+/// `add_totals!`.
+pub(super) fn bind_steps(
+    codec: &Codec,
+    q: Query,
+    run: &RunId,
+    writes: &[StepWrite],
+) -> Result<Query> {
     let n = writes.len();
     let mut idx = Vec::with_capacity(n);
     let mut kind = Vec::with_capacity(n);
@@ -147,6 +166,7 @@ pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
     let mut error = Vec::with_capacity(n);
     let mut input_tokens = Vec::with_capacity(n);
     let mut output_tokens = Vec::with_capacity(n);
+    let mut call_id = Vec::with_capacity(n);
     for w in writes {
         let s = &w.step;
         idx.push(int::<i32, _>(s.index));
@@ -156,11 +176,13 @@ pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
         attempt.push(int::<i32, _>(s.attempt));
         started_at.push(s.started_at);
         duration_ms.push(int::<i64, _>(s.duration_ms));
-        input.push(s.input.to_string());
-        output.push(s.output.to_string());
-        error.push(opt_json(s.error.as_ref())?);
+        let field = |column| Field::step(run, s.index, column);
+        input.push(codec.seal_json(field("steps.input"), &s.input)?);
+        output.push(codec.seal_json(field("steps.output"), &s.output)?);
+        error.push(codec.seal_opt(field("steps.error"), s.error.as_ref())?);
         input_tokens.push(s.usage.map(|u| int::<i64, _>(u.input_tokens)));
         output_tokens.push(s.usage.map(|u| int::<i64, _>(u.output_tokens)));
+        call_id.push(s.call_id.clone());
     }
     let totals = Totals::of(writes);
     Ok(q.bind(idx)
@@ -175,6 +197,7 @@ pub(super) fn bind_steps(q: Query, writes: &[StepWrite]) -> Result<Query> {
         .bind(error)
         .bind(input_tokens)
         .bind(output_tokens)
+        .bind(call_id)
         .bind(int::<i16, _>(SCHEMA_VERSION))
         .bind(totals.steps)
         .bind(totals.input_tokens)

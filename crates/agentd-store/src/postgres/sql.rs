@@ -18,7 +18,7 @@ macro_rules! now {
 macro_rules! run_cols {
     () => {
         "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at"
+         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
     };
 }
 
@@ -26,7 +26,7 @@ macro_rules! run_cols {
 macro_rules! step_cols {
     () => {
         "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens"
+         input_tokens, output_tokens, call_id, v"
     };
 }
 
@@ -73,39 +73,39 @@ macro_rules! claim {
     };
 }
 
-/// Inserts the steps bound as arrays `$1..$12` (see `rows::StepArrays`) with
-/// record version `$13`, for the run the CTE `u` returned (none if `u` is
+/// Inserts the steps bound as arrays `$1..$13` (see `rows::bind_steps`) with
+/// record version `$14`, for the run the CTE `u` returned (none if `u` is
 /// empty: the lease was lost).
 macro_rules! insert_steps {
     () => {
         "s AS (INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, \
-         duration_ms, input, output, error, input_tokens, output_tokens, v) \
+         duration_ms, input, output, error, input_tokens, output_tokens, call_id, v) \
          SELECT u.id, x.idx, x.kind, x.name, x.status, x.attempt, x.started_at, x.duration_ms, \
-         x.input, x.output, x.error, x.input_tokens, x.output_tokens, $13 \
+         x.input, x.output, x.error, x.input_tokens, x.output_tokens, x.call_id, $14 \
          FROM u, unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::int8[], \
-         $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[]) \
+         $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::text[]) \
          AS x(idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens))"
+         input_tokens, output_tokens, call_id))"
     };
 }
 
-/// The journal totals of a fenced write: `$14` new step count (NULL: no
-/// steps), `$15`/`$16` tokens, `$17` cost.
+/// The journal totals of a fenced write: `$15` new step count (NULL: no
+/// steps), `$16`/`$17` tokens, `$18` cost.
 macro_rules! add_totals {
     () => {
         concat!(
-            "steps = COALESCE($14::int4, steps), input_tokens = input_tokens + $15, \
-             output_tokens = output_tokens + $16, cost_usd = cost_usd + $17, updated_at = ",
+            "steps = COALESCE($15::int4, steps), input_tokens = input_tokens + $16, \
+             output_tokens = output_tokens + $17, cost_usd = cost_usd + $18, updated_at = ",
             now!()
         )
     };
 }
 
-/// The lease fence of a worker's write: `$18` run, `$19` tenant, `$20`
+/// The lease fence of a worker's write: `$19` run, `$20` tenant, `$21`
 /// token.
 macro_rules! fence {
     () => {
-        "id = $18 AND tenant = $19 AND lease_token = $20 AND status = 'running'"
+        "id = $19 AND tenant = $20 AND lease_token = $21 AND status = 'running'"
     };
 }
 
@@ -115,6 +115,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_roles.sql"),
     include_str!("../../migrations/postgres/0003_idempotency.sql"),
+    include_str!("../../migrations/postgres/0004_step_calls.sql"),
 ];
 
 /// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
@@ -322,6 +323,13 @@ pub(super) const CLAIM_ONE: &str = claim!(concat!(
     " FOR UPDATE OF r SKIP LOCKED"
 ));
 
+/// A run's journal from its start up to step `$2`.
+pub(super) const STEPS_UP_TO: &str = concat!(
+    "SELECT ",
+    step_cols!(),
+    " FROM steps WHERE run_id = $1 AND idx <= $2 ORDER BY idx"
+);
+
 pub(super) const LOAD_STEPS: &str = concat!(
     "SELECT ",
     step_cols!(),
@@ -329,66 +337,67 @@ pub(super) const LOAD_STEPS: &str = concat!(
 );
 
 /// The last `$3` messages of a conversation, oldest first (`LIMIT NULL`:
-/// all of them).
-pub(super) const LOAD_HISTORY: &str = "SELECT message FROM (SELECT seq, message FROM messages \
-     WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq DESC LIMIT $3) m ORDER BY seq";
+/// all of them), with the runs that wrote them.
+pub(super) const LOAD_HISTORY: &str = "SELECT run_id, message FROM (SELECT seq, run_id, message \
+     FROM messages WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq DESC LIMIT $3) m \
+     ORDER BY seq";
 
 pub(super) const HOLDS_LEASE: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 \
      AND status = 'running')";
 
-/// Journals steps under the lease and extends it by `$21` ms. Returns 1, or
+/// Journals steps under the lease and extends it by `$22` ms. Returns 1, or
 /// 0 if the lease is lost (then nothing changed).
 pub(super) const APPEND: &str = concat!(
     "WITH u AS (UPDATE runs SET ",
     add_totals!(),
     ", lease_until = ",
     now!(),
-    " + $21 WHERE ",
+    " + $22 WHERE ",
     fence!(),
     " RETURNING id), ",
     insert_steps!(),
     " SELECT count(*) FROM u"
 );
 
-/// Journals the last steps and pauses: `$21` pause, `$22` audit detail.
+/// Journals the last steps and pauses: `$22` pause, `$23` audit detail.
 pub(super) const PAUSE: &str = concat!(
     "WITH u AS (UPDATE runs SET ",
     add_totals!(),
-    ", status = 'paused', pause = $21, lease_owner = NULL, lease_until = NULL WHERE ",
+    ", status = 'paused', pause = $22, lease_owner = NULL, lease_until = NULL WHERE ",
     fence!(),
     " RETURNING ",
     run_cols!(),
     "), ",
     insert_steps!(),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
-     SELECT id, updated_at, tenant, 'agent', 'paused', $22 FROM u) SELECT ",
+     SELECT id, updated_at, tenant, 'agent', 'paused', $23 FROM u) SELECT ",
     run_cols!(),
     " FROM u"
 );
 
-/// Journals the last steps and ends the run: `$21` status, `$22` output,
-/// `$23` error, `$24` audit detail, `$25` messages for the run's
+/// Journals the last steps and ends the run: `$22` status, `$23` output,
+/// `$24` error, `$25` audit detail, `$26` messages for the run's
 /// conversation (numbered after the conversation's last one; ignored
 /// without a conversation).
 pub(super) const FINISH: &str = concat!(
     "WITH u AS (UPDATE runs SET ",
     add_totals!(),
-    ", status = $21, output = $22, error = $23, lease_owner = NULL, lease_until = NULL, \
+    ", status = $22, output = $23, error = $24, lease_owner = NULL, lease_until = NULL, \
      available_at = COALESCE(",
     now!(),
-    " + $26, available_at), attempt = attempt + $27 WHERE ",
+    " + $27, available_at), attempt = attempt + $28 WHERE ",
     fence!(),
     " RETURNING ",
     run_cols!(),
     "), ",
     insert_steps!(),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
-     SELECT id, updated_at, tenant, 'agent', $28, $24 FROM u), \
+     SELECT id, updated_at, tenant, 'agent', $29, $25 FROM u), \
      m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
      SELECT u.tenant, u.conversation_id, t.ord + (SELECT COALESCE(max(x.seq), 0) FROM messages x \
      WHERE x.tenant = u.tenant AND x.conversation_id = u.conversation_id), \
      u.id, t.message, u.updated_at \
-     FROM u, unnest($25::text[]) WITH ORDINALITY AS t (message, ord) \
+     FROM u, unnest($26::text[]) WITH ORDINALITY AS t (message, ord) \
      WHERE u.conversation_id IS NOT NULL) SELECT ",
     run_cols!(),
     " FROM u"

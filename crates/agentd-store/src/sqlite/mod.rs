@@ -9,7 +9,7 @@
 macro_rules! run_cols {
     () => {
         "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at"
+         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
     };
 }
 
@@ -17,7 +17,7 @@ macro_rules! run_cols {
 macro_rules! step_cols {
     () => {
         "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens"
+         input_tokens, output_tokens, call_id, v"
     };
 }
 
@@ -25,18 +25,19 @@ mod read;
 mod rows;
 mod writer;
 
-use crate::codec::page;
+use crate::codec::{Codec, Field, in_page, migration_prefix, page};
 use crate::{
-    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome, Page,
-    Result, RunFilter, StepWrite, Store, StoreError, Transition,
+    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring, Lease,
+    Outcome, Page, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
     SCHEMA_VERSION, Step, TenantId,
+    checkpoint::{StepRecord, migrate_journal},
 };
 use read::Readers;
-use rows::{corrupt, opt_json, to_json};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rows::{corrupt, to_json};
+use rusqlite::{CachedStatement, Connection, OpenFlags, OptionalExtension, Params, params};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_roles.sql"),
     include_str!("../../migrations/sqlite/0003_idempotency.sql"),
+    include_str!("../../migrations/sqlite/0004_step_calls.sql"),
 ];
 
 /// The embedded store.
@@ -61,6 +63,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     clock: Clock,
+    codec: Codec,
     path: Option<PathBuf>,
 }
 
@@ -146,6 +149,7 @@ impl SqliteStore {
             writer,
             readers: Readers::new(open_reader),
             clock: Arc::new(agentd_core::now_millis),
+            codec: Codec::default(),
             path,
         })
     }
@@ -156,21 +160,41 @@ impl SqliteStore {
         self
     }
 
+    /// Seals payload columns with `keyring` (encryption at rest; see
+    /// [`crate::StoreOptions::keyring`]).
+    pub fn with_keyring(mut self, keyring: Option<Keyring>) -> Self {
+        self.codec = Codec::new(keyring);
+        self
+    }
+
+    /// Runs `f` in the writer's next transaction with the time and the
+    /// column codec.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, Millis) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, Millis, &Codec) -> Result<T> + Send + 'static,
     {
         // Read on the caller's task, not the writer thread: an injected
         // clock may follow the caller's (e.g. paused tokio) time.
         let now = (self.clock)();
-        self.writer.write(move |conn| f(conn, now)).await
+        let codec = self.codec.clone();
+        self.writer.write(move |conn| f(conn, now, &codec)).await
+    }
+
+    /// Runs `f` on a read connection with the column codec.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Codec) -> Result<T> + Send + 'static,
+    {
+        let codec = self.codec.clone();
+        self.readers.read(move |conn| f(conn, &codec)).await
     }
 }
 
 // ---- statements shared by the operations (all run inside a transaction) ----
 
-fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>> {
+fn fetch_run(conn: &Connection, codec: &Codec, tenant: &str, id: &RunId) -> Result<Option<Run>> {
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         run_cols!(),
@@ -178,7 +202,7 @@ fn fetch_run(conn: &Connection, tenant: &str, id: &RunId) -> Result<Option<Run>>
     ))?;
     let mut rows = stmt.query(params![id.0.as_bytes(), tenant])?;
     match rows.next()? {
-        Some(row) => Ok(Some(rows::run(row, 0)?)),
+        Some(row) => Ok(Some(rows::run(codec, row, 0)?)),
         None => Ok(None),
     }
 }
@@ -198,8 +222,10 @@ fn duplicate_run(e: rusqlite::Error, id: &RunId) -> StoreError {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one audit row's columns
 fn insert_audit(
     conn: &Connection,
+    codec: &Codec,
     tenant: &str,
     run: &RunId,
     at: Millis,
@@ -216,16 +242,17 @@ fn insert_audit(
         at,
         actor,
         event,
-        detail.map(|d| d.to_string())
+        codec.seal_opt(Field::of(run, "audit.detail"), detail)?
     ])?;
     Ok(())
 }
 
-fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
+fn insert_step(conn: &Connection, codec: &Codec, run: &RunId, step: &Step) -> Result<()> {
+    let field = |column| Field::step(run, step.index, column);
     conn.prepare_cached(
         "INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, duration_ms, \
-         input, output, error, input_tokens, output_tokens, v) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         input, output, error, input_tokens, output_tokens, v, call_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         run.0.as_bytes(),
@@ -236,12 +263,13 @@ fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
         step.attempt,
         step.started_at,
         step.duration_ms as i64,
-        step.input.to_string(),
-        step.output.to_string(),
-        opt_json(step.error.as_ref())?,
+        codec.seal_json(field("steps.input"), &step.input)?,
+        codec.seal_json(field("steps.output"), &step.output)?,
+        codec.seal_opt(field("steps.error"), step.error.as_ref())?,
         step.usage.map(|u| u.input_tokens as i64),
         step.usage.map(|u| u.output_tokens as i64),
         SCHEMA_VERSION,
+        step.call_id,
     ])?;
     Ok(())
 }
@@ -250,6 +278,7 @@ fn insert_step(conn: &Connection, run: &RunId, step: &Step) -> Result<()> {
 /// with `LeaseLost` if the lease token moved on.
 fn journal_steps(
     conn: &Connection,
+    codec: &Codec,
     lease: &Lease,
     writes: &[StepWrite],
     now: Millis,
@@ -288,7 +317,7 @@ fn journal_steps(
         return Err(StoreError::LeaseLost { run: lease.run_id });
     }
     for w in writes {
-        insert_step(conn, &lease.run_id, &w.step)?;
+        insert_step(conn, codec, &lease.run_id, &w.step)?;
     }
     Ok(())
 }
@@ -328,6 +357,7 @@ macro_rules! runnable {
 /// Claims run `id` (already known runnable) and reads its journal.
 fn take_lease(
     conn: &Connection,
+    codec: &Codec,
     id: &[u8],
     was_running: bool,
     req: &ClaimRequest,
@@ -350,12 +380,13 @@ fn take_lease(
         .next()?
         .ok_or_else(|| corrupt("claimed run vanished"))?;
     let token: i64 = row.get(0)?;
-    let run = rows::run(row, 1)?;
+    let run = rows::run(codec, row, 1)?;
     drop(rows);
     // A run found `running` had its lease expire: its worker died mid-run.
     let event = if was_running { "reclaimed" } else { "running" };
     insert_audit(
         conn,
+        codec,
         run.tenant.as_str(),
         &run.id,
         now,
@@ -363,12 +394,13 @@ fn take_lease(
         event,
         None,
     )?;
-    let steps = load_steps(conn, &run.id)?;
+    let steps = load_steps(conn, codec, &run.id)?;
     let roles = load_roles(conn, &run.id)?;
     let history = match &run.conversation_id {
         None => Vec::new(),
         Some(conv) => load_history(
             conn,
+            codec,
             run.tenant.as_str(),
             conv,
             req.history_limits.get(&run.agent).copied(),
@@ -392,6 +424,7 @@ fn take_lease(
 /// Claims run `id` of `tenant` if it is runnable now.
 fn claim_one(
     conn: &Connection,
+    codec: &Codec,
     tenant: &str,
     id: &RunId,
     req: &ClaimRequest,
@@ -406,7 +439,9 @@ fn claim_one(
         .optional()?;
     match candidate {
         None => Ok(None),
-        Some(status) => take_lease(conn, id.0.as_bytes(), status == "running", req, now).map(Some),
+        Some(status) => {
+            take_lease(conn, codec, id.0.as_bytes(), status == "running", req, now).map(Some)
+        }
     }
 }
 
@@ -420,35 +455,48 @@ fn load_roles(conn: &Connection, id: &RunId) -> Result<Vec<String>> {
     }
 }
 
-fn load_steps(conn: &Connection, id: &RunId) -> Result<Vec<Step>> {
+fn load_steps(conn: &Connection, codec: &Codec, id: &RunId) -> Result<Vec<Step>> {
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         step_cols!(),
         " FROM steps WHERE run_id = ?1 ORDER BY idx"
     ))?;
-    let mut rows = stmt.query(params![id.0.as_bytes()])?;
-    let mut steps = Vec::new();
+    let records = read_steps(&mut stmt, codec, id, params![id.0.as_bytes()])?;
+    Ok(migrate_journal(*id, records)?)
+}
+
+/// Reads the step records of run `run` a `SELECT step_cols!()` statement
+/// returns.
+fn read_steps(
+    stmt: &mut CachedStatement<'_>,
+    codec: &Codec,
+    run: &RunId,
+    params: impl Params,
+) -> Result<Vec<StepRecord>> {
+    let mut rows = stmt.query(params)?;
+    let mut records = Vec::new();
     while let Some(row) = rows.next()? {
-        steps.push(rows::step(row)?);
+        records.push(rows::step(codec, run, row)?);
     }
-    Ok(steps)
+    Ok(records)
 }
 
 fn load_history(
     conn: &Connection,
+    codec: &Codec,
     tenant: &str,
     conv: &ConversationId,
     limit: Option<u32>,
 ) -> Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT message FROM (SELECT seq, message FROM messages \
+        "SELECT run_id, message FROM (SELECT seq, run_id, message FROM messages \
          WHERE tenant = ?1 AND conversation_id = ?2 ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
     )?;
     let mut rows = stmt.query(params![tenant, conv.as_str(), limit.map_or(-1, i64::from)])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let text: String = row.get(0)?;
-        out.push(serde_json::from_str(&text).map_err(corrupt)?);
+        let run = rows::run_id(&row.get::<_, Vec<u8>>(0)?)?;
+        out.push(codec.parse(Field::of(&run, "messages.message"), row.get(1)?)?);
     }
     Ok(out)
 }
@@ -532,7 +580,7 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let new = run.clone();
         let claim = claim.cloned();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             if let Some(idem) = &new.idempotency {
                 let seen: Option<(Vec<u8>, String)> = conn
                     .prepare_cached(
@@ -550,7 +598,7 @@ impl Store for SqliteStore {
                         });
                     }
                     let id = rows::run_id(&id)?;
-                    let run = fetch_run(conn, tenant.as_str(), &id)?
+                    let run = fetch_run(conn, codec, tenant.as_str(), &id)?
                         .ok_or_else(|| corrupt(format_args!("idempotent run {id} vanished")))?;
                     return Ok(Created {
                         run,
@@ -585,17 +633,19 @@ impl Store for SqliteStore {
                         new.agent,
                         new.principal.as_str(),
                         new.conversation_id.as_ref().map(|c| c.as_str()),
-                        new.input.to_string(),
-                        new.metadata.as_ref().map(|m| m.to_string()),
+                        codec.seal_json(Field::of(&new.id, "runs.input"), &new.input)?,
+                        codec
+                            .seal_opt(Field::of(&new.id, "runs.metadata"), new.metadata.as_ref())?,
                         now,
                         SCHEMA_VERSION,
                         to_json(&new.roles)?,
                     ],
-                    |row| Ok(rows::run(row, 0)),
+                    |row| Ok(rows::run(codec, row, 0)),
                 )
                 .map_err(|e| duplicate_run(e, &new.id))??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &new.id,
                 now,
@@ -604,7 +654,7 @@ impl Store for SqliteStore {
                 None,
             )?;
             let claimed = match &claim {
-                Some(req) => claim_one(conn, tenant.as_str(), &new.id, req, now)?,
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &new.id, req, now)?,
                 None => None,
             };
             Ok(Created {
@@ -618,8 +668,7 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
         let tenant = tenant.clone();
-        self.readers
-            .read(move |c| fetch_run(c, tenant.as_str(), &id))
+        self.read(move |c, codec| fetch_run(c, codec, tenant.as_str(), &id))
             .await
     }
 
@@ -637,8 +686,7 @@ impl Store for SqliteStore {
         let agent = filter.agent.clone();
         let status = filter.status.map(|s| s.as_str());
         let items = self
-            .readers
-            .read(move |c| {
+            .read(move |c, codec| {
                 let mut stmt = c.prepare_cached(concat!(
                     "SELECT ",
                     run_cols!(),
@@ -655,7 +703,7 @@ impl Store for SqliteStore {
                 ])?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    out.push(rows::run(row, 0)?);
+                    out.push(rows::run(codec, row, 0)?);
                 }
                 Ok(out)
             })
@@ -673,8 +721,7 @@ impl Store for SqliteStore {
         let limit = limit.clamp(1, 1000);
         let tenant = tenant.clone();
         let items = self
-            .readers
-            .read(move |c| {
+            .read(move |c, codec| {
                 let exists: Option<i64> = c
                     .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2")?
                     .query_row(params![id.0.as_bytes(), tenant.as_str()], |r| r.get(0))
@@ -688,16 +735,31 @@ impl Store for SqliteStore {
                     " FROM steps WHERE run_id = ?1 AND idx > ?2 \
                      ORDER BY idx LIMIT ?3"
                 ))?;
-                let mut rows = stmt.query(params![
-                    id.0.as_bytes(),
-                    after.map_or(-1, i64::from),
-                    i64::from(limit) + 1
-                ])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(rows::step(row)?);
-                }
-                Ok(Some(out))
+                let page = read_steps(
+                    &mut stmt,
+                    codec,
+                    &id,
+                    params![
+                        id.0.as_bytes(),
+                        after.map_or(-1, i64::from),
+                        i64::from(limit) + 1
+                    ],
+                )?;
+                // Older records are migrated with the journal before them.
+                let page = match migration_prefix(&page) {
+                    None => page,
+                    Some(last) => read_steps(
+                        &mut c.prepare_cached(concat!(
+                            "SELECT ",
+                            step_cols!(),
+                            " FROM steps WHERE run_id = ?1 AND idx <= ?2 ORDER BY idx"
+                        ))?,
+                        codec,
+                        &id,
+                        params![id.0.as_bytes(), last],
+                    )?,
+                };
+                Ok(Some(in_page(migrate_journal(id, page)?, after)))
             })
             .await?;
         Ok(items.map(|items| page(items, limit, |s| s.index.to_string())))
@@ -714,8 +776,7 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let conversation = conversation.clone();
         let items = self
-            .readers
-            .read(move |c| {
+            .read(move |c, codec| {
                 let mut stmt = c.prepare_cached(
                     "SELECT seq, run_id, message, created_at FROM messages \
                      WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
@@ -728,11 +789,12 @@ impl Store for SqliteStore {
                 ])?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    let text: String = row.get(2)?;
+                    let run_id = rows::run_id(&row.get::<_, Vec<u8>>(1)?)?;
                     out.push(ConversationMessage {
                         seq: row.get::<_, i64>(0)? as u64,
-                        run_id: rows::run_id(&row.get::<_, Vec<u8>>(1)?)?,
-                        message: serde_json::from_str(&text).map_err(corrupt)?,
+                        message: codec
+                            .parse(Field::of(&run_id, "messages.message"), row.get(2)?)?,
+                        run_id,
                         created_at: row.get(3)?,
                     });
                 }
@@ -754,9 +816,10 @@ impl Store for SqliteStore {
         let actor = actor.to_string();
         let event = event.to_string();
         let detail = detail.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -770,30 +833,28 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>> {
         let tenant = tenant.clone();
-        self.readers
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT at, actor, event, detail FROM audit \
+        self.read(move |c, codec| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, actor, event, detail FROM audit \
                      WHERE tenant = ?1 AND run_id = ?2 ORDER BY id",
-                )?;
-                let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    let detail: Option<String> = row.get(3)?;
-                    out.push(AuditEntry {
-                        run_id: id,
-                        at: row.get(0)?,
-                        actor: row.get(1)?,
-                        event: row.get(2)?,
-                        detail: match detail {
-                            Some(d) => serde_json::from_str(&d).map_err(corrupt)?,
-                            None => serde_json::Value::Null,
-                        },
-                    });
-                }
-                Ok(out)
-            })
-            .await
+            )?;
+            let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let detail: Option<String> = row.get(3)?;
+                out.push(AuditEntry {
+                    run_id: id,
+                    at: row.get(0)?,
+                    actor: row.get(1)?,
+                    event: row.get(2)?,
+                    detail: codec
+                        .parse_opt(Field::of(&id, "audit.detail"), detail)?
+                        .unwrap_or_default(),
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn cancel_run(
@@ -804,8 +865,8 @@ impl Store for SqliteStore {
     ) -> Result<Transition> {
         let tenant = tenant.clone();
         let actor = actor.clone();
-        self.write(move |conn, now| {
-            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+        self.write(move |conn, now, codec| {
+            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
             if !run.status.can_transition(agentd_core::RunStatus::Cancelled) {
@@ -822,11 +883,17 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(
-                    params![to_json(&error)?, now, id.0.as_bytes(), tenant.as_str()],
-                    |row| Ok(rows::run(row, 0)),
+                    params![
+                        codec.seal_json(Field::of(&id, "runs.error"), &error)?,
+                        now,
+                        id.0.as_bytes(),
+                        tenant.as_str()
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
                 )??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -847,8 +914,8 @@ impl Store for SqliteStore {
     ) -> Result<Transition> {
         let tenant = tenant.clone();
         let actor = actor.clone();
-        self.write(move |conn, now| {
-            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+        self.write(move |conn, now, codec| {
+            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
             if run.status != agentd_core::RunStatus::Dead {
@@ -861,10 +928,11 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
-                    Ok(rows::run(row, 0))
+                    Ok(rows::run(codec, row, 0))
                 })??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -887,10 +955,10 @@ impl Store for SqliteStore {
     ) -> Result<Transition> {
         let tenant = tenant.clone();
         let actor = actor.clone();
-        let answer = answer.to_string();
+        let answer = answer.clone();
         let claim = claim.cloned();
-        self.write(move |conn, now| {
-            let Some(run) = fetch_run(conn, tenant.as_str(), &id)? else {
+        self.write(move |conn, now, codec| {
+            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
             let Some(pause) = run
@@ -906,7 +974,12 @@ impl Store for SqliteStore {
                      duration_ms = MAX(0, ?2 - started_at) \
                      WHERE run_id = ?3 AND idx = ?4 AND status = 'waiting'",
                 )?
-                .execute(params![answer, now, id.0.as_bytes(), pause.step])?;
+                .execute(params![
+                    codec.seal_json(Field::step(&id, pause.step, "steps.output"), &answer)?,
+                    now,
+                    id.0.as_bytes(),
+                    pause.step
+                ])?;
             if n != 1 {
                 return Err(corrupt(format_args!(
                     "paused run {id} has no waiting step {}",
@@ -920,10 +993,11 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
-                    Ok(rows::run(row, 0))
+                    Ok(rows::run(codec, row, 0))
                 })??;
             insert_audit(
                 conn,
+                codec,
                 tenant.as_str(),
                 &id,
                 now,
@@ -932,7 +1006,7 @@ impl Store for SqliteStore {
                 None,
             )?;
             let claimed = match &claim {
-                Some(req) => claim_one(conn, tenant.as_str(), &id, req, now)?,
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &id, req, now)?,
                 None => None,
             };
             Ok(match claimed {
@@ -945,7 +1019,7 @@ impl Store for SqliteStore {
 
     async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
         let req = req.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             let candidate: Option<(Vec<u8>, String)> = conn
                 .prepare_cached(concat!(
                     "SELECT r.id, r.status FROM runs r WHERE ",
@@ -958,7 +1032,7 @@ impl Store for SqliteStore {
             match candidate {
                 None => Ok(None),
                 Some((id, status)) => {
-                    take_lease(conn, &id, status == "running", &req, now).map(Some)
+                    take_lease(conn, codec, &id, status == "running", &req, now).map(Some)
                 }
             }
         })
@@ -973,7 +1047,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Claimed>> {
         let tenant = tenant.clone();
         let req = req.clone();
-        self.write(move |conn, now| claim_one(conn, tenant.as_str(), &id, &req, now))
+        self.write(move |conn, now, codec| claim_one(conn, codec, tenant.as_str(), &id, &req, now))
             .await
     }
 
@@ -985,9 +1059,10 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let lease = lease.clone();
         let writes = writes.to_vec();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, codec| {
             journal_steps(
                 conn,
+                codec,
                 &lease,
                 &writes,
                 now,
@@ -1001,8 +1076,8 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         let writes = writes.to_vec();
         let pause = pause.clone();
-        self.write(move |conn, now| {
-            journal_steps(conn, &lease, &writes, now, None)?;
+        self.write(move |conn, now, codec| {
+            journal_steps(conn, codec, &lease, &writes, now, None)?;
             let run = conn
                 .prepare_cached(concat!(
                     "UPDATE runs SET status = 'paused', pause = ?1, lease_owner = NULL, \
@@ -1010,12 +1085,17 @@ impl Store for SqliteStore {
                     run_cols!()
                 ))?
                 .query_row(
-                    params![to_json(&pause)?, now, lease.run_id.0.as_bytes()],
-                    |row| Ok(rows::run(row, 0)),
+                    params![
+                        codec.seal_json(Field::of(&lease.run_id, "runs.pause"), &pause)?,
+                        now,
+                        lease.run_id.0.as_bytes()
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
                 )??;
             let detail = serde_json::json!({ "question": pause.question });
             insert_audit(
                 conn,
+                codec,
                 lease.tenant.as_str(),
                 &lease.run_id,
                 now,
@@ -1037,13 +1117,19 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         let writes = writes.to_vec();
         let outcome = outcome.clone();
-        self.write(move |conn, now| {
-            journal_steps(conn, &lease, &writes, now, None)?;
+        self.write(move |conn, now, codec| {
+            journal_steps(conn, codec, &lease, &writes, now, None)?;
+            let field = |column| Field::of(&lease.run_id, column);
             let output = match &outcome {
-                Outcome::Succeeded { output, .. } => Some(output.to_string()),
+                Outcome::Succeeded { output, .. } => {
+                    Some(codec.seal_json(field("runs.output"), output)?)
+                }
                 _ => None,
             };
-            let error = outcome.error().map(to_json).transpose()?;
+            let error = outcome
+                .error()
+                .map(|e| codec.seal_json(field("runs.error"), e))
+                .transpose()?;
             // A retry is due after its delay, as the next attempt.
             let delay = outcome.retry_delay();
             let available_at = delay.map(|d| now + d.as_millis() as i64);
@@ -1065,7 +1151,7 @@ impl Store for SqliteStore {
                         available_at,
                         i64::from(delay.is_some()),
                     ],
-                    |row| Ok(rows::run(row, 0)),
+                    |row| Ok(rows::run(codec, row, 0)),
                 )
                 .optional()?
                 .ok_or(StoreError::LeaseLost { run: lease.run_id })??;
@@ -1088,13 +1174,14 @@ impl Store for SqliteStore {
                         conv.as_str(),
                         next + i as i64,
                         lease.run_id.0.as_bytes(),
-                        to_json(m)?,
+                        codec.seal_json(field("messages.message"), m)?,
                         now
                     ])?;
                 }
             }
             insert_audit(
                 conn,
+                codec,
                 lease.tenant.as_str(),
                 &lease.run_id,
                 now,
@@ -1109,7 +1196,7 @@ impl Store for SqliteStore {
 
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
         let lease = lease.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, _| {
             let n = conn
                 .prepare_cached(
                     "UPDATE runs SET lease_until = ?1 \
@@ -1131,7 +1218,7 @@ impl Store for SqliteStore {
 
     async fn release(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, _| {
             conn.prepare_cached(
                 "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
                  available_at = ?1, updated_at = ?1 \
@@ -1150,7 +1237,7 @@ impl Store for SqliteStore {
 
     async fn release_owner(&self, owner: &str) -> Result<u64> {
         let owner = owner.to_string();
-        self.write(move |conn, now| {
+        self.write(move |conn, now, _| {
             let n = conn
                 .prepare_cached(
                     "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \

@@ -5,7 +5,7 @@ use agentd_core::{
     ConversationId, Message, NewRun, Pause, PrincipalId, Role, RunId, Step, StepKind, StepStatus,
     TenantId, Usage,
 };
-use agentd_store::{ClaimRequest, PgStore, SqliteStore, StepWrite, Store};
+use agentd_store::{ClaimRequest, Keyring, PgStore, SqliteStore, StepWrite, Store};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -103,6 +103,25 @@ impl Ctx {
         }
     }
 
+    /// Another handle on the test's own storage (the same SQLite file or
+    /// PostgreSQL schema as `store`), sealing payloads with `keyring`.
+    pub async fn reopen(&self, keyring: Option<Keyring>) -> Arc<dyn Store> {
+        match &self.pg {
+            None => {
+                let store = open_sqlite(&self.sqlite_path(), &self.offset).await;
+                Arc::new(store.with_keyring(keyring))
+            }
+            Some(pg) => {
+                let schema = pg.stores.lock().unwrap()[0].0.clone();
+                let store = PgStore::open_in_schema(&pg.url, &schema)
+                    .await
+                    .expect("reopen the test's schema");
+                pg.stores.lock().unwrap().push((schema, store.clone()));
+                Arc::new(store.with_keyring(keyring))
+            }
+        }
+    }
+
     /// Another store of the same backend on empty, unmigrated storage.
     pub async fn empty_store(&self) -> Arc<dyn Store> {
         match &self.pg {
@@ -141,6 +160,63 @@ impl Ctx {
         }
     }
 
+    /// Runs `sql` on the test's own database behind the store's back:
+    /// tests of what is stored, and of records an older agentd wrote.
+    pub async fn exec(&self, sql: &str) {
+        match &self.pg {
+            None => {
+                let conn = rusqlite::Connection::open(self.sqlite_path()).unwrap();
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            Some(pg) => {
+                let pool = pg.stores.lock().unwrap()[0].1.pool().clone();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The text values `sql` selects (one column; NULLs skipped), read
+    /// from the test's own database behind the store's back.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        match &self.pg {
+            None => {
+                let conn = rusqlite::Connection::open(self.sqlite_path()).unwrap();
+                let mut stmt = conn.prepare(sql).unwrap();
+                stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+                    .unwrap()
+                    .filter_map(|v| v.unwrap())
+                    .collect()
+            }
+            Some(pg) => {
+                let pool = pg.stores.lock().unwrap()[0].1.pool().clone();
+                sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+        }
+    }
+
+    /// `id` as a literal of the backend's run id column, for [`Ctx::exec`].
+    pub fn id_sql(&self, id: RunId) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("X'{}'", id.0.simple()),
+            Backend::Postgres => format!("'{id}'"),
+        }
+    }
+
+    /// The test's SQLite database file.
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("t.db")
+    }
+
     /// Drops the test's schemas (PostgreSQL); the temp dir goes on drop.
     async fn finish(mut self) {
         if let Some(pg) = &mut self.pg {
@@ -170,14 +246,17 @@ impl Ctx {
 }
 
 async fn sqlite_store(path: &std::path::Path, offset: &Arc<AtomicI64>) -> Arc<dyn Store> {
+    Arc::new(open_sqlite(path, offset).await)
+}
+
+async fn open_sqlite(path: &std::path::Path, offset: &Arc<AtomicI64>) -> SqliteStore {
     let offset = offset.clone();
-    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+    SqliteStore::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("open SQLite")
         .with_clock(Arc::new(move || {
             agentd_core::now_millis() + offset.load(Ordering::SeqCst)
-        }));
-    Arc::new(store)
+        }))
 }
 
 /// PostgreSQL is not there: fail under CI, skip elsewhere.
@@ -286,6 +365,7 @@ pub fn step(index: u32, kind: StepKind) -> StepWrite {
             index,
             kind,
             name: format!("{}-{index}", kind.as_str()),
+            call_id: (kind != StepKind::Llm).then(|| format!("call_{index}")),
             status: StepStatus::Completed,
             attempt: 1,
             started_at: 1_700_000_000_000 + i64::from(index),
@@ -325,4 +405,17 @@ pub fn pause(question: &str, index: u32) -> Pause {
 
 pub fn msg(role: Role, text: &str) -> Message {
     Message::text(role, text)
+}
+
+/// A keyring of `KEYID:BASE64` entries whose keys are 32 bytes of `byte`.
+pub fn keyring(entries: &[(&str, u8)]) -> Keyring {
+    use base64::Engine as _;
+    let text: Vec<String> = entries
+        .iter()
+        .map(|(id, byte)| {
+            let key = base64::engine::general_purpose::STANDARD.encode([*byte; 32]);
+            format!("{id}:{key}")
+        })
+        .collect();
+    Keyring::parse(&text.join(",")).unwrap()
 }

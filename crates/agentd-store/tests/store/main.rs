@@ -11,11 +11,14 @@
 mod harness;
 
 mod concurrency;
+mod encryption;
+mod fixture;
 mod lease;
 mod memory;
 mod queue;
 mod runs;
 mod transitions;
+mod versions;
 
 /// Instantiates each `module::test` once per backend, as
 /// `sqlite::test` and `postgres::test`.
@@ -70,4 +73,7 @@ conformance!(
     memory::audit_trail,
     memory::commits_count_writes_only,
     concurrency::parallel_claims_are_exclusive,
+    versions::v1_records_are_migrated_on_read,
+    encryption::sealed_round_trip,
+    encryption::key_rotation_and_wrong_keys,
 );

@@ -6,4 +6,5 @@ mod approval;
 mod chaos;
 mod commands;
 mod crash;
+mod store;
 mod support;
