@@ -41,7 +41,7 @@ const ENV_SECTIONS: &[&str] = &[
 ];
 
 /// Top-level sections of the design that this version does not implement.
-const UNSUPPORTED_SECTIONS: &[&str] = &["rate_limit", "tenants"];
+const UNSUPPORTED_SECTIONS: &[&str] = &["rate_limit"];
 
 /// Keys inside supported sections that this version does not implement.
 const UNSUPPORTED_SECTION_KEYS: &[(&str, &str)] = &[

@@ -584,7 +584,6 @@ fn unsupported_sections() {
             "rate_limit",
             "`[rate_limit]`",
         ),
-        ("[[tenants]]\nid = \"t\"\n", "tenants", "`[tenants]`"),
         (
             "[server]\ntls_cert = \"c.pem\"\n",
             "server.tls_cert",
@@ -949,5 +948,28 @@ fn real_provider_keys() {
         let err = file_error(text);
         assert_eq!(err.key(), Some(key), "{text}: {err}");
         assert!(err.message().contains(msg), "{text}: {err}");
+    }
+}
+
+#[test]
+fn tenant_budgets() {
+    let c = Config::from_toml_str(
+        "[tenants.acme]\nbudget_usd = 2.5\nperiod = \"1h\"\n\n[tenants.free]\n",
+    )
+    .unwrap();
+    assert_eq!(c.tenants["acme"].budget_usd, Some(2.5));
+    assert_eq!(c.tenants["acme"].period.get().as_secs(), 3600);
+    assert_eq!(c.tenants["free"].budget_usd, None);
+    assert_eq!(c.tenants["free"].period.get().as_secs(), 86_400);
+    for (text, key) in [
+        (
+            "[tenants.acme]\nbudget_usd = -1\n",
+            "tenants.acme.budget_usd",
+        ),
+        ("[tenants.acme]\nperiod = \"0s\"\n", "tenants.acme.period"),
+        ("[tenants.acme]\nbudget = 1\n", "tenants.acme.budget"),
+    ] {
+        let err = Config::from_toml_str(text).unwrap_err();
+        assert_eq!(err.key(), Some(key), "{err}");
     }
 }

@@ -35,6 +35,31 @@ pub struct Config {
     /// `[[policies]]`: which roles may call which tools; none allows all.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyConfig>,
+    /// `[tenants."ID"]`: per-tenant limits, by tenant id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// `[tenants."ID"]`: limits of one tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantConfig {
+    /// USD the tenant's runs may spend on models per `period`, across all
+    /// agents and processes; `None` means no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// Length of a budget period; periods are aligned to the Unix epoch
+    /// (`1d` resets at 00:00 UTC).
+    pub period: Dur,
+}
+
+impl Default for TenantConfig {
+    fn default() -> Self {
+        TenantConfig {
+            budget_usd: None,
+            period: Dur::from_secs(86_400),
+        }
+    }
 }
 
 /// `[server]`.

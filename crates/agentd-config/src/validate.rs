@@ -117,6 +117,26 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
         }
     }
 
+    for (id, tenant) in &config.tenants {
+        if let Err(e) = agentd_core::TenantId::parse(id.as_str()) {
+            invalid(KeyPath::of(&["tenants", id]), e.to_string())?;
+        }
+        if let Some(b) = tenant.budget_usd
+            && !non_negative(b)
+        {
+            invalid(
+                KeyPath::of(&["tenants", id, "budget_usd"]),
+                format!("must be >= 0, found {b}"),
+            )?;
+        }
+        if tenant.period.get() < std::time::Duration::from_secs(1) {
+            invalid(
+                KeyPath::of(&["tenants", id, "period"]),
+                "must be at least 1s",
+            )?;
+        }
+    }
+
     let declared = if config.providers.is_empty() {
         "none".to_owned()
     } else {

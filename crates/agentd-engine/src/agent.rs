@@ -16,6 +16,12 @@ pub struct Agent {
     pub tools: ToolSet,
     /// Prices by model name, from `[pricing]`.
     pub pricing: HashMap<String, Pricing>,
+    /// The highest input and output prices among the chain's models, for
+    /// estimating a call's cost before the chain picks a provider; `None`
+    /// when none of them is priced.
+    pub price_ceiling: Option<Pricing>,
+    /// The most output tokens a call of the chain is assumed to produce.
+    pub max_output_tokens: u32,
 }
 
 impl Agent {
@@ -32,10 +38,30 @@ impl Agent {
         let tools = registry
             .resolve(&a.tools)
             .map_err(|e| EngineError::Config(format!("agents[{index}].tools: {e}")))?;
+        let mut price_ceiling: Option<Pricing> = None;
+        let mut max_output_tokens = 0;
+        for p in a
+            .providers
+            .iter()
+            .filter_map(|name| config.providers.get(name))
+        {
+            let model = p.model.as_deref().unwrap_or("mock");
+            if let Some(price) = config.pricing.get(model) {
+                let c = price_ceiling.get_or_insert(*price);
+                c.input_per_mtok = c.input_per_mtok.max(price.input_per_mtok);
+                c.output_per_mtok = c.output_per_mtok.max(price.output_per_mtok);
+            }
+            let out = p
+                .max_tokens
+                .unwrap_or(agentd_llm::pricing::DEFAULT_OUTPUT_ESTIMATE);
+            max_output_tokens = max_output_tokens.max(out);
+        }
         Ok(Self {
             config: a.clone(),
             chain,
             tools,
+            price_ceiling,
+            max_output_tokens,
             pricing: config
                 .pricing
                 .iter()

@@ -142,6 +142,8 @@ struct Inner {
     /// Which roles may call which tools (`[[policies]]`).
     policies: agentd_tools::Policies,
     breakers: Arc<agentd_llm::BreakerRegistry>,
+    /// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
+    budgets: HashMap<String, agentd_store::BudgetLimit>,
     settings: EngineSettings,
     claim: ClaimRequest,
     events: broadcast::Sender<RunEvent>,
@@ -211,6 +213,17 @@ impl Engine {
                 tools,
                 policies,
                 breakers,
+                budgets: config
+                    .tenants
+                    .iter()
+                    .filter_map(|(id, t)| {
+                        let limit = agentd_store::BudgetLimit {
+                            limit_usd: t.budget_usd?,
+                            period: t.period.get(),
+                        };
+                        Some((id.clone(), limit))
+                    })
+                    .collect(),
                 slots: Arc::new(Semaphore::new(settings.workers as usize)),
                 settings,
                 claim,

@@ -13,7 +13,7 @@ use agentd_core::{
     ToolCall, Usage, now_millis, value_as_text,
 };
 use agentd_llm::{Completion, CompletionRequest, ProviderError};
-use agentd_store::{Claimed, Journal, Lease, Outcome, StepWrite, StoreError};
+use agentd_store::{Claimed, Journal, Lease, Outcome, Reservation, StepWrite, StoreError};
 use agentd_tools::{ApprovalDecision, ToolContext, ToolError, ToolOutput, approval_question};
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -315,11 +315,70 @@ impl Engine {
                     let writes = std::mem::take(&mut st.unflushed);
                     return self.finish(lease, writes, Outcome::Failed { error }).await;
                 }
+                if let Some(error) = self.reserve_budget(lease, &agent, &st, remaining).await? {
+                    let writes = std::mem::take(&mut st.unflushed);
+                    return self.finish(lease, writes, Outcome::Failed { error }).await;
+                }
                 if let Some(run) = self.llm_step(lease, &agent, &mut st, remaining).await? {
                     return Ok(run);
                 }
             }
         }
+    }
+
+    /// Reserves the next model call's estimated cost from the tenant's
+    /// budget, if it has one; `Some(error)` when the period's budget is
+    /// spent. Calls of other runs in flight may hold the rest of the budget
+    /// for a moment: then this waits for them to settle (their cost, once
+    /// journaled, may leave room).
+    async fn reserve_budget(
+        &self,
+        lease: &Lease,
+        agent: &Agent,
+        st: &State,
+        remaining: Duration,
+    ) -> Result<Option<RunError>, Stop> {
+        let Some(limit) = self.inner.budgets.get(lease.tenant.as_str()) else {
+            return Ok(None);
+        };
+        let estimate = agent.price_ceiling.as_ref().map_or(0.0, |price| {
+            let req = CompletionRequest {
+                system: agent.config.system_prompt.clone(),
+                messages: st.messages.clone(),
+                tools: agent.tools.provider_specs(),
+            };
+            agentd_llm::pricing::estimate_usd(&req, agent.max_output_tokens, price)
+        });
+        let store = &self.inner.store;
+        let wait = async {
+            loop {
+                // The call cannot outlive the run's deadline, so neither
+                // need its reservation.
+                match store
+                    .reserve_budget(lease, limit, estimate, remaining)
+                    .await
+                {
+                    Ok(Reservation::Granted) => return Ok(None),
+                    Ok(Reservation::Exhausted { spent_usd, .. })
+                        if spent_usd + estimate > limit.limit_usd =>
+                    {
+                        return Ok(Some(RunError::new(
+                            ErrorCode::BudgetExceeded,
+                            format!(
+                                "tenant {} spent ${spent_usd:.6} of its ${} budget for this period; \
+                                 the next model call may cost up to ${estimate:.6}",
+                                lease.tenant, limit.limit_usd
+                            ),
+                        )));
+                    }
+                    Ok(Reservation::Exhausted { .. }) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    Err(e) => return Err(store_failure(lease, e)),
+                }
+            }
+        };
+        self.with_heartbeat(lease, &st.abort, wait).await?
     }
 
     /// One model call. Returns true when the run finished.

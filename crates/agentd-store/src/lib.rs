@@ -226,6 +226,25 @@ impl Outcome {
     }
 }
 
+/// A tenant's spending limit (`[tenants."ID"]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetLimit {
+    pub limit_usd: f64,
+    /// Periods are aligned to the Unix epoch: spending resets at every
+    /// multiple of `period`.
+    pub period: Duration,
+}
+
+/// The answer to a budget reservation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reservation {
+    /// Reserved: the call may go ahead.
+    Granted,
+    /// The period's spending plus the calls in flight leave no room for
+    /// this call.
+    Exhausted { spent_usd: f64, reserved_usd: f64 },
+}
+
 /// Filters for listing a tenant's runs, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -396,6 +415,21 @@ pub trait Store: Send + Sync + 'static {
         writes: &[StepWrite],
         outcome: &Outcome,
     ) -> Result<Run>;
+    /// Reserves `estimate_usd` of the lease's tenant's budget for the model
+    /// call the run is about to make, if the period's spending, the other
+    /// calls in flight and this estimate stay within `limit`. The
+    /// reservation ends when the step's cost is journaled (which adds it to
+    /// the period's spending in the same transaction), when the run ends, or
+    /// after `hold_for`. Serialized per tenant across processes, so
+    /// concurrent runs cannot together overspend by more than their
+    /// estimates fall short.
+    async fn reserve_budget(
+        &self,
+        lease: &Lease,
+        limit: &BudgetLimit,
+        estimate_usd: f64,
+        hold_for: Duration,
+    ) -> Result<Reservation>;
     /// Extends a lease while a long step runs; `LeaseLost` if it is no
     /// longer held (cancelled, or taken over after expiring).
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()>;

@@ -1,6 +1,6 @@
 //! `budget_usd` halts a run before the model call that would exceed it.
 
-use crate::helpers::{kinds, spawn_engine};
+use crate::helpers::{SETTLE, kinds, spawn_engine};
 use agentd_core::{ErrorCode, RunStatus, StepKind};
 
 /// A model that never stops calling echo, priced so each call costs about
@@ -47,5 +47,145 @@ async fn a_spent_budget_fails_the_run_before_the_next_model_call() -> anyhow::Re
         before_last_llm < 0.5 + 0.5,
         "overspent by more than one call"
     );
+    Ok(())
+}
+
+/// The issue's concurrency test: 64 runs of one tenant at once, on two
+/// engines (two processes' worth of workers) sharing PostgreSQL, against a
+/// tenant budget of about twenty model calls. The tenant's spending may not exceed
+/// the budget by more than one step's cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_runs_cannot_overspend_a_tenant_budget_across_processes()
+-> anyhow::Result<()> {
+    use crate::helpers::{build_engine, drop_schema, identity, postgres_url, start_workers};
+    use agentd_engine::Submit;
+
+    let Some(pg) = postgres_url().await else {
+        return Ok(());
+    };
+    let schema = format!("budget_{}", std::process::id());
+    let url = format!("{pg}?schema={schema}");
+    // $0.01 per input token; the 400-character system prompt makes each
+    // model call cost about $1, so a run of two calls about $2.
+    let system = "x".repeat(400);
+    let toml = format!(
+        r#"
+[queue]
+workers = 32
+
+[tenants.t1]
+budget_usd = 20.0
+period = "1d"
+
+[pricing."pricey"]
+input_per_mtok = 10000.0
+output_per_mtok = 0.0
+
+[providers.m]
+kind = "mock"
+model = "pricey"
+latency_ms = 50
+script = [
+  {{ tool = "echo", args = {{ text = "{{{{input}}}}" }} }},
+  {{ reply = "done: {{{{tool_result}}}}" }},
+]
+
+[[agents]]
+name = "a"
+providers = ["m"]
+tools = ["echo"]
+system_prompt = "{system}"
+"#
+    );
+    let mut engines = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let store = agentd_store::open(&url).await?;
+        store.migrate().await?;
+        let engine = build_engine(&toml, store).await?;
+        workers.push(start_workers(&engine));
+        engines.push(engine);
+    }
+    let (t1, t2) = (identity("t1")?, identity("t2")?);
+
+    // Act: 64 runs at once, half submitted to each engine; one run of a
+    // tenant without a budget.
+    let submit = |i: usize, who| {
+        let engine = engines[i % 2].clone();
+        async move {
+            let req = Submit {
+                input: serde_json::json!(format!("r{i}")),
+                ..Submit::default()
+            };
+            engine.submit(who, "a", req).await
+        }
+    };
+    let runs = futures::future::try_join_all((0..64).map(|i| submit(i, &t1))).await?;
+    let free = submit(0, &t2).await?;
+    let mut finished = Vec::new();
+    for run in &runs {
+        let done = engines[0]
+            .wait(&t1.tenant, run.id, SETTLE)
+            .await?
+            .expect("run exists");
+        finished.push(done);
+    }
+    let free = engines[0]
+        .wait(&t2.tenant, free.id, SETTLE)
+        .await?
+        .expect("run exists");
+    for w in workers {
+        w.stop().await?;
+    }
+    let store = engines[0].store().clone();
+
+    // Assert
+    let mut max_step = 0.0f64;
+    for run in &finished {
+        let steps = store
+            .list_steps(&t1.tenant, run.id, None, 100)
+            .await?
+            .expect("journal");
+        for s in steps.items.iter().filter_map(|s| s.usage) {
+            max_step = max_step.max(s.input_tokens as f64 * 0.01);
+        }
+    }
+    let spent: f64 = finished.iter().map(|r| r.cost_usd).sum();
+    let succeeded = finished
+        .iter()
+        .filter(|r| r.status == RunStatus::Succeeded)
+        .count();
+    let refused = finished
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_ref()
+                .is_some_and(|e| e.code == ErrorCode::BudgetExceeded)
+        })
+        .count();
+    eprintln!(
+        "tenant budget on PostgreSQL, 64 concurrent runs on 2 engines: spent ${spent:.4} of $20.00 \
+         (overspend ${:.4}; largest step ${max_step:.4}); {succeeded} succeeded, {refused} refused",
+        (spent - 20.0).max(0.0)
+    );
+    assert_eq!(
+        succeeded + refused,
+        64,
+        "every run either finished or was refused"
+    );
+    // Runs take turns at the budget, so most spend their first call and
+    // are refused their second.
+    assert!(refused >= 30, "the budget must bite: {refused}");
+    // The reservations are not so cautious that much budget is left unused.
+    assert!(spent >= 20.0 - 2.0 * max_step, "only ${spent} of $20 spent");
+    assert!(max_step > 0.9, "{max_step}");
+    assert!(
+        spent <= 20.0 + max_step,
+        "overspent: ${spent} of $20 with steps of ${max_step}"
+    );
+    assert_eq!(free.status, RunStatus::Succeeded, "{:?}", free.error);
+    drop(engines);
+    drop(store);
+    drop_schema(&pg, &schema).await?;
     Ok(())
 }

@@ -256,3 +256,38 @@ pub async fn spawn_engine_on_tokio_time(toml: &str) -> Result<TestEngine> {
         _dir: dir,
     })
 }
+
+/// The PostgreSQL server for tests (`AGENTD_TEST_PG_URL`, default the local
+/// one), or `None` with a printed reason when it is unreachable; with `CI`
+/// set, unreachable is a failure.
+#[allow(clippy::panic)] // a test helper: failing the test is the point
+pub async fn postgres_url() -> Option<String> {
+    use sqlx::Connection;
+    let url = std::env::var("AGENTD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    match sqlx::PgConnection::connect(&url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL at {url} is unreachable and CI is set: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: PostgreSQL at {url} is unreachable: {e}");
+            None
+        }
+    }
+}
+
+/// Drops a test's PostgreSQL schema.
+pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
+}

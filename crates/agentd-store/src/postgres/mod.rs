@@ -12,8 +12,8 @@ mod sql;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
 use crate::{
-    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring, Lease,
-    Outcome, Page, Result, RunFilter, StepWrite, Store, StoreError, Transition,
+    AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring,
+    Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
@@ -1013,6 +1013,58 @@ impl Store for PgStore {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    async fn reserve_budget(
+        &self,
+        lease: &Lease,
+        limit: &BudgetLimit,
+        estimate_usd: f64,
+        hold_for: Duration,
+    ) -> Result<Reservation> {
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query(sql::LEASE_HELD)
+            .bind(lease.run_id.0)
+            .bind(lease.tenant.as_str())
+            .bind(lease.token)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if held.is_none() {
+            return Err(StoreError::LeaseLost { run: lease.run_id });
+        }
+        let spent: f64 = sqlx::query(sql::BUDGET_PERIOD)
+            .bind(lease.tenant.as_str())
+            .bind(lease_ms(limit.period).max(1))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let reserved: f64 = sqlx::query(sql::BUDGET_RESERVED)
+            .bind(lease.tenant.as_str())
+            .bind(lease.run_id.0)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let answer = if spent + reserved + estimate_usd > limit.limit_usd {
+            sqlx::query(sql::BUDGET_RELEASE)
+                .bind(lease.run_id.0)
+                .execute(&mut *tx)
+                .await?;
+            Reservation::Exhausted {
+                spent_usd: spent,
+                reserved_usd: reserved,
+            }
+        } else {
+            sqlx::query(sql::BUDGET_RESERVE)
+                .bind(lease.run_id.0)
+                .bind(lease.tenant.as_str())
+                .bind(estimate_usd)
+                .bind(lease_ms(hold_for))
+                .execute(&mut *tx)
+                .await?;
+            Reservation::Granted
+        };
+        self.commit(tx).await?;
+        Ok(answer)
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {

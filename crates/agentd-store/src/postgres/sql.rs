@@ -109,6 +109,17 @@ macro_rules! fence {
     };
 }
 
+/// Journaled model spending (`$18`) goes to the tenant's budget period and
+/// ends the run's reservation, if the fenced write `u` went through.
+macro_rules! settle_budget {
+    () => {
+        ", b AS (UPDATE tenant_budgets SET spent_usd = spent_usd + $18 \
+         WHERE $18 > 0 AND tenant = $20 AND EXISTS (SELECT 1 FROM u)), \
+         r AS (DELETE FROM budget_reservations WHERE $18 > 0 AND run_id = $19 \
+         AND EXISTS (SELECT 1 FROM u))"
+    };
+}
+
 // ---- schema ----
 
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -116,6 +127,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_roles.sql"),
     include_str!("../../migrations/postgres/0003_idempotency.sql"),
     include_str!("../../migrations/postgres/0004_step_calls.sql"),
+    include_str!("../../migrations/postgres/0006_budgets.sql"),
 ];
 
 /// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
@@ -356,6 +368,7 @@ pub(super) const APPEND: &str = concat!(
     fence!(),
     " RETURNING id), ",
     insert_steps!(),
+    settle_budget!(),
     " SELECT count(*) FROM u"
 );
 
@@ -369,6 +382,7 @@ pub(super) const PAUSE: &str = concat!(
     run_cols!(),
     "), ",
     insert_steps!(),
+    settle_budget!(),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
      SELECT id, updated_at, tenant, 'agent', 'paused', $23 FROM u) SELECT ",
     run_cols!(),
@@ -391,6 +405,9 @@ pub(super) const FINISH: &str = concat!(
     run_cols!(),
     "), ",
     insert_steps!(),
+    settle_budget!(),
+    // The attempt is over: whatever it reserved is released.
+    ", e AS (DELETE FROM budget_reservations WHERE run_id = $19 AND EXISTS (SELECT 1 FROM u))",
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
      SELECT id, updated_at, tenant, 'agent', $29, $25 FROM u), \
      m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
@@ -425,3 +442,38 @@ pub(super) const RELEASE_OWNER: &str = concat!(
     now!(),
     ", attempt = attempt + 1 WHERE lease_owner = $1 AND status = 'running'"
 );
+
+/// Opens or rolls the tenant's budget period and locks its row, which
+/// serializes reservations of one tenant across processes: `$1` tenant,
+/// `$2` period in ms. Returns the period's spending.
+pub(super) const BUDGET_PERIOD: &str = concat!(
+    "INSERT INTO tenant_budgets AS t (tenant, period_start, spent_usd) VALUES ($1, ",
+    now!(),
+    " - ",
+    now!(),
+    " % $2, 0) ON CONFLICT (tenant) DO UPDATE SET \
+     spent_usd = CASE WHEN t.period_start < excluded.period_start THEN 0 ELSE t.spent_usd END, \
+     period_start = GREATEST(t.period_start, excluded.period_start) RETURNING spent_usd"
+);
+
+/// What other calls of the tenant hold: `$1` tenant, `$2` this run.
+pub(super) const BUDGET_RESERVED: &str = concat!(
+    "SELECT COALESCE(sum(amount_usd), 0)::float8 FROM budget_reservations \
+     WHERE tenant = $1 AND run_id <> $2 AND expires_at > ",
+    now!()
+);
+
+/// Reserves `$3` USD for run `$1` of tenant `$2` for `$4` ms.
+pub(super) const BUDGET_RESERVE: &str = concat!(
+    "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at) VALUES ($1, $2, $3, ",
+    now!(),
+    " + $4) ON CONFLICT (run_id) DO UPDATE SET amount_usd = excluded.amount_usd, \
+     expires_at = excluded.expires_at"
+);
+
+/// Ends run `$1`'s reservation.
+pub(super) const BUDGET_RELEASE: &str = "DELETE FROM budget_reservations WHERE run_id = $1";
+
+/// Checks a lease is held: `$1` run, `$2` tenant, `$3` token.
+pub(super) const LEASE_HELD: &str =
+    "SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'";

@@ -27,8 +27,8 @@ mod writer;
 
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};
 use crate::{
-    AuditEntry, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring, Lease,
-    Outcome, Page, Result, RunFilter, StepWrite, Store, StoreError, Transition,
+    AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring,
+    Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_roles.sql"),
     include_str!("../../migrations/sqlite/0003_idempotency.sql"),
     include_str!("../../migrations/sqlite/0004_step_calls.sql"),
+    include_str!("../../migrations/sqlite/0006_budgets.sql"),
 ];
 
 /// The embedded store.
@@ -319,6 +320,19 @@ fn journal_steps(
     for w in writes {
         insert_step(conn, codec, &lease.run_id, &w.step)?;
     }
+    if c > 0.0 {
+        settle_budget(conn, lease, c)?;
+    }
+    Ok(())
+}
+
+/// Adds journaled model spending to the tenant's budget period and ends
+/// the run's reservation (a no-op for tenants without a budget).
+fn settle_budget(conn: &Connection, lease: &Lease, cost: f64) -> Result<()> {
+    conn.prepare_cached("UPDATE tenant_budgets SET spent_usd = spent_usd + ?1 WHERE tenant = ?2")?
+        .execute(params![cost, lease.tenant.as_str()])?;
+    conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
+        .execute(params![lease.run_id.0.as_bytes()])?;
     Ok(())
 }
 
@@ -1119,6 +1133,9 @@ impl Store for SqliteStore {
         let outcome = outcome.clone();
         self.write(move |conn, now, codec| {
             journal_steps(conn, codec, &lease, &writes, now, None)?;
+            // The attempt is over: whatever it reserved is released.
+            conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
+                .execute(params![lease.run_id.0.as_bytes()])?;
             let field = |column| Field::of(&lease.run_id, column);
             let output = match &outcome {
                 Outcome::Succeeded { output, .. } => {
@@ -1190,6 +1207,60 @@ impl Store for SqliteStore {
                 outcome.audit_detail().as_ref(),
             )?;
             Ok(run)
+        })
+        .await
+    }
+
+    async fn reserve_budget(
+        &self,
+        lease: &Lease,
+        limit: &BudgetLimit,
+        estimate_usd: f64,
+        hold_for: Duration,
+    ) -> Result<Reservation> {
+        let lease = lease.clone();
+        let limit = *limit;
+        self.write(move |conn, now, _| {
+            check_lease(conn, &lease)?;
+            let period = (limit.period.as_millis() as i64).max(1);
+            let period_start = now - now.rem_euclid(period);
+            // A new period starts from nothing spent.
+            let spent: f64 = conn
+                .prepare_cached(
+                    "INSERT INTO tenant_budgets (tenant, period_start, spent_usd) VALUES (?1, ?2, 0) \
+                     ON CONFLICT (tenant) DO UPDATE SET \
+                     spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
+                     period_start = MAX(period_start, excluded.period_start) \
+                     RETURNING spent_usd",
+                )?
+                .query_row(params![lease.tenant.as_str(), period_start], |r| r.get(0))?;
+            let id = lease.run_id.0.as_bytes();
+            let reserved: f64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
+                     WHERE tenant = ?1 AND expires_at > ?2 AND run_id <> ?3",
+                )?
+                .query_row(params![lease.tenant.as_str(), now, id], |r| r.get(0))?;
+            if spent + reserved + estimate_usd > limit.limit_usd {
+                conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
+                    .execute(params![id])?;
+                return Ok(Reservation::Exhausted {
+                    spent_usd: spent,
+                    reserved_usd: reserved,
+                });
+            }
+            conn.prepare_cached(
+                "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id) DO UPDATE SET \
+                 amount_usd = excluded.amount_usd, expires_at = excluded.expires_at",
+            )?
+            .execute(params![
+                id,
+                lease.tenant.as_str(),
+                estimate_usd,
+                now + hold_for.as_millis() as i64
+            ])?;
+            Ok(Reservation::Granted)
         })
         .await
     }

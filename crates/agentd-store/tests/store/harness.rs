@@ -91,6 +91,11 @@ impl Ctx {
         })
     }
 
+    /// How far the store's clock is ahead of the wall clock.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset.load(Ordering::SeqCst)
+    }
+
     /// Moves time forward by `d` as the store sees it: SQLite's injected
     /// clock jumps; PostgreSQL's clock is the server's, so this sleeps.
     pub async fn advance(&self, d: Duration) {

@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod budget;
 mod concurrency;
 mod encryption;
 mod fixture;
@@ -69,6 +70,8 @@ conformance!(
     transitions::resume_with_claim,
     transitions::cancel_states,
     transitions::retry_dead_and_requeue,
+    budget::reservations_settle_and_bound_spending,
+    budget::reservations_expire_and_periods_roll,
     memory::messages_and_history_window,
     memory::audit_trail,
     memory::commits_count_writes_only,
