@@ -657,6 +657,16 @@ fn invalid_store_url() {
 }
 
 #[test]
+fn invalid_store_lifecycle_keys() {
+    let err = validation_error("[store]\ncheckpoint_ttl = \"0s\"\n");
+    assert_eq!(err.key(), Some("store.checkpoint_ttl"));
+    assert!(err.message().contains("longer than 0s"), "{err}");
+    let err = validation_error("[store]\nencryption_key_env = \"\"\n");
+    assert_eq!(err.key(), Some("store.encryption_key_env"));
+    assert!(err.message().contains("environment variable"), "{err}");
+}
+
+#[test]
 fn zero_workers() {
     let err = validation_error("[queue]\nworkers = 0\n");
     assert_eq!(err.key(), Some("queue.workers"));

@@ -63,6 +63,24 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
         )?;
     }
 
+    if config.store.checkpoint_ttl.is_some_and(|ttl| ttl.is_zero()) {
+        invalid(
+            KeyPath::of(&["store", "checkpoint_ttl"]),
+            "must be longer than 0s (leave it out to keep finished runs)",
+        )?;
+    }
+    if config
+        .store
+        .encryption_key_env
+        .as_deref()
+        .is_some_and(|v| v.trim().is_empty())
+    {
+        invalid(
+            KeyPath::of(&["store", "encryption_key_env"]),
+            "must name the environment variable that holds the keyring",
+        )?;
+    }
+
     let queue = &config.queue;
     if queue.workers < 1 {
         invalid(KeyPath::of(&["queue", "workers"]), "must be at least 1")?;

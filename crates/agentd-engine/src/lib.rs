@@ -1,10 +1,11 @@
 //! The agentd engine: the durable run loop, the worker pool that claims runs
-//! from the store's queue, and the calls the API and the CLI make (submit,
-//! wait, resume, cancel). It knows nothing of HTTP.
+//! from the store's queue, the calls the API and the CLI make (submit,
+//! wait, resume, cancel) and the retention task. It knows nothing of HTTP.
 
 mod agent;
 pub mod contract;
 mod events;
+pub mod retention;
 mod run_loop;
 mod worker;
 

@@ -14,6 +14,7 @@ use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use std::fmt;
+use zeroize::Zeroizing;
 
 /// What every sealed value starts with: the format marker and its version.
 pub(crate) const SEALED_PREFIX: &str = "enc:1:";
@@ -34,7 +35,8 @@ const EXPECTED: &str = "one or more comma-separated KEYID:BASE64 entries, the fi
 /// AES-256-GCM keys by id: the first seals new values, all of them open
 /// values sealed earlier. Parsed from `KEYID:BASE64[,KEYID:BASE64...]`, so a
 /// key is rotated by putting a new entry first and keeping the old ones
-/// while rows sealed with them remain. `Debug` shows key ids only.
+/// while rows sealed with them remain. `Debug` shows key ids only; key
+/// material is wiped from memory when dropped.
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<Key>,
@@ -70,9 +72,9 @@ impl Keyring {
     /// Reads the keyring from environment variable `var`
     /// (`store.encryption_key_env`).
     pub fn from_env(var: &str) -> Result<Self, KeyringError> {
-        let value = std::env::var(var).map_err(|_| KeyringError::Missing {
+        let value = Zeroizing::new(std::env::var(var).map_err(|_| KeyringError::Missing {
             var: var.to_string(),
-        })?;
+        })?);
         Self::parse_from(&value, &format!("environment variable {var}"))
     }
 
@@ -98,9 +100,11 @@ impl Keyring {
             if keys.iter().any(|k| k.id == id) {
                 return Err(bad(format!("key id {id} appears twice")));
             }
-            let bytes = BASE64
-                .decode(key.trim())
-                .map_err(|_| bad(format!("the key of {id} is not standard base64")))?;
+            let bytes = Zeroizing::new(
+                BASE64
+                    .decode(key.trim())
+                    .map_err(|_| bad(format!("the key of {id} is not standard base64")))?,
+            );
             let cipher = Aes256Gcm::new_from_slice(&bytes)
                 .map_err(|_| bad(format!("the key of {id} is {} bytes, not 32", bytes.len())))?;
             keys.push(Key {

@@ -438,7 +438,26 @@ pub trait Store: Send + Sync + 'static {
     /// Releases every lease held by `owner`: used at start-up, when the
     /// previous process of this node is known to be gone.
     async fn release_owner(&self, owner: &str) -> Result<u64>;
+
+    // ---- maintenance: an operator's, across tenants ----
+
+    /// Retention: deletes up to `limit` runs that finished (`succeeded`,
+    /// `failed` or `cancelled`) and were last updated more than
+    /// `older_than` ago by the store's clock, oldest first, with their
+    /// journal steps, audit records and idempotency keys, in one
+    /// transaction. Returns how many runs went; call again until fewer than
+    /// `limit` do, so a large purge never holds one huge transaction.
+    ///
+    /// The one call not scoped by a tenant: it is maintenance across all
+    /// tenants, for the operator (`agentd runs purge`, the retention task),
+    /// never reachable from a tenant's request. `dead` runs stay until an
+    /// operator requeues or removes them; conversation messages stay too:
+    /// they are the conversation's memory, not the run's journal.
+    async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64>;
 }
+
+/// Most runs one [`Store::purge_finished`] call deletes.
+pub const MAX_PURGE_BATCH: u32 = 10_000;
 
 /// How to open a store, beyond its URL.
 #[derive(Debug, Clone, Default)]

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// agentd: a production runtime for LLM agents.
 #[derive(Debug, Parser)]
@@ -115,6 +116,21 @@ pub enum RunsCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Delete finished runs (succeeded, failed, cancelled) older than a
+    /// duration, with their journals and audit records, in every tenant.
+    /// Dead runs and conversation messages stay.
+    Purge {
+        /// e.g. "7d", "12h" (default: `store.checkpoint_ttl`).
+        #[arg(long, value_parser = parse_duration)]
+        older_than: Option<Duration>,
+    },
+}
+
+/// A duration as the config writes them ("30s", "7d", "1h30m").
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<agentd_config::Dur>()
+        .map(|d| d.get())
+        .map_err(|e| e.to_string())
 }
 
 /// `agentd dlq ...`.

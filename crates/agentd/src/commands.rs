@@ -6,6 +6,7 @@ use agentd_config::{AuthMode, Config, ConfigSource};
 use agentd_core::{
     ConversationId, Identity, PrincipalId, Run, RunId, RunStatus, StepKind, TenantId, value_as_text,
 };
+use agentd_engine::retention::{DEFAULT_BATCH, Retention, purge_pass, run_retention};
 use agentd_engine::{Engine, EngineError, RunEventKind, Submit};
 use agentd_store::{RunFilter, Store, StoreError, StoreOptions, Transition};
 use std::sync::Arc;
@@ -195,6 +196,16 @@ async fn serve(
         );
     }
     let shutdown = shutdown_on_signal();
+    let retention_task = config.store.checkpoint_ttl.map(|ttl| {
+        let retention = Retention::for_ttl(ttl.get());
+        tracing::info!(
+            ttl = %ttl,
+            every_secs = retention.every.as_secs(),
+            "retention: finished runs past store.checkpoint_ttl are purged"
+        );
+        let store = engine.store().clone();
+        tokio::spawn(run_retention(store, retention, shutdown.clone()))
+    });
     let worker_task = if workers {
         let released = engine.recover().await?;
         if released > 0 {
@@ -239,6 +250,9 @@ async fn serve(
         shutdown.cancelled().await;
     }
     if let Some(task) = worker_task {
+        let _ = task.await;
+    }
+    if let Some(task) = retention_task {
         let _ = task.await;
     }
     engine.shutdown_tools().await;
@@ -565,6 +579,32 @@ async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Result<u8, Fail
                     "run {id} is {s}; only a queued, running or paused run can be cancelled"
                 ))),
             }
+        }
+        RunsCommand::Purge { older_than } => {
+            let older_than = older_than
+                .or(config.store.checkpoint_ttl.map(|d| d.get()))
+                .ok_or_else(|| {
+                    Failure::usage(
+                        "runs purge: pass --older-than DURATION or set store.checkpoint_ttl",
+                    )
+                })?;
+            let store = open_store(config).await?;
+            let mut purge = |older_than, batch| {
+                let store = store.clone();
+                async move { store.purge_finished(older_than, batch).await }
+            };
+            let shutdown = shutdown_on_signal();
+            let purged = purge_pass(&mut purge, older_than, DEFAULT_BATCH, &shutdown).await?;
+            if json {
+                println!("{}", serde_json::json!({ "purged": purged }));
+            } else {
+                println!("{purged}");
+            }
+            eprintln!(
+                "purged {purged} finished runs last updated more than {} ago (all tenants)",
+                agentd_config::Dur(older_than)
+            );
+            Ok(exit::OK)
         }
     }
 }

@@ -14,6 +14,7 @@ mod memory;
 mod policy;
 mod providers;
 mod recovery;
+mod retention;
 mod retry;
 mod run;
 mod tenancy;

@@ -1108,6 +1108,18 @@ impl Store for PgStore {
         }
         Ok(n)
     }
+
+    async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64> {
+        let purged: i64 = sqlx::query_scalar(sql::PURGE_FINISHED)
+            .bind(int::<i64, _>(older_than.as_millis()))
+            .bind(i64::from(limit.clamp(1, crate::MAX_PURGE_BATCH)))
+            .fetch_one(&self.pool)
+            .await?;
+        if purged > 0 {
+            self.committed();
+        }
+        Ok(u64::try_from(purged).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_roles.sql"),
     include_str!("../../migrations/postgres/0003_idempotency.sql"),
     include_str!("../../migrations/postgres/0004_step_calls.sql"),
+    include_str!("../../migrations/postgres/0005_retention.sql"),
     include_str!("../../migrations/postgres/0006_budgets.sql"),
 ];
 
@@ -443,6 +444,22 @@ pub(super) const RELEASE_OWNER: &str = concat!(
     ", attempt = attempt + 1 WHERE lease_owner = $1 AND status = 'running'"
 );
 
+// ---- maintenance ----
+
+/// Deletes up to `$2` runs that finished more than `$1` ms ago (database
+/// clock), oldest first, with their steps, audit records and idempotency
+/// keys. Runs another purger holds are skipped. Returns how many went.
+pub(super) const PURGE_FINISHED: &str = concat!(
+    "WITH r AS (SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') \
+     AND updated_at < ",
+    now!(),
+    " - $1 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+     s AS (DELETE FROM steps WHERE run_id IN (SELECT id FROM r)), \
+     a AS (DELETE FROM audit WHERE run_id IN (SELECT id FROM r)), \
+     k AS (DELETE FROM idempotency_keys WHERE run_id IN (SELECT id FROM r)), \
+     d AS (DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING id) \
+     SELECT count(*) FROM d"
+);
 /// Opens or rolls the tenant's budget period and locks its row, which
 /// serializes reservations of one tenant across processes: `$1` tenant,
 /// `$2` period in ms. Returns the period's spending.

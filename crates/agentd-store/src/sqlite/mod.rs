@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_roles.sql"),
     include_str!("../../migrations/sqlite/0003_idempotency.sql"),
     include_str!("../../migrations/sqlite/0004_step_calls.sql"),
+    include_str!("../../migrations/sqlite/0005_retention.sql"),
     include_str!("../../migrations/sqlite/0006_budgets.sql"),
 ];
 
@@ -1317,6 +1318,36 @@ impl Store for SqliteStore {
                 )?
                 .execute(params![now, owner])?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64> {
+        let limit = limit.clamp(1, crate::MAX_PURGE_BATCH);
+        let older_than = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+        self.write(move |conn, now, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, tenant FROM runs \
+                 WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1 \
+                 ORDER BY updated_at LIMIT ?2",
+            )?;
+            let runs = stmt
+                .query_map(params![now.saturating_sub(older_than), limit], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut steps = conn.prepare_cached("DELETE FROM steps WHERE run_id = ?1")?;
+            let mut audit =
+                conn.prepare_cached("DELETE FROM audit WHERE tenant = ?1 AND run_id = ?2")?;
+            let mut keys = conn.prepare_cached("DELETE FROM idempotency_keys WHERE run_id = ?1")?;
+            let mut run = conn.prepare_cached("DELETE FROM runs WHERE id = ?1")?;
+            for (id, tenant) in &runs {
+                steps.execute(params![id])?;
+                audit.execute(params![tenant, id])?;
+                keys.execute(params![id])?;
+                run.execute(params![id])?;
+            }
+            Ok(runs.len() as u64)
         })
         .await
     }

@@ -17,6 +17,7 @@ mod fixture;
 mod lease;
 mod memory;
 mod queue;
+mod retention;
 mod runs;
 mod transitions;
 mod versions;
@@ -79,4 +80,5 @@ conformance!(
     versions::v1_records_are_migrated_on_read,
     encryption::sealed_round_trip,
     encryption::key_rotation_and_wrong_keys,
+    retention::purge_finished_runs_older_than_the_ttl,
 );
