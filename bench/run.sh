@@ -40,6 +40,12 @@ for store in $stores; do
     run --store "$store" --transport "$transport" --mode pause --runs "$pause_runs"
   done
 done
+# A fleet on one PostgreSQL: 1 and 3 `agentd worker` processes.
+case " $stores " in *" postgres "*)
+  for n in 1 3; do
+    run --store postgres --mode conc --processes "$n" --runs "$conc_runs" --concurrency 64
+  done
+esac
 # Paused runs hold no memory: RSS with 1,000 and with 100,000 paused runs.
 run --store sqlite --transport inproc --mode pause --runs 1000
 run --store sqlite --transport inproc --mode pause --runs "$big_pause"

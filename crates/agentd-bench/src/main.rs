@@ -2,6 +2,7 @@
 //! agentd, in-process or over HTTP, printing one JSON line per
 //! configuration; `agentd-bench report` turns those lines into a table.
 
+mod fleet;
 mod stats;
 mod target;
 
@@ -78,6 +79,11 @@ struct RunArgs {
     /// schema on it, dropped at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pg_url: String,
+    /// conc mode on PostgreSQL: run this many `agentd worker` processes on
+    /// the shared store while this process only feeds the queue (0: the
+    /// engine runs in this process, as for SQLite).
+    #[arg(long, default_value_t = 0)]
+    processes: usize,
 }
 
 /// The W1 agent and its pausing twin (echo replaced by ask_human).
@@ -478,7 +484,10 @@ fn report(files: &[PathBuf]) -> anyhow::Result<()> {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 v["store"].as_str().unwrap_or("?"),
                 v["mode"].as_str().unwrap_or("?"),
-                v["transport"].as_str().unwrap_or("?"),
+                match v["processes"].as_u64() {
+                    Some(n) => format!("{n} worker processes"),
+                    None => v["transport"].as_str().unwrap_or("?").to_string(),
+                },
                 num(&v, "runs"),
                 num(&v, "concurrency"),
                 num(&v, "runs_per_s"),
@@ -537,6 +546,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let args = &cli.run;
     let line = match args.mode {
+        Mode::Conc if args.processes > 0 => {
+            let s = setup(args)?;
+            let line = fleet::bench(args, &s, args.processes).await;
+            s.cleanup().await?;
+            line?
+        }
         Mode::Seq | Mode::Conc => bench_runs(args).await?,
         Mode::Pause => bench_pause(args).await?,
         Mode::Startup => bench_startup(args).await?,
