@@ -3,6 +3,7 @@
 //! wait, resume, cancel) and the retention task. It knows nothing of HTTP.
 
 mod agent;
+mod circuits;
 pub mod contract;
 mod events;
 pub mod retention;
@@ -143,6 +144,9 @@ struct Inner {
     /// Which roles may call which tools (`[[policies]]`).
     policies: agentd_tools::Policies,
     breakers: Arc<agentd_llm::BreakerRegistry>,
+    /// Transitions of this process's breakers, to share through the store
+    /// (taken by the task `run_workers` starts).
+    circuit_events: Mutex<Option<circuits::Events>>,
     /// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
     budgets: HashMap<String, agentd_store::BudgetLimit>,
     settings: EngineSettings,
@@ -175,7 +179,10 @@ impl Engine {
             .map_err(|e| EngineError::Config(e.to_string()))?;
         let policies = agentd_tools::Policies::from_config(&config.policies)
             .map_err(|e| EngineError::Config(e.to_string()))?;
-        let breakers = Arc::new(agentd_llm::BreakerRegistry::new());
+        let (shared, circuit_events) = circuits::ShareTransitions::channel();
+        let breakers = Arc::new(agentd_llm::BreakerRegistry::with_observers(vec![Arc::new(
+            shared,
+        )]));
         let mut agents = HashMap::new();
         for (i, a) in config.agents.iter().enumerate() {
             let agent = Agent::build(i, a, config, &tools, &breakers)?;
@@ -214,6 +221,7 @@ impl Engine {
                 tools,
                 policies,
                 breakers,
+                circuit_events: Mutex::new(Some(circuit_events)),
                 budgets: config
                     .tenants
                     .iter()

@@ -21,7 +21,13 @@ impl Engine {
         if let Ok(mut live) = self.inner.live.lock() {
             *live = Some(shutdown.clone());
         }
+        let circuits = {
+            let e = self.clone();
+            let t = shutdown.clone();
+            tokio::spawn(async move { e.share_circuits(t).await })
+        };
         self.claim_loop(&shutdown).await;
+        let _ = circuits.await;
         if let Ok(mut live) = self.inner.live.lock() {
             *live = None;
         }

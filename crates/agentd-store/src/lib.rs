@@ -430,6 +430,14 @@ pub trait Store: Send + Sync + 'static {
         estimate_usd: f64,
         hold_for: Duration,
     ) -> Result<Reservation>;
+    /// Shares a provider's circuit with every process on this store: open
+    /// for `open_for` from now (never shortening an open one), or closed
+    /// (`None`). Providers are deployment-wide, so this is not scoped by a
+    /// tenant.
+    async fn set_circuit(&self, provider: &str, open_for: Option<Duration>) -> Result<()>;
+    /// Circuits some process opened that are still open, with the time
+    /// each stays open (measured on the store's clock).
+    async fn open_circuits(&self) -> Result<Vec<(String, Duration)>>;
     /// Extends a lease while a long step runs; `LeaseLost` if it is no
     /// longer held (cancelled, or taken over after expiring).
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()>;

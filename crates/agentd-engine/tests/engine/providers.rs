@@ -86,3 +86,86 @@ tools = ["echo"]
     assert_eq!(llm_names, ["good", "good"]);
     Ok(())
 }
+
+/// A provider's circuit opened by one process is open in every process on
+/// the same PostgreSQL within a second or so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_opened_in_one_engine_opens_in_every_engine_on_the_store() -> anyhow::Result<()> {
+    use crate::helpers::{build_engine, drop_schema, postgres_url, start_workers};
+    use agentd_llm::BreakerState;
+    let Some(pg) = postgres_url().await else {
+        return Ok(());
+    };
+    let schema = format!("circuits_{}", std::process::id());
+    let url = format!("{pg}?schema={schema}");
+    let toml = format!(
+        r#"
+[providers.down]
+kind = "mock"
+script = [{{ error = "server" }}]
+
+[providers.good]
+kind = "mock"
+script = {W1_SCRIPT}
+
+[[agents]]
+name = "chain"
+providers = ["down", "good"]
+tools = ["echo"]
+circuit_breaker = {{ failures = 1, reset = "60s" }}
+"#
+    );
+    let mut engines = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let store = agentd_store::open(&url).await?;
+        store.migrate().await?;
+        let engine = build_engine(&toml, store).await?;
+        workers.push(start_workers(&engine));
+        engines.push(engine);
+    }
+    let state = |e: &agentd_engine::Engine| {
+        e.readiness()
+            .circuits
+            .iter()
+            .find(|c| c.provider == "down")
+            .map(|c| c.state)
+    };
+    assert_eq!(state(&engines[1]), Some(BreakerState::Closed));
+
+    // Act: engine 0 finds `down` down (and falls back to `good`).
+    let who = crate::helpers::identity("t1")?;
+    let run = engines[0]
+        .submit_wait(
+            &who,
+            "chain",
+            agentd_engine::Submit {
+                input: json!("hi"),
+                ..Default::default()
+            },
+            crate::helpers::SETTLE,
+        )
+        .await?;
+
+    // Assert: engine 1 adopts the open circuit without calling `down`.
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(state(&engines[0]), Some(BreakerState::Open));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state(&engines[1]) != Some(BreakerState::Open) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "engine 1 never saw the open circuit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        engines[1].readiness().unavailable_agents,
+        Vec::<String>::new()
+    );
+    for w in workers {
+        w.stop().await?;
+    }
+    drop(engines);
+    drop_schema(&pg, &schema).await?;
+    Ok(())
+}

@@ -1067,6 +1067,38 @@ impl Store for PgStore {
         Ok(answer)
     }
 
+    async fn set_circuit(&self, provider: &str, open_for: Option<Duration>) -> Result<()> {
+        match open_for {
+            Some(d) => {
+                sqlx::query(sql::CIRCUIT_OPEN)
+                    .bind(provider)
+                    .bind(lease_ms(d))
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(sql::CIRCUIT_CLOSE)
+                    .bind(provider)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        self.committed();
+        Ok(())
+    }
+
+    async fn open_circuits(&self) -> Result<Vec<(String, Duration)>> {
+        let rows = sqlx::query(sql::CIRCUITS_OPEN)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let ms: i64 = r.try_get(1)?;
+                Ok((r.try_get(0)?, Duration::from_millis(ms.max(0) as u64)))
+            })
+            .collect()
+    }
+
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
         let n = sqlx::query(sql::HEARTBEAT)
             .bind(lease.run_id.0)

@@ -129,6 +129,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_step_calls.sql"),
     include_str!("../../migrations/postgres/0005_retention.sql"),
     include_str!("../../migrations/postgres/0006_budgets.sql"),
+    include_str!("../../migrations/postgres/0007_circuits.sql"),
 ];
 
 /// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
@@ -494,3 +495,22 @@ pub(super) const BUDGET_RELEASE: &str = "DELETE FROM budget_reservations WHERE r
 /// Checks a lease is held: `$1` run, `$2` tenant, `$3` token.
 pub(super) const LEASE_HELD: &str =
     "SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'";
+
+/// Opens provider `$1`'s shared circuit for `$2` ms (never shortening it).
+pub(super) const CIRCUIT_OPEN: &str = concat!(
+    "INSERT INTO circuits AS c (provider, open_until) VALUES ($1, ",
+    now!(),
+    " + $2) ON CONFLICT (provider) DO UPDATE SET \
+     open_until = GREATEST(c.open_until, excluded.open_until)"
+);
+
+/// Closes provider `$1`'s shared circuit.
+pub(super) const CIRCUIT_CLOSE: &str = "DELETE FROM circuits WHERE provider = $1";
+
+/// Open circuits and the ms they stay open.
+pub(super) const CIRCUITS_OPEN: &str = concat!(
+    "SELECT provider, open_until - ",
+    now!(),
+    " FROM circuits WHERE open_until > ",
+    now!()
+);

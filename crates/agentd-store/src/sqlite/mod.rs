@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_step_calls.sql"),
     include_str!("../../migrations/sqlite/0005_retention.sql"),
     include_str!("../../migrations/sqlite/0006_budgets.sql"),
+    include_str!("../../migrations/sqlite/0007_circuits.sql"),
 ];
 
 /// The embedded store.
@@ -1262,6 +1263,45 @@ impl Store for SqliteStore {
                 now + hold_for.as_millis() as i64
             ])?;
             Ok(Reservation::Granted)
+        })
+        .await
+    }
+
+    async fn set_circuit(&self, provider: &str, open_for: Option<Duration>) -> Result<()> {
+        let provider = provider.to_string();
+        self.write(move |conn, now, _| {
+            match open_for {
+                Some(d) => conn
+                    .prepare_cached(
+                        "INSERT INTO circuits (provider, open_until) VALUES (?1, ?2) \
+                         ON CONFLICT (provider) DO UPDATE SET \
+                         open_until = MAX(open_until, excluded.open_until)",
+                    )?
+                    .execute(params![provider, now + d.as_millis() as i64])?,
+                None => conn
+                    .prepare_cached("DELETE FROM circuits WHERE provider = ?1")?
+                    .execute(params![provider])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn open_circuits(&self) -> Result<Vec<(String, Duration)>> {
+        let now = (self.clock)();
+        self.read(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT provider, open_until - ?1 FROM circuits WHERE open_until > ?1",
+            )?;
+            let rows = stmt.query_map(params![now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut open = Vec::new();
+            for row in rows {
+                let (provider, ms) = row?;
+                open.push((provider, Duration::from_millis(ms.max(0) as u64)));
+            }
+            Ok(open)
         })
         .await
     }

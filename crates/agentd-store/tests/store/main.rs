@@ -75,6 +75,7 @@ conformance!(
     budget::reservations_expire_and_periods_roll,
     memory::messages_and_history_window,
     memory::audit_trail,
+    memory::shared_circuits,
     memory::commits_count_writes_only,
     concurrency::parallel_claims_are_exclusive,
     versions::v1_records_are_migrated_on_read,

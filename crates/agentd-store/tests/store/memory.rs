@@ -270,3 +270,32 @@ pub async fn commits_count_writes_only(ctx: &Ctx) {
     s.migrate().await.unwrap();
     expect(4, "refused writes");
 }
+
+pub async fn shared_circuits(ctx: &Ctx) {
+    let s = &ctx.store;
+    assert!(s.open_circuits().await.unwrap().is_empty());
+    s.set_circuit("openai", Some(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    // Opening again for less never shortens it.
+    s.set_circuit("openai", Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    s.set_circuit("anthropic", Some(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let mut open = s.open_circuits().await.unwrap();
+    open.sort();
+    assert_eq!(open.len(), 2, "{open:?}");
+    assert_eq!(open[1].0, "openai");
+    assert!(open[1].1 > Duration::from_secs(28), "{open:?}");
+    // Expired circuits are not reported; closed ones are gone.
+    ctx.advance(Duration::from_millis(400)).await;
+    let open = s.open_circuits().await.unwrap();
+    assert_eq!(
+        open.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["openai"]
+    );
+    s.set_circuit("openai", None).await.unwrap();
+    assert!(s.open_circuits().await.unwrap().is_empty());
+}
