@@ -315,10 +315,6 @@ impl Engine {
                     let writes = std::mem::take(&mut st.unflushed);
                     return self.finish(lease, writes, Outcome::Failed { error }).await;
                 }
-                if let Some(error) = self.reserve_budget(lease, &agent, &st, remaining).await? {
-                    let writes = std::mem::take(&mut st.unflushed);
-                    return self.finish(lease, writes, Outcome::Failed { error }).await;
-                }
                 if let Some(run) = self.llm_step(lease, &agent, &mut st, remaining).await? {
                     return Ok(run);
                 }
@@ -336,18 +332,14 @@ impl Engine {
         lease: &Lease,
         agent: &Agent,
         st: &State,
+        req: &CompletionRequest,
         remaining: Duration,
     ) -> Result<Option<RunError>, Stop> {
         let Some(limit) = self.inner.budgets.get(lease.tenant.as_str()) else {
             return Ok(None);
         };
         let estimate = agent.price_ceiling.as_ref().map_or(0.0, |price| {
-            let req = CompletionRequest {
-                system: agent.config.system_prompt.clone(),
-                messages: st.messages.clone(),
-                tools: agent.tools.provider_specs(),
-            };
-            agentd_llm::pricing::estimate_usd(&req, agent.max_output_tokens, price)
+            agentd_llm::pricing::estimate_usd(req, agent.max_output_tokens, price)
         });
         let store = &self.inner.store;
         let wait = async {
@@ -396,6 +388,16 @@ impl Engine {
             messages: st.messages.clone(),
             tools: agent.tools.provider_specs(),
         };
+        if let Some(error) = self
+            .reserve_budget(lease, agent, st, &req, remaining)
+            .await?
+        {
+            // Flushed above: nothing is left to commit with the failure.
+            return self
+                .finish(lease, Vec::new(), Outcome::Failed { error })
+                .await
+                .map(Some);
+        }
         self.emit(&st.run, || RunEventKind::StepStarted {
             index,
             kind: StepKind::Llm,
@@ -412,11 +414,7 @@ impl Engine {
             .chain
             .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));
         let result = self
-            .with_heartbeat(
-                lease,
-                &st.abort.clone(),
-                tokio::time::timeout(remaining, call),
-            )
+            .with_heartbeat(lease, &st.abort, tokio::time::timeout(remaining, call))
             .await?;
         let (name, result) = match result {
             Ok(outcome) => (outcome.provider, outcome.result),
@@ -563,7 +561,7 @@ impl Engine {
             None => agent.tools.call(&ctx, &name, &call.args).await,
             Some(tool) => {
                 let work = tokio::time::timeout(remaining, tool.call(&ctx, &call.args));
-                match self.with_heartbeat(lease, &st.abort.clone(), work).await? {
+                match self.with_heartbeat(lease, &st.abort, work).await? {
                     Ok(r) => r,
                     Err(_) => {
                         step.duration_ms = t0.elapsed().as_millis() as u64;

@@ -109,14 +109,25 @@ macro_rules! fence {
     };
 }
 
-/// Journaled model spending (`$18`) goes to the tenant's budget period and
-/// ends the run's reservation, if the fenced write `u` went through.
+/// Journaled model spending (`$18`) goes to the tenant's budget period, if
+/// the fenced write `u` went through. The run's reservation ends with it:
+/// when something was spent (`settle_budget!()`), or whatever happened, as
+/// when the attempt ends (`settle_budget!(always)`).
 macro_rules! settle_budget {
     () => {
-        ", b AS (UPDATE tenant_budgets SET spent_usd = spent_usd + $18 \
-         WHERE $18 > 0 AND tenant = $20 AND EXISTS (SELECT 1 FROM u)), \
-         r AS (DELETE FROM budget_reservations WHERE $18 > 0 AND run_id = $19 \
-         AND EXISTS (SELECT 1 FROM u))"
+        settle_budget!("$18 > 0 AND ")
+    };
+    (always) => {
+        settle_budget!("")
+    };
+    ($release_if:literal) => {
+        concat!(
+            ", b AS (UPDATE tenant_budgets SET spent_usd = spent_usd + $18 \
+             WHERE $18 > 0 AND tenant = $20 AND EXISTS (SELECT 1 FROM u)), \
+             r AS (DELETE FROM budget_reservations WHERE ",
+            $release_if,
+            "run_id = $19 AND EXISTS (SELECT 1 FROM u))"
+        )
     };
 }
 
@@ -384,7 +395,7 @@ pub(super) const PAUSE: &str = concat!(
     run_cols!(),
     "), ",
     insert_steps!(),
-    settle_budget!(),
+    settle_budget!(always),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
      SELECT id, updated_at, tenant, 'agent', 'paused', $23 FROM u) SELECT ",
     run_cols!(),
@@ -407,9 +418,8 @@ pub(super) const FINISH: &str = concat!(
     run_cols!(),
     "), ",
     insert_steps!(),
-    settle_budget!(),
     // The attempt is over: whatever it reserved is released.
-    ", e AS (DELETE FROM budget_reservations WHERE run_id = $19 AND EXISTS (SELECT 1 FROM u))",
+    settle_budget!(always),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
      SELECT id, updated_at, tenant, 'agent', $29, $25 FROM u), \
      m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \

@@ -278,7 +278,12 @@ fn insert_step(conn: &Connection, codec: &Codec, run: &RunId, step: &Step) -> Re
 }
 
 /// Journals `writes` under the lease and adds their totals to the run; fails
-/// with `LeaseLost` if the lease token moved on.
+/// with `LeaseLost` if the lease token moved on. `lease_until` extends the
+/// lease; `None` means the attempt ends with this write (pause or finish).
+///
+/// Model spending goes to the tenant's budget period in the same
+/// transaction, and the run's budget reservation ends once what it covered
+/// is spent or the attempt is over.
 fn journal_steps(
     conn: &Connection,
     codec: &Codec,
@@ -287,9 +292,40 @@ fn journal_steps(
     now: Millis,
     lease_until: Option<Millis>,
 ) -> Result<()> {
+    let cost = add_steps(conn, codec, lease, writes, now, lease_until)?;
+    if cost > 0.0 {
+        conn.prepare_cached(
+            "UPDATE tenant_budgets SET spent_usd = spent_usd + ?1 WHERE tenant = ?2",
+        )?
+        .execute(params![cost, lease.tenant.as_str()])?;
+    }
+    if cost > 0.0 || lease_until.is_none() {
+        release_reservation(conn, &lease.run_id)?;
+    }
+    Ok(())
+}
+
+/// Ends run `id`'s budget reservation, if it has one.
+fn release_reservation(conn: &Connection, id: &RunId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
+        .execute(params![id.0.as_bytes()])?;
+    Ok(())
+}
+
+/// Inserts the steps and adds their totals to the fenced run; returns what
+/// they cost.
+fn add_steps(
+    conn: &Connection,
+    codec: &Codec,
+    lease: &Lease,
+    writes: &[StepWrite],
+    now: Millis,
+    lease_until: Option<Millis>,
+) -> Result<f64> {
     let Some(last) = writes.last() else {
         // Still check the lease: callers rely on it.
-        return check_lease(conn, lease);
+        check_lease(conn, lease)?;
+        return Ok(0.0);
     };
     let (i, o, c) = writes.iter().fold((0i64, 0i64, 0f64), |(i, o, c), w| {
         (
@@ -322,20 +358,7 @@ fn journal_steps(
     for w in writes {
         insert_step(conn, codec, &lease.run_id, &w.step)?;
     }
-    if c > 0.0 {
-        settle_budget(conn, lease, c)?;
-    }
-    Ok(())
-}
-
-/// Adds journaled model spending to the tenant's budget period and ends
-/// the run's reservation (a no-op for tenants without a budget).
-fn settle_budget(conn: &Connection, lease: &Lease, cost: f64) -> Result<()> {
-    conn.prepare_cached("UPDATE tenant_budgets SET spent_usd = spent_usd + ?1 WHERE tenant = ?2")?
-        .execute(params![cost, lease.tenant.as_str()])?;
-    conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
-        .execute(params![lease.run_id.0.as_bytes()])?;
-    Ok(())
+    Ok(c)
 }
 
 fn check_lease(conn: &Connection, lease: &Lease) -> Result<()> {
@@ -1135,9 +1158,6 @@ impl Store for SqliteStore {
         let outcome = outcome.clone();
         self.write(move |conn, now, codec| {
             journal_steps(conn, codec, &lease, &writes, now, None)?;
-            // The attempt is over: whatever it reserved is released.
-            conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
-                .execute(params![lease.run_id.0.as_bytes()])?;
             let field = |column| Field::of(&lease.run_id, column);
             let output = match &outcome {
                 Outcome::Succeeded { output, .. } => {
@@ -1244,8 +1264,7 @@ impl Store for SqliteStore {
                 )?
                 .query_row(params![lease.tenant.as_str(), now, id], |r| r.get(0))?;
             if spent + reserved + estimate_usd > limit.limit_usd {
-                conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
-                    .execute(params![id])?;
+                release_reservation(conn, &lease.run_id)?;
                 return Ok(Reservation::Exhausted {
                     spent_usd: spent,
                     reserved_usd: reserved,
