@@ -1,7 +1,7 @@
 //! Tenant budgets: reservations against the period's spending, settled by
 //! journaled steps, serialized per tenant.
 
-use crate::harness::{Ctx, claim, new_run, step, tenant};
+use crate::harness::{Ctx, running, step, tenant};
 use agentd_core::{ErrorCode, RunError, StepKind};
 use agentd_store::{BudgetLimit, Outcome, Reservation, StoreError};
 use std::time::Duration;
@@ -15,18 +15,8 @@ pub async fn reservations_settle_and_bound_spending(ctx: &Ctx) {
         limit_usd: 1.0,
         period: Duration::from_secs(86_400),
     };
-    let a = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
-    let b = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let a = running(s, &t).await;
+    let b = running(s, &t).await;
 
     // a holds 0.6; b cannot get 0.6 more while a's call is in flight.
     assert_eq!(
@@ -83,12 +73,7 @@ pub async fn reservations_settle_and_bound_spending(ctx: &Ctx) {
 
     // Another tenant has its own budget.
     let other = tenant("other");
-    let c = s
-        .create_run(&other, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &other).await;
     assert_eq!(
         s.reserve_budget(&c.lease, &limit, 1.0, HOLD).await.unwrap(),
         Reservation::Granted
@@ -109,18 +94,8 @@ pub async fn reservations_expire_and_periods_roll(ctx: &Ctx) {
         limit_usd: 0.3,
         period: Duration::from_secs(2),
     };
-    let a = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
-    let b = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let a = running(s, &t).await;
+    let b = running(s, &t).await;
     // Align to the start of a period so the next steps stay inside it.
     let until_next = 2_000 - (agentd_core::now_millis() + ctx.offset_ms()).rem_euclid(2_000);
     ctx.advance(Duration::from_millis(until_next as u64 + 50))

@@ -5,7 +5,7 @@ use agentd_core::{
     ConversationId, Message, NewRun, Pause, PrincipalId, Role, RunId, Step, StepKind, StepStatus,
     TenantId, Usage,
 };
-use agentd_store::{ClaimRequest, Keyring, PgStore, SqliteStore, StepWrite, Store};
+use agentd_store::{ClaimRequest, Claimed, Keyring, PgStore, SqliteStore, StepWrite, Store};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -359,6 +359,15 @@ pub fn conv_run(agent: &str, conv: &str) -> NewRun {
 }
 
 /// A claim by `owner` with a lease long enough never to expire in a test.
+/// A run of agent `a` of tenant `t`, created and claimed by worker `w`.
+pub async fn running(s: &Arc<dyn Store>, t: &TenantId) -> Claimed {
+    s.create_run(t, &new_run("a"), Some(&claim("w")))
+        .await
+        .unwrap()
+        .claimed
+        .unwrap()
+}
+
 pub fn claim(owner: &str) -> ClaimRequest {
     ClaimRequest::new(owner, Duration::from_secs(60))
 }

@@ -1,6 +1,6 @@
 //! Writes under a lease, fencing, expiry and release.
 
-use crate::harness::{Ctx, claim, new_run, pause, principal, step, tenant, waiting};
+use crate::harness::{Ctx, claim, new_run, pause, principal, running, step, tenant, waiting};
 use agentd_core::{ErrorCode, RunError, RunStatus, StepKind};
 use agentd_store::{ClaimRequest, Lease, Outcome, Store, StoreError, Transition};
 use std::time::Duration;
@@ -129,12 +129,7 @@ pub async fn journal_under_lease(ctx: &Ctx) {
     fenced_out(s.as_ref(), l).await;
 
     // A failed run keeps its error, and the audit says why.
-    let c = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &t).await;
     let error = RunError::new(ErrorCode::BudgetExceeded, "spent");
     let failed = s
         .finish_run(
@@ -165,12 +160,7 @@ pub async fn journal_under_lease(ctx: &Ctx) {
 pub async fn fencing_after_cancel(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
-    let c = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &t).await;
     s.append_steps(&c.lease, &[step(0, StepKind::Llm)], LEASE)
         .await
         .unwrap();
@@ -309,12 +299,7 @@ pub async fn release_and_release_owner(ctx: &Ctx) {
 pub async fn heartbeat_extends_only_a_held_lease(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
-    let claimed = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let claimed = running(s, &t).await;
     s.heartbeat(&claimed.lease, LEASE).await.unwrap();
     s.cancel_run(&t, claimed.lease.run_id, &principal("bob"))
         .await

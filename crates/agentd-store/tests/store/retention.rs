@@ -3,7 +3,8 @@
 //! in batches; everything else stays.
 
 use crate::harness::{
-    Ctx, claim, conv_run, conversation, msg, new_run, pause, principal, step, tenant, waiting,
+    Ctx, claim, conv_run, conversation, msg, new_run, pause, principal, running, step, tenant,
+    waiting,
 };
 use agentd_core::{ErrorCode, IdempotencyKey, Role, RunError, RunId, StepKind, TenantId};
 use agentd_store::{Outcome, RunFilter, Store};
@@ -80,18 +81,8 @@ pub async fn purge_finished_runs_older_than_the_ttl(ctx: &Ctx) {
         .unwrap();
     let old_other_tenant = finished(s, &b, new_run("b"), succeeded()).await;
     let queued = s.create_run(&a, &new_run("a"), None).await.unwrap().run.id;
-    let running = s
-        .create_run(&a, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
-    let paused = s
-        .create_run(&a, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let in_flight = running(&ctx.store, &a).await;
+    let paused = running(&ctx.store, &a).await;
     s.pause_run(&paused.lease, &[waiting(0)], &pause("?", 0))
         .await
         .unwrap();
@@ -141,7 +132,7 @@ pub async fn purge_finished_runs_older_than_the_ttl(ctx: &Ctx) {
     assert_eq!(after_b, [recent_other_tenant].into());
     for kept in [
         queued,
-        running.lease.run_id,
+        in_flight.lease.run_id,
         paused.lease.run_id,
         dead,
         recent,

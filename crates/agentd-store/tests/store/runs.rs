@@ -1,7 +1,7 @@
 //! Creating, reading and listing runs; tenant isolation; schema upkeep.
 
 use crate::harness::{
-    Backend, Ctx, claim, conv_run, msg, new_run, pause, principal, step, tenant, waiting,
+    Backend, Ctx, claim, conv_run, msg, new_run, pause, principal, running, step, tenant, waiting,
 };
 use agentd_core::{Role, RunStatus, StepKind};
 use agentd_store::{Outcome, RunFilter, StoreError, Transition};
@@ -313,12 +313,7 @@ pub async fn migrate_ping_storage(ctx: &Ctx) {
     let before = s.storage_bytes().await.unwrap();
     assert!(before > 0);
     for _ in 0..100 {
-        let c = s
-            .create_run(&t, &new_run("a"), Some(&claim("w")))
-            .await
-            .unwrap()
-            .claimed
-            .unwrap();
+        let c = running(s, &t).await;
         s.finish_run(
             &c.lease,
             &[step(0, StepKind::Llm), step(1, StepKind::Tool)],

@@ -1,5 +1,6 @@
 //! Caller transitions: resume and cancel.
 
+use crate::harness::running;
 use crate::harness::{Ctx, claim, new_run, pause, principal, step, tenant, waiting};
 use agentd_core::{ErrorCode, RunId, RunStatus, StepKind, StepStatus};
 use agentd_store::{Outcome, StoreError, Transition};
@@ -9,12 +10,7 @@ pub async fn pause_and_resume(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
     let bob = principal("bob");
-    let c = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &t).await;
     let id = c.lease.run_id;
     let p = pause("ship it?", 1);
     let paused = s
@@ -89,12 +85,7 @@ pub async fn pause_and_resume(ctx: &Ctx) {
 pub async fn resume_with_claim(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
-    let c = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &t).await;
     let id = c.lease.run_id;
     s.pause_run(&c.lease, &[waiting(0)], &pause("name?", 0))
         .await
@@ -179,16 +170,11 @@ pub async fn cancel_states(ctx: &Ctx) {
     assert!(s.claim_next(&claim("w")).await.unwrap().is_none());
 
     // Running: the lease is revoked.
-    let running = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
-    cancelled(s.cancel_run(&t, running.lease.run_id, &bob).await.unwrap());
+    let in_flight = running(s, &t).await;
+    cancelled(s.cancel_run(&t, in_flight.lease.run_id, &bob).await.unwrap());
     assert!(matches!(
         s.append_steps(
-            &running.lease,
+            &in_flight.lease,
             &[step(0, StepKind::Llm)],
             Duration::from_secs(60)
         )
@@ -197,12 +183,7 @@ pub async fn cancel_states(ctx: &Ctx) {
     ));
 
     // Paused: the pause is gone and it cannot be resumed.
-    let paused = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let paused = running(s, &t).await;
     s.pause_run(&paused.lease, &[waiting(0)], &pause("?", 0))
         .await
         .unwrap();
@@ -220,12 +201,7 @@ pub async fn cancel_states(ctx: &Ctx) {
     ));
 
     // Finished or already cancelled: conflict, nothing written.
-    let done = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let done = running(s, &t).await;
     s.finish_run(
         &done.lease,
         &[],
@@ -262,12 +238,7 @@ pub async fn retry_dead_and_requeue(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
     let ops = principal("ops");
-    let c = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &t).await;
     let id = c.lease.run_id;
     let error = agentd_core::RunError::new(ErrorCode::ProviderError, "provider m: 503");
 

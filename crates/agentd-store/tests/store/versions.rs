@@ -2,7 +2,7 @@
 //! read (through `agentd_core::checkpoint`), newer ones are refused. The
 //! SQLite fixture written by schema v1 is in `fixture.rs`.
 
-use crate::harness::{Ctx, claim, new_run, pause, principal, step, tenant, waiting};
+use crate::harness::{Ctx, claim, pause, principal, running, step, tenant, waiting};
 use agentd_core::checkpoint::MigrationError;
 use agentd_core::{RunStatus, SCHEMA_VERSION, StepKind};
 use agentd_store::{StepWrite, StoreError, Transition};
@@ -26,12 +26,7 @@ fn call_ids(steps: &[agentd_core::Step]) -> Vec<Option<&str>> {
 pub async fn v1_records_are_migrated_on_read(ctx: &Ctx) {
     let s = &ctx.store;
     let t = tenant("acme");
-    let c = s
-        .create_run(&t, &new_run("a"), Some(&claim("w")))
-        .await
-        .unwrap()
-        .claimed
-        .unwrap();
+    let c = running(s, &t).await;
     let id = c.lease.run_id;
     let journal = [
         llm_calling(0, &["c1", "c2"]),
