@@ -171,7 +171,11 @@ pub async fn cancel_states(ctx: &Ctx) {
 
     // Running: the lease is revoked.
     let in_flight = running(s, &t).await;
-    cancelled(s.cancel_run(&t, in_flight.lease.run_id, &bob).await.unwrap());
+    cancelled(
+        s.cancel_run(&t, in_flight.lease.run_id, &bob)
+            .await
+            .unwrap(),
+    );
     assert!(matches!(
         s.append_steps(
             &in_flight.lease,

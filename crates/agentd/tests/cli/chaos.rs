@@ -110,7 +110,14 @@ async fn start_fake_services(calls: Arc<Calls>) -> u16 {
     port
 }
 
-fn config(store_url: &str, api_port: u16, fake_port: u16, node: &str, lease: &str) -> String {
+fn config(
+    store_url: &str,
+    api_port: u16,
+    fake_port: u16,
+    node: &str,
+    lease: &str,
+    grace: &str,
+) -> String {
     format!(
         r#"
 [store]
@@ -124,6 +131,7 @@ workers = 4
 lease = "{lease}"
 node_id = "{node}"
 poll_interval = "50ms"
+shutdown_grace = "{grace}"
 max_attempts = 20
 backoff = {{ initial = "100ms", max = "1s" }}
 
@@ -232,6 +240,36 @@ async fn all_runs(client: &reqwest::Client, base: &str) -> Vec<Value> {
     }
 }
 
+/// Creates run `r{i}`; false when the API is unreachable (restarting). The
+/// idempotency key makes a retry after a lost answer safe.
+async fn submit(client: &reqwest::Client, base: &str, i: usize) -> bool {
+    let sent = client
+        .post(format!("{base}/v1/agents/w/runs"))
+        .header("idempotency-key", format!("r{i}"))
+        .json(&json!({ "input": format!("r{i}") }))
+        .send()
+        .await;
+    match sent {
+        Ok(resp) if resp.status().is_success() => true,
+        Ok(resp) => panic!("create r{i}: {}", resp.text().await.unwrap_or_default()),
+        Err(_) => false,
+    }
+}
+
+/// All runs once all `runs` succeeded, `None` while some are unfinished;
+/// fails the test as soon as one failed.
+async fn all_succeeded(client: &reqwest::Client, base: &str, runs: usize) -> Option<Vec<Value>> {
+    let items = all_runs(client, base).await;
+    let bad: Vec<_> = items
+        .iter()
+        .filter(|r| matches!(r["status"].as_str(), Some("failed" | "dead" | "cancelled")))
+        .map(|r| format!("{} {} {}", r["id"], r["status"], r["error"]))
+        .collect();
+    assert!(bad.is_empty(), "runs did not survive: {bad:?}");
+    let done = items.iter().filter(|r| r["status"] == "succeeded").count();
+    (items.len() == runs && done == runs).then_some(items)
+}
+
 /// What a chaos round did.
 #[derive(Debug)]
 struct Totals {
@@ -240,10 +278,28 @@ struct Totals {
     /// Executions of a step beyond the journaled one, all before it: redos
     /// of steps whose worker died before committing them.
     redone: usize,
-    /// Runs whose lease was taken over (audit `reclaimed`).
+    /// Runs that needed more than one attempt (their worker was killed).
     reclaimed_runs: usize,
     /// Executions after the journaled one: a completed step run again.
     duplicates: usize,
+}
+
+impl Totals {
+    /// What every kill test demands: no completed step ran again, the kills
+    /// happened and hit runs, and redos stay within what the kills explain.
+    fn check(&self) {
+        assert_eq!(
+            self.duplicates, 0,
+            "a completed step was executed again: {self:?}"
+        );
+        assert!(self.kills >= 2, "{self:?}");
+        // A kill interrupts at most one step per worker slot (4).
+        assert!(self.redone <= 4 * self.kills, "{self:?}");
+        assert!(
+            self.reclaimed_runs >= 1,
+            "no run was interrupted by the kills: {self:?}"
+        );
+    }
 }
 
 /// Submits `runs` runs through the first process's API while `kill` picks
@@ -264,18 +320,10 @@ async fn chaos(
         tokio::spawn(async move {
             let mut i = 0;
             while i < runs {
-                let sent = client
-                    .post(format!("{base}/v1/agents/w/runs"))
-                    .header("idempotency-key", format!("r{i}"))
-                    .json(&json!({ "input": format!("r{i}") }))
-                    .send()
-                    .await;
-                match sent {
-                    Ok(resp) if resp.status().is_success() => i += 1,
-                    Ok(resp) => panic!("create r{i}: {}", resp.text().await.unwrap_or_default()),
-                    // The API process is being restarted: try again (the
-                    // idempotency key makes a retry safe).
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                if submit(&client, &base, i).await {
+                    i += 1;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
         })
@@ -303,20 +351,12 @@ async fn chaos(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        let items = all_runs(&client, base).await;
-        let bad: Vec<_> = items
-            .iter()
-            .filter(|r| matches!(r["status"].as_str(), Some("failed" | "dead" | "cancelled")))
-            .map(|r| format!("{} {} {}", r["id"], r["status"], r["error"]))
-            .collect();
-        assert!(bad.is_empty(), "runs did not survive the kills: {bad:?}");
-        let done = items.iter().filter(|r| r["status"] == "succeeded").count();
-        if items.len() == runs && done == runs {
+        if let Some(items) = all_succeeded(&client, base, runs).await {
             break items;
         }
         assert!(
             Instant::now() < deadline,
-            "{done} of {runs} runs finished before the deadline"
+            "runs not finished before the deadline"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -401,12 +441,12 @@ async fn postgres_three_processes_survive_repeated_sigkill() {
     let mut procs = vec![Proc::new(
         &ws,
         "serve",
-        &config(&url, api, fake, "serve-0", "2s"),
+        &config(&url, api, fake, "serve-0", "2s", "30s"),
         &["serve"],
     )];
     wait_healthy(&base);
     for n in 1..=2 {
-        let text = config(&url, free_port(), fake, &format!("worker-{n}"), "2s");
+        let text = config(&url, free_port(), fake, &format!("worker-{n}"), "2s", "30s");
         procs.push(Proc::new(&ws, &format!("worker{n}"), &text, &["worker"]));
     }
 
@@ -424,17 +464,7 @@ async fn postgres_three_processes_survive_repeated_sigkill() {
 
     eprintln!("postgres chaos: {t:?}");
     assert_eq!(t.runs, 500);
-    assert_eq!(
-        t.duplicates, 0,
-        "a completed step was executed again: {t:?}"
-    );
-    assert!(t.kills >= 2, "{t:?}");
-    // A kill interrupts at most one step per worker slot (4).
-    assert!(t.redone <= 4 * t.kills, "{t:?}");
-    assert!(
-        t.reclaimed_runs >= 1,
-        "no run was interrupted by the kills: {t:?}"
-    );
+    t.check();
 }
 
 /// The same on SQLite: one `serve` killed and restarted repeatedly.
@@ -450,7 +480,7 @@ async fn sqlite_one_process_survives_repeated_sigkill() {
     let mut procs = vec![Proc::new(
         &ws,
         "serve",
-        &config(&ws.db_url(), api, fake, "solo", "30s"),
+        &config(&ws.db_url(), api, fake, "solo", "30s", "30s"),
         &["serve"],
     )];
     wait_healthy(&base);
@@ -467,17 +497,7 @@ async fn sqlite_one_process_survives_repeated_sigkill() {
 
     eprintln!("sqlite chaos: {t:?}");
     assert_eq!(t.runs, 200);
-    assert_eq!(
-        t.duplicates, 0,
-        "a completed step was executed again: {t:?}"
-    );
-    assert!(t.kills >= 2, "{t:?}");
-    // A kill interrupts at most one step per worker slot (4).
-    assert!(t.redone <= 4 * t.kills, "{t:?}");
-    assert!(
-        t.reclaimed_runs >= 1,
-        "no run was interrupted by the kills: {t:?}"
-    );
+    t.check();
 }
 
 /// SIGTERM with runs in flight: the process exits 0 within the grace, no
@@ -489,19 +509,12 @@ async fn sigterm_with_runs_in_flight_fails_none_and_exits_within_the_grace() {
     let ws = Workspace::new();
     let api = free_port();
     let base = format!("http://127.0.0.1:{api}");
-    let text = config(&ws.db_url(), api, fake, "solo", "30s")
-        .replace("[queue]\n", "[queue]\nshutdown_grace = \"3s\"\n");
+    let text = config(&ws.db_url(), api, fake, "solo", "30s", "3s");
     let mut procs = [Proc::new(&ws, "serve", &text, &["serve"])];
     wait_healthy(&base);
     let client = reqwest::Client::new();
     for i in 0..40 {
-        let resp = client
-            .post(format!("{base}/v1/agents/w/runs"))
-            .json(&json!({ "input": format!("r{i}") }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 202);
+        assert!(submit(&client, &base, i).await);
     }
     // Mid-flight: some runs journaled, some not finished.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -541,17 +554,7 @@ async fn sigterm_with_runs_in_flight_fails_none_and_exits_within_the_grace() {
     procs[0].start();
     wait_healthy(&base);
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let items = all_runs(&client, &base).await;
-        assert!(
-            items
-                .iter()
-                .all(|r| !matches!(r["status"].as_str(), Some("failed" | "dead"))),
-            "a run failed across the restart"
-        );
-        if items.len() == 40 && items.iter().all(|r| r["status"] == "succeeded") {
-            break;
-        }
+    while all_succeeded(&client, &base, 40).await.is_none() {
         assert!(
             Instant::now() < deadline,
             "runs did not finish after restart"
