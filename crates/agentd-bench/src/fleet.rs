@@ -31,10 +31,8 @@ fn spawn_workers(bin: &Path, s: &Setup, n: usize, workers: usize) -> anyhow::Res
     for i in 0..n {
         let path = s.dir.join(format!("worker-{i}.toml"));
         // Distinct node ids: a process releases its node's leases at start.
-        let text = crate::config_text(&s.url, workers, 0).replace(
-            "[queue]\n",
-            &format!("[queue]\nnode_id = \"bench-worker-{i}\"\npoll_interval = \"5ms\"\n"),
-        );
+        let queue = format!("node_id = \"bench-worker-{i}\"\npoll_interval = \"5ms\"");
+        let text = crate::config_text(&s.url, workers, 0, &queue);
         std::fs::write(&path, text)?;
         let child = Command::new(bin)
             .args(["worker", "--config"])

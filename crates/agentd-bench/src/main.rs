@@ -113,10 +113,11 @@ providers = ["w1_pause"]
 tools = ["ask_human"]
 "#;
 
-fn config_text(url: &str, workers: usize, port: u16) -> String {
+/// The bench config; `queue_extra` is added to its `[queue]` section.
+fn config_text(url: &str, workers: usize, port: u16, queue_extra: &str) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[store]\nurl = \"{url}\"\n\n\
-         [queue]\nworkers = {workers}\n{AGENTS}"
+         [queue]\nworkers = {workers}\n{queue_extra}\n{AGENTS}"
     )
 }
 
@@ -242,14 +243,14 @@ fn setup(args: &RunArgs) -> anyhow::Result<Setup> {
 async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Result<Arc<Target>> {
     Ok(Arc::new(match args.transport {
         Transport::Inproc => {
-            let mut config = Config::from_toml_str(&config_text(&s.url, workers, 0))?;
+            let mut config = Config::from_toml_str(&config_text(&s.url, workers, 0, ""))?;
             config.store.url = s.url.clone();
             Target::InProc(InProc::start(&config).await?)
         }
         Transport::Http => {
             let port = target::free_port()?;
             let path = s.dir.join("bench.toml");
-            std::fs::write(&path, config_text(&s.url, workers, port))?;
+            std::fs::write(&path, config_text(&s.url, workers, port, ""))?;
             let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
             Target::Http(Http::start(&bin, &path, port).await?.0)
         }
@@ -434,7 +435,7 @@ async fn bench_startup(args: &RunArgs) -> anyhow::Result<Value> {
         let s = setup(args)?;
         let port = target::free_port()?;
         let path = s.dir.join("bench.toml");
-        std::fs::write(&path, config_text(&s.url, 4, port))?;
+        std::fs::write(&path, config_text(&s.url, 4, port, ""))?;
         let (http, took) = Http::start(&bin, &path, port).await?;
         startup.push(took.as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -17,6 +17,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Agent `a` on the W1 script, with `queue` as the `[queue]` section.
+fn w1_with_queue(queue: &str) -> String {
+    format!(
+        r#"
+[queue]
+{queue}
+
+[providers.m]
+kind = "mock"
+script = {W1_SCRIPT}
+
+[[agents]]
+name = "a"
+providers = ["m"]
+tools = ["echo"]
+"#
+    )
+}
+
 /// Waits (in the test's time) until the run settles.
 async fn settle(t: &crate::helpers::TestEngine, id: agentd_core::RunId) -> agentd_core::Run {
     let run = t
@@ -96,23 +115,9 @@ providers = ["down"]
 #[tokio::test(start_paused = true)]
 async fn an_expired_lease_is_taken_over_only_when_it_runs_out() {
     // Arrange: a run claimed by a worker that then vanishes (no heartbeat).
-    let t = spawn_engine_on_tokio_time(&format!(
-        r#"
-[queue]
-lease = "30s"
-
-[providers.m]
-kind = "mock"
-script = {W1_SCRIPT}
-
-[[agents]]
-name = "a"
-providers = ["m"]
-tools = ["echo"]
-"#
-    ))
-    .await
-    .unwrap();
+    let t = spawn_engine_on_tokio_time(&w1_with_queue("lease = \"30s\""))
+        .await
+        .unwrap();
     let run = t.submit("a", "hi").await.unwrap();
     let ghost = ClaimRequest::new("ghost", Duration::from_secs(30));
     let claimed = t.store.claim_next(&ghost).await.unwrap().unwrap();
@@ -151,24 +156,9 @@ tools = ["echo"]
 #[tokio::test(start_paused = true)]
 async fn a_run_that_keeps_losing_its_worker_is_dead_at_max_attempts() {
     // Arrange: one attempt allowed; the first worker vanishes.
-    let t = spawn_engine_on_tokio_time(&format!(
-        r#"
-[queue]
-lease = "10s"
-max_attempts = 1
-
-[providers.m]
-kind = "mock"
-script = {W1_SCRIPT}
-
-[[agents]]
-name = "a"
-providers = ["m"]
-tools = ["echo"]
-"#
-    ))
-    .await
-    .unwrap();
+    let t = spawn_engine_on_tokio_time(&w1_with_queue("lease = \"10s\"\nmax_attempts = 1"))
+        .await
+        .unwrap();
     let run = t.submit("a", "hi").await.unwrap();
     let ghost = ClaimRequest::new("ghost", Duration::from_secs(10));
     t.store.claim_next(&ghost).await.unwrap().unwrap();
