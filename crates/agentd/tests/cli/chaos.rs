@@ -32,6 +32,8 @@ const MODEL_LATENCY: Duration = Duration::from_millis(20);
 #[derive(Default)]
 struct Calls {
     serial: AtomicU64,
+    /// Extra latency of model calls, on top of [`MODEL_LATENCY`].
+    stall_ms: AtomicU64,
     /// (run input, step index) -> model executions.
     model: Mutex<HashMap<(String, u64), Vec<u64>>>,
     /// (run id, step index) -> tool executions.
@@ -41,7 +43,8 @@ struct Calls {
 /// OpenAI chat completions: the Nth call of a run (N = tool results so
 /// far) asks for tool call N+1, or replies after the last one.
 async fn chat(State(calls): State<Arc<Calls>>, Json(req): Json<Value>) -> Json<Value> {
-    tokio::time::sleep(MODEL_LATENCY).await;
+    let stall = Duration::from_millis(calls.stall_ms.load(Ordering::SeqCst));
+    tokio::time::sleep(MODEL_LATENCY + stall).await;
     let messages = req["messages"].as_array().cloned().unwrap_or_default();
     let input = messages
         .iter()
@@ -529,6 +532,11 @@ async fn sigterm_with_runs_in_flight_fails_none_and_exits_within_the_grace() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
+    // Model calls now take 20 s: the process only exits in time if it
+    // abandons them at the grace.
+    calls.stall_ms.store(20_000, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
     // Act: SIGTERM.
     let child = procs[0].child.as_mut().unwrap();
     let pid = child.id().to_string();
@@ -551,6 +559,7 @@ async fn sigterm_with_runs_in_flight_fails_none_and_exits_within_the_grace() {
     // Assert: a clean, prompt exit, and nothing failed.
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(took < Duration::from_secs(4), "exit took {took:?}");
+    calls.stall_ms.store(0, Ordering::SeqCst);
     procs[0].start();
     wait_healthy(&base);
     let deadline = Instant::now() + Duration::from_secs(60);
