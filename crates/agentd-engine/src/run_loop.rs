@@ -448,7 +448,11 @@ impl Engine {
                 if message.tool_calls.is_empty() {
                     let output = serde_json::Value::String(message.content.clone());
                     st.messages.push(message);
-                    let messages = st.messages[st.run_start..].to_vec();
+                    // Only a conversation keeps them (as its memory).
+                    let messages = match st.run.conversation_id {
+                        Some(_) => st.messages[st.run_start..].to_vec(),
+                        None => Vec::new(),
+                    };
                     let writes = std::mem::take(&mut st.unflushed);
                     return self
                         .finish(lease, writes, Outcome::Succeeded { output, messages })

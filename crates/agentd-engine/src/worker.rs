@@ -63,24 +63,32 @@ impl Engine {
                     self.inner.backlog.store(true, Ordering::Relaxed);
                     break;
                 }
-                match self.inner.store.claim_next(&self.inner.claim).await {
-                    Ok(Some(claimed)) => {
+                // Fill every free slot in one claim.
+                let free = self.inner.slots.available_permits() as u32;
+                match self.inner.store.claim_batch(&self.inner.claim, free).await {
+                    Ok(claimed) if claimed.is_empty() => break,
+                    Ok(claimed) => {
                         error_backoff = Duration::from_millis(100);
-                        // A run submitted here may have taken the free slot
-                        // meanwhile: the claimed run waits for the next one.
-                        let permit = tokio::select! {
-                            p = self.inner.slots.clone().acquire_owned() => match p {
-                                Ok(p) => p,
-                                Err(_) => return,
-                            },
-                            _ = shutdown.cancelled() => {
-                                let _ = self.inner.store.release(&claimed.lease).await;
-                                return;
-                            }
-                        };
-                        self.spawn_execute(claimed, permit, shutdown.clone());
+                        let mut claimed = claimed.into_iter();
+                        while let Some(run) = claimed.next() {
+                            // A run submitted here may have taken a free
+                            // slot meanwhile: the claimed run waits for the
+                            // next one.
+                            let permit = tokio::select! {
+                                p = self.inner.slots.clone().acquire_owned() => match p {
+                                    Ok(p) => p,
+                                    Err(_) => return,
+                                },
+                                _ = shutdown.cancelled() => {
+                                    for unstarted in std::iter::once(run).chain(claimed) {
+                                        let _ = self.inner.store.release(&unstarted.lease).await;
+                                    }
+                                    return;
+                                }
+                            };
+                            self.spawn_execute(run, permit, shutdown.clone());
+                        }
                     }
-                    Ok(None) => break,
                     Err(e) => {
                         tracing::error!(error = %e, "claiming a run failed; backing off");
                         tokio::select! {

@@ -389,6 +389,10 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the oldest runnable run (queued and due, or running with an
     /// expired lease), keeping runs of one conversation in creation order.
     async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>>;
+    /// Claims up to `max` runnable runs at once, oldest first, as
+    /// [`Store::claim_next`] would one by one (a worker pool filling its
+    /// free slots pays one round trip, not one per run).
+    async fn claim_batch(&self, req: &ClaimRequest, max: u32) -> Result<Vec<Claimed>>;
     /// Claims one specific run if it is runnable.
     async fn claim_run(
         &self,
@@ -463,6 +467,9 @@ pub trait Store: Send + Sync + 'static {
     /// they are the conversation's memory, not the run's journal.
     async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64>;
 }
+
+/// Most runs one [`Store::claim_batch`] call claims.
+pub const MAX_CLAIM_BATCH: u32 = 64;
 
 /// Most runs one [`Store::purge_finished`] call deletes.
 pub const MAX_PURGE_BATCH: u32 = 10_000;

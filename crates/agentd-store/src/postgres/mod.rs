@@ -7,6 +7,7 @@
 //! Its semantics are those of the SQLite backend; the conformance suite in
 //! `tests/store` runs against both.
 
+mod batch;
 mod rows;
 mod sql;
 
@@ -17,9 +18,10 @@ use crate::{
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    RunStatus, SCHEMA_VERSION, Step, TenantId, checkpoint::migrate_journal,
+    RunStatus, Step, TenantId, checkpoint::migrate_journal,
 };
-use rows::{bind_steps, int};
+use batch::{AppendRow, Batcher, CreateRow, FinishRow};
+use rows::{StepColumns, Totals, WriteColumns, int};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::str::FromStr;
@@ -129,79 +131,66 @@ pub struct PgStore {
     pool: PgPool,
     commits: Arc<AtomicU64>,
     codec: Codec,
+    batcher: Batcher,
 }
 
 impl PgStore {
+    /// The sealed row of a new run, claimed by `claim` if given.
+    fn create_row(
+        &self,
+        tenant: &TenantId,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<CreateRow> {
+        Ok(CreateRow {
+            id: run.id.0,
+            tenant: tenant.as_str().to_string(),
+            agent: run.agent.clone(),
+            principal: run.principal.as_str().to_string(),
+            conversation: run.conversation_id.as_ref().map(|c| c.as_str().to_string()),
+            input: self
+                .codec
+                .seal_json(Field::of(&run.id, "runs.input"), &run.input)?,
+            metadata: self
+                .codec
+                .seal_opt(Field::of(&run.id, "runs.metadata"), run.metadata.as_ref())?,
+            roles: crate::codec::to_json(&run.roles)?,
+            claim: claim.map(|req| (req.owner.clone(), lease_ms(req.lease_for))),
+        })
+    }
+
     /// Creates a run outside any conversation and without an idempotency
-    /// key: runnable at once, so a claim is part of the insert, one statement.
+    /// key: runnable at once, so a claim is part of the insert, and the
+    /// insert joins the next group commit.
     async fn create_unconversed(
         &self,
         tenant: &TenantId,
         run: &NewRun,
         claim: Option<&ClaimRequest>,
-        input: String,
-        metadata: Option<String>,
-        roles: String,
     ) -> Result<Created> {
-        let duplicate = |e: sqlx::Error| {
-            if has_code(&e, UNIQUE_VIOLATION) {
-                StoreError::Duplicate {
-                    what: format!("run {}", run.id),
-                }
-            } else {
-                e.into()
-            }
-        };
-        {
-            // Outside a conversation a new run is runnable at once: a claim
-            // is part of the insert, one statement.
-            let row = match claim {
-                Some(req) => sqlx::query(sql::CREATE_CLAIMED)
-                    .bind(run.id.0)
-                    .bind(tenant.as_str())
-                    .bind(&run.agent)
-                    .bind(run.principal.as_str())
-                    .bind(input)
-                    .bind(metadata)
-                    .bind(int::<i16, _>(SCHEMA_VERSION))
-                    .bind(&req.owner)
-                    .bind(lease_ms(req.lease_for))
-                    .bind(roles.clone()),
-                None => sqlx::query(sql::CREATE_QUEUED)
-                    .bind(run.id.0)
-                    .bind(tenant.as_str())
-                    .bind(&run.agent)
-                    .bind(run.principal.as_str())
-                    .bind(None::<String>)
-                    .bind(input)
-                    .bind(metadata)
-                    .bind(int::<i16, _>(SCHEMA_VERSION))
-                    .bind(roles.clone()),
-            }
-            .fetch_one(&self.pool)
+        let created = self
+            .batcher
+            .create(self.create_row(tenant, run, claim)?)
             .await
-            .map_err(duplicate)?;
-            self.committed();
-            let created = rows::run(&self.codec, &row, 0)?;
-            let claimed = claim.map(|_| Claimed {
-                lease: Lease {
-                    run_id: created.id,
-                    tenant: created.tenant.clone(),
-                    token: 1,
-                },
-                journal: Journal {
-                    run: created.clone(),
-                    steps: Vec::new(),
-                    history: Vec::new(),
-                    roles: run.roles.clone(),
-                },
-            });
-            Ok(Created {
-                run: created,
-                claimed,
-                replayed: false,
-            })
-        }
+            .map_err(|e| batch::create_error(e, &run.id.0))?;
+        let claimed = claim.map(|_| Claimed {
+            lease: Lease {
+                run_id: created.id,
+                tenant: created.tenant.clone(),
+                token: 1,
+            },
+            journal: Journal {
+                run: created.clone(),
+                steps: Vec::new(),
+                history: Vec::new(),
+                roles: run.roles.clone(),
+            },
+        });
+        Ok(Created {
+            run: created,
+            claimed,
+            replayed: false,
+        })
     }
 
     /// Opens a pool on a `postgres://` URL. `schema=NAME` in the query keeps
@@ -237,6 +226,12 @@ impl PgStore {
             // trip per connection.
             connect = connect.options([("search_path", schema.as_str())]);
         }
+        // Every statement of agentd is written for an index. A plan cached
+        // while `runs` was small would scan it whole for ever after (a
+        // prepared statement keeps its generic plan), and replanning every
+        // execution costs more than executing: so the planner is told to
+        // take the index whenever there is one.
+        connect = connect.options([("enable_seqscan", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -251,10 +246,13 @@ impl PgStore {
             })
             .connect_with(connect)
             .await?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let codec = Codec::default();
         Ok(Self {
+            batcher: Batcher::start(pool.clone(), codec.clone(), commits.clone()),
             pool,
-            commits: Arc::new(AtomicU64::new(0)),
-            codec: Codec::default(),
+            commits,
+            codec,
         })
     }
 
@@ -262,6 +260,8 @@ impl PgStore {
     /// [`crate::StoreOptions::keyring`]).
     pub fn with_keyring(mut self, keyring: Option<Keyring>) -> Self {
         self.codec = Codec::new(keyring);
+        // The writer seals nothing, but it opens the rows it returns.
+        self.batcher = Batcher::start(self.pool.clone(), self.codec.clone(), self.commits.clone());
         self
     }
 
@@ -330,8 +330,9 @@ fn has_code(e: &sqlx::Error, code: &str) -> bool {
 const UNIQUE_VIOLATION: &str = "23505";
 const UNDEFINED_TABLE: &str = "42P01";
 
-/// Reads a claim's result row (`reclaim, lease_token, run_cols`) and the
-/// journal, on the claiming transaction's connection.
+/// Reads a claim's result row (`reclaim, lease_token, roles, run_cols`) and
+/// the journal. Only the lease holder writes a run's journal, so it may be
+/// read after the claim committed.
 async fn claimed(
     conn: &mut PgConnection,
     codec: &Codec,
@@ -339,11 +340,8 @@ async fn claimed(
     req: &ClaimRequest,
 ) -> Result<Claimed> {
     let token: i64 = row.try_get(1)?;
-    let run = rows::run(codec, row, 2)?;
-    let roles: Option<String> = sqlx::query_scalar(sql::RUN_ROLES)
-        .bind(run.id.0)
-        .fetch_one(&mut *conn)
-        .await?;
+    let roles: Option<String> = row.try_get(2)?;
+    let run = rows::run(codec, row, 3)?;
     let roles: Vec<String> = crate::codec::parse_opt("roles", roles)?.unwrap_or_default();
     let steps = if run.steps > 0 {
         load_steps(conn, codec, &run.id).await?
@@ -467,13 +465,6 @@ fn limit_of(limit: u32) -> (u32, i64) {
     (limit, i64::from(limit) + 1)
 }
 
-/// Binds the lease fence `$19..$21` of `fence!`.
-fn bind_fence(q: rows::Query, lease: &Lease) -> rows::Query {
-    q.bind(lease.run_id.0)
-        .bind(lease.tenant.as_str())
-        .bind(lease.token)
-}
-
 #[async_trait::async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -537,31 +528,14 @@ impl Store for PgStore {
         run: &NewRun,
         claim: Option<&ClaimRequest>,
     ) -> Result<Created> {
-        let duplicate = |e: sqlx::Error| {
-            if has_code(&e, UNIQUE_VIOLATION) {
-                StoreError::Duplicate {
-                    what: format!("run {}", run.id),
-                }
-            } else {
-                e.into()
-            }
-        };
-        let input = self
-            .codec
-            .seal_json(Field::of(&run.id, "runs.input"), &run.input)?;
-        let metadata = self
-            .codec
-            .seal_opt(Field::of(&run.id, "runs.metadata"), run.metadata.as_ref())?;
-        let roles = crate::codec::to_json(&run.roles)?;
         let conv = match (&run.conversation_id, &run.idempotency) {
             (Some(conv), _) => Some(conv),
             (None, Some(_)) => None,
-            (None, None) => {
-                return self
-                    .create_unconversed(tenant, run, claim, input, metadata, roles)
-                    .await;
-            }
+            (None, None) => return self.create_unconversed(tenant, run, claim).await,
         };
+        // A claim, if asked for, is decided inside the transaction (the
+        // conversation may have older runs active).
+        let new_row = self.create_row(tenant, run, None)?;
         let mut tx = self.pool.begin().await?;
         if let Some(idem) = &run.idempotency {
             sqlx::query(sql::LOCK_IDEMPOTENCY)
@@ -601,19 +575,10 @@ impl Store for PgStore {
         if let Some(conv) = conv {
             lock_conversation(&mut tx, tenant, conv).await?;
         }
-        let row = sqlx::query(sql::CREATE_QUEUED)
-            .bind(run.id.0)
-            .bind(tenant.as_str())
-            .bind(&run.agent)
-            .bind(run.principal.as_str())
-            .bind(conv.map(|c| c.as_str()))
-            .bind(input)
-            .bind(metadata)
-            .bind(int::<i16, _>(SCHEMA_VERSION))
-            .bind(roles)
+        let row = batch::bind_creates(&[&new_row])
             .fetch_one(&mut *tx)
             .await
-            .map_err(duplicate)?;
+            .map_err(|e| batch::create_error(e.into(), &run.id.0))?;
         let created = rows::run(&self.codec, &row, 0)?;
         let claimed = match claim {
             Some(req) => claim_one(&mut tx, &self.codec, tenant, run.id, req).await?,
@@ -879,19 +844,28 @@ impl Store for PgStore {
     }
 
     async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
-        let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(sql::CLAIM_NEXT)
+        Ok(self.claim_batch(req, 1).await?.pop())
+    }
+
+    async fn claim_batch(&self, req: &ClaimRequest, max: u32) -> Result<Vec<Claimed>> {
+        // One statement claims them all and commits; each journal is read
+        // after, as only the lease holder writes it.
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query(sql::CLAIM_NEXT)
             .bind(&req.owner)
             .bind(lease_ms(req.lease_for))
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            // Nothing written: the transaction rolls back on drop.
-            return Ok(None);
-        };
-        let claimed = claimed(&mut tx, &self.codec, &row, req).await?;
-        self.commit(tx).await?;
-        Ok(Some(claimed))
+            .bind(i64::from(max.clamp(1, crate::MAX_CLAIM_BATCH)))
+            .fetch_all(&mut *conn)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.committed();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(claimed(&mut conn, &self.codec, row, req).await?);
+        }
+        Ok(out)
     }
 
     async fn claim_run(
@@ -929,26 +903,26 @@ impl Store for PgStore {
                 Err(StoreError::LeaseLost { run: lease.run_id })
             };
         }
-        let q = bind_steps(&self.codec, sqlx::query(sql::APPEND), &lease.run_id, writes)?;
-        let updated: i64 = bind_fence(q, lease)
-            .bind(lease_ms(lease_for))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        if updated == 0 {
-            return Err(StoreError::LeaseLost { run: lease.run_id });
-        }
-        self.committed();
-        Ok(())
+        self.batcher
+            .append(AppendRow {
+                lease: lease.clone(),
+                steps: StepColumns::of(&self.codec, &lease.run_id, writes)?,
+                totals: Totals::of(writes),
+                lease_ms: lease_ms(lease_for),
+            })
+            .await
     }
 
     async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run> {
         let field = |column| Field::of(&lease.run_id, column);
         let detail = serde_json::json!({ "question": pause.question });
-        let q = bind_steps(&self.codec, sqlx::query(sql::PAUSE), &lease.run_id, writes)?;
-        let row = bind_fence(q, lease)
-            .bind(self.codec.seal_json(field("runs.pause"), pause)?)
-            .bind(self.codec.seal_json(field("audit.detail"), &detail)?)
+        let mut w = WriteColumns::default();
+        w.push(lease, &Totals::of(writes));
+        let steps = StepColumns::of(&self.codec, &lease.run_id, writes)?;
+        let row = w
+            .bind(steps.bind(sqlx::query(sql::PAUSE)))
+            .bind([self.codec.seal_json(field("runs.pause"), pause)?])
+            .bind([self.codec.seal_json(field("audit.detail"), &detail)?])
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::LeaseLost { run: lease.run_id })?;
@@ -970,15 +944,6 @@ impl Store for PgStore {
             }
             _ => None,
         };
-        let error = outcome
-            .error()
-            .map(|e| codec.seal_json(field("runs.error"), e))
-            .transpose()?;
-        let detail = outcome
-            .audit_detail()
-            .map(|d| codec.seal_json(field("audit.detail"), &d))
-            .transpose()?;
-        let delay = outcome.retry_delay();
         let messages = match outcome {
             Outcome::Succeeded { messages, .. } => messages
                 .iter()
@@ -986,33 +951,28 @@ impl Store for PgStore {
                 .collect::<Result<Vec<_>>>()?,
             _ => Vec::new(),
         };
-        // Runs of one conversation run one at a time, so two never number
-        // messages at once; if they still race (runs created out of order),
-        // the loser's statement fails whole on the key and is retried.
-        let mut tries = 0;
-        loop {
-            let q = bind_steps(codec, sqlx::query(sql::FINISH), &lease.run_id, writes)?;
-            let result = bind_fence(q, lease)
-                .bind(outcome.status().as_str())
-                .bind(output.as_deref())
-                .bind(error.as_deref())
-                .bind(detail.as_deref())
-                .bind(&messages)
-                .bind(delay.map(lease_ms))
-                .bind(i32::from(delay.is_some()))
-                .bind(outcome.event())
-                .fetch_optional(&self.pool)
-                .await;
-            match result {
-                Ok(row) => {
-                    let row = row.ok_or(StoreError::LeaseLost { run: lease.run_id })?;
-                    self.committed();
-                    return rows::run(codec, &row, 0);
-                }
-                Err(e) if tries < 5 && is_violation_of(&e, "messages_pkey") => tries += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let delay = outcome.retry_delay();
+        self.batcher
+            .finish(FinishRow {
+                lease: lease.clone(),
+                steps: StepColumns::of(codec, &lease.run_id, writes)?,
+                totals: Totals::of(writes),
+                status: outcome.status().as_str(),
+                output,
+                error: outcome
+                    .error()
+                    .map(|e| codec.seal_json(field("runs.error"), e))
+                    .transpose()?,
+                detail: outcome
+                    .audit_detail()
+                    .map(|d| codec.seal_json(field("audit.detail"), &d))
+                    .transpose()?,
+                delay_ms: delay.map(lease_ms),
+                attempts: i32::from(delay.is_some()),
+                event: outcome.event(),
+                messages,
+            })
+            .await
     }
 
     async fn reserve_budget(

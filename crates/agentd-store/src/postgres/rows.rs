@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgRow};
 
 /// A statement with its arguments, as `sqlx::query` builds it.
-pub(super) type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
+pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
 
 /// Reads a run whose columns (`run_cols!`) start at `at`, migrated to the
 /// current record version.
@@ -116,6 +116,7 @@ impl Bounded for i64 {
 }
 
 /// What a batch of step writes adds to the run's row.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Totals {
     /// The run's step count after the batch; `None` for no steps.
     pub steps: Option<i32>,
@@ -144,65 +145,129 @@ impl Totals {
     }
 }
 
-/// Binds `writes` of run `run` as the arrays `$1..$13` and the record
-/// version `$14` of `insert_steps!`, then the totals `$15..$18` of
-/// `add_totals!`.
-pub(super) fn bind_steps(
-    codec: &Codec,
-    q: Query,
-    run: &RunId,
-    writes: &[StepWrite],
-) -> Result<Query> {
-    let n = writes.len();
-    let mut idx = Vec::with_capacity(n);
-    let mut kind = Vec::with_capacity(n);
-    let mut name = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut attempt = Vec::with_capacity(n);
-    let mut started_at = Vec::with_capacity(n);
-    let mut duration_ms = Vec::with_capacity(n);
-    let mut input = Vec::with_capacity(n);
-    let mut output = Vec::with_capacity(n);
-    let mut error = Vec::with_capacity(n);
-    let mut input_tokens = Vec::with_capacity(n);
-    let mut output_tokens = Vec::with_capacity(n);
-    let mut call_id = Vec::with_capacity(n);
-    for w in writes {
-        let s = &w.step;
-        idx.push(int::<i32, _>(s.index));
-        kind.push(s.kind.as_str());
-        name.push(s.name.clone());
-        status.push(s.status.as_str());
-        attempt.push(int::<i32, _>(s.attempt));
-        started_at.push(s.started_at);
-        duration_ms.push(int::<i64, _>(s.duration_ms));
-        let field = |column| Field::step(run, s.index, column);
-        input.push(codec.seal_json(field("steps.input"), &s.input)?);
-        output.push(codec.seal_json(field("steps.output"), &s.output)?);
-        error.push(codec.seal_opt(field("steps.error"), s.error.as_ref())?);
-        input_tokens.push(s.usage.map(|u| int::<i64, _>(u.input_tokens)));
-        output_tokens.push(s.usage.map(|u| int::<i64, _>(u.output_tokens)));
-        call_id.push(s.call_id.clone());
+/// Steps of any number of runs, sealed, as the column arrays `$1..$14` of
+/// `insert_steps!`.
+#[derive(Debug, Default)]
+pub(super) struct StepColumns {
+    run_id: Vec<uuid::Uuid>,
+    idx: Vec<i32>,
+    kind: Vec<&'static str>,
+    name: Vec<String>,
+    status: Vec<&'static str>,
+    attempt: Vec<i32>,
+    started_at: Vec<i64>,
+    duration_ms: Vec<i64>,
+    input: Vec<String>,
+    output: Vec<String>,
+    error: Vec<Option<String>>,
+    input_tokens: Vec<Option<i64>>,
+    output_tokens: Vec<Option<i64>>,
+    call_id: Vec<Option<String>>,
+}
+
+impl StepColumns {
+    /// The sealed rows of `writes` of run `run`.
+    pub(super) fn of(codec: &Codec, run: &RunId, writes: &[StepWrite]) -> Result<Self> {
+        let mut c = Self::default();
+        for w in writes {
+            let s = &w.step;
+            let field = |column| Field::step(run, s.index, column);
+            c.run_id.push(run.0);
+            c.idx.push(int::<i32, _>(s.index));
+            c.kind.push(s.kind.as_str());
+            c.name.push(s.name.clone());
+            c.status.push(s.status.as_str());
+            c.attempt.push(int::<i32, _>(s.attempt));
+            c.started_at.push(s.started_at);
+            c.duration_ms.push(int::<i64, _>(s.duration_ms));
+            c.input
+                .push(codec.seal_json(field("steps.input"), &s.input)?);
+            c.output
+                .push(codec.seal_json(field("steps.output"), &s.output)?);
+            c.error
+                .push(codec.seal_opt(field("steps.error"), s.error.as_ref())?);
+            c.input_tokens
+                .push(s.usage.map(|u| int::<i64, _>(u.input_tokens)));
+            c.output_tokens
+                .push(s.usage.map(|u| int::<i64, _>(u.output_tokens)));
+            c.call_id.push(s.call_id.clone());
+        }
+        Ok(c)
     }
-    let totals = Totals::of(writes);
-    Ok(q.bind(idx)
-        .bind(kind)
-        .bind(name)
-        .bind(status)
-        .bind(attempt)
-        .bind(started_at)
-        .bind(duration_ms)
-        .bind(input)
-        .bind(output)
-        .bind(error)
-        .bind(input_tokens)
-        .bind(output_tokens)
-        .bind(call_id)
-        .bind(int::<i16, _>(SCHEMA_VERSION))
-        .bind(totals.steps)
-        .bind(totals.input_tokens)
-        .bind(totals.output_tokens)
-        .bind(totals.cost_usd))
+
+    /// Adds the rows of `other` (batching several runs' writes).
+    pub(super) fn extend(&mut self, other: &Self) {
+        self.run_id.extend_from_slice(&other.run_id);
+        self.idx.extend_from_slice(&other.idx);
+        self.kind.extend_from_slice(&other.kind);
+        self.name.extend_from_slice(&other.name);
+        self.status.extend_from_slice(&other.status);
+        self.attempt.extend_from_slice(&other.attempt);
+        self.started_at.extend_from_slice(&other.started_at);
+        self.duration_ms.extend_from_slice(&other.duration_ms);
+        self.input.extend_from_slice(&other.input);
+        self.output.extend_from_slice(&other.output);
+        self.error.extend_from_slice(&other.error);
+        self.input_tokens.extend_from_slice(&other.input_tokens);
+        self.output_tokens.extend_from_slice(&other.output_tokens);
+        self.call_id.extend_from_slice(&other.call_id);
+    }
+
+    /// Binds the arrays `$1..$14` and the record version `$15`.
+    pub(super) fn bind(self, q: Query<'_>) -> Query<'_> {
+        q.bind(self.run_id)
+            .bind(self.idx)
+            .bind(self.kind)
+            .bind(self.name)
+            .bind(self.status)
+            .bind(self.attempt)
+            .bind(self.started_at)
+            .bind(self.duration_ms)
+            .bind(self.input)
+            .bind(self.output)
+            .bind(self.error)
+            .bind(self.input_tokens)
+            .bind(self.output_tokens)
+            .bind(self.call_id)
+            .bind(int::<i16, _>(SCHEMA_VERSION))
+    }
+}
+
+/// The fenced writes of any number of runs, one row each, as the arrays
+/// `$16..$22` of `writes!`: the lease, and what the steps add to the run.
+#[derive(Debug, Default)]
+pub(super) struct WriteColumns {
+    id: Vec<uuid::Uuid>,
+    tenant: Vec<String>,
+    token: Vec<i64>,
+    steps: Vec<Option<i32>>,
+    input_tokens: Vec<i64>,
+    output_tokens: Vec<i64>,
+    cost_usd: Vec<f64>,
+}
+
+impl WriteColumns {
+    /// Adds the write under `lease` whose steps add `t`.
+    pub(super) fn push(&mut self, lease: &crate::Lease, t: &Totals) {
+        self.id.push(lease.run_id.0);
+        self.tenant.push(lease.tenant.as_str().to_string());
+        self.token.push(lease.token);
+        self.steps.push(t.steps);
+        self.input_tokens.push(t.input_tokens);
+        self.output_tokens.push(t.output_tokens);
+        self.cost_usd.push(t.cost_usd);
+    }
+
+    /// Binds the arrays `$16..$22`.
+    pub(super) fn bind(self, q: Query<'_>) -> Query<'_> {
+        q.bind(self.id)
+            .bind(self.tenant)
+            .bind(self.token)
+            .bind(self.steps)
+            .bind(self.input_tokens)
+            .bind(self.output_tokens)
+            .bind(self.cost_usd)
+    }
 }
 
 impl Bounded for i16 {

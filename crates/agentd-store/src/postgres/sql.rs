@@ -30,8 +30,18 @@ macro_rules! step_cols {
     };
 }
 
+/// A conversation's runs wait for its older active runs (alias `r`).
+macro_rules! conversation_turn {
+    () => {
+        "(r.conversation_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs o \
+         WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
+         AND o.id <> r.id AND (o.status IN ('running', 'paused') \
+         OR (o.status = 'queued' AND o.id < r.id))))"
+    };
+}
+
 /// Runs that may be claimed (alias `r`): due and queued, or running on an
-/// expired lease; a conversation's runs wait for its older active runs.
+/// expired lease, and their conversation's turn.
 macro_rules! runnable {
     () => {
         concat!(
@@ -40,93 +50,114 @@ macro_rules! runnable {
             now!(),
             ") OR (r.status = 'running' AND r.lease_until < ",
             now!(),
-            ")) AND (r.conversation_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs o \
-             WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
-             AND o.id <> r.id AND (o.status IN ('running', 'paused') \
-             OR (o.status = 'queued' AND o.id < r.id))))"
+            ")) AND ",
+            conversation_turn!()
         )
     };
 }
 
-/// Claims the run the CTE `c (cid, reclaim)` locked: `$1` owner, `$2` lease
+/// Claims the runs the CTE `c (cid, reclaim)` locked: `$1` owner, `$2` lease
 /// length in ms. Bumps the fencing token, counts a reclaim as a new attempt
-/// and audits it. Returns `reclaim, lease_token, run_cols`.
+/// and audits it. Returns `reclaim, lease_token, roles, run_cols`.
 macro_rules! claim {
     ($candidate:expr) => {
+        claim!("", $candidate)
+    };
+    ($ctes:expr, $candidate:expr) => {
         concat!(
-            "WITH c AS (",
+            "WITH ",
+            $ctes,
+            "c AS (",
             $candidate,
             "), u AS (UPDATE runs SET status = 'running', lease_owner = $1, lease_until = ",
             now!(),
             " + $2, lease_token = lease_token + 1, attempt = attempt + c.reclaim::int4, \
              updated_at = ",
             now!(),
-            " FROM c WHERE id = c.cid RETURNING c.reclaim, lease_token, ",
+            " FROM c WHERE id = c.cid RETURNING c.reclaim, lease_token, roles, ",
             run_cols!(),
             "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
              SELECT id, updated_at, tenant, $1, \
              CASE WHEN reclaim THEN 'reclaimed' ELSE 'running' END FROM u) \
-             SELECT reclaim, lease_token, ",
+             SELECT reclaim, lease_token, roles, ",
             run_cols!(),
             " FROM u"
         )
     };
 }
 
-/// Inserts the steps bound as arrays `$1..$13` (see `rows::bind_steps`) with
-/// record version `$14`, for the run the CTE `u` returned (none if `u` is
-/// empty: the lease was lost).
+/// Inserts the steps of any number of runs, bound as the arrays `$1..$14`
+/// (see `rows::StepColumns`) with record version `$15`: only the rows of
+/// runs the CTE `u` returned, whose fenced update went through.
 macro_rules! insert_steps {
     () => {
         "s AS (INSERT INTO steps (run_id, idx, kind, name, status, attempt, started_at, \
          duration_ms, input, output, error, input_tokens, output_tokens, call_id, v) \
-         SELECT u.id, x.idx, x.kind, x.name, x.status, x.attempt, x.started_at, x.duration_ms, \
-         x.input, x.output, x.error, x.input_tokens, x.output_tokens, x.call_id, $14 \
-         FROM u, unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::int8[], \
-         $7::int8[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::text[]) \
-         AS x(idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens, call_id))"
+         SELECT x.run_id, x.idx, x.kind, x.name, x.status, x.attempt, x.started_at, \
+         x.duration_ms, x.input, x.output, x.error, x.input_tokens, x.output_tokens, x.call_id, \
+         $15 FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::int4[], \
+         $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::int8[], $13::int8[], \
+         $14::text[]) AS x(run_id, idx, kind, name, status, attempt, started_at, duration_ms, \
+         input, output, error, input_tokens, output_tokens, call_id) \
+         WHERE x.run_id IN (SELECT id FROM u))"
     };
 }
 
-/// The journal totals of a fenced write: `$15` new step count (NULL: no
-/// steps), `$16`/`$17` tokens, `$18` cost.
+/// What a fenced write adds to its run's journal totals, from the columns
+/// `w_steps` (the new step count; NULL: no steps), `w_input_tokens`,
+/// `w_output_tokens` and `w_cost` of the write.
 macro_rules! add_totals {
     () => {
         concat!(
-            "steps = COALESCE($15::int4, steps), input_tokens = input_tokens + $16, \
-             output_tokens = output_tokens + $17, cost_usd = cost_usd + $18, updated_at = ",
+            "steps = COALESCE(w_steps, steps), input_tokens = input_tokens + w_input_tokens, \
+             output_tokens = output_tokens + w_output_tokens, cost_usd = cost_usd + w_cost, \
+             updated_at = ",
             now!()
         )
     };
 }
 
-/// The lease fence of a worker's write: `$19` run, `$20` tenant, `$21`
-/// token.
+/// The lease fence of a worker's write, against the write's `w_id`,
+/// `w_tenant` and `w_token`.
 macro_rules! fence {
     () => {
-        "id = $19 AND tenant = $20 AND lease_token = $21 AND status = 'running'"
+        "id = w_id AND tenant = w_tenant AND lease_token = w_token AND status = 'running'"
     };
 }
 
-/// Journaled model spending (`$18`) goes to the tenant's budget period, if
-/// the fenced write `u` went through. The run's reservation ends with it:
-/// when something was spent (`settle_budget!()`), or whatever happened, as
-/// when the attempt ends (`settle_budget!(always)`).
+/// The writes of a batch, one row per run: `$16` ids, `$17` tenants, `$18`
+/// lease tokens, `$19` new step counts, `$20`/`$21` tokens, `$22` cost, and
+/// the extra columns `$extra` of the statement.
+macro_rules! writes {
+    ($($extra:literal),*) => {
+        concat!(
+            "w AS (SELECT * FROM unnest($16::uuid[], $17::text[], $18::int8[], $19::int4[], \
+             $20::int8[], $21::int8[], $22::float8[]",
+            $(", ", $extra,)*
+            ") AS w(w_id, w_tenant, w_token, w_steps, w_input_tokens, w_output_tokens, w_cost"
+        )
+    };
+}
+
+/// Journaled model spending goes to the tenants' budget periods for the
+/// fenced writes `u (id, tenant, spent)` that went through. A run's
+/// reservation ends with it: when something was spent (`settle_budget!()`),
+/// or whatever happened, as when the attempt ends (`settle_budget!(always)`).
 macro_rules! settle_budget {
     () => {
-        settle_budget!("$18 > 0 AND ")
+        settle_budget!("spent > 0")
     };
     (always) => {
-        settle_budget!("")
+        settle_budget!("true")
     };
     ($release_if:literal) => {
         concat!(
-            ", b AS (UPDATE tenant_budgets SET spent_usd = spent_usd + $18 \
-             WHERE $18 > 0 AND tenant = $20 AND EXISTS (SELECT 1 FROM u)), \
-             r AS (DELETE FROM budget_reservations WHERE ",
+            ", b AS (UPDATE tenant_budgets t SET spent_usd = t.spent_usd + c.spent \
+             FROM (SELECT tenant, sum(spent) AS spent FROM u WHERE spent > 0 GROUP BY tenant) c \
+             WHERE t.tenant = c.tenant), \
+             r AS (DELETE FROM budget_reservations WHERE run_id IN (SELECT id FROM u WHERE ",
             $release_if,
-            "run_id = $19 AND EXISTS (SELECT 1 FROM u))"
+            "))"
         )
     };
 }
@@ -141,6 +172,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_retention.sql"),
     include_str!("../../migrations/postgres/0006_budgets.sql"),
     include_str!("../../migrations/postgres/0007_circuits.sql"),
+    include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
 ];
 
 /// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
@@ -160,9 +192,6 @@ pub(super) const INSERT_IDEMPOTENCY: &str = concat!(
     now!(),
     ")"
 );
-
-/// The roles a run's creator had (`$1` id): JSON text or NULL.
-pub(super) const RUN_ROLES: &str = "SELECT roles FROM runs WHERE id = $1";
 
 /// Records one audit event: `$1` run, `$2` tenant, `$3` actor, `$4` event,
 /// `$5` detail.
@@ -200,47 +229,35 @@ pub(super) const STORAGE_BYTES: &str = "SELECT COALESCE(sum(pg_total_relation_si
 pub(super) const LOCK_CONVERSATION: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))";
 
-/// Inserts a queued run and audits it: `$1` id, `$2` tenant, `$3` agent,
-/// `$4` principal, `$5` conversation, `$6` input, `$7` metadata, `$8` v,
-/// `$9` roles.
-pub(super) const CREATE_QUEUED: &str = concat!(
-    "WITH ins AS (INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-     metadata, created_at, updated_at, available_at, v, roles) \
-     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, ",
+/// Inserts runs and audits them, one row of the arrays per run: `$1` ids,
+/// `$2` tenants, `$3` agents, `$4` principals, `$5` conversations, `$6`
+/// inputs, `$7` metadata, `$8` roles, `$9` lease owners and `$10` lease
+/// lengths in ms; `$11` the record version. A run with an owner is created
+/// already claimed by it (as a claim right after creating it would leave
+/// it), the others queued.
+pub(super) const CREATE: &str = concat!(
+    "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
+     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[]) AS w(w_id, \
+     w_tenant, w_agent, w_principal, w_conversation, w_input, w_metadata, w_roles, w_owner, \
+     w_lease_ms)), \
+     ins AS (INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
+     metadata, created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v, \
+     roles) SELECT w_id, w_tenant, w_agent, w_principal, w_conversation, \
+     CASE WHEN w_owner IS NULL THEN 'queued' ELSE 'running' END, w_input, w_metadata, ",
     now!(),
     ", ",
     now!(),
     ", ",
     now!(),
-    ", $8, $9) RETURNING ",
+    ", w_owner, ",
+    now!(),
+    " + w_lease_ms, CASE WHEN w_owner IS NULL THEN 0 ELSE 1 END, $11, w_roles FROM w \
+     RETURNING ",
     run_cols!(),
-    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
-     SELECT id, created_at, tenant, principal, 'created' FROM ins) SELECT ",
-    run_cols!(),
-    " FROM ins"
-);
-
-/// Inserts a run outside any conversation already claimed, as a claim right
-/// after creating it would leave it (it is runnable at once): `$1`..`$4` as
-/// [`CREATE_QUEUED`], `$5` input, `$6` metadata, `$7` v, `$8` lease owner,
-/// `$9` lease length in ms, `$10` roles.
-pub(super) const CREATE_CLAIMED: &str = concat!(
-    "WITH ins AS (INSERT INTO runs (id, tenant, agent, principal, status, input, metadata, \
-     created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v, roles) \
-     VALUES ($1, $2, $3, $4, 'running', $5, $6, ",
-    now!(),
-    ", ",
-    now!(),
-    ", ",
-    now!(),
-    ", $8, ",
-    now!(),
-    " + $9, 1, $7, $10) RETURNING ",
-    run_cols!(),
-    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
-     SELECT ins.id, ins.created_at, ins.tenant, e.actor, e.event \
-     FROM ins, (VALUES (1, $4, 'created'), (2, $8, 'running')) AS e (n, actor, event) \
-     ORDER BY e.n) SELECT ",
+    ", lease_owner), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
+     SELECT ins.id, ins.created_at, ins.tenant, e.actor, e.event FROM ins \
+     CROSS JOIN LATERAL (VALUES (1, ins.principal, 'created'), (2, ins.lease_owner, 'running')) \
+     AS e (n, actor, event) WHERE e.actor IS NOT NULL ORDER BY ins.id, e.n) SELECT ",
     run_cols!(),
     " FROM ins"
 );
@@ -333,12 +350,27 @@ pub(super) const RESUME: &str = concat!(
 
 // ---- worker side ----
 
-/// Claims the oldest runnable run.
-pub(super) const CLAIM_NEXT: &str = claim!(concat!(
-    "SELECT r.id AS cid, r.status = 'running' AS reclaim FROM runs r WHERE ",
-    runnable!(),
-    " ORDER BY r.available_at, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED"
-));
+/// Claims the `$3` oldest runnable runs: due queued runs (`runs_queued`)
+/// and runs on expired leases (`runs_leased`), each looked up in its own
+/// index.
+pub(super) const CLAIM_NEXT: &str = claim!(
+    concat!(
+        "q AS (SELECT r.id AS cid, false AS reclaim, r.available_at AS due FROM runs r \
+         WHERE r.status = 'queued' AND r.available_at <= ",
+        now!(),
+        " AND ",
+        conversation_turn!(),
+        " ORDER BY r.available_at, r.id LIMIT $3 FOR UPDATE OF r SKIP LOCKED), \
+         e AS (SELECT r.id AS cid, true AS reclaim, r.available_at AS due FROM runs r \
+         WHERE r.lease_owner IS NOT NULL AND r.lease_until < ",
+        now!(),
+        " AND r.status = 'running' AND ",
+        conversation_turn!(),
+        " ORDER BY r.lease_until LIMIT $3 FOR UPDATE OF r SKIP LOCKED), "
+    ),
+    "SELECT cid, reclaim FROM (SELECT * FROM q UNION ALL SELECT * FROM e) x \
+     ORDER BY due, cid LIMIT $3"
+);
 
 /// Claims run `$3` of tenant `$4` if it is runnable.
 pub(super) const CLAIM_ONE: &str = claim!(concat!(
@@ -370,64 +402,84 @@ pub(super) const LOAD_HISTORY: &str = "SELECT run_id, message FROM (SELECT seq, 
 pub(super) const HOLDS_LEASE: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 \
      AND status = 'running')";
 
-/// Journals steps under the lease and extends it by `$22` ms. Returns 1, or
-/// 0 if the lease is lost (then nothing changed).
+/// Journals the steps of any number of runs under their leases and extends
+/// each lease by its `$23` ms. Returns the ids of the runs written; a run
+/// whose lease is lost is missing, and nothing of it changed.
 pub(super) const APPEND: &str = concat!(
-    "WITH u AS (UPDATE runs SET ",
+    "WITH ",
+    writes!("$23::int8[]"),
+    ", w_lease_ms)), u AS (UPDATE runs SET ",
     add_totals!(),
     ", lease_until = ",
     now!(),
-    " + $22 WHERE ",
+    " + w_lease_ms FROM w WHERE ",
     fence!(),
-    " RETURNING id), ",
+    " RETURNING id, tenant, w_cost AS spent), ",
     insert_steps!(),
     settle_budget!(),
-    " SELECT count(*) FROM u"
+    " SELECT id FROM u"
 );
 
-/// Journals the last steps and pauses: `$22` pause, `$23` audit detail.
+/// Journals a run's last steps and pauses it: `$16..$22` as in
+/// [`APPEND`] for the one run, `$23` pause, `$24` audit detail.
 pub(super) const PAUSE: &str = concat!(
-    "WITH u AS (UPDATE runs SET ",
+    "WITH ",
+    writes!("$23::text[]", "$24::text[]"),
+    ", w_pause, w_detail)), u AS (UPDATE runs SET ",
     add_totals!(),
-    ", status = 'paused', pause = $22, lease_owner = NULL, lease_until = NULL WHERE ",
+    ", status = 'paused', pause = w_pause, lease_owner = NULL, lease_until = NULL FROM w WHERE ",
     fence!(),
     " RETURNING ",
     run_cols!(),
-    "), ",
+    ", w_cost AS spent, w_detail), ",
     insert_steps!(),
     settle_budget!(always),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
-     SELECT id, updated_at, tenant, 'agent', 'paused', $23 FROM u) SELECT ",
+     SELECT id, updated_at, tenant, 'agent', 'paused', w_detail FROM u) SELECT ",
     run_cols!(),
     " FROM u"
 );
 
-/// Journals the last steps and ends the run: `$22` status, `$23` output,
-/// `$24` error, `$25` audit detail, `$26` messages for the run's
-/// conversation (numbered after the conversation's last one; ignored
-/// without a conversation).
+/// Journals the last steps of any number of runs and ends their attempts:
+/// `$16..$22` as in [`APPEND`], `$23` statuses, `$24` outputs, `$25`
+/// errors, `$26` audit details, `$27` retry delays in ms (NULL: none),
+/// `$28` attempts to add, `$29` audit events; `$30..$32` the messages for
+/// the runs' conversations (run, position, message), numbered after each
+/// conversation's last one and ignored for runs without one. Returns the
+/// runs written.
 pub(super) const FINISH: &str = concat!(
-    "WITH u AS (UPDATE runs SET ",
+    "WITH ",
+    writes!(
+        "$23::text[]",
+        "$24::text[]",
+        "$25::text[]",
+        "$26::text[]",
+        "$27::int8[]",
+        "$28::int4[]",
+        "$29::text[]"
+    ),
+    ", w_status, w_output, w_error, w_detail, w_delay, w_attempts, w_event)), \
+     u AS (UPDATE runs SET ",
     add_totals!(),
-    ", status = $22, output = $23, error = $24, lease_owner = NULL, lease_until = NULL, \
-     available_at = COALESCE(",
+    ", status = w_status, output = w_output, error = w_error, lease_owner = NULL, \
+     lease_until = NULL, available_at = COALESCE(",
     now!(),
-    " + $27, available_at), attempt = attempt + $28 WHERE ",
+    " + w_delay, available_at), attempt = attempt + w_attempts FROM w WHERE ",
     fence!(),
     " RETURNING ",
     run_cols!(),
-    "), ",
+    ", w_cost AS spent, w_detail, w_event), ",
     insert_steps!(),
     // The attempt is over: whatever it reserved is released.
     settle_budget!(always),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
-     SELECT id, updated_at, tenant, 'agent', $29, $25 FROM u), \
+     SELECT id, updated_at, tenant, 'agent', w_event, w_detail FROM u), \
      m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
      SELECT u.tenant, u.conversation_id, t.ord + (SELECT COALESCE(max(x.seq), 0) FROM messages x \
      WHERE x.tenant = u.tenant AND x.conversation_id = u.conversation_id), \
      u.id, t.message, u.updated_at \
-     FROM u, unnest($26::text[]) WITH ORDINALITY AS t (message, ord) \
-     WHERE u.conversation_id IS NOT NULL) SELECT ",
+     FROM u JOIN unnest($30::uuid[], $31::int8[], $32::text[]) AS t (run_id, ord, message) \
+     ON t.run_id = u.id WHERE u.conversation_id IS NOT NULL) SELECT ",
     run_cols!(),
     " FROM u"
 );

@@ -1057,23 +1057,37 @@ impl Store for SqliteStore {
     }
 
     async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
+        Ok(self.claim_batch(req, 1).await?.pop())
+    }
+
+    async fn claim_batch(&self, req: &ClaimRequest, max: u32) -> Result<Vec<Claimed>> {
         let req = req.clone();
+        let max = max.clamp(1, crate::MAX_CLAIM_BATCH) as usize;
         self.write(move |conn, now, codec| {
-            let candidate: Option<(Vec<u8>, String)> = conn
-                .prepare_cached(concat!(
-                    "SELECT r.id, r.status FROM runs r WHERE ",
-                    runnable!(),
-                    " \
-                     ORDER BY r.available_at, r.id LIMIT 1"
-                ))?
-                .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            match candidate {
-                None => Ok(None),
-                Some((id, status)) => {
-                    take_lease(conn, codec, &id, status == "running", &req, now).map(Some)
-                }
+            let mut claimed = Vec::new();
+            // A claimed run is no longer runnable, so each pass finds the
+            // next one.
+            while claimed.len() < max {
+                let candidate: Option<(Vec<u8>, String)> = conn
+                    .prepare_cached(concat!(
+                        "SELECT r.id, r.status FROM runs r WHERE ",
+                        runnable!(),
+                        " \
+                         ORDER BY r.available_at, r.id LIMIT 1"
+                    ))?
+                    .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((id, status)) = candidate else { break };
+                claimed.push(take_lease(
+                    conn,
+                    codec,
+                    &id,
+                    status == "running",
+                    &req,
+                    now,
+                )?);
             }
+            Ok(claimed)
         })
         .await
     }

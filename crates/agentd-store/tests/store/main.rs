@@ -78,6 +78,8 @@ conformance!(
     memory::shared_circuits,
     memory::commits_count_writes_only,
     concurrency::parallel_claims_are_exclusive,
+    concurrency::group_commit_batches_and_isolates_writes,
+    concurrency::claim_batch_fills_free_slots,
     versions::v1_records_are_migrated_on_read,
     encryption::sealed_round_trip,
     encryption::key_rotation_and_wrong_keys,
