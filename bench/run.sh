@@ -5,6 +5,12 @@
 #   bench/run.sh                 # full matrix (about 10 minutes)
 #   QUICK=1 bench/run.sh         # fewer runs, for a smoke check
 #   STORES="sqlite postgres" bench/run.sh
+#   PG_URL=postgres://... STORES="sqlite postgres" bench/run.sh
+#
+# PostgreSQL is reached over its unix socket by default, as a server on the
+# same host is; one fleet row repeats the 3-process run over TCP on
+# loopback, where the client negotiates TLS (sslmode=prefer), to show what
+# that costs.
 #
 # Figures on a shared 2-core VM vary by ±30% between sittings: compare rows
 # measured in one run of this script.
@@ -21,6 +27,7 @@ out="bench/results/$stamp.jsonl"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 stores="${STORES:-sqlite}"
+pg_url="${PG_URL:-postgres://postgres@localhost/test?host=/var/run/postgresql}"
 
 if [ -n "${QUICK:-}" ]; then
   seq_runs=300; conc_runs=1000; pause_runs=1000; big_pause=5000
@@ -30,7 +37,7 @@ fi
 
 run() {
   echo "agentd-bench $*" >&2
-  "$bench" --agentd "$agentd" --dir "$work" "$@" | tee -a "$out"
+  "$bench" --agentd "$agentd" --dir "$work" --pg-url "$pg_url" "$@" | tee -a "$out"
 }
 
 for store in $stores; do
@@ -45,6 +52,8 @@ case " $stores " in *" postgres "*)
   for n in 1 3; do
     run --store postgres --mode conc --processes "$n" --runs "$conc_runs" --concurrency 64
   done
+  pg_url="postgres://postgres@127.0.0.1:5432/test" \
+    run --store postgres --mode conc --processes 3 --runs "$conc_runs" --concurrency 64
 esac
 # Paused runs hold no memory: RSS with 1,000 and with 100,000 paused runs.
 run --store sqlite --transport inproc --mode pause --runs 1000

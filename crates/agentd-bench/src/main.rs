@@ -306,7 +306,23 @@ fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<Stri
     );
     m.insert("runs".into(), json!(runs));
     m.insert("concurrency".into(), json!(concurrency));
+    if args.store == StoreKind::Postgres {
+        m.insert("pg".into(), json!(pg_link(&args.pg_url)));
+    }
     m
+}
+
+/// How the bench reaches PostgreSQL: over a unix socket, or over TCP (where
+/// sqlx negotiates TLS unless `sslmode=disable`).
+fn pg_link(url: &str) -> &'static str {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|p| p.starts_with("host=/")) {
+        "socket"
+    } else if query.split('&').any(|p| p == "sslmode=disable") {
+        "tcp"
+    } else {
+        "tcp+tls"
+    }
 }
 
 async fn bench_runs(args: &RunArgs) -> anyhow::Result<Value> {
@@ -485,9 +501,15 @@ fn report(files: &[PathBuf]) -> anyhow::Result<()> {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 v["store"].as_str().unwrap_or("?"),
                 v["mode"].as_str().unwrap_or("?"),
-                match v["processes"].as_u64() {
-                    Some(n) => format!("{n} worker processes"),
-                    None => v["transport"].as_str().unwrap_or("?").to_string(),
+                {
+                    let t = match v["processes"].as_u64() {
+                        Some(n) => format!("{n} worker processes"),
+                        None => v["transport"].as_str().unwrap_or("?").to_string(),
+                    };
+                    match v["pg"].as_str() {
+                        Some(link) => format!("{t} ({link})"),
+                        None => t,
+                    }
                 },
                 num(&v, "runs"),
                 num(&v, "concurrency"),
