@@ -61,6 +61,8 @@ pub(super) struct AppendRow {
     pub steps: StepColumns,
     pub totals: Totals,
     pub lease_ms: i64,
+    /// The steps spent: settle the tenant's budget.
+    pub settles: bool,
 }
 
 /// The last steps of an attempt and how it ended, sealed.
@@ -79,6 +81,8 @@ pub(super) struct FinishRow {
     pub event: &'static str,
     /// Messages for the run's conversation, if it has one.
     pub messages: Vec<String>,
+    /// The attempt spent or reserved budget: settle and release it.
+    pub settles: bool,
 }
 
 #[derive(Debug)]
@@ -305,7 +309,12 @@ async fn run_all(
             w.push(&r.lease, &r.totals);
             lease_ms.push(r.lease_ms);
         }
-        let q = w.bind(steps.bind(sqlx::query(sql::APPEND))).bind(lease_ms);
+        let statement = if appends.iter().any(|(_, r)| r.settles) {
+            sql::APPEND_SETTLING
+        } else {
+            sql::APPEND
+        };
+        let q = w.bind(steps.bind(sqlx::query(statement))).bind(lease_ms);
         let written: HashSet<Uuid> = q
             .fetch_all(&mut *conn)
             .await?
@@ -354,8 +363,13 @@ async fn run_all(
                 msg.push(m.as_str());
             }
         }
+        let statement = if finishes.iter().any(|(_, r)| r.settles) {
+            sql::FINISH_SETTLING
+        } else {
+            sql::FINISH
+        };
         let q = w
-            .bind(steps.bind(sqlx::query(sql::FINISH)))
+            .bind(steps.bind(sqlx::query(statement)))
             .bind(status)
             .bind(output)
             .bind(error)

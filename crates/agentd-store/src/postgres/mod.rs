@@ -24,9 +24,10 @@ use batch::{AppendRow, Batcher, CreateRow, FinishRow};
 use rows::{StepColumns, Totals, WriteColumns, int};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Row};
+use std::collections::HashSet;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Connections a store opens at most unless told otherwise.
@@ -132,6 +133,11 @@ pub struct PgStore {
     commits: Arc<AtomicU64>,
     codec: Codec,
     batcher: Batcher,
+    /// Runs holding a budget reservation made through this store: only
+    /// their writes (and writes that spend) pay for settling budgets. A
+    /// reservation whose worker died is not in any process's set; it ends
+    /// when it expires, at the run's deadline.
+    reserved: Arc<Mutex<HashSet<uuid::Uuid>>>,
 }
 
 impl PgStore {
@@ -253,6 +259,7 @@ impl PgStore {
             pool,
             commits,
             codec,
+            reserved: Arc::default(),
         })
     }
 
@@ -273,6 +280,20 @@ impl PgStore {
     /// Closes the pool's connections.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Notes whether run `id` holds a reservation from now on; returns
+    /// whether it held one before.
+    fn set_reserved(&self, id: RunId, holds: bool) -> bool {
+        let Ok(mut set) = self.reserved.lock() else {
+            // A poisoned set: settle every write, as before it existed.
+            return true;
+        };
+        if holds {
+            !set.insert(id.0)
+        } else {
+            set.remove(&id.0)
+        }
     }
 
     /// Counts one committed write transaction.
@@ -903,12 +924,19 @@ impl Store for PgStore {
                 Err(StoreError::LeaseLost { run: lease.run_id })
             };
         }
+        let totals = Totals::of(writes);
+        // Spending settles the run's reservation.
+        let settles = totals.cost_usd > 0.0;
+        if settles {
+            self.set_reserved(lease.run_id, false);
+        }
         self.batcher
             .append(AppendRow {
                 lease: lease.clone(),
                 steps: StepColumns::of(&self.codec, &lease.run_id, writes)?,
-                totals: Totals::of(writes),
+                totals,
                 lease_ms: lease_ms(lease_for),
+                settles,
             })
             .await
     }
@@ -916,6 +944,8 @@ impl Store for PgStore {
     async fn pause_run(&self, lease: &Lease, writes: &[StepWrite], pause: &Pause) -> Result<Run> {
         let field = |column| Field::of(&lease.run_id, column);
         let detail = serde_json::json!({ "question": pause.question });
+        // The pause settles and releases whatever the run reserved.
+        self.set_reserved(lease.run_id, false);
         let mut w = WriteColumns::default();
         w.push(lease, &Totals::of(writes));
         let steps = StepColumns::of(&self.codec, &lease.run_id, writes)?;
@@ -952,11 +982,14 @@ impl Store for PgStore {
             _ => Vec::new(),
         };
         let delay = outcome.retry_delay();
+        let totals = Totals::of(writes);
+        let settles = self.set_reserved(lease.run_id, false) || totals.cost_usd > 0.0;
         self.batcher
             .finish(FinishRow {
                 lease: lease.clone(),
                 steps: StepColumns::of(codec, &lease.run_id, writes)?,
-                totals: Totals::of(writes),
+                totals,
+                settles,
                 status: outcome.status().as_str(),
                 output,
                 error: outcome
@@ -1023,6 +1056,9 @@ impl Store for PgStore {
                 .await?;
             Reservation::Granted
         };
+        // Noted before the commit: a reservation that exists is never
+        // missing from the set (a spurious entry only costs a settle).
+        self.set_reserved(lease.run_id, answer == Reservation::Granted);
         self.commit(tx).await?;
         Ok(answer)
     }

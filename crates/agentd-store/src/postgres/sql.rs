@@ -403,22 +403,34 @@ pub(super) const HOLDS_LEASE: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE id
      AND status = 'running')";
 
 /// Journals the steps of any number of runs under their leases and extends
-/// each lease by its `$23` ms. Returns the ids of the runs written; a run
-/// whose lease is lost is missing, and nothing of it changed.
-pub(super) const APPEND: &str = concat!(
-    "WITH ",
-    writes!("$23::int8[]"),
-    ", w_lease_ms)), u AS (UPDATE runs SET ",
-    add_totals!(),
-    ", lease_until = ",
-    now!(),
-    " + w_lease_ms FROM w WHERE ",
-    fence!(),
-    " RETURNING id, tenant, w_cost AS spent), ",
-    insert_steps!(),
-    settle_budget!(),
-    " SELECT id FROM u"
-);
+/// each lease by its `$23` ms; `$settle` settles their tenants' budgets.
+/// Returns the ids of the runs written; a run whose lease is lost is
+/// missing, and nothing of it changed.
+macro_rules! append {
+    ($($settle:expr)?) => {
+        concat!(
+            "WITH ",
+            writes!("$23::int8[]"),
+            ", w_lease_ms)), u AS (UPDATE runs SET ",
+            add_totals!(),
+            ", lease_until = ",
+            now!(),
+            " + w_lease_ms FROM w WHERE ",
+            fence!(),
+            " RETURNING id, tenant, w_cost AS spent), ",
+            insert_steps!(),
+            $($settle,)?
+            " SELECT id FROM u"
+        )
+    };
+}
+
+/// [`append!`] for writes that spend nothing: no budget to settle.
+pub(super) const APPEND: &str = append!();
+
+/// [`append!`] for a batch that spends: the cost goes to the tenants'
+/// budget periods and ends the runs' reservations.
+pub(super) const APPEND_SETTLING: &str = append!(settle_budget!());
 
 /// Journals a run's last steps and pauses it: `$16..$22` as in
 /// [`APPEND`] for the one run, `$23` pause, `$24` audit detail.
@@ -445,44 +457,54 @@ pub(super) const PAUSE: &str = concat!(
 /// errors, `$26` audit details, `$27` retry delays in ms (NULL: none),
 /// `$28` attempts to add, `$29` audit events; `$30..$32` the messages for
 /// the runs' conversations (run, position, message), numbered after each
-/// conversation's last one and ignored for runs without one. Returns the
-/// runs written.
-pub(super) const FINISH: &str = concat!(
-    "WITH ",
-    writes!(
-        "$23::text[]",
-        "$24::text[]",
-        "$25::text[]",
-        "$26::text[]",
-        "$27::int8[]",
-        "$28::int4[]",
-        "$29::text[]"
-    ),
-    ", w_status, w_output, w_error, w_detail, w_delay, w_attempts, w_event)), \
-     u AS (UPDATE runs SET ",
-    add_totals!(),
-    ", status = w_status, output = w_output, error = w_error, lease_owner = NULL, \
-     lease_until = NULL, available_at = COALESCE(",
-    now!(),
-    " + w_delay, available_at), attempt = attempt + w_attempts FROM w WHERE ",
-    fence!(),
-    " RETURNING ",
-    run_cols!(),
-    ", w_cost AS spent, w_detail, w_event), ",
-    insert_steps!(),
-    // The attempt is over: whatever it reserved is released.
-    settle_budget!(always),
-    ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
-     SELECT id, updated_at, tenant, 'agent', w_event, w_detail FROM u), \
-     m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
-     SELECT u.tenant, u.conversation_id, t.ord + (SELECT COALESCE(max(x.seq), 0) FROM messages x \
-     WHERE x.tenant = u.tenant AND x.conversation_id = u.conversation_id), \
-     u.id, t.message, u.updated_at \
-     FROM u JOIN unnest($30::uuid[], $31::int8[], $32::text[]) AS t (run_id, ord, message) \
-     ON t.run_id = u.id WHERE u.conversation_id IS NOT NULL) SELECT ",
-    run_cols!(),
-    " FROM u"
-);
+/// conversation's last one and ignored for runs without one; `$settle`
+/// settles budgets. Returns the runs written.
+macro_rules! finish {
+    ($($settle:expr)?) => {
+        concat!(
+            "WITH ",
+            writes!(
+                "$23::text[]",
+                "$24::text[]",
+                "$25::text[]",
+                "$26::text[]",
+                "$27::int8[]",
+                "$28::int4[]",
+                "$29::text[]"
+            ),
+            ", w_status, w_output, w_error, w_detail, w_delay, w_attempts, w_event)), \
+             u AS (UPDATE runs SET ",
+            add_totals!(),
+            ", status = w_status, output = w_output, error = w_error, lease_owner = NULL, \
+             lease_until = NULL, available_at = COALESCE(",
+            now!(),
+            " + w_delay, available_at), attempt = attempt + w_attempts FROM w WHERE ",
+            fence!(),
+            " RETURNING ",
+            run_cols!(),
+            ", w_cost AS spent, w_detail, w_event), ",
+            insert_steps!(),
+            $($settle,)?
+            ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
+             SELECT id, updated_at, tenant, 'agent', w_event, w_detail FROM u), \
+             m AS (INSERT INTO messages (tenant, conversation_id, seq, run_id, message, created_at) \
+             SELECT u.tenant, u.conversation_id, t.ord + (SELECT COALESCE(max(x.seq), 0) FROM messages x \
+             WHERE x.tenant = u.tenant AND x.conversation_id = u.conversation_id), \
+             u.id, t.message, u.updated_at \
+             FROM u JOIN unnest($30::uuid[], $31::int8[], $32::text[]) AS t (run_id, ord, message) \
+             ON t.run_id = u.id WHERE u.conversation_id IS NOT NULL) SELECT ",
+            run_cols!(),
+            " FROM u"
+        )
+    };
+}
+
+/// [`finish!`] for attempts that spent nothing and hold no reservation.
+pub(super) const FINISH: &str = finish!();
+
+/// [`finish!`] for a batch where some attempt spent or reserved budget: the
+/// attempt is over, so whatever it reserved is released.
+pub(super) const FINISH_SETTLING: &str = finish!(settle_budget!(always));
 
 /// Extends a held lease: `$1` id, `$2` tenant, `$3` token, `$4` ms.
 pub(super) const HEARTBEAT: &str = concat!(
