@@ -234,47 +234,50 @@ fn isolating<'a>(
     })
 }
 
+/// The writes of a batch by kind, with their places in the batch.
+struct Kinds<'a> {
+    creates: Vec<(usize, &'a CreateRow)>,
+    appends: Vec<(usize, &'a AppendRow)>,
+    finishes: Vec<(usize, &'a FinishRow)>,
+}
+
+impl<'a> Kinds<'a> {
+    fn of(writes: &[&'a Write]) -> Self {
+        let mut k = Self {
+            creates: Vec::new(),
+            appends: Vec::new(),
+            finishes: Vec::new(),
+        };
+        for (i, w) in writes.iter().enumerate() {
+            match w {
+                Write::Create(r) => k.creates.push((i, r)),
+                Write::Append(r) => k.appends.push((i, r)),
+                Write::Finish(r) => k.finishes.push((i, r)),
+            }
+        }
+        k
+    }
+
+    /// How many statements the batch takes.
+    fn statements(&self) -> usize {
+        usize::from(!self.creates.is_empty())
+            + usize::from(!self.appends.is_empty())
+            + usize::from(!self.finishes.is_empty())
+    }
+}
+
 /// Runs `writes` in one transaction (one statement, when they are all of
 /// one kind); the result of each write, or the error that undid them all.
 async fn execute(shared: &Shared, writes: &[&Write]) -> Result<Vec<Result<Done>>> {
-    let mut creates = Vec::new();
-    let mut appends = Vec::new();
-    let mut finishes = Vec::new();
-    for (i, w) in writes.iter().enumerate() {
-        match w {
-            Write::Create(r) => creates.push((i, r)),
-            Write::Append(r) => appends.push((i, r)),
-            Write::Finish(r) => finishes.push((i, r)),
-        }
-    }
-    let kinds = [creates.is_empty(), appends.is_empty(), finishes.is_empty()]
-        .iter()
-        .filter(|empty| !**empty)
-        .count();
+    let kinds = Kinds::of(writes);
     let mut out: Vec<Option<Result<Done>>> = writes.iter().map(|_| None).collect();
-    if kinds > 1 {
+    if kinds.statements() > 1 {
         let mut tx = shared.pool.begin().await?;
-        run_all(
-            &mut tx,
-            &shared.codec,
-            &creates,
-            &appends,
-            &finishes,
-            &mut out,
-        )
-        .await?;
+        run_all(&mut tx, &shared.codec, &kinds, &mut out).await?;
         tx.commit().await?;
     } else {
         let mut conn = shared.pool.acquire().await?;
-        run_all(
-            &mut conn,
-            &shared.codec,
-            &creates,
-            &appends,
-            &finishes,
-            &mut out,
-        )
-        .await?;
+        run_all(&mut conn, &shared.codec, &kinds, &mut out).await?;
     }
     Ok(out
         .into_iter()
@@ -285,11 +288,14 @@ async fn execute(shared: &Shared, writes: &[&Write]) -> Result<Vec<Result<Done>>
 async fn run_all(
     conn: &mut PgConnection,
     codec: &Codec,
-    creates: &[(usize, &CreateRow)],
-    appends: &[(usize, &AppendRow)],
-    finishes: &[(usize, &FinishRow)],
+    kinds: &Kinds<'_>,
     out: &mut [Option<Result<Done>>],
 ) -> Result<()> {
+    let Kinds {
+        creates,
+        appends,
+        finishes,
+    } = kinds;
     if !creates.is_empty() {
         let rows: Vec<&CreateRow> = creates.iter().map(|(_, r)| *r).collect();
         let mut runs = by_id(bind_creates(&rows).fetch_all(&mut *conn).await?)?;
