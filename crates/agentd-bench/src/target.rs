@@ -120,18 +120,13 @@ impl InProc {
 
     async fn resume(&self, id: &str, answer: &str) -> anyhow::Result<Ended> {
         let id = RunId::parse(id)?;
-        self.engine
-            .resume(&self.who, id, &Value::String(answer.to_string()))
-            .await?;
-        self.wait(id).await
-    }
-
-    async fn wait(&self, id: RunId) -> anyhow::Result<Ended> {
-        let run = self
+        let t = self
             .engine
-            .wait(&self.who.tenant, id, WAIT)
-            .await?
-            .context("run vanished")?;
+            .resume_wait(&self.who, id, &Value::String(answer.to_string()), WAIT)
+            .await?;
+        let agentd_store::Transition::Done(run, _) = t else {
+            bail!("run {id} could not be resumed: {t:?}");
+        };
         Ok(Ended {
             id: run.id.to_string(),
             status: run.status.as_str().to_string(),

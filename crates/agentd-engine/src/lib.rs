@@ -502,6 +502,29 @@ impl Engine {
         Ok(t)
     }
 
+    /// Answers a paused run, then waits until it stops moving again (paused
+    /// or finished) or `timeout` passes. The waiter is registered before
+    /// the answer is journaled, so the wait needs no read of the store when
+    /// the run continues in this process.
+    pub async fn resume_wait(
+        &self,
+        who: &Identity,
+        id: RunId,
+        answer: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Transition> {
+        let mut rx = self.register_waiter(id);
+        let result = match self.resume(who, id, answer).await {
+            Ok(Transition::Done(run, _)) => self
+                .wait_registered(&who.tenant, id, timeout, &mut rx, Some(run.clone()))
+                .await
+                .map(|waited| Transition::Done(waited.unwrap_or(run), None)),
+            other => other,
+        };
+        self.unregister_waiter(id);
+        result
+    }
+
     /// Cancels a queued, running or paused run.
     pub async fn cancel(&self, who: &Identity, id: RunId) -> Result<Transition> {
         let t = self

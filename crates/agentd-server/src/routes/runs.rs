@@ -134,13 +134,14 @@ pub(crate) async fn resume(
     ApiJson(req): ApiJson<ResumeRun>,
 ) -> ApiResult<Json<Run>> {
     let answer = required(req.answer, "answer")?;
-    let t = app.engine.resume(&who, id, &answer).await?;
-    let Json(run) = applied(t, id, |status| format!("run {id} is {status}, not paused"))?;
-    if !req.wait {
-        return Ok(Json(run));
-    }
-    let waited = app.engine.wait(&who.tenant, id, app.wait_timeout).await?;
-    Ok(Json(waited.unwrap_or(run)))
+    let t = if req.wait {
+        app.engine
+            .resume_wait(&who, id, &answer, app.wait_timeout)
+            .await?
+    } else {
+        app.engine.resume(&who, id, &answer).await?
+    };
+    applied(t, id, |status| format!("run {id} is {status}, not paused"))
 }
 
 /// `POST /v1/runs/{id}/cancel`: cancels a queued, running or paused run.

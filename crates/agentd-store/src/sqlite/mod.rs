@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_retention.sql"),
     include_str!("../../migrations/sqlite/0006_budgets.sql"),
     include_str!("../../migrations/sqlite/0007_circuits.sql"),
+    include_str!("../../migrations/sqlite/0008_audit_ids.sql"),
 ];
 
 /// The embedded store.
