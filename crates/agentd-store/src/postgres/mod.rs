@@ -351,6 +351,16 @@ fn has_code(e: &sqlx::Error, code: &str) -> bool {
 const UNIQUE_VIOLATION: &str = "23505";
 const UNDEFINED_TABLE: &str = "42P01";
 
+/// The lease a claim's result row (`reclaim, lease_token, roles, run_cols`)
+/// grants.
+fn claimed_lease(row: &PgRow) -> Result<Lease> {
+    Ok(Lease {
+        run_id: RunId(row.try_get(3)?),
+        tenant: TenantId::parse(row.try_get::<String, _>(4)?).map_err(corrupt)?,
+        token: row.try_get(1)?,
+    })
+}
+
 /// Reads a claim's result row (`reclaim, lease_token, roles, run_cols`) and
 /// the journal. Only the lease holder writes a run's journal, so it may be
 /// read after the claim committed.
@@ -884,7 +894,20 @@ impl Store for PgStore {
         self.committed();
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            out.push(claimed(&mut conn, &self.codec, row, req).await?);
+            match claimed(&mut conn, &self.codec, row, req).await {
+                Ok(c) => out.push(c),
+                Err(e) => {
+                    // The claims committed: give the runs back rather than
+                    // leave them leased to nobody until the lease expires.
+                    drop(conn);
+                    for row in &rows {
+                        if let Ok(lease) = claimed_lease(row) {
+                            let _ = self.release(&lease).await;
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
     }

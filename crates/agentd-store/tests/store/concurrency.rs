@@ -1,6 +1,6 @@
 //! Claimers racing for one queue.
 
-use crate::harness::{Ctx, claim, new_run, principal, step, tenant};
+use crate::harness::{Ctx, claim, new_run, principal, running, step, tenant};
 use agentd_core::{RunStatus, StepKind};
 use agentd_store::{Outcome, RunFilter, StoreError};
 use futures::future::join_all;
@@ -188,4 +188,31 @@ pub async fn claim_batch_fills_free_slots(ctx: &Ctx) {
     let got: Vec<_> = rest.iter().map(|c| c.journal.run.id).collect();
     assert_eq!(got, ids[4..]);
     assert!(s.claim_batch(&req, 64).await.unwrap().is_empty());
+}
+
+/// A claimed run whose journal cannot be read is not left leased to
+/// nobody: the claim fails and the run is claimable again.
+pub async fn a_claim_whose_journal_fails_to_read_gives_the_run_back(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let first = running(s, &t).await;
+    s.append_steps(
+        &first.lease,
+        &[step(0, StepKind::Llm)],
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    s.release(&first.lease).await.unwrap();
+    ctx.exec(&format!(
+        "UPDATE steps SET input = 'not json' WHERE run_id = {}",
+        ctx.id_sql(first.lease.run_id)
+    ))
+    .await;
+    assert!(matches!(
+        s.claim_batch(&claim("w2"), 8).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let run = s.get_run(&t, first.lease.run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Queued, "given back, not left leased");
 }

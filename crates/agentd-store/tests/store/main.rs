@@ -80,6 +80,7 @@ conformance!(
     concurrency::parallel_claims_are_exclusive,
     concurrency::group_commit_batches_and_isolates_writes,
     concurrency::claim_batch_fills_free_slots,
+    concurrency::a_claim_whose_journal_fails_to_read_gives_the_run_back,
     versions::v1_records_are_migrated_on_read,
     encryption::sealed_round_trip,
     encryption::key_rotation_and_wrong_keys,
