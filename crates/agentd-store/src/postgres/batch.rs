@@ -307,11 +307,11 @@ async fn run_all(
         }
     }
     if !appends.is_empty() {
-        let mut steps = StepColumns::default();
+        let mut steps = Vec::with_capacity(appends.len());
         let mut w = WriteColumns::default();
         let mut lease_ms = Vec::with_capacity(appends.len());
         for (_, r) in appends {
-            steps.extend(&r.steps);
+            steps.push(&r.steps);
             w.push(&r.lease, &r.totals);
             lease_ms.push(r.lease_ms);
         }
@@ -320,7 +320,9 @@ async fn run_all(
         } else {
             sql::APPEND
         };
-        let q = w.bind(steps.bind(sqlx::query(statement))).bind(lease_ms);
+        let q = w
+            .bind(StepColumns::bind(sqlx::query(statement), &steps))
+            .bind(lease_ms);
         let written: HashSet<Uuid> = q
             .fetch_all(&mut *conn)
             .await?
@@ -338,9 +340,9 @@ async fn run_all(
         }
     }
     if !finishes.is_empty() {
-        let mut steps = StepColumns::default();
-        let mut w = WriteColumns::default();
         let n = finishes.len();
+        let mut steps = Vec::with_capacity(n);
+        let mut w = WriteColumns::default();
         let (mut status, mut output, mut error, mut detail) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -354,7 +356,7 @@ async fn run_all(
         );
         let (mut msg_run, mut msg_ord, mut msg) = (Vec::new(), Vec::new(), Vec::new());
         for (_, r) in finishes {
-            steps.extend(&r.steps);
+            steps.push(&r.steps);
             w.push(&r.lease, &r.totals);
             status.push(r.status);
             output.push(r.output.as_deref());
@@ -375,7 +377,7 @@ async fn run_all(
             sql::FINISH
         };
         let q = w
-            .bind(steps.bind(sqlx::query(statement)))
+            .bind(StepColumns::bind(sqlx::query(statement), &steps))
             .bind(status)
             .bind(output)
             .bind(error)

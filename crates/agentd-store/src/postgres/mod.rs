@@ -973,7 +973,7 @@ impl Store for PgStore {
         w.push(lease, &Totals::of(writes));
         let steps = StepColumns::of(&self.codec, &lease.run_id, writes)?;
         let row = w
-            .bind(steps.bind(sqlx::query(sql::PAUSE)))
+            .bind(StepColumns::bind(sqlx::query(sql::PAUSE), &[&steps]))
             .bind([self.codec.seal_json(field("runs.pause"), pause)?])
             .bind([self.codec.seal_json(field("audit.detail"), &detail)?])
             .fetch_optional(&self.pool)
@@ -1128,6 +1128,8 @@ impl Store for PgStore {
             .await?
             .rows_affected();
         if n == 0 {
+            // The run is no longer ours: its reservation, if any, expires.
+            self.set_reserved(lease.run_id, false);
             return Err(StoreError::LeaseLost { run: lease.run_id });
         }
         self.committed();

@@ -195,40 +195,31 @@ impl StepColumns {
         Ok(c)
     }
 
-    /// Adds the rows of `other` (batching several runs' writes).
-    pub(super) fn extend(&mut self, other: &Self) {
-        self.run_id.extend_from_slice(&other.run_id);
-        self.idx.extend_from_slice(&other.idx);
-        self.kind.extend_from_slice(&other.kind);
-        self.name.extend_from_slice(&other.name);
-        self.status.extend_from_slice(&other.status);
-        self.attempt.extend_from_slice(&other.attempt);
-        self.started_at.extend_from_slice(&other.started_at);
-        self.duration_ms.extend_from_slice(&other.duration_ms);
-        self.input.extend_from_slice(&other.input);
-        self.output.extend_from_slice(&other.output);
-        self.error.extend_from_slice(&other.error);
-        self.input_tokens.extend_from_slice(&other.input_tokens);
-        self.output_tokens.extend_from_slice(&other.output_tokens);
-        self.call_id.extend_from_slice(&other.call_id);
-    }
-
-    /// Binds the arrays `$1..$14` and the record version `$15`.
-    pub(super) fn bind(self, q: Query<'_>) -> Query<'_> {
-        q.bind(self.run_id)
-            .bind(self.idx)
-            .bind(self.kind)
-            .bind(self.name)
-            .bind(self.status)
-            .bind(self.attempt)
-            .bind(self.started_at)
-            .bind(self.duration_ms)
-            .bind(self.input)
-            .bind(self.output)
-            .bind(self.error)
-            .bind(self.input_tokens)
-            .bind(self.output_tokens)
-            .bind(self.call_id)
+    /// Binds the rows of `parts` (the writes of a batch, in order) as the
+    /// arrays `$1..$14`, borrowing their payloads, and the record version
+    /// `$15`.
+    pub(super) fn bind<'q>(q: Query<'q>, parts: &[&'q Self]) -> Query<'q> {
+        fn flat<'q, T: 'q, R>(
+            parts: &[&'q StepColumns],
+            column: impl Fn(&'q StepColumns) -> &'q [T],
+            value: impl Fn(&'q T) -> R,
+        ) -> Vec<R> {
+            parts.iter().flat_map(|p| column(p)).map(value).collect()
+        }
+        q.bind(flat(parts, |c| &c.run_id, |v| *v))
+            .bind(flat(parts, |c| &c.idx, |v| *v))
+            .bind(flat(parts, |c| &c.kind, |v| *v))
+            .bind(flat(parts, |c| &c.name, String::as_str))
+            .bind(flat(parts, |c| &c.status, |v| *v))
+            .bind(flat(parts, |c| &c.attempt, |v| *v))
+            .bind(flat(parts, |c| &c.started_at, |v| *v))
+            .bind(flat(parts, |c| &c.duration_ms, |v| *v))
+            .bind(flat(parts, |c| &c.input, String::as_str))
+            .bind(flat(parts, |c| &c.output, String::as_str))
+            .bind(flat(parts, |c| &c.error, Option::as_deref))
+            .bind(flat(parts, |c| &c.input_tokens, |v| *v))
+            .bind(flat(parts, |c| &c.output_tokens, |v| *v))
+            .bind(flat(parts, |c| &c.call_id, Option::as_deref))
             .bind(int::<i16, _>(SCHEMA_VERSION))
     }
 }
@@ -236,9 +227,9 @@ impl StepColumns {
 /// The fenced writes of any number of runs, one row each, as the arrays
 /// `$16..$22` of `writes!`: the lease, and what the steps add to the run.
 #[derive(Debug, Default)]
-pub(super) struct WriteColumns {
+pub(super) struct WriteColumns<'a> {
     id: Vec<uuid::Uuid>,
-    tenant: Vec<String>,
+    tenant: Vec<&'a str>,
     token: Vec<i64>,
     steps: Vec<Option<i32>>,
     input_tokens: Vec<i64>,
@@ -246,11 +237,11 @@ pub(super) struct WriteColumns {
     cost_usd: Vec<f64>,
 }
 
-impl WriteColumns {
+impl<'a> WriteColumns<'a> {
     /// Adds the write under `lease` whose steps add `t`.
-    pub(super) fn push(&mut self, lease: &crate::Lease, t: &Totals) {
+    pub(super) fn push(&mut self, lease: &'a crate::Lease, t: &Totals) {
         self.id.push(lease.run_id.0);
-        self.tenant.push(lease.tenant.as_str().to_string());
+        self.tenant.push(lease.tenant.as_str());
         self.token.push(lease.token);
         self.steps.push(t.steps);
         self.input_tokens.push(t.input_tokens);
@@ -259,7 +250,7 @@ impl WriteColumns {
     }
 
     /// Binds the arrays `$16..$22`.
-    pub(super) fn bind(self, q: Query<'_>) -> Query<'_> {
+    pub(super) fn bind(self, q: Query<'a>) -> Query<'a> {
         q.bind(self.id)
             .bind(self.tenant)
             .bind(self.token)
