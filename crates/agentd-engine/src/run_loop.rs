@@ -385,7 +385,7 @@ impl Engine {
         let index = st.next_index;
         let req = CompletionRequest {
             system: agent.config.system_prompt.clone(),
-            messages: st.messages.clone(),
+            messages: st.messages.clone().into(),
             tools: agent.tools.provider_specs(),
         };
         if let Some(error) = self

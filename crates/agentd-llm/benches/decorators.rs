@@ -55,7 +55,7 @@ impl Provider for Instant {
 fn req() -> CompletionRequest {
     CompletionRequest {
         system: Some("You are a bench.".to_owned()),
-        messages: vec![Message::text(Role::User, "hi")],
+        messages: vec![Message::text(Role::User, "hi")].into(),
         tools: vec![],
     }
 }

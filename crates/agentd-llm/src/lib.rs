@@ -35,6 +35,7 @@ pub mod breaker;
 pub mod chain;
 mod error;
 mod http;
+mod messages;
 pub mod mock;
 pub mod openai;
 pub mod pricing;
@@ -49,6 +50,7 @@ pub use breaker::{
 pub use chain::{ChainOutcome, ProviderChain};
 pub use error::{BuildError, ProviderError};
 pub use http::{ApiKey, HttpSettings};
+pub use messages::Messages;
 pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
 pub use retry::{Retry, RetryOutcome, RetryPolicy};
@@ -56,6 +58,7 @@ pub use timeout::WithTimeout;
 
 use agentd_config::{ProviderConfig, ProviderKind};
 use agentd_core::{Message, ToolSpec, Usage};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,8 +66,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct CompletionRequest {
     pub system: Option<String>,
-    /// The conversation so far, oldest first (no system message).
-    pub messages: Vec<Message>,
+    /// The conversation so far, oldest first (no system message). Shared
+    /// with the caller's copy, so building a request does not copy it.
+    pub messages: Messages,
     pub tools: Vec<ToolSpec>,
 }
 

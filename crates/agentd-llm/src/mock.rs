@@ -190,7 +190,7 @@ mod tests {
     fn req(messages: Vec<Message>) -> CompletionRequest {
         CompletionRequest {
             system: None,
-            messages,
+            messages: messages.into(),
             tools: vec![],
         }
     }

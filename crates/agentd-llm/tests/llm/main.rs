@@ -64,7 +64,8 @@ pub fn full_request() -> CompletionRequest {
             },
             Message::tool_result("call_1", "18C"),
             Message::tool_result("call_2", "22C"),
-        ],
+        ]
+        .into(),
         tools: vec![weather_tool()],
     }
 }
@@ -84,7 +85,7 @@ pub fn weather_tool() -> ToolSpec {
 pub fn hello() -> CompletionRequest {
     CompletionRequest {
         system: None,
-        messages: vec![Message::text(Role::User, "Hello")],
+        messages: vec![Message::text(Role::User, "Hello")].into(),
         tools: vec![],
     }
 }
