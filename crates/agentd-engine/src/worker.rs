@@ -3,9 +3,46 @@
 //! (runs from other processes, retries, expired leases).
 
 use crate::Engine;
-use std::sync::atomic::Ordering;
+use agentd_store::Claimed;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The worker pool's state: slots, the tasks running in them and the
+/// signals between the claimer, submitters and finishing runs.
+pub(crate) struct Pool {
+    /// One permit per run this process may execute at once.
+    pub(crate) slots: Arc<Semaphore>,
+    /// Set while `run_workers` runs: its shutdown token. A run submitted or
+    /// resumed here then starts at once, claimed in the creating commit.
+    pub(crate) live: Mutex<Option<CancellationToken>>,
+    /// Fired when shutdown's grace runs out: steps still in flight are
+    /// dropped and their runs released. Replaced by each `run_workers`.
+    pub(crate) abort: Mutex<CancellationToken>,
+    pub(crate) tracker: TaskTracker,
+    /// Wakes the claimer when this process queues a run it could not start.
+    pub(crate) wake: Notify,
+    /// Set while runs may wait in the queue for a free slot here: a slot
+    /// that frees up then wakes the claimer.
+    pub(crate) backlog: AtomicBool,
+}
+
+impl Pool {
+    /// A pool of `workers` slots, not yet running.
+    pub(crate) fn new(workers: u32) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(workers as usize)),
+            live: Mutex::new(None),
+            abort: Mutex::new(CancellationToken::new()),
+            tracker: TaskTracker::new(),
+            wake: Notify::new(),
+            backlog: AtomicBool::new(false),
+        }
+    }
+}
 
 impl Engine {
     /// Runs the worker pool until `shutdown` fires. Claiming stops at once;
@@ -15,10 +52,10 @@ impl Engine {
     /// once; this returns soon after.
     pub async fn run_workers(&self, shutdown: CancellationToken) {
         let abort = CancellationToken::new();
-        if let Ok(mut a) = self.inner.abort.lock() {
+        if let Ok(mut a) = self.inner.pool.abort.lock() {
             *a = abort.clone();
         }
-        if let Ok(mut live) = self.inner.live.lock() {
+        if let Ok(mut live) = self.inner.pool.live.lock() {
             *live = Some(shutdown.clone());
         }
         let circuits = {
@@ -28,12 +65,12 @@ impl Engine {
         };
         self.claim_loop(&shutdown).await;
         let _ = circuits.await;
-        if let Ok(mut live) = self.inner.live.lock() {
+        if let Ok(mut live) = self.inner.pool.live.lock() {
             *live = None;
         }
-        self.inner.tracker.close();
+        self.inner.pool.tracker.close();
         let grace = self.inner.settings.shutdown_grace;
-        if tokio::time::timeout(grace, self.inner.tracker.wait())
+        if tokio::time::timeout(grace, self.inner.pool.tracker.wait())
             .await
             .is_err()
         {
@@ -42,9 +79,9 @@ impl Engine {
                 "steps still running after the shutdown grace; releasing their runs"
             );
             abort.cancel();
-            self.inner.tracker.wait().await;
+            self.inner.pool.tracker.wait().await;
         }
-        self.inner.tracker.reopen();
+        self.inner.pool.tracker.reopen();
     }
 
     /// Claims queued runs while there are any and a slot is free, then
@@ -56,15 +93,15 @@ impl Engine {
         let s = &self.inner.settings;
         let mut error_backoff = Duration::from_millis(100);
         loop {
-            self.inner.backlog.store(false, Ordering::Relaxed);
+            self.inner.pool.backlog.store(false, Ordering::Relaxed);
             loop {
-                if self.inner.slots.available_permits() == 0 {
+                if self.inner.pool.slots.available_permits() == 0 {
                     // A run finishing will wake us.
-                    self.inner.backlog.store(true, Ordering::Relaxed);
+                    self.inner.pool.backlog.store(true, Ordering::Relaxed);
                     break;
                 }
                 // Fill every free slot in one claim.
-                let free = self.inner.slots.available_permits() as u32;
+                let free = self.inner.pool.slots.available_permits() as u32;
                 match self.inner.store.claim_batch(&self.inner.claim, free).await {
                     Ok(claimed) if claimed.is_empty() => break,
                     Ok(claimed) => {
@@ -75,7 +112,7 @@ impl Engine {
                             // slot meanwhile: the claimed run waits for the
                             // next one.
                             let permit = tokio::select! {
-                                p = self.inner.slots.clone().acquire_owned() => match p {
+                                p = self.inner.pool.slots.clone().acquire_owned() => match p {
                                     Ok(p) => p,
                                     Err(_) => return,
                                 },
@@ -100,10 +137,49 @@ impl Engine {
                 }
             }
             tokio::select! {
-                _ = self.inner.wake.notified() => {}
+                _ = self.inner.pool.wake.notified() => {}
                 _ = tokio::time::sleep(s.poll_interval) => {}
                 _ = shutdown.cancelled() => return,
             }
         }
+    }
+
+    /// The token that abandons steps in flight when shutdown's grace ends.
+    pub(crate) fn abort_token(&self) -> CancellationToken {
+        self.inner
+            .pool
+            .abort
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+
+    /// A permit to start a run here at once, if workers run and one is free.
+    pub(crate) fn free_slot(&self) -> Option<(OwnedSemaphorePermit, CancellationToken)> {
+        let token = self.inner.pool.live.lock().ok()?.clone()?;
+        let permit = self.inner.pool.slots.clone().try_acquire_owned().ok()?;
+        Some((permit, token))
+    }
+
+    /// Executes a claimed run on the worker pool, holding its slot.
+    pub(crate) fn spawn_execute(
+        &self,
+        claimed: Claimed,
+        permit: OwnedSemaphorePermit,
+        shutdown: CancellationToken,
+    ) {
+        let engine = self.clone();
+        self.inner.pool.tracker.spawn(async move {
+            engine.execute(claimed, &shutdown, Some(permit)).await;
+            if engine.inner.pool.backlog.load(Ordering::Relaxed) {
+                engine.inner.pool.wake.notify_one();
+            }
+        });
+    }
+
+    /// A run was queued that this process did not start: wake the claimer.
+    pub(crate) fn queued(&self) {
+        self.inner.pool.backlog.store(true, Ordering::Relaxed);
+        self.inner.pool.wake.notify_one();
     }
 }

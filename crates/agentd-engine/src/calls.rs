@@ -1,0 +1,236 @@
+//! The calls the API and the CLI make on runs: submit, resume, cancel,
+//! the dead letters, and driving one run in the foreground.
+
+use crate::{Engine, EngineError, Result, RunEventKind, Submit, require_admin, settled};
+use agentd_core::{Identity, NewRun, Run, RunId, RunStatus, TenantId};
+use agentd_store::Transition;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+impl Engine {
+    /// Queues a run of `agent` for `who`; it starts at once if a worker of
+    /// this process is free.
+    pub async fn submit(&self, who: &Identity, agent: &str, req: Submit) -> Result<Run> {
+        self.submit_with_id(who, agent, req, RunId::new()).await
+    }
+
+    /// Submits a run and waits until it pauses or ends (or `timeout`
+    /// passes). Cheaper than `submit` + `wait`: the waiter is registered
+    /// before the run exists, so no store read is needed to close the race.
+    pub async fn submit_wait(
+        &self,
+        who: &Identity,
+        agent: &str,
+        req: Submit,
+        timeout: Duration,
+    ) -> Result<Run> {
+        let id = RunId::new();
+        let mut rx = self.register_waiter(id);
+        let result = match self.submit_with_id(who, agent, req, id).await {
+            // A replayed idempotency key names an older run: wait for that.
+            Ok(run) if run.id != id => self
+                .wait(&who.tenant, run.id, timeout)
+                .await
+                .map(|waited| waited.unwrap_or(run)),
+            Ok(run) => self
+                .wait_registered(&who.tenant, id, timeout, &mut rx, Some(run.clone()))
+                .await
+                .map(|waited| waited.unwrap_or(run)),
+            Err(e) => Err(e),
+        };
+        self.unregister_waiter(id);
+        result
+    }
+
+    async fn submit_with_id(
+        &self,
+        who: &Identity,
+        agent: &str,
+        req: Submit,
+        id: RunId,
+    ) -> Result<Run> {
+        if !self.inner.agents.contains_key(agent) {
+            return Err(EngineError::UnknownAgent(agent.to_string()));
+        }
+        let idempotency = req
+            .idempotency_key
+            .as_ref()
+            .map(|key| agentd_core::IdempotencyKey {
+                key: key.clone(),
+                fingerprint: req.fingerprint(agent),
+            });
+        let new = NewRun {
+            id,
+            agent: agent.to_string(),
+            principal: who.principal.clone(),
+            input: req.input,
+            conversation_id: req.conversation_id,
+            metadata: req.metadata,
+            roles: who.roles.clone(),
+            idempotency,
+        };
+        let slot = self.free_slot();
+        let created = self
+            .inner
+            .store
+            .create_run(&who.tenant, &new, slot.as_ref().map(|_| &self.inner.claim))
+            .await?;
+        let run = created.run;
+        if created.replayed {
+            return Ok(run);
+        }
+        self.emit(&run, || RunEventKind::Status { status: run.status });
+        match (created.claimed, slot) {
+            (Some(claimed), Some((permit, token))) => self.spawn_execute(claimed, permit, token),
+            _ => self.queued(),
+        }
+        Ok(run)
+    }
+
+    /// Answers a paused run; it continues at once if a worker is free.
+    pub async fn resume(
+        &self,
+        who: &Identity,
+        id: RunId,
+        answer: &serde_json::Value,
+    ) -> Result<Transition> {
+        // An approval pause takes only a decision: check its shape before it
+        // is journaled as the answer.
+        if let Some(run) = self.inner.store.get_run(&who.tenant, id).await?
+            && let Some(pause) = &run.pause
+            && pause.tool.is_some()
+        {
+            agentd_tools::ApprovalDecision::from_answer(answer).map_err(EngineError::BadAnswer)?;
+        }
+        let slot = self.free_slot();
+        let t = self
+            .inner
+            .store
+            .resume_run(
+                &who.tenant,
+                id,
+                answer,
+                &who.principal,
+                slot.as_ref().map(|_| &self.inner.claim),
+            )
+            .await?;
+        if let Transition::Done(run, claimed) = t {
+            self.emit(&run, || RunEventKind::Status { status: run.status });
+            match (claimed, slot) {
+                (Some(claimed), Some((permit, token))) => {
+                    self.spawn_execute(*claimed, permit, token)
+                }
+                _ => self.queued(),
+            }
+            return Ok(Transition::Done(run, None));
+        }
+        Ok(t)
+    }
+
+    /// Answers a paused run, then waits until it stops moving again (paused
+    /// or finished) or `timeout` passes. The waiter is registered before
+    /// the answer is journaled, so the wait needs no read of the store when
+    /// the run continues in this process.
+    pub async fn resume_wait(
+        &self,
+        who: &Identity,
+        id: RunId,
+        answer: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Transition> {
+        let mut rx = self.register_waiter(id);
+        let result = match self.resume(who, id, answer).await {
+            Ok(Transition::Done(run, _)) => self
+                .wait_registered(&who.tenant, id, timeout, &mut rx, Some(run.clone()))
+                .await
+                .map(|waited| Transition::Done(waited.unwrap_or(run), None)),
+            other => other,
+        };
+        self.unregister_waiter(id);
+        result
+    }
+
+    /// Cancels a queued, running or paused run.
+    pub async fn cancel(&self, who: &Identity, id: RunId) -> Result<Transition> {
+        let t = self
+            .inner
+            .store
+            .cancel_run(&who.tenant, id, &who.principal)
+            .await?;
+        if let Transition::Done(run, _) = &t {
+            self.settle(run);
+        }
+        Ok(t)
+    }
+
+    /// The tenant's dead runs (retries exhausted), newest first. Needs role
+    /// `admin`.
+    pub async fn dead_letters(
+        &self,
+        who: &Identity,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> Result<agentd_store::Page<Run>> {
+        require_admin(who, "the dead-letter list")?;
+        let filter = agentd_store::RunFilter {
+            agent: None,
+            status: Some(RunStatus::Dead),
+            limit,
+            cursor,
+        };
+        Ok(self.inner.store.list_runs(&who.tenant, &filter).await?)
+    }
+
+    /// Queues a dead run again as a first attempt; it continues from its
+    /// journal. Needs role `admin`.
+    pub async fn requeue_dead(&self, who: &Identity, id: RunId) -> Result<Transition> {
+        require_admin(who, "requeueing a dead run")?;
+        let t = self
+            .inner
+            .store
+            .requeue_dead(&who.tenant, id, &who.principal)
+            .await?;
+        if let Transition::Done(run, _) = &t {
+            self.emit(run, || RunEventKind::Status { status: run.status });
+            self.queued();
+        }
+        Ok(t)
+    }
+
+    /// Executes one run in this process if it is runnable (the CLI's
+    /// `agentd run`); if another worker holds it, waits for it instead.
+    pub async fn drive(
+        &self,
+        tenant: &TenantId,
+        id: RunId,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Run>> {
+        loop {
+            if let Some(claimed) = self
+                .inner
+                .store
+                .claim_run(tenant, id, &self.inner.claim)
+                .await?
+            {
+                self.execute(claimed, shutdown, None).await;
+            }
+            let Some(run) = self.wait(tenant, id, Duration::from_secs(1)).await? else {
+                return Ok(None);
+            };
+            if settled(run.status) || shutdown.is_cancelled() {
+                return Ok(Some(run));
+            }
+        }
+    }
+
+    /// Releases leases this node held before a restart, so its runs continue
+    /// at once instead of after their leases expire. Call once at start-up of
+    /// a process that runs workers.
+    pub async fn recover(&self) -> Result<u64> {
+        Ok(self
+            .inner
+            .store
+            .release_owner(&self.inner.settings.owner)
+            .await?)
+    }
+}

@@ -1,0 +1,152 @@
+//! The durable run loop. A run's state is its journal: on every (re)start the
+//! loop rebuilds the state from the journaled steps ([`crate::state`]) and
+//! asks it what comes next; the step modules ([`crate::steps`]) do it, so no
+//! recorded model or tool call runs twice.
+//!
+//! Durability rule: a step is committed before the next step starts. The one
+//! exception is a tool whose call only writes to the journal (`ask_human`):
+//! the model step before it and the pause are committed together.
+
+use crate::ctx::{self, RunCtx, Stop};
+use crate::state::{self, Next, Rules};
+use crate::steps::{self, Happened};
+use crate::{Engine, RunEventKind};
+use agentd_core::{ErrorCode, Run, RunError, RunStatus, now_millis};
+use agentd_store::{Claimed, Journal, Lease, Outcome};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+impl Engine {
+    /// Executes a claimed run until it finishes, pauses, loses its lease or
+    /// shutdown asks it to stop at a step boundary.
+    pub(crate) async fn execute(
+        &self,
+        claimed: Claimed,
+        shutdown: &CancellationToken,
+        slot: Option<OwnedSemaphorePermit>,
+    ) {
+        let Claimed { lease, journal } = claimed;
+        let span = tracing::info_span!("run", run_id = %lease.run_id, tenant = %lease.tenant, agent = %journal.run.agent);
+        self.emit(&journal.run, || RunEventKind::Status {
+            status: RunStatus::Running,
+        });
+        let result = self
+            .execute_inner(&lease, journal, shutdown)
+            .instrument(span)
+            .await;
+        // Free the worker slot before announcing the outcome, so a caller
+        // that waited for this run can start the next one on it at once.
+        drop(slot);
+        match result {
+            Ok(run) if crate::settled(run.status) => self.settle(&run),
+            // Back in the queue for its next attempt.
+            Ok(run) => self.emit(&run, || RunEventKind::Status { status: run.status }),
+            Err(Stop::LeaseLost) => {
+                tracing::info!(run_id = %lease.run_id, "lease lost; this worker stops touching the run");
+                // Tell local waiters about the state someone else produced.
+                if let Ok(Some(now)) = self.inner.store.get_run(&lease.tenant, lease.run_id).await
+                    && crate::settled(now.status)
+                {
+                    self.settle(&now);
+                }
+            }
+            Err(Stop::Released) => {
+                tracing::info!(run_id = %lease.run_id, "released to the queue at shutdown")
+            }
+        }
+    }
+
+    /// Checks the claimed run may run here, rebuilds its state and runs it.
+    async fn execute_inner(
+        &self,
+        lease: &Lease,
+        journal: Journal,
+        shutdown: &CancellationToken,
+    ) -> Result<Run, Stop> {
+        let inner = &*self.inner;
+        let store = &*inner.store;
+        let Some(agent) = inner.agents.get(&journal.run.agent) else {
+            let error = RunError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "agent {:?} is not configured in this process",
+                    journal.run.agent
+                ),
+            );
+            let outcome = Outcome::Failed { error };
+            return ctx::finish(store, &inner.events, lease, Vec::new(), outcome).await;
+        };
+        // Every lost lease (a worker that died mid-step) counts as an
+        // attempt, so a run that keeps killing its workers ends up dead
+        // instead of taking the fleet down one process at a time.
+        let max_attempts = inner.settings.max_attempts;
+        if journal.run.attempt > max_attempts {
+            let error = RunError::new(
+                ErrorCode::Internal,
+                format!(
+                    "run was interrupted {} times (its worker stopped mid-step); \
+                     queue.max_attempts = {max_attempts}",
+                    journal.run.attempt - 1
+                ),
+            );
+            let outcome = Outcome::Dead { error };
+            return ctx::finish(store, &inner.events, lease, Vec::new(), outcome).await;
+        }
+        let ctx = RunCtx {
+            store,
+            agent,
+            lease,
+            rules: Rules {
+                policies: &inner.policies,
+                registry: &inner.tools,
+            },
+            budget: inner.budgets.get(lease.tenant.as_str()),
+            settings: &inner.settings,
+            events: &inner.events,
+            abort: self.abort_token(),
+        };
+        match state::rebuild(journal, now_millis()) {
+            Ok(mut st) => run_loop(&ctx, &mut st, shutdown).await,
+            Err(error) => ctx.finish(Vec::new(), Outcome::Failed { error }).await,
+        }
+    }
+}
+
+/// Asks the state what comes next and does it, until the run pauses, ends
+/// or is handed back.
+async fn run_loop(
+    ctx: &RunCtx<'_>,
+    st: &mut state::RunState,
+    shutdown: &CancellationToken,
+) -> Result<Run, Stop> {
+    loop {
+        if shutdown.is_cancelled() {
+            // Keep finished work, then give the run back at once so another
+            // process continues it.
+            ctx.flush(st).await?;
+            let _ = ctx.store.release(ctx.lease).await;
+            return Err(Stop::Released);
+        }
+        let happened = match st.next(ctx.agent, ctx.rules, now_millis()) {
+            Next::Finish(outcome) => Happened::Ended(outcome),
+            Next::CallModel { remaining } => steps::llm::run(ctx, st, remaining).await?,
+            Next::CallTool(plan) => steps::tool::run(ctx, st, plan).await?,
+            Next::Refuse(refusal) => steps::tool::refuse(ctx, st, refusal).await?,
+            Next::Pause(approval) => steps::approval::ask(st, approval),
+        };
+        match happened {
+            Happened::Recorded => {}
+            Happened::Paused { step, pause } => return ctx.pause(st, step, &pause).await,
+            Happened::Failed {
+                step,
+                error,
+                retryable,
+            } => return ctx.fail_step(st, step, error, retryable).await,
+            Happened::Ended(outcome) => {
+                let writes = std::mem::take(&mut st.unflushed);
+                return ctx.finish(writes, outcome).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The model step: commits the steps before it, reserves the call's cost
+//! from the tenant's budget, calls the agent's provider chain (streaming
+//! text to listeners, if any) and records the reply.
+
+use super::Happened;
+use crate::ctx::{RunCtx, Stop};
+use crate::events::RunEventKind;
+use crate::state::{RunState, new_step, timeout_error};
+use agentd_core::{ErrorCode, RunError, StepKind, now_millis};
+use agentd_llm::{Completion, CompletionRequest, ProviderError};
+use agentd_store::{Outcome, Reservation, StepWrite};
+use std::time::Duration;
+
+/// One model call, at most `remaining` long.
+pub(crate) async fn run(
+    ctx: &RunCtx<'_>,
+    st: &mut RunState,
+    remaining: Duration,
+) -> Result<Happened, Stop> {
+    ctx.flush(st).await?;
+    let agent = ctx.agent;
+    let index = st.next_index;
+    // The conversation is shared with the request, not copied.
+    let req = CompletionRequest {
+        system: agent.config.system_prompt.clone(),
+        messages: st.messages.clone(),
+        tools: agent.tools.provider_specs(),
+    };
+    if let Some(error) = reserve_budget(ctx, &req, remaining).await? {
+        // Flushed above: nothing is left to commit with the failure.
+        return Ok(Happened::Ended(Outcome::Failed { error }));
+    }
+    ctx.events.emit(&st.run, || RunEventKind::StepStarted {
+        index,
+        kind: StepKind::Llm,
+        name: agent.first_provider(),
+    });
+    let started_at = now_millis();
+    let t0 = tokio::time::Instant::now();
+    // Stream only when someone watches this process's events: a streamed
+    // call is not retried once text was forwarded.
+    let (run_id, tenant) = (st.run.id, &st.run.tenant);
+    let on_token = |text: &str| ctx.events.token(run_id, tenant, index, text);
+    let stream = ctx.events.listening();
+    let call = agent
+        .chain
+        .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));
+    let result = ctx
+        .with_heartbeat(tokio::time::timeout(remaining, call))
+        .await?;
+    // The reply is appended to the shared conversation: drop the request's
+    // share first, so the append does not copy it.
+    drop(req);
+    let (name, result) = match result {
+        Ok(outcome) => (outcome.provider, outcome.result),
+        Err(_) => {
+            let name = agent.first_provider();
+            (name.clone(), Err(ProviderError::Timeout { provider: name }))
+        }
+    };
+    let mut step = new_step(index, StepKind::Llm, &name, st.run.attempt, started_at);
+    step.duration_ms = t0.elapsed().as_millis() as u64;
+    match result {
+        Ok(Completion {
+            message,
+            usage,
+            model,
+        }) => {
+            let cost = agent
+                .pricing
+                .get(&model)
+                .map_or(0.0, |p| agentd_llm::pricing::cost_usd(usage, p));
+            step.usage = Some(usage);
+            step.output = serde_json::to_value(&message).unwrap_or_default();
+            let w = StepWrite {
+                step,
+                usage,
+                cost_usd: cost,
+            };
+            st.record_reply(message, w);
+            Ok(Happened::Recorded)
+        }
+        Err(e) => {
+            // The run's own deadline is final; a provider's failure may
+            // pass.
+            let (error, retryable) =
+                if matches!(e, ProviderError::Timeout { .. }) && t0.elapsed() >= remaining {
+                    (timeout_error(agent), false)
+                } else {
+                    (RunError::new(e.code(), e.to_string()), e.retryable())
+                };
+            Ok(Happened::Failed {
+                step,
+                error,
+                retryable,
+            })
+        }
+    }
+}
+
+/// Reserves the next model call's estimated cost from the tenant's budget,
+/// if it has one; `Some(error)` when the period's budget is spent. Calls of
+/// other runs in flight may hold the rest of the budget for a moment: then
+/// this waits for them to settle (their cost, once journaled, may leave
+/// room).
+async fn reserve_budget(
+    ctx: &RunCtx<'_>,
+    req: &CompletionRequest,
+    remaining: Duration,
+) -> Result<Option<RunError>, Stop> {
+    let Some(limit) = ctx.budget else {
+        return Ok(None);
+    };
+    let agent = ctx.agent;
+    let estimate = agent.price_ceiling.as_ref().map_or(0.0, |price| {
+        agentd_llm::pricing::estimate_usd(req, agent.max_output_tokens, price)
+    });
+    let lease = ctx.lease;
+    let wait = async {
+        loop {
+            // The call cannot outlive the run's deadline, so neither need
+            // its reservation.
+            match ctx
+                .store
+                .reserve_budget(lease, limit, estimate, remaining)
+                .await
+            {
+                Ok(Reservation::Granted) => return Ok(None),
+                Ok(Reservation::Exhausted { spent_usd, .. })
+                    if spent_usd + estimate > limit.limit_usd =>
+                {
+                    return Ok(Some(RunError::new(
+                        ErrorCode::BudgetExceeded,
+                        format!(
+                            "tenant {} spent ${spent_usd:.6} of its ${} budget for this period; \
+                             the next model call may cost up to ${estimate:.6}",
+                            lease.tenant, limit.limit_usd
+                        ),
+                    )));
+                }
+                Ok(Reservation::Exhausted { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => return Err(ctx.failure(e)),
+            }
+        }
+    };
+    ctx.with_heartbeat(wait).await?
+}

@@ -1,0 +1,136 @@
+//! The tool step: runs a pending tool call (or answers one policy denies)
+//! and records its result for the model; a tool that asks a human
+//! (`ask_human`) pauses the run instead.
+
+use super::Happened;
+use crate::ctx::{RunCtx, Stop};
+use crate::events::RunEventKind;
+use crate::state::{Refusal, RunState, ToolStep, new_step, timeout_error};
+use agentd_core::{ErrorCode, Pause, RunError, Step, StepKind, StepStatus, now_millis};
+use agentd_tools::{ToolContext, ToolError, ToolOutput};
+
+/// Runs the call `plan` describes.
+pub(crate) async fn run(
+    ctx: &RunCtx<'_>,
+    st: &mut RunState,
+    plan: ToolStep,
+) -> Result<Happened, Stop> {
+    let ToolStep {
+        call,
+        name,
+        tool,
+        remaining,
+    } = plan;
+    // Durability rule: commit the steps before a call with effects. A call
+    // that only writes to the journal is committed with them.
+    if !tool.as_ref().is_some_and(|t| t.journal_only()) {
+        ctx.flush(st).await?;
+    }
+    let index = st.next_index;
+    ctx.events.emit(&st.run, || RunEventKind::StepStarted {
+        index,
+        kind: StepKind::Tool,
+        name: name.clone(),
+    });
+    let started_at = now_millis();
+    let t0 = tokio::time::Instant::now();
+    let tctx = ToolContext {
+        tenant: ctx.lease.tenant.clone(),
+        run_id: ctx.lease.run_id,
+        step_index: index,
+    };
+    let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, started_at);
+    step.call_id = Some(call.id.clone());
+    step.input = call.args.clone();
+    let outcome = match tool {
+        // A tool this agent does not have, or whose MCP server is down: the
+        // tool set says which.
+        None => ctx.agent.tools.call(&tctx, &name, &call.args).await,
+        Some(tool) => {
+            let work = tokio::time::timeout(remaining, tool.call(&tctx, &call.args));
+            match ctx.with_heartbeat(work).await? {
+                Ok(r) => r,
+                Err(_) => {
+                    step.duration_ms = t0.elapsed().as_millis() as u64;
+                    let error = timeout_error(ctx.agent);
+                    return Ok(Happened::Failed {
+                        step,
+                        error,
+                        retryable: false,
+                    });
+                }
+            }
+        }
+    };
+    step.duration_ms = t0.elapsed().as_millis() as u64;
+    Ok(settle(st, call.id, step, outcome))
+}
+
+/// What a tool's answer means for the run: a result the model reads next
+/// (recorded in `st`), a pause for a human, or a failed attempt.
+pub(crate) fn settle(
+    st: &mut RunState,
+    call_id: String,
+    mut step: Step,
+    outcome: Result<ToolOutput, ToolError>,
+) -> Happened {
+    let output = match outcome {
+        Ok(ToolOutput::Value(v)) => v,
+        Ok(ToolOutput::Pause { question }) => {
+            step.kind = StepKind::Human;
+            step.status = StepStatus::Waiting;
+            let pause = Pause {
+                question,
+                step: step.index,
+                tool: None,
+                args: None,
+            };
+            return Happened::Paused { step, pause };
+        }
+        Err(ToolError::InvalidArgs { message, .. }) => serde_json::json!({ "error": message }),
+        // The tool could not do its work (I/O, a server down): another
+        // attempt may succeed, and it gets the same idempotency key.
+        Err(e @ ToolError::Failed { .. }) => {
+            let error = RunError::new(ErrorCode::ToolError, e.to_string());
+            return Happened::Failed {
+                step,
+                error,
+                retryable: true,
+            };
+        }
+    };
+    step.output = output;
+    st.record_tool_result(call_id, step);
+    Happened::Recorded
+}
+
+/// Answers a call the caller's roles may not make: the audit log gets a
+/// record and the model a "not permitted" result.
+pub(crate) async fn refuse(
+    ctx: &RunCtx<'_>,
+    st: &mut RunState,
+    r: Refusal,
+) -> Result<Happened, Stop> {
+    let Refusal { call, name, reason } = r;
+    let index = st.next_index;
+    let detail =
+        serde_json::json!({ "tool": name, "step": index, "roles": st.roles, "reason": reason });
+    let lease = ctx.lease;
+    ctx.store
+        .audit(
+            &lease.tenant,
+            lease.run_id,
+            "policy",
+            "tool_denied",
+            &detail,
+        )
+        .await
+        .map_err(|e| ctx.failure(e))?;
+    ctx.flush(st).await?;
+    let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, now_millis());
+    step.call_id = Some(call.id.clone());
+    step.input = call.args;
+    step.output = serde_json::json!({ "error": format!("not permitted: {reason}") });
+    st.record_tool_result(call.id, step);
+    Ok(Happened::Recorded)
+}
