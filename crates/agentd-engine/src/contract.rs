@@ -4,9 +4,11 @@
 //! for each case that fails.
 
 use crate::{Engine, EngineError, Submit};
-use agentd_config::{AgentConfig, Config, ProviderConfig, ProviderKind};
-use agentd_core::{Identity, PrincipalId, StepKind, TenantId, value_as_text};
+use agentd_config::{AgentConfig, AgentTest, Config, ProviderConfig, ProviderKind};
+use agentd_core::{Identity, PrincipalId, Run, Step, StepKind, TenantId, value_as_text};
+use agentd_store::Store;
 use serde::Serialize;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// One check and what it found.
@@ -84,23 +86,53 @@ pub async fn run_contract_tests(config: &Config) -> Result<ContractReport, Engin
     let mut report = ContractReport::default();
     let store = agentd_store::open("sqlite::memory:").await?;
     store.migrate().await?;
+    if !check_agents(config, store.clone(), &mut report).await? {
+        return Ok(report);
+    }
+    if config.agents.iter().all(|a| a.tests.is_empty()) {
+        return Ok(report);
+    }
+    let derived = case_config(config);
+    let engine = Engine::new(&derived, store).await?;
+    let who = Identity {
+        tenant: TenantId::parse("agentd-test").map_err(|e| EngineError::Config(e.to_string()))?,
+        principal: PrincipalId::parse("agentd-test")
+            .map_err(|e| EngineError::Config(e.to_string()))?,
+        roles: vec!["admin".into()],
+    };
+    for (i, agent) in config.agents.iter().enumerate() {
+        for (j, case) in agent.tests.iter().enumerate() {
+            if let Some(result) = run_case(&engine, &who, (i, j), agent, case).await? {
+                report.cases.push(result);
+            }
+        }
+    }
+    engine.shutdown_tools().await;
+    Ok(report)
+}
 
-    // The agents as configured: tools resolve, schemas are sound, MCP
-    // servers answer.
-    let engine = match Engine::new(config, store.clone()).await {
+/// Checks the agents as configured: tools resolve, schemas are sound, MCP
+/// servers answer. False when the agents do not even resolve.
+async fn check_agents(
+    config: &Config,
+    store: Arc<dyn Store>,
+    report: &mut ContractReport,
+) -> Result<bool, EngineError> {
+    let what = "agents resolve their providers and tools";
+    let engine = match Engine::new(config, store).await {
         Ok(engine) => engine,
         Err(EngineError::Config(message)) => {
             report.checks.push(Check {
-                what: "agents resolve their providers and tools".into(),
+                what: what.into(),
                 ok: false,
                 detail: message,
             });
-            return Ok(report);
+            return Ok(false);
         }
         Err(e) => return Err(e),
     };
     report.checks.push(Check {
-        what: "agents resolve their providers and tools".into(),
+        what: what.into(),
         ok: true,
         detail: format!("{} agents", config.agents.len()),
     });
@@ -128,76 +160,76 @@ pub async fn run_contract_tests(config: &Config) -> Result<ContractReport, Engin
         });
     }
     engine.shutdown_tools().await;
+    Ok(true)
+}
 
-    if config.agents.iter().all(|a| a.tests.is_empty()) {
-        return Ok(report);
-    }
-    let derived = case_config(config);
-    let engine = Engine::new(&derived, store).await?;
-    let who = Identity {
-        tenant: TenantId::parse("agentd-test").map_err(|e| EngineError::Config(e.to_string()))?,
-        principal: PrincipalId::parse("agentd-test")
-            .map_err(|e| EngineError::Config(e.to_string()))?,
-        roles: vec!["admin".into()],
+/// Runs case `j` of agent number `i` to its end; `None` if its run
+/// vanished.
+async fn run_case(
+    engine: &Engine,
+    who: &Identity,
+    (i, j): (usize, usize),
+    agent: &AgentConfig,
+    case: &AgentTest,
+) -> Result<Option<CaseResult>, EngineError> {
+    let label = case
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("case {}", j + 1));
+    let submit = Submit {
+        input: case.input.clone(),
+        ..Submit::default()
     };
+    let run = engine.submit(who, &case_agent(i, j), submit).await?;
     let stop = CancellationToken::new();
-    for (i, agent) in config.agents.iter().enumerate() {
-        for (j, case) in agent.tests.iter().enumerate() {
-            let label = case
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("case {}", j + 1));
-            let submit = Submit {
-                input: case.input.clone(),
-                ..Submit::default()
-            };
-            let run = engine.submit(&who, &case_agent(i, j), submit).await?;
-            let Some(run) = engine.drive(&who.tenant, run.id, &stop).await? else {
-                continue;
-            };
-            let steps = engine
-                .store()
-                .list_steps(&who.tenant, run.id, None, 1000)
-                .await?
-                .map(|p| p.items)
-                .unwrap_or_default();
-            let mut diff = Vec::new();
-            let want_status = case.expect_status.as_deref().unwrap_or("succeeded");
-            if run.status.as_str() != want_status {
-                let why = run
-                    .error
-                    .as_ref()
-                    .map(|e| format!(" ({}: {})", e.code, e.message))
-                    .unwrap_or_default();
-                diff.push(format!("- status: {want_status}"));
-                diff.push(format!("+ status: {}{why}", run.status));
-            }
-            if let Some(want) = &case.expect_output {
-                let got = run.output.as_ref().map(value_as_text).unwrap_or_default();
-                if !got.contains(want.as_str()) {
-                    diff.push(format!("- output containing: {want:?}"));
-                    diff.push(format!("+ output: {got:?}"));
-                }
-            }
-            if let Some(want) = &case.expect_tools {
-                let got: Vec<String> = steps
-                    .iter()
-                    .filter(|s| s.kind == StepKind::Tool)
-                    .map(|s| s.name.clone())
-                    .collect();
-                if &got != want {
-                    diff.push(format!("- tools: [{}]", want.join(", ")));
-                    diff.push(format!("+ tools: [{}]", got.join(", ")));
-                }
-            }
-            report.cases.push(CaseResult {
-                agent: agent.name.clone(),
-                case: label,
-                passed: diff.is_empty(),
-                diff,
-            });
+    let Some(run) = engine.drive(&who.tenant, run.id, &stop).await? else {
+        return Ok(None);
+    };
+    let steps = engine
+        .store()
+        .list_steps(&who.tenant, run.id, None, 1000)
+        .await?
+        .map(|p| p.items)
+        .unwrap_or_default();
+    let diff = case_diff(case, &run, &steps);
+    Ok(Some(CaseResult {
+        agent: agent.name.clone(),
+        case: label,
+        passed: diff.is_empty(),
+        diff,
+    }))
+}
+
+/// Expected-versus-actual lines of a case's run, empty when it passed.
+fn case_diff(case: &AgentTest, run: &Run, steps: &[Step]) -> Vec<String> {
+    let mut diff = Vec::new();
+    let want_status = case.expect_status.as_deref().unwrap_or("succeeded");
+    if run.status.as_str() != want_status {
+        let why = run
+            .error
+            .as_ref()
+            .map(|e| format!(" ({}: {})", e.code, e.message))
+            .unwrap_or_default();
+        diff.push(format!("- status: {want_status}"));
+        diff.push(format!("+ status: {}{why}", run.status));
+    }
+    if let Some(want) = &case.expect_output {
+        let got = run.output.as_ref().map(value_as_text).unwrap_or_default();
+        if !got.contains(want.as_str()) {
+            diff.push(format!("- output containing: {want:?}"));
+            diff.push(format!("+ output: {got:?}"));
         }
     }
-    engine.shutdown_tools().await;
-    Ok(report)
+    if let Some(want) = &case.expect_tools {
+        let got: Vec<String> = steps
+            .iter()
+            .filter(|s| s.kind == StepKind::Tool)
+            .map(|s| s.name.clone())
+            .collect();
+        if &got != want {
+            diff.push(format!("- tools: [{}]", want.join(", ")));
+            diff.push(format!("+ tools: [{}]", got.join(", ")));
+        }
+    }
+    diff
 }
