@@ -3,10 +3,11 @@
 //! text to listeners, if any) and records the reply.
 
 use super::Happened;
+use crate::Agent;
 use crate::ctx::{RunCtx, Stop};
 use crate::events::RunEventKind;
 use crate::state::{RunState, new_step, timeout_error};
-use agentd_core::{ErrorCode, RunError, StepKind, now_millis};
+use agentd_core::{ErrorCode, RunError, Step, StepKind, now_millis};
 use agentd_llm::{Completion, CompletionRequest, ProviderError};
 use agentd_store::{Outcome, Reservation, StepWrite};
 use std::time::Duration;
@@ -60,6 +61,20 @@ pub(crate) async fn run(
     };
     let mut step = new_step(index, StepKind::Llm, &name, st.run.attempt, started_at);
     step.duration_ms = t0.elapsed().as_millis() as u64;
+    let deadline_passed = t0.elapsed() >= remaining;
+    Ok(settle(agent, st, step, result, deadline_passed))
+}
+
+/// What the chain's answer means for the run: a reply recorded in `st`
+/// (with its usage and cost), or a failed step. A timeout is the run's own
+/// (final) when its deadline passed, otherwise the provider's (it may pass).
+fn settle(
+    agent: &Agent,
+    st: &mut RunState,
+    mut step: Step,
+    result: Result<Completion, ProviderError>,
+    deadline_passed: bool,
+) -> Happened {
     match result {
         Ok(Completion {
             message,
@@ -78,22 +93,20 @@ pub(crate) async fn run(
                 cost_usd: cost,
             };
             st.record_reply(message, w);
-            Ok(Happened::Recorded)
+            Happened::Recorded
         }
         Err(e) => {
-            // The run's own deadline is final; a provider's failure may
-            // pass.
             let (error, retryable) =
-                if matches!(e, ProviderError::Timeout { .. }) && t0.elapsed() >= remaining {
+                if matches!(e, ProviderError::Timeout { .. }) && deadline_passed {
                     (timeout_error(agent), false)
                 } else {
                     (RunError::new(e.code(), e.to_string()), e.retryable())
                 };
-            Ok(Happened::Failed {
+            Happened::Failed {
                 step,
                 error,
                 retryable,
-            })
+            }
         }
     }
 }
