@@ -1,6 +1,13 @@
 //! The agentd engine: the durable run loop, the worker pool that claims runs
 //! from the store's queue, the calls the API and the CLI make (submit,
 //! wait, resume, cancel) and the retention task. It knows nothing of HTTP.
+//!
+//! Where to read: `calls.rs` (the API: submit, resume, cancel) →
+//! `worker.rs` (the pool that claims runs) → `run.rs` (one run's loop) →
+//! `state.rs` (the pure `RunState`: `rebuild` from the journal, `next`
+//! decides) → `steps/` (one module per step kind, each returning what
+//! happened) → `ctx.rs` (what a step borrows: store, agent, lease; the
+//! journal writes it ends with).
 
 mod agent;
 mod calls;
