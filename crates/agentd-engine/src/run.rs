@@ -121,7 +121,9 @@ async fn run_loop(
     shutdown: &CancellationToken,
 ) -> Result<Run, Stop> {
     loop {
-        if shutdown.is_cancelled() {
+        // A run whose model just replied finishes even at shutdown: handed
+        // back, its next attempt would call the model again.
+        if shutdown.is_cancelled() && !st.replied {
             // Keep finished work, then give the run back at once so another
             // process continues it.
             ctx.flush(st).await?;
