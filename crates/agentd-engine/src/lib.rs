@@ -6,6 +6,7 @@ mod agent;
 mod circuits;
 pub mod contract;
 mod events;
+pub mod reads;
 pub mod retention;
 mod run_loop;
 mod worker;
@@ -47,7 +48,7 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// The role that may see and requeue dead runs.
+/// The role that may requeue dead runs.
 pub const ADMIN_ROLE: &str = "admin";
 
 fn require_admin(who: &Identity, what: &str) -> Result<()> {
@@ -538,22 +539,15 @@ impl Engine {
         Ok(t)
     }
 
-    /// The tenant's dead runs (retries exhausted), newest first. Needs role
-    /// `admin`.
+    /// The tenant's dead runs (retries exhausted), newest first, for any
+    /// identity of the tenant: see [`reads::Reads::dead_letters`].
     pub async fn dead_letters(
         &self,
         who: &Identity,
         limit: u32,
         cursor: Option<String>,
     ) -> Result<agentd_store::Page<Run>> {
-        require_admin(who, "the dead-letter list")?;
-        let filter = agentd_store::RunFilter {
-            agent: None,
-            status: Some(RunStatus::Dead),
-            limit,
-            cursor,
-        };
-        Ok(self.inner.store.list_runs(&who.tenant, &filter).await?)
+        self.reads().dead_letters(who, limit, cursor).await
     }
 
     /// Queues a dead run again as a first attempt; it continues from its

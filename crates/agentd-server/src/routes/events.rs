@@ -9,7 +9,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, RunPath};
-use agentd_core::{Run, RunId, Step, TenantId};
+use agentd_core::{Identity, Run, RunId, Step};
 use agentd_engine::{RunEventKind, settled};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -35,8 +35,8 @@ pub(crate) async fn events(
     let live = app.engine.subscribe();
     let run = app
         .engine
-        .store()
-        .get_run(&who.tenant, id)
+        .reads()
+        .run(&who, id)
         .await?
         .ok_or_else(|| ApiError::run_not_found(id))?;
     let after = headers
@@ -44,7 +44,7 @@ pub(crate) async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok());
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(follow(app, who.tenant, run, after, live, tx));
+    tokio::spawn(follow(app, who, run, after, live, tx));
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default()))
 }
 
@@ -61,7 +61,7 @@ fn step_event(step: &Step) -> Event {
 
 struct Follower {
     app: AppState,
-    tenant: TenantId,
+    who: Identity,
     id: RunId,
     /// Index of the next step to send.
     next: u32,
@@ -80,8 +80,8 @@ impl Follower {
         let Some(page) = self
             .app
             .engine
-            .store()
-            .list_steps(&self.tenant, self.id, after, 1000)
+            .reads()
+            .steps(&self.who, self.id, after, 1000)
             .await?
         else {
             return Ok(false);
@@ -103,7 +103,7 @@ impl Follower {
 
 async fn follow(
     app: AppState,
-    tenant: TenantId,
+    who: Identity,
     run: Run,
     after: Option<u32>,
     mut live: broadcast::Receiver<agentd_engine::RunEvent>,
@@ -111,7 +111,7 @@ async fn follow(
 ) {
     let mut f = Follower {
         app,
-        tenant,
+        who,
         id: run.id,
         next: after.map_or(0, |a| a + 1),
         tx,
@@ -131,7 +131,7 @@ async fn follow(
     loop {
         tokio::select! {
             ev = live.recv() => match ev {
-                Ok(ev) if ev.run_id == f.id && ev.tenant == f.tenant => {
+                Ok(ev) if ev.run_id == f.id && ev.tenant == f.who.tenant => {
                     let more = match ev.kind {
                         RunEventKind::Status { status } => {
                             f.send(json_event("run.status", &serde_json::json!({ "status": status }))).await
@@ -174,7 +174,7 @@ async fn follow(
                 if f.tx.is_closed() {
                     return;
                 }
-                match f.app.engine.store().get_run(&f.tenant, f.id).await {
+                match f.app.engine.reads().run(&f.who, f.id).await {
                     Ok(Some(run)) if settled(run.status) => {
                         f.finish(&run).await;
                         return;

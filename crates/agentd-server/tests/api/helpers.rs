@@ -1,8 +1,7 @@
 //! `spawn_app()` and the client helpers the tests read through.
 
 use agentd_config::Config;
-use agentd_engine::Engine;
-use agentd_server::AppState;
+use agentd_server::Application;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
@@ -76,28 +75,20 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the API and the worker pool on a fresh database.
+/// Starts agentd (API, workers, recovery) through [`Application`] on a
+/// fresh database.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store = agentd_store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let config = Config::from_toml_str(CONFIG).unwrap();
-    let engine = Engine::new(&config, store).await.unwrap();
-    let state = AppState::new(engine.clone(), &config, VERSION).unwrap();
-
-    let shutdown = CancellationToken::new();
-    let workers = shutdown.clone();
-    tokio::spawn(async move { engine.run_workers(workers).await });
+    let mut config = Config::from_toml_str(CONFIG).unwrap();
+    config.store.url = format!("sqlite://{}/t.db", dir.path().display());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = shutdown.clone();
-    tokio::spawn(agentd_server::serve(
-        listener,
-        agentd_server::router(state),
-        async move { stop.cancelled().await },
-    ));
+    let app = Application::build(&config, Some(listener))
+        .await
+        .unwrap()
+        .with_version(VERSION);
+    let addr = app.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
     TestApp {
         base: format!("http://{addr}"),
