@@ -114,9 +114,18 @@ async fn a_non_admin_sees_the_same_dead_runs_in_both_lists_but_cannot_requeue() 
     // Act
     let (s1, letters) = json(as_user("/v1/dead-letters").send().await.unwrap()).await;
     let (s2, runs) = json(as_user("/v1/runs?status=dead").send().await.unwrap()).await;
-    let (s3, one) = json(as_user(&format!("/v1/runs/{}", ids[0])).send().await.unwrap()).await;
+    let (s3, one) = json(
+        as_user(&format!("/v1/runs/{}", ids[0]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let foreign_id = foreign["id"].as_str().unwrap();
-    let hidden = as_user(&format!("/v1/runs/{foreign_id}")).send().await.unwrap();
+    let hidden = as_user(&format!("/v1/runs/{foreign_id}"))
+        .send()
+        .await
+        .unwrap();
     let requeue = app
         .post(&format!("/v1/dead-letters/{}/requeue", ids[0]))
         .header("x-roles", "user")
@@ -125,7 +134,10 @@ async fn a_non_admin_sees_the_same_dead_runs_in_both_lists_but_cannot_requeue() 
         .unwrap();
 
     // Assert: both places show the tenant's dead runs and nothing else.
-    assert_eq!((s1, s2, s3), (StatusCode::OK, StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        (s1, s2, s3),
+        (StatusCode::OK, StatusCode::OK, StatusCode::OK)
+    );
     let listed = |page: &serde_json::Value| {
         let mut v: Vec<String> = page["items"]
             .as_array()
