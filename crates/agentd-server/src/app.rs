@@ -129,6 +129,16 @@ impl Application {
         // cancelling the caller's token.
         let stop = shutdown.child_token();
         let tasks = TaskTracker::new();
+        // Recovery first: if it fails nothing has started yet.
+        if self.workers {
+            let released = self.engine.recover().await?;
+            if released > 0 {
+                tracing::info!(
+                    runs = released,
+                    "resuming runs this node held before it stopped"
+                );
+            }
+        }
         if let Some(retention) = self.retention {
             tracing::info!(
                 ttl = %agentd_config::Dur(retention.ttl),
@@ -139,13 +149,6 @@ impl Application {
             tasks.spawn(run_retention(store, retention, stop.clone()));
         }
         if self.workers {
-            let released = self.engine.recover().await?;
-            if released > 0 {
-                tracing::info!(
-                    runs = released,
-                    "resuming runs this node held before it stopped"
-                );
-            }
             let engine = self.engine.clone();
             let token = stop.clone();
             tasks.spawn(async move { engine.run_workers(token).await });
