@@ -4,6 +4,7 @@
 use agentd_config::Config;
 use agentd_core::{Identity, PrincipalId, RunId, TenantId};
 use agentd_engine::{Engine, Submit};
+use agentd_server::Application;
 use agentd_store::Store;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -63,28 +64,23 @@ impl Target {
     }
 }
 
-/// The engine and its worker pool in this process.
+/// agentd in this process, started through [`Application`] without a
+/// listener: the engine, its worker pool (after recovery) and retention.
 pub struct InProc {
     engine: Engine,
     pub store: Arc<dyn Store>,
     who: Identity,
     stop: CancellationToken,
-    workers: tokio::task::JoinHandle<()>,
+    app: tokio::task::JoinHandle<Result<(), agentd_server::AppError>>,
 }
 
 impl InProc {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
-        let options =
-            agentd_store::StoreOptions::from_key_env(config.store.encryption_key_env.as_deref())?;
-        let store = agentd_store::open_with(&config.store.url, options).await?;
-        store.migrate().await?;
-        let engine = Engine::new(config, store.clone()).await?;
+        let app = Application::build(config, None).await?;
+        let engine = app.engine().clone();
+        let store = engine.store().clone();
         let stop = CancellationToken::new();
-        let workers = {
-            let e = engine.clone();
-            let t = stop.clone();
-            tokio::spawn(async move { e.run_workers(t).await })
-        };
+        let app = tokio::spawn(app.run_until_stopped(stop.clone()));
         Ok(Self {
             engine,
             store,
@@ -94,7 +90,7 @@ impl InProc {
                 roles: vec![],
             },
             stop,
-            workers,
+            app,
         })
     }
 
@@ -136,7 +132,7 @@ impl InProc {
 
     pub async fn stop(self) {
         self.stop.cancel();
-        let _ = self.workers.await;
+        let _ = self.app.await;
     }
 }
 

@@ -122,7 +122,7 @@ fn section_defaults() {
     assert_eq!(c.store.url, "sqlite://agentd.db");
     assert_eq!(c.store.encryption_key_env, None);
     assert_eq!(c.store.checkpoint_ttl, None);
-    assert_eq!(c.queue.workers, 4);
+    assert_eq!(c.queue.workers, 256);
     assert_eq!(c.queue.lease.get(), Duration::from_secs(30));
     assert_eq!(c.queue.max_attempts, 5);
     assert_eq!(c.queue.backoff.initial.get(), Duration::from_secs(1));

@@ -112,7 +112,8 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
-    /// Concurrent runs per process (at least 1).
+    /// Concurrent runs per process (at least 1). A run spends most of its
+    /// life waiting on a model, so the bound is memory, not cores.
     pub workers: u32,
     /// How long a claimed run stays leased without a heartbeat.
     pub lease: Dur,
@@ -133,7 +134,7 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            workers: 4,
+            workers: 256,
             lease: Dur::from_secs(30),
             max_attempts: 5,
             backoff: Backoff::default(),

@@ -2,7 +2,7 @@
 //! the dead letters, and driving one run in the foreground.
 
 use crate::{Engine, EngineError, Result, RunEventKind, Submit, require_admin, settled};
-use agentd_core::{Identity, NewRun, Run, RunId, RunStatus, TenantId};
+use agentd_core::{Identity, NewRun, Run, RunId, TenantId};
 use agentd_store::Transition;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -163,22 +163,15 @@ impl Engine {
         Ok(t)
     }
 
-    /// The tenant's dead runs (retries exhausted), newest first. Needs role
-    /// `admin`.
+    /// The tenant's dead runs (retries exhausted), newest first, for any
+    /// identity of the tenant: see [`crate::reads::Reads::dead_letters`].
     pub async fn dead_letters(
         &self,
         who: &Identity,
         limit: u32,
         cursor: Option<String>,
     ) -> Result<agentd_store::Page<Run>> {
-        require_admin(who, "the dead-letter list")?;
-        let filter = agentd_store::RunFilter {
-            agent: None,
-            status: Some(RunStatus::Dead),
-            limit,
-            cursor,
-        };
-        Ok(self.inner.store.list_runs(&who.tenant, &filter).await?)
+        self.reads().dead_letters(who, limit, cursor).await
     }
 
     /// Queues a dead run again as a first attempt; it continues from its

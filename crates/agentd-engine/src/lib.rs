@@ -15,6 +15,7 @@ mod circuits;
 pub mod contract;
 mod ctx;
 mod events;
+pub mod reads;
 pub mod retention;
 mod run;
 mod state;
@@ -59,7 +60,7 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// The role that may see and requeue dead runs.
+/// The role that may requeue dead runs.
 pub const ADMIN_ROLE: &str = "admin";
 
 fn require_admin(who: &Identity, what: &str) -> Result<()> {

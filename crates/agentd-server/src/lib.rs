@@ -3,10 +3,12 @@
 //! body limits, tracing and panic recovery. It never binds a socket itself:
 //! callers pass a bound listener and a shutdown future to [`serve`].
 
+mod app;
 mod error;
 mod extract;
 mod routes;
 
+pub use app::{AppError, Application, open_store};
 pub use error::{ApiError, ApiResult};
 pub use extract::{Caller, PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
 pub use routes::router;
@@ -53,6 +55,11 @@ impl AppState {
             wait_timeout: config.server.wait_timeout.get(),
             version: version.into().into(),
         })
+    }
+
+    /// Replaces the version `/health` reports.
+    pub(crate) fn set_version(&mut self, version: String) {
+        self.version = version.into();
     }
 
     /// The engine behind the API.

@@ -60,7 +60,7 @@ async fn sixty_four_concurrent_runs_cannot_overspend_a_tenant_budget_across_proc
     use crate::helpers::{build_engine, drop_schema, identity, postgres_url, start_workers};
     use agentd_engine::Submit;
 
-    let Some(pg) = postgres_url().await else {
+    let Some(pg) = postgres_url() else {
         return Ok(());
     };
     let schema = format!("budget_{}", std::process::id());

@@ -1,10 +1,9 @@
-//! Shared arrangement: an engine on a fresh SQLite file, identities, and
-//! shortcuts to submit, drive and inspect runs.
+//! Shared arrangement: an engine on a fresh SQLite file and shortcuts to
+//! submit, drive and inspect runs; identities, scripts and PostgreSQL come
+//! from `agentd-test-support`.
 
 use agentd_config::Config;
-use agentd_core::{
-    ConversationId, Identity, PrincipalId, Run, RunId, Step, StepKind, TenantId, Usage,
-};
+use agentd_core::{ConversationId, Identity, Run, RunId, Step, StepKind, TenantId, Usage};
 use agentd_engine::{Engine, Submit};
 use agentd_store::{AuditEntry, Store};
 use anyhow::{Context, Result};
@@ -14,28 +13,14 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The W1 script: echo the input, then reply with the echoed text.
-pub const W1_SCRIPT: &str = r#"[
-  { tool = "echo", args = { text = "{{input}}" } },
-  { reply = "done: {{tool_result}}" },
-]"#;
+pub use agentd_test_support::{W1_SCRIPT, drop_schema, identity, postgres_url};
 
 /// How long a test waits for a run to settle before giving up.
 pub const SETTLE: Duration = Duration::from_secs(20);
 
-/// An admin identity of `tenant` with principal `p`.
-pub fn identity(tenant: &str) -> Result<Identity> {
-    Ok(Identity {
-        tenant: TenantId::parse(tenant)?,
-        principal: PrincipalId::parse("p")?,
-        roles: vec!["admin".into()],
-    })
-}
-
 /// Opens and migrates the SQLite store in `dir`.
 pub async fn open_store(dir: &TempDir) -> Result<Arc<dyn Store>> {
-    let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store = agentd_store::open(&url).await?;
+    let store = agentd_store::open(&agentd_test_support::sqlite_url(dir.path())).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -242,7 +227,7 @@ pub fn drive_paused_clock() {
 pub async fn spawn_engine_on_tokio_time(toml: &str) -> Result<TestEngine> {
     drive_paused_clock();
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let url = agentd_test_support::sqlite_url(dir.path());
     let store = agentd_store::SqliteStore::open(&url)
         .await?
         .with_clock(tokio_clock());
@@ -255,39 +240,4 @@ pub async fn spawn_engine_on_tokio_time(toml: &str) -> Result<TestEngine> {
         who: identity("t1")?,
         _dir: dir,
     })
-}
-
-/// The PostgreSQL server for tests (`AGENTD_TEST_PG_URL`, default the local
-/// one), or `None` with a printed reason when it is unreachable; with `CI`
-/// set, unreachable is a failure.
-#[allow(clippy::panic)] // a test helper: failing the test is the point
-pub async fn postgres_url() -> Option<String> {
-    use sqlx::Connection;
-    let url = std::env::var("AGENTD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    match sqlx::PgConnection::connect(&url).await {
-        Ok(conn) => {
-            let _ = conn.close().await;
-            Some(url)
-        }
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("PostgreSQL at {url} is unreachable and CI is set: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: PostgreSQL at {url} is unreachable: {e}");
-            None
-        }
-    }
-}
-
-/// Drops a test's PostgreSQL schema.
-pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&mut conn)
-    .await?;
-    Ok(())
 }

@@ -93,7 +93,7 @@ tools = ["echo"]
 async fn a_circuit_opened_in_one_engine_opens_in_every_engine_on_the_store() -> anyhow::Result<()> {
     use crate::helpers::{build_engine, drop_schema, postgres_url, start_workers};
     use agentd_llm::BreakerState;
-    let Some(pg) = postgres_url().await else {
+    let Some(pg) = postgres_url() else {
         return Ok(());
     };
     let schema = format!("circuits_{}", std::process::id());

@@ -34,8 +34,8 @@ pub(crate) async fn messages(
     let limit = page_limit(q.limit)?;
     let page = app
         .engine
-        .store()
-        .list_messages(&who.tenant, &id, q.after, limit)
+        .reads()
+        .messages(&who, &id, q.after, limit)
         .await?;
     Ok(Json(page.into()))
 }

@@ -9,7 +9,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, RunPath};
-use agentd_core::{Run, RunId, Step, TenantId};
+use agentd_core::{Identity, Run, RunId, Step};
 use agentd_engine::{RunEventKind, settled};
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -35,8 +35,8 @@ pub(crate) async fn events(
     let live = app.engine.subscribe();
     let run = app
         .engine
-        .store()
-        .get_run(&who.tenant, id)
+        .reads()
+        .run(&who, id)
         .await?
         .ok_or_else(|| ApiError::run_not_found(id))?;
     let after = headers
@@ -44,7 +44,7 @@ pub(crate) async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok());
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(follow(app, who.tenant, run, after, live, tx));
+    tokio::spawn(follow(app, who, run, after, live, tx));
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default()))
 }
 
@@ -61,7 +61,7 @@ fn step_event(step: &Step) -> Event {
 
 struct Follower {
     app: AppState,
-    tenant: TenantId,
+    who: Identity,
     id: RunId,
     /// Index of the next step to send.
     next: u32,
@@ -80,8 +80,8 @@ impl Follower {
         let Some(page) = self
             .app
             .engine
-            .store()
-            .list_steps(&self.tenant, self.id, after, 1000)
+            .reads()
+            .steps(&self.who, self.id, after, 1000)
             .await?
         else {
             return Ok(false);
@@ -99,11 +99,57 @@ impl Follower {
         matches!(self.catch_up().await, Ok(true))
             && self.send(json_event("run.finished", run)).await
     }
+
+    /// Forwards a live event of the run; false when the stream is over.
+    async fn live(&mut self, kind: RunEventKind) -> bool {
+        match kind {
+            RunEventKind::Status { status } => {
+                let data = serde_json::json!({ "status": status });
+                self.send(json_event("run.status", &data)).await
+            }
+            RunEventKind::StepStarted { index, kind, name } => {
+                let data = serde_json::json!({ "index": index, "kind": kind, "name": name });
+                self.send(json_event("step.started", &data)).await
+            }
+            RunEventKind::Token { index, text } => {
+                let data = serde_json::json!({ "index": index, "text": text });
+                self.send(json_event("token", &data)).await
+            }
+            RunEventKind::StepCompleted { step } => {
+                if step.index < self.next {
+                    true
+                } else {
+                    self.next = step.index + 1;
+                    self.send(step_event(&step)).await
+                }
+            }
+            RunEventKind::Finished { run } => {
+                self.finish(&run).await;
+                false
+            }
+        }
+    }
+
+    /// Re-reads the run from the store, for runs another process executes;
+    /// false when the stream is over.
+    async fn poll(&mut self) -> bool {
+        if self.tx.is_closed() {
+            return false;
+        }
+        match self.app.engine.reads().run(&self.who, self.id).await {
+            Ok(Some(run)) if settled(run.status) => {
+                self.finish(&run).await;
+                false
+            }
+            Ok(Some(_)) => matches!(self.catch_up().await, Ok(true)),
+            _ => false,
+        }
+    }
 }
 
 async fn follow(
     app: AppState,
-    tenant: TenantId,
+    who: Identity,
     run: Run,
     after: Option<u32>,
     mut live: broadcast::Receiver<agentd_engine::RunEvent>,
@@ -111,7 +157,7 @@ async fn follow(
 ) {
     let mut f = Follower {
         app,
-        tenant,
+        who,
         id: run.id,
         next: after.map_or(0, |a| a + 1),
         tx,
@@ -129,64 +175,18 @@ async fn follow(
     }
     let mut tick = tokio::time::interval(POLL);
     loop {
-        tokio::select! {
+        let more = tokio::select! {
             ev = live.recv() => match ev {
-                Ok(ev) if ev.run_id == f.id && ev.tenant == f.tenant => {
-                    let more = match ev.kind {
-                        RunEventKind::Status { status } => {
-                            f.send(json_event("run.status", &serde_json::json!({ "status": status }))).await
-                        }
-                        RunEventKind::StepStarted { index, kind, name } => {
-                            let data = serde_json::json!({ "index": index, "kind": kind, "name": name });
-                            f.send(json_event("step.started", &data)).await
-                        }
-                        RunEventKind::Token { index, text } => {
-                            let data = serde_json::json!({ "index": index, "text": text });
-                            f.send(json_event("token", &data)).await
-                        }
-                        RunEventKind::StepCompleted { step } => {
-                            if step.index < f.next {
-                                true
-                            } else {
-                                f.next = step.index + 1;
-                                f.send(step_event(&step)).await
-                            }
-                        }
-                        RunEventKind::Finished { run } => {
-                            f.finish(&run).await;
-                            return;
-                        }
-                    };
-                    if !more {
-                        return;
-                    }
-                }
-                Ok(_) => {}
+                Ok(ev) if ev.run_id == f.id && ev.tenant == f.who.tenant => f.live(ev.kind).await,
+                Ok(_) => true,
                 // Missed events: the store has the journal.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if !matches!(f.catch_up().await, Ok(true)) {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Lagged(_)) => matches!(f.catch_up().await, Ok(true)),
+                Err(broadcast::error::RecvError::Closed) => false,
             },
-            _ = tick.tick() => {
-                if f.tx.is_closed() {
-                    return;
-                }
-                match f.app.engine.store().get_run(&f.tenant, f.id).await {
-                    Ok(Some(run)) if settled(run.status) => {
-                        f.finish(&run).await;
-                        return;
-                    }
-                    Ok(Some(_)) => {
-                        if !matches!(f.catch_up().await, Ok(true)) {
-                            return;
-                        }
-                    }
-                    _ => return,
-                }
-            }
+            _ = tick.tick() => f.poll().await,
+        };
+        if !more {
+            return;
         }
     }
 }

@@ -23,7 +23,7 @@ pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
 /// naming the failing check otherwise. The cause is logged, not sent: the
 /// endpoint is unauthenticated.
 pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.store().ping()).await {
+    let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.reads().ping()).await {
         Ok(Ok(())) => "ok",
         Ok(Err(e)) => {
             tracing::error!(error.cause_chain = %CauseChain(&e), "readiness: store ping failed");
@@ -72,7 +72,7 @@ pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Valu
 pub(crate) async fn metrics(
     State(app): State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    let commits = app.engine.store().commits();
+    let commits = app.engine.reads().commits();
     let body = format!(
         "# HELP agentd_store_commits_total Write transactions committed to the store by this process.\n\
          # TYPE agentd_store_commits_total counter\n\

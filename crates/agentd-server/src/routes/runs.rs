@@ -83,7 +83,7 @@ pub(crate) async fn get(
     Caller(who): Caller,
     RunPath(id): RunPath,
 ) -> ApiResult<Json<Run>> {
-    let run = app.engine.store().get_run(&who.tenant, id).await?;
+    let run = app.engine.reads().run(&who, id).await?;
     run.map(Json).ok_or_else(|| ApiError::run_not_found(id))
 }
 
@@ -106,11 +106,7 @@ pub(crate) async fn steps(
     ApiQuery(q): ApiQuery<StepsQuery>,
 ) -> ApiResult<Json<List<Step>>> {
     let limit = page_limit(q.limit)?;
-    let page = app
-        .engine
-        .store()
-        .list_steps(&who.tenant, id, q.after, limit)
-        .await?;
+    let page = app.engine.reads().steps(&who, id, q.after, limit).await?;
     page.map(|p| Json(p.into()))
         .ok_or_else(|| ApiError::run_not_found(id))
 }
@@ -164,7 +160,8 @@ pub(crate) struct PageQuery {
     cursor: Option<String>,
 }
 
-/// `GET /v1/dead-letters`: the caller's dead runs (role `admin`).
+/// `GET /v1/dead-letters`: the caller's dead runs, for any identity of the
+/// tenant (the same runs `GET /v1/runs?status=dead` shows).
 pub(crate) async fn dead_letters(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -172,6 +169,7 @@ pub(crate) async fn dead_letters(
 ) -> ApiResult<Json<List<Run>>> {
     let page = app
         .engine
+        .reads()
         .dead_letters(&who, page_limit(q.limit)?, q.cursor)
         .await?;
     Ok(Json(page.into()))
@@ -218,7 +216,7 @@ pub(crate) async fn list(
         limit: page_limit(q.limit)?,
         cursor: q.cursor,
     };
-    let page = app.engine.store().list_runs(&who.tenant, &filter).await?;
+    let page = app.engine.reads().runs(&who, &filter).await?;
     Ok(Json(page.into()))
 }
 

@@ -1,5 +1,6 @@
-//! The dead-letter list: admins of the run's tenant see and requeue dead
-//! runs; nobody else does.
+//! The dead-letter list: every identity of the run's tenant sees dead runs
+//! (in the list and in `GET /v1/runs`), admins of that tenant requeue them;
+//! other tenants see nothing.
 
 use crate::helpers::{assert_error, json, spawn_app};
 use reqwest::StatusCode;
@@ -29,14 +30,17 @@ async fn dead_runs_are_listed_and_requeued_by_admins_of_their_tenant() {
     assert_eq!(page["next_cursor"], json!(null));
     assert_eq!(dead["error"], items[0]["error"]);
 
-    // Without the admin role: 403, for listing and requeueing.
-    let res = app
-        .get("/v1/dead-letters")
-        .header("x-roles", "user")
-        .send()
-        .await
-        .unwrap();
-    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    // Without the admin role: listed, but not requeued (403).
+    let (status, listed) = json(
+        app.get("/v1/dead-letters")
+            .header("x-roles", "user")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["items"], page["items"]);
     let requeue = format!("/v1/dead-letters/{id}/requeue");
     let res = app
         .post(&requeue)
@@ -82,4 +86,74 @@ async fn dead_runs_are_listed_and_requeued_by_admins_of_their_tenant() {
     assert_eq!(requeued["error"], json!(null));
     assert_ne!(requeued["status"], "dead");
     app.wait_for_status(&id, "dead").await;
+}
+
+#[tokio::test]
+async fn a_non_admin_sees_the_same_dead_runs_in_both_lists_but_cannot_requeue() {
+    // Arrange: two dead runs of the default tenant, one of another tenant.
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (_, run) = app.create_run("broken", json!({ "input": "hi" })).await;
+        ids.push(run["id"].as_str().unwrap().to_string());
+    }
+    let (_, foreign) = json(
+        app.post("/v1/agents/broken/runs")
+            .header("x-tenant-id", "other")
+            .json(&json!({ "input": "hi" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for id in &ids {
+        app.wait_for_status(id, "dead").await;
+    }
+    let as_user = |path: &str| app.get(path).header("x-roles", "user");
+
+    // Act
+    let (s1, letters) = json(as_user("/v1/dead-letters").send().await.unwrap()).await;
+    let (s2, runs) = json(as_user("/v1/runs?status=dead").send().await.unwrap()).await;
+    let (s3, one) = json(
+        as_user(&format!("/v1/runs/{}", ids[0]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let foreign_id = foreign["id"].as_str().unwrap();
+    let hidden = as_user(&format!("/v1/runs/{foreign_id}"))
+        .send()
+        .await
+        .unwrap();
+    let requeue = app
+        .post(&format!("/v1/dead-letters/{}/requeue", ids[0]))
+        .header("x-roles", "user")
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: both places show the tenant's dead runs and nothing else.
+    assert_eq!(
+        (s1, s2, s3),
+        (StatusCode::OK, StatusCode::OK, StatusCode::OK)
+    );
+    let listed = |page: &serde_json::Value| {
+        let mut v: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed(&letters), expected, "{letters}");
+    assert_eq!(listed(&runs), expected, "{runs}");
+    assert_eq!(letters["items"], runs["items"]);
+    assert_eq!(one["status"], "dead");
+    assert_error(hidden, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(requeue, StatusCode::FORBIDDEN, "forbidden").await;
 }

@@ -1,14 +1,7 @@
-//! `spawn_app()` and the client helpers the tests read through.
+//! `spawn_app()` over this suite's config; the client helpers the tests
+//! read through come from `agentd-test-support`.
 
-use agentd_config::Config;
-use agentd_engine::Engine;
-use agentd_server::AppState;
-use reqwest::{RequestBuilder, Response, StatusCode};
-use serde_json::Value;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-pub const VERSION: &str = "9.9.9-test";
+pub use agentd_test_support::app::{TestApp, VERSION, assert_error, json};
 
 /// Agents `demo` (echo then reply), `asker` (asks a human), `slow` (the
 /// demo script at 300 ms per model call) and `broken` (its model always
@@ -62,106 +55,8 @@ providers = ["slow"]
 tools = ["echo"]
 "#;
 
-/// A running server; stops its server and workers when dropped.
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// Starts the API and the worker pool on a fresh database.
+/// Starts agentd (API, workers, recovery) through `Application` on a
+/// fresh database, with [`CONFIG`].
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = agentd_store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let config = Config::from_toml_str(CONFIG).unwrap();
-    let engine = Engine::new(&config, store).await.unwrap();
-    let state = AppState::new(engine.clone(), &config, VERSION).unwrap();
-
-    let shutdown = CancellationToken::new();
-    let workers = shutdown.clone();
-    tokio::spawn(async move { engine.run_workers(workers).await });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = shutdown.clone();
-    tokio::spawn(agentd_server::serve(
-        listener,
-        agentd_server::router(state),
-        async move { stop.cancelled().await },
-    ));
-
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        shutdown,
-        _dir: dir,
-    }
-}
-
-impl TestApp {
-    pub fn get(&self, path: &str) -> RequestBuilder {
-        self.client.get(format!("{}{path}", self.base))
-    }
-
-    pub fn post(&self, path: &str) -> RequestBuilder {
-        self.client.post(format!("{}{path}", self.base))
-    }
-
-    /// Starts a run of `agent` as the default tenant.
-    pub async fn create_run(&self, agent: &str, body: Value) -> (StatusCode, Value) {
-        json(
-            self.post(&format!("/v1/agents/{agent}/runs"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    }
-
-    /// Polls a run (as the default tenant) until it has `status`; fails
-    /// after a bound instead of hanging.
-    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        let mut last = Value::Null;
-        for _ in 0..400 {
-            let (code, run) = json(self.get(&format!("/v1/runs/{id}")).send().await.unwrap()).await;
-            assert_eq!(code, StatusCode::OK, "{run}");
-            if run["status"] == status {
-                return run;
-            }
-            last = run;
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("run {id} never reached {status}; last seen: {last}");
-    }
-}
-
-/// The status and JSON body of a response.
-pub async fn json(res: Response) -> (StatusCode, Value) {
-    let status = res.status();
-    let body = res.json::<Value>().await.unwrap();
-    (status, body)
-}
-
-/// Asserts an error response: the status, a JSON content type and the
-/// `{"error": {"code", "message"}}` shape with `code`; returns the message.
-pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> String {
-    assert_eq!(res.status(), status);
-    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
-    assert_eq!(content_type, "application/json");
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(!message.is_empty(), "{body}");
-    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
-    message.to_string()
+    agentd_test_support::app::spawn_app(CONFIG).await
 }

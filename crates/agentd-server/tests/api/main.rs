@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API: the real server on 127.0.0.1:0 over a
-//! fresh SQLite store, with workers running the mock provider.
+//! fresh SQLite store (one test on a PostgreSQL schema), with workers
+//! running the mock provider, all started through `Application`.
 
 // Tests opt back in to the workspace-denied lints: a failed unwrap is a
 // failed test. (clippy's allow-*-in-tests does not reach helper modules.)
@@ -11,5 +12,6 @@ mod events;
 mod health;
 mod helpers;
 mod lifecycle;
+mod postgres;
 mod runs;
 mod tenancy;

@@ -463,7 +463,7 @@ async fn postgres_three_processes_survive_repeated_sigkill() {
     )
     .await;
     drop(procs);
-    crate::support::drop_pg_schema(&pg, &schema);
+    let _ = agentd_test_support::drop_schema(&pg, &schema).await;
 
     eprintln!("postgres chaos: {t:?}");
     assert_eq!(t.runs, 500);

@@ -128,43 +128,4 @@ pub fn http_ok(url: &str) -> bool {
     buf.starts_with("HTTP/1.1 200")
 }
 
-/// The PostgreSQL server for tests (`AGENTD_TEST_PG_URL`, default the local
-/// one), or `None` with a printed reason when it is unreachable. With `CI`
-/// set, unreachable is a failure, not a skip.
-pub fn postgres_url() -> Option<String> {
-    let url = std::env::var("AGENTD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let host = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or("127.0.0.1:5432")
-        .to_string();
-    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&host.as_str())
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if reachable {
-        return Some(url);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("PostgreSQL at {host} is unreachable and CI is set");
-    }
-    eprintln!("skipping: PostgreSQL at {host} is unreachable (set AGENTD_TEST_PG_URL)");
-    None
-}
-
-/// Drops a test's schema, best effort (psql may be absent; the schema is
-/// then left behind, harmlessly, under its unique name).
-pub fn drop_pg_schema(url: &str, schema: &str) {
-    let _ = Command::new("psql")
-        .arg(url)
-        .args([
-            "-q",
-            "-c",
-            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
+pub use agentd_test_support::postgres_url;

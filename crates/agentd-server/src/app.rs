@@ -1,0 +1,198 @@
+//! [`Application`]: the one start-up path of an agentd process. `build`
+//! wires the store (opened, migrated, with its keyring), the engine and,
+//! given a listener, the router; `run_until_stopped` runs the worker pool
+//! (after releasing this node's old leases), the retention task and the
+//! HTTP server under one [`TaskTracker`] until the shutdown token fires.
+//! The binary, the API tests and the bench all start agentd through here.
+
+use crate::{AppState, ServerError, router};
+use agentd_config::Config;
+use agentd_engine::retention::{Retention, run_retention};
+use agentd_engine::{Engine, EngineError};
+use agentd_store::{KeyringError, Store, StoreError, StoreOptions};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why an agentd process could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// `store.encryption_key_env` names a missing or malformed keyring.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The listener failed (its address, or serving on it).
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store the config names, with its keyring, and applies pending
+/// migrations. Every process that opens the store goes through here.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AppError> {
+    let options = StoreOptions::from_key_env(config.store.encryption_key_env.as_deref())?;
+    let store = agentd_store::open_with(&config.store.url, options).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The HTTP half of a process: its bound listener and the router to serve.
+struct Http {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+/// A built agentd process, ready to run.
+pub struct Application {
+    engine: Engine,
+    http: Option<Http>,
+    workers: bool,
+    retention: Option<Retention>,
+    /// How long in-flight requests (a `wait`) may outlive the shutdown.
+    request_grace: Duration,
+}
+
+impl Application {
+    /// Wires a process from `config`: the store, the engine and, with a
+    /// `listener`, the HTTP API on it. Without a listener the process only
+    /// runs workers (`agentd worker`). Workers run unless
+    /// [`Application::without_workers`] says otherwise.
+    pub async fn build(config: &Config, listener: Option<TcpListener>) -> Result<Self, AppError> {
+        let store = open_store(config).await?;
+        let engine = Engine::new(config, store).await?;
+        let http = match listener {
+            Some(listener) => Some(Http {
+                addr: listener.local_addr()?,
+                listener,
+                state: AppState::new(engine.clone(), config, env!("CARGO_PKG_VERSION"))?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            engine,
+            http,
+            workers: true,
+            retention: config
+                .store
+                .checkpoint_ttl
+                .map(|ttl| Retention::for_ttl(ttl.get())),
+            request_grace: config.queue.shutdown_grace.get(),
+        })
+    }
+
+    /// Serves the API without executing runs (`agentd serve --no-workers`).
+    pub fn without_workers(mut self) -> Self {
+        self.workers = false;
+        self
+    }
+
+    /// The version `/health` reports (the crate's version by default).
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        if let Some(http) = &mut self.http {
+            http.state.set_version(version.into());
+        }
+        self
+    }
+
+    /// The address the API listens on, if it serves one.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
+    }
+
+    /// The engine this process runs (a cheap handle).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The router this process serves, if it serves one (for tests that
+    /// drive handlers without a socket).
+    pub fn router(&self) -> Option<Router> {
+        self.http.as_ref().map(|h| router(h.state.clone()))
+    }
+
+    /// Runs every part of the process until `shutdown` fires, then stops
+    /// them in order: the server stops accepting and waits for requests (at
+    /// most the shutdown grace, since `wait` requests may block), the
+    /// workers let steps in flight finish within their own grace, the
+    /// retention task ends, and the MCP servers are stopped last.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        // A child token, so a failing server can stop the rest without
+        // cancelling the caller's token.
+        let stop = shutdown.child_token();
+        let tasks = TaskTracker::new();
+        // Recovery first: if it fails nothing has started yet.
+        if self.workers {
+            let released = self.engine.recover().await?;
+            if released > 0 {
+                tracing::info!(
+                    runs = released,
+                    "resuming runs this node held before it stopped"
+                );
+            }
+        }
+        if let Some(retention) = self.retention {
+            tracing::info!(
+                ttl = %agentd_config::Dur(retention.ttl),
+                every_secs = retention.every.as_secs(),
+                "retention: finished runs past store.checkpoint_ttl are purged"
+            );
+            let store = self.engine.store().clone();
+            tasks.spawn(run_retention(store, retention, stop.clone()));
+        }
+        if self.workers {
+            let engine = self.engine.clone();
+            let token = stop.clone();
+            tasks.spawn(async move { engine.run_workers(token).await });
+        }
+        tasks.close();
+        let served = match self.http {
+            Some(http) => serve_until(http, self.workers, &stop, self.request_grace).await,
+            None => {
+                let workers = self.engine.settings().workers;
+                tracing::info!(workers, "worker started");
+                stop.cancelled().await;
+                Ok(())
+            }
+        };
+        stop.cancel();
+        tasks.wait().await;
+        self.engine.shutdown_tools().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Serves the API until `stop` fires and the requests drain, or the grace
+/// after `stop` runs out.
+async fn serve_until(
+    http: Http,
+    workers: bool,
+    stop: &CancellationToken,
+    grace: Duration,
+) -> Result<(), AppError> {
+    tracing::info!(addr = %http.addr, workers, "listening");
+    let token = stop.clone();
+    let server = crate::serve(http.listener, router(http.state), async move {
+        token.cancelled().await
+    });
+    // Requests blocked in `wait` may outlive the signal: give them a
+    // bounded grace, then stop anyway.
+    let grace = async {
+        stop.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        _ = grace => tracing::warn!("in-flight requests outlived the shutdown grace"),
+    }
+    Ok(())
+}

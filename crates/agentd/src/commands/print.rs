@@ -1,0 +1,97 @@
+//! Shared output: one-line step summaries and the runs table.
+
+use agentd_core::{Run, StepKind};
+use agentd_store::Page;
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// One line about a step: its error, the tools a model step calls, its
+/// reply, or a tool's output, cut to a readable length.
+pub(super) fn summarize_step(
+    kind: StepKind,
+    output: &serde_json::Value,
+    error: Option<&agentd_core::RunError>,
+) -> String {
+    if let Some(e) = error {
+        return format!("{}: {}", e.code, e.message);
+    }
+    match kind {
+        StepKind::Llm => {
+            let calls = output
+                .get("tool_calls")
+                .and_then(|c| c.as_array())
+                .map(|calls| {
+                    calls
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {}",
+                                c.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+                                c.get("args").map(|a| a.to_string()).unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+            match calls {
+                Some(c) if !c.is_empty() => format!("calls {}", truncate(&c, 120)),
+                _ => format!(
+                    "replies {:?}",
+                    truncate(
+                        output.get("content").and_then(|c| c.as_str()).unwrap_or(""),
+                        120
+                    )
+                ),
+            }
+        }
+        StepKind::Tool | StepKind::Human => truncate(&output.to_string(), 120),
+    }
+}
+
+/// Prints a page of runs: a table (with each run's last error when
+/// `errors`), or `{items, next_cursor}` with `--json`.
+pub(super) fn print_runs(page: Page<Run>, json: bool, errors: bool) {
+    if json {
+        let v = serde_json::json!({ "items": page.items, "next_cursor": page.next_cursor });
+        println!("{v:#}");
+        return;
+    }
+    println!(
+        "{:<36}  {:<9}  {:<16}  {:>5}  {:>7}  CREATED{}",
+        "ID",
+        "STATUS",
+        "AGENT",
+        "STEPS",
+        "ATTEMPT",
+        if errors {
+            "                   ERROR"
+        } else {
+            ""
+        }
+    );
+    for r in &page.items {
+        let error = match (&r.error, errors) {
+            (Some(e), true) => format!("  {}: {}", e.code, e.message),
+            _ => String::new(),
+        };
+        println!(
+            "{:<36}  {:<9}  {:<16}  {:>5}  {:>7}  {}{error}",
+            r.id,
+            r.status,
+            r.agent,
+            r.steps,
+            r.attempt,
+            agentd_core::rfc3339(r.created_at)
+        );
+    }
+    if let Some(c) = page.next_cursor {
+        eprintln!("more: --cursor {c}");
+    }
+}

@@ -1,0 +1,39 @@
+//! `agentd serve` and `agentd worker`: a long-running process, started
+//! through [`Application`].
+
+use super::failure::Failure;
+use super::{exit, shutdown_on_signal};
+use agentd_config::{AuthMode, Config, ConfigSource};
+use agentd_server::Application;
+
+/// Runs the API (`http`), the workers (`workers`) or both until SIGTERM or
+/// Ctrl-C.
+pub(super) async fn serve(
+    config: &Config,
+    source: &ConfigSource,
+    workers: bool,
+    http: bool,
+) -> Result<u8, Failure> {
+    let listener = if http {
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .map_err(|e| {
+                Failure::failed(format!("cannot listen on {}: {e}", config.server.listen))
+            })?;
+        Some(listener)
+    } else {
+        None
+    };
+    let app = Application::build(config, listener)
+        .await?
+        .with_version(env!("CARGO_PKG_VERSION"));
+    let app = if workers { app } else { app.without_workers() };
+    tracing::info!(config = %source, store = %config.store.url, "agentd starting");
+    if config.auth.mode == AuthMode::None && http {
+        tracing::warn!(
+            "auth.mode = \"none\": identities come from X-Tenant-Id headers; for development only"
+        );
+    }
+    app.run_until_stopped(shutdown_on_signal()).await?;
+    Ok(exit::OK)
+}
