@@ -5,6 +5,8 @@
 //! [`Lease`], which carries the tenant of the run it was granted for): there is
 //! no default tenant anywhere in this crate.
 
+#[macro_use]
+mod status;
 mod codec;
 mod crypt;
 mod postgres;

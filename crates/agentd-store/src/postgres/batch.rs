@@ -316,9 +316,9 @@ async fn run_all(
             lease_ms.push(r.lease_ms);
         }
         let statement = if appends.iter().any(|(_, r)| r.settles) {
-            sql::APPEND_SETTLING
+            sql::APPEND_SETTLING.as_str()
         } else {
-            sql::APPEND
+            sql::APPEND.as_str()
         };
         let q = w
             .bind(StepColumns::bind(sqlx::query(statement), &steps))
@@ -372,9 +372,9 @@ async fn run_all(
             }
         }
         let statement = if finishes.iter().any(|(_, r)| r.settles) {
-            sql::FINISH_SETTLING
+            sql::FINISH_SETTLING.as_str()
         } else {
-            sql::FINISH
+            sql::FINISH.as_str()
         };
         let q = w
             .bind(StepColumns::bind(sqlx::query(statement), &steps))

@@ -18,7 +18,7 @@ use crate::{
 };
 use agentd_core::{
     ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    RunStatus, Step, TenantId, checkpoint::migrate_journal,
+    RunStatus, Step, TenantId, checkpoint::migrate_journal, run::Change,
 };
 use batch::{AppendRow, Batcher, CreateRow, FinishRow};
 use rows::{StepColumns, Totals, WriteColumns, int};
@@ -432,7 +432,7 @@ async fn claim_one(
     id: RunId,
     req: &ClaimRequest,
 ) -> Result<Option<Claimed>> {
-    let row = sqlx::query(sql::CLAIM_ONE)
+    let row = sqlx::query(sql::CLAIM_ONE.as_str())
         .bind(&req.owner)
         .bind(lease_ms(req.lease_for))
         .bind(id.0)
@@ -783,7 +783,7 @@ impl Store for PgStore {
         let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
-        if !run.status.can_transition(RunStatus::Cancelled) {
+        if !Change::Cancel.applies_to(run.status) {
             return Ok(Transition::Conflict(run.status));
         }
         let error = RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"));
@@ -811,10 +811,10 @@ impl Store for PgStore {
         let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
             return Ok(Transition::NotFound);
         };
-        if run.status != RunStatus::Dead {
+        if !Change::Requeue.applies_to(run.status) {
             return Ok(Transition::Conflict(run.status));
         }
-        let row = sqlx::query(sql::REQUEUE)
+        let row = sqlx::query(sql::REQUEUE.as_str())
             .bind(id.0)
             .bind(tenant.as_str())
             .bind(actor.as_str())
@@ -840,7 +840,7 @@ impl Store for PgStore {
         let Some(pause) = run
             .pause
             .as_ref()
-            .filter(|_| run.status == RunStatus::Paused)
+            .filter(|_| Change::Resume.applies_to(run.status))
         else {
             return Ok(Transition::Conflict(run.status));
         };
@@ -882,7 +882,7 @@ impl Store for PgStore {
         // One statement claims them all and commits; each journal is read
         // after, as only the lease holder writes it.
         let mut conn = self.pool.acquire().await?;
-        let rows = sqlx::query(sql::CLAIM_NEXT)
+        let rows = sqlx::query(sql::CLAIM_NEXT.as_str())
             .bind(&req.owner)
             .bind(lease_ms(req.lease_for))
             .bind(i64::from(max.clamp(1, crate::MAX_CLAIM_BATCH)))
@@ -935,7 +935,7 @@ impl Store for PgStore {
         if writes.is_empty() {
             // Nothing to write; still tell the caller whether it holds the
             // lease.
-            let held: bool = sqlx::query_scalar(sql::HOLDS_LEASE)
+            let held: bool = sqlx::query_scalar(sql::HOLDS_LEASE.as_str())
                 .bind(lease.run_id.0)
                 .bind(lease.tenant.as_str())
                 .bind(lease.token)
@@ -973,7 +973,7 @@ impl Store for PgStore {
         w.push(lease, &Totals::of(writes));
         let steps = StepColumns::of(&self.codec, &lease.run_id, writes)?;
         let row = w
-            .bind(StepColumns::bind(sqlx::query(sql::PAUSE), &[&steps]))
+            .bind(StepColumns::bind(sqlx::query(sql::PAUSE.as_str()), &[&steps]))
             .bind([self.codec.seal_json(field("runs.pause"), pause)?])
             .bind([self.codec.seal_json(field("audit.detail"), &detail)?])
             .fetch_optional(&self.pool)
@@ -1039,7 +1039,7 @@ impl Store for PgStore {
         hold_for: Duration,
     ) -> Result<Reservation> {
         let mut tx = self.pool.begin().await?;
-        let held = sqlx::query(sql::LEASE_HELD)
+        let held = sqlx::query(sql::LEASE_HELD.as_str())
             .bind(lease.run_id.0)
             .bind(lease.tenant.as_str())
             .bind(lease.token)
@@ -1119,7 +1119,7 @@ impl Store for PgStore {
     }
 
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
-        let n = sqlx::query(sql::HEARTBEAT)
+        let n = sqlx::query(sql::HEARTBEAT.as_str())
             .bind(lease.run_id.0)
             .bind(lease.tenant.as_str())
             .bind(lease.token)
@@ -1137,7 +1137,7 @@ impl Store for PgStore {
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
-        let n = sqlx::query(sql::RELEASE)
+        let n = sqlx::query(sql::RELEASE.as_str())
             .bind(lease.run_id.0)
             .bind(lease.tenant.as_str())
             .bind(lease.token)
@@ -1151,7 +1151,7 @@ impl Store for PgStore {
     }
 
     async fn release_owner(&self, owner: &str) -> Result<u64> {
-        let n = sqlx::query(sql::RELEASE_OWNER)
+        let n = sqlx::query(sql::RELEASE_OWNER.as_str())
             .bind(owner)
             .execute(&self.pool)
             .await?
@@ -1163,7 +1163,7 @@ impl Store for PgStore {
     }
 
     async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64> {
-        let purged: i64 = sqlx::query_scalar(sql::PURGE_FINISHED)
+        let purged: i64 = sqlx::query_scalar(sql::PURGE_FINISHED.as_str())
             .bind(int::<i64, _>(older_than.as_millis()))
             .bind(i64::from(limit.clamp(1, crate::MAX_PURGE_BATCH)))
             .fetch_one(&self.pool)

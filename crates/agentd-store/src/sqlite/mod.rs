@@ -34,6 +34,7 @@ use agentd_core::{
     ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
     SCHEMA_VERSION, Step, TenantId,
     checkpoint::{StepRecord, migrate_journal},
+    run::Change,
 };
 use read::Readers;
 use rows::{corrupt, to_json};
@@ -336,12 +337,7 @@ fn add_steps(
         )
     });
     let n = conn
-        .prepare_cached(
-            "UPDATE runs SET steps = ?1, input_tokens = input_tokens + ?2, \
-             output_tokens = output_tokens + ?3, cost_usd = cost_usd + ?4, updated_at = ?5, \
-             lease_until = COALESCE(?6, lease_until) \
-             WHERE id = ?7 AND tenant = ?8 AND lease_token = ?9 AND status = 'running'",
-        )?
+        .prepare_cached(&ADD_STEPS)?
         .execute(params![
             i64::from(last.step.index) + 1,
             i,
@@ -362,12 +358,23 @@ fn add_steps(
     Ok(c)
 }
 
+rendered! {
+    /// Adds a write's steps and totals to the run under its lease.
+    static ADD_STEPS = "UPDATE runs SET steps = ?1, input_tokens = input_tokens + ?2, \
+        output_tokens = output_tokens + ?3, cost_usd = cost_usd + ?4, updated_at = ?5, \
+        lease_until = COALESCE(?6, lease_until) \
+        WHERE id = ?7 AND tenant = ?8 AND lease_token = ?9 AND status {journal}";
+}
+
+rendered! {
+    /// Whether a lease is held.
+    static LEASE_HELD = "SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2 AND lease_token = ?3 \
+        AND status {journal}";
+}
+
 fn check_lease(conn: &Connection, lease: &Lease) -> Result<()> {
     let held: Option<i64> = conn
-        .prepare_cached(
-            "SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2 AND lease_token = ?3 \
-             AND status = 'running'",
-        )?
+        .prepare_cached(&LEASE_HELD)?
         .query_row(
             params![
                 lease.run_id.0.as_bytes(),
@@ -385,13 +392,29 @@ fn check_lease(conn: &Connection, lease: &Lease) -> Result<()> {
 /// a conversation's runs wait for its older active runs.
 macro_rules! runnable {
     () => {
-        "((r.status = 'queued' AND r.available_at <= ?1) \
-      OR (r.status = 'running' AND r.lease_until < ?1)) \
-    AND (r.conversation_id IS NULL OR NOT EXISTS ( \
-      SELECT 1 FROM runs o WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
-      AND o.id <> r.id AND (o.status IN ('running', 'paused') \
-      OR (o.status = 'queued' AND o.id < r.id))))"
+        concat!(
+            "((r.status = 'queued' AND r.available_at <= ?1) \
+             OR (r.status = 'running' AND r.lease_until < ?1)) AND ",
+            conversation_turn!()
+        )
     };
+}
+
+rendered! {
+    /// The next runnable run, oldest first.
+    static NEXT_RUNNABLE = concat!(
+        "SELECT r.id, r.status FROM runs r WHERE ",
+        runnable!(),
+        " ORDER BY r.available_at, r.id LIMIT 1"
+    );
+}
+
+rendered! {
+    /// Run `?2` of tenant `?3`, if it is runnable.
+    static RUNNABLE = concat!(
+        "SELECT r.status FROM runs r WHERE r.id = ?2 AND r.tenant = ?3 AND ",
+        runnable!()
+    );
 }
 
 /// Claims run `id` (already known runnable) and reads its journal.
@@ -471,10 +494,7 @@ fn claim_one(
     now: Millis,
 ) -> Result<Option<Claimed>> {
     let candidate: Option<String> = conn
-        .prepare_cached(concat!(
-            "SELECT r.status FROM runs r WHERE r.id = ?2 AND r.tenant = ?3 AND ",
-            runnable!()
-        ))?
+        .prepare_cached(&RUNNABLE)?
         .query_row(params![now, id.0.as_bytes(), tenant], |r| r.get(0))
         .optional()?;
     match candidate {
@@ -556,6 +576,43 @@ fn migrate(conn: &Connection) -> Result<()> {
         conn.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     Ok(())
+}
+
+rendered! {
+    /// Ends an attempt under its lease.
+    static FINISH = concat!(
+        "UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
+         lease_until = NULL, updated_at = ?4, available_at = COALESCE(?8, available_at), \
+         attempt = attempt + ?9 \
+         WHERE id = ?5 AND tenant = ?6 AND lease_token = ?7 AND status {finish} RETURNING ",
+        run_cols!()
+    );
+}
+
+rendered! {
+    /// Extends a held lease.
+    static HEARTBEAT = "UPDATE runs SET lease_until = ?1 \
+        WHERE id = ?2 AND tenant = ?3 AND lease_token = ?4 AND status {journal}";
+}
+
+rendered! {
+    /// Gives a leased run back to the queue.
+    static RELEASE = "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+        available_at = ?1, updated_at = ?1 \
+        WHERE id = ?2 AND tenant = ?3 AND lease_token = ?4 AND status {release}";
+}
+
+rendered! {
+    /// Gives every lease of an owner back to the queue.
+    static RELEASE_OWNER = "UPDATE runs SET status = 'queued', lease_owner = NULL, \
+        lease_until = NULL, available_at = ?1, updated_at = ?1, attempt = attempt + 1 \
+        WHERE lease_owner = ?2 AND status {release}";
+}
+
+rendered! {
+    /// Runs retention may delete, oldest first.
+    static PURGEABLE = "SELECT id, tenant FROM runs \
+        WHERE status {purge} AND updated_at < ?1 ORDER BY updated_at LIMIT ?2";
 }
 
 #[async_trait::async_trait]
@@ -909,7 +966,7 @@ impl Store for SqliteStore {
             let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
-            if !run.status.can_transition(agentd_core::RunStatus::Cancelled) {
+            if !Change::Cancel.applies_to(run.status) {
                 return Ok(Transition::Conflict(run.status));
             }
             let error = RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"));
@@ -958,7 +1015,7 @@ impl Store for SqliteStore {
             let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
                 return Ok(Transition::NotFound);
             };
-            if run.status != agentd_core::RunStatus::Dead {
+            if !Change::Requeue.applies_to(run.status) {
                 return Ok(Transition::Conflict(run.status));
             }
             let run = conn
@@ -1004,7 +1061,7 @@ impl Store for SqliteStore {
             let Some(pause) = run
                 .pause
                 .as_ref()
-                .filter(|_| run.status == agentd_core::RunStatus::Paused)
+                .filter(|_| Change::Resume.applies_to(run.status))
             else {
                 return Ok(Transition::Conflict(run.status));
             };
@@ -1070,12 +1127,7 @@ impl Store for SqliteStore {
             // next one.
             while claimed.len() < max {
                 let candidate: Option<(Vec<u8>, String)> = conn
-                    .prepare_cached(concat!(
-                        "SELECT r.id, r.status FROM runs r WHERE ",
-                        runnable!(),
-                        " \
-                         ORDER BY r.available_at, r.id LIMIT 1"
-                    ))?
+                    .prepare_cached(&NEXT_RUNNABLE)?
                     .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
                 let Some((id, status)) = candidate else { break };
@@ -1188,11 +1240,7 @@ impl Store for SqliteStore {
             let delay = outcome.retry_delay();
             let available_at = delay.map(|d| now + d.as_millis() as i64);
             let run = conn
-                .prepare_cached(concat!("UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
-                     lease_until = NULL, updated_at = ?4, available_at = COALESCE(?8, available_at), \
-                     attempt = attempt + ?9 \
-                     WHERE id = ?5 AND tenant = ?6 AND lease_token = ?7 AND status = 'running' \
-                     RETURNING ", run_cols!()))?
+                .prepare_cached(&FINISH)?
                 .query_row(
                     params![
                         outcome.status().as_str(),
@@ -1344,10 +1392,7 @@ impl Store for SqliteStore {
         let lease = lease.clone();
         self.write(move |conn, now, _| {
             let n = conn
-                .prepare_cached(
-                    "UPDATE runs SET lease_until = ?1 \
-                     WHERE id = ?2 AND tenant = ?3 AND lease_token = ?4 AND status = 'running'",
-                )?
+                .prepare_cached(&HEARTBEAT)?
                 .execute(params![
                     now + lease_for.as_millis() as i64,
                     lease.run_id.0.as_bytes(),
@@ -1365,11 +1410,7 @@ impl Store for SqliteStore {
     async fn release(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
         self.write(move |conn, now, _| {
-            conn.prepare_cached(
-                "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
-                 available_at = ?1, updated_at = ?1 \
-                 WHERE id = ?2 AND tenant = ?3 AND lease_token = ?4 AND status = 'running'",
-            )?
+            conn.prepare_cached(&RELEASE)?
             .execute(params![
                 now,
                 lease.run_id.0.as_bytes(),
@@ -1385,11 +1426,7 @@ impl Store for SqliteStore {
         let owner = owner.to_string();
         self.write(move |conn, now, _| {
             let n = conn
-                .prepare_cached(
-                    "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
-                     available_at = ?1, updated_at = ?1, attempt = attempt + 1 \
-                     WHERE lease_owner = ?2 AND status = 'running'",
-                )?
+                .prepare_cached(&RELEASE_OWNER)?
                 .execute(params![now, owner])?;
             Ok(n as u64)
         })
@@ -1400,11 +1437,7 @@ impl Store for SqliteStore {
         let limit = limit.clamp(1, crate::MAX_PURGE_BATCH);
         let older_than = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
         self.write(move |conn, now, _| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, tenant FROM runs \
-                 WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1 \
-                 ORDER BY updated_at LIMIT ?2",
-            )?;
+            let mut stmt = conn.prepare_cached(&PURGEABLE)?;
             let runs = stmt
                 .query_map(params![now.saturating_sub(older_than), limit], |r| {
                     Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
