@@ -7,6 +7,8 @@
 
 #[macro_use]
 mod status;
+#[macro_use]
+mod row;
 mod codec;
 mod crypt;
 mod postgres;

@@ -6,9 +6,13 @@
 //! predicate goes; [`render`] replaces each with `IN ('queued', ...)` (or
 //! `= 'running'` for one status) from [`Change::from`]. Statements are
 //! rendered once, on first use ([`rendered!`]), so a query pays nothing.
+//!
+//! The caller-side changes (cancel, requeue, resume) share their checks
+//! here too: [`admit`] decides on the locked run in either backend.
 
-use agentd_core::RunStatus;
+use crate::{Claimed, StoreError, Transition};
 use agentd_core::run::Change;
+use agentd_core::{ErrorCode, PrincipalId, Run, RunError, RunId, RunStatus};
 
 /// Declares a `static` statement rendered from a template on first use.
 macro_rules! rendered {
@@ -90,6 +94,46 @@ pub(crate) fn render(template: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Whether a caller's `change` applies to `run` (read under the write
+/// lock or row lock of the transaction that will apply it): the run, or
+/// the answer to give instead.
+pub(crate) fn admit(change: Change, run: Option<Run>) -> Result<Run, Transition> {
+    match run {
+        None => Err(Transition::NotFound),
+        Some(run) if change.applies_to(run.status) => Ok(run),
+        Some(run) => Err(Transition::Conflict(run.status)),
+    }
+}
+
+/// For a resume: the journal index of the waiting step the answer
+/// completes, or the answer to give instead.
+pub(crate) fn waiting_step(run: Option<Run>) -> Result<u32, Transition> {
+    let run = admit(Change::Resume, run)?;
+    run.pause
+        .as_ref()
+        .map(|p| p.step)
+        .ok_or(Transition::Conflict(run.status))
+}
+
+/// The error a cancelled run carries.
+pub(crate) fn cancelled_by(actor: &PrincipalId) -> RunError {
+    RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"))
+}
+
+/// A paused run whose waiting step is missing: the journal is damaged.
+pub(crate) fn no_waiting_step(id: &RunId, step: u32) -> StoreError {
+    crate::codec::corrupt(format_args!("paused run {id} has no waiting step {step}"))
+}
+
+/// An applied transition: the run as it is now, or as the claim made in
+/// the same transaction left it.
+pub(crate) fn done(run: Run, claimed: Option<Claimed>) -> Transition {
+    match claimed {
+        Some(c) => Transition::Done(c.journal.run.clone(), Some(Box::new(c))),
+        None => Transition::Done(run, None),
+    }
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@ mod rows;
 mod sql;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
+use crate::status::{admit, cancelled_by, done, no_waiting_step, waiting_step};
 use crate::{
     AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring,
     Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
-    ConversationId, ErrorCode, Message, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    RunStatus, Step, TenantId, checkpoint::migrate_journal, run::Change,
+    ConversationId, Message, NewRun, Pause, PrincipalId, Run, RunId, RunStatus, Step, TenantId,
+    checkpoint::migrate_journal, run::Change,
 };
 use batch::{AppendRow, Batcher, CreateRow, FinishRow};
 use rows::{StepColumns, Totals, WriteColumns, int};
@@ -713,16 +714,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                let run_id = RunId(row.try_get(1)?);
-                let field = Field::of(&run_id, "messages.message");
-                Ok(ConversationMessage {
-                    seq: u64::try_from(row.try_get::<i64, _>(0)?).map_err(corrupt)?,
-                    message: self.codec.parse(field, row.try_get(2)?)?,
-                    run_id,
-                    created_at: row.try_get(3)?,
-                })
-            })
+            .map(|row| crate::row::message(&self.codec, row))
             .collect::<Result<Vec<_>>>()?;
         Ok(page(items, limit, |m| m.seq.to_string()))
     }
@@ -757,19 +749,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                let detail: Option<String> = row.try_get(3)?;
-                Ok(AuditEntry {
-                    run_id: id,
-                    at: row.try_get(0)?,
-                    actor: row.try_get(1)?,
-                    event: row.try_get(2)?,
-                    detail: self
-                        .codec
-                        .parse_opt(Field::of(&id, "audit.detail"), detail)?
-                        .unwrap_or_default(),
-                })
-            })
+            .map(|row| crate::row::audit(&self.codec, id, row))
             .collect()
     }
 
@@ -780,13 +760,13 @@ impl Store for PgStore {
         actor: &PrincipalId,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
-            return Ok(Transition::NotFound);
-        };
-        if !Change::Cancel.applies_to(run.status) {
-            return Ok(Transition::Conflict(run.status));
+        if let Err(answer) = admit(
+            Change::Cancel,
+            lock_run(&mut tx, &self.codec, tenant, id).await?,
+        ) {
+            return Ok(answer);
         }
-        let error = RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"));
+        let error = cancelled_by(actor);
         // Bumping the token revokes a running run's lease: its worker's next
         // write fails and it stops.
         let row = sqlx::query(sql::CANCEL)
@@ -808,11 +788,11 @@ impl Store for PgStore {
         actor: &PrincipalId,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
-            return Ok(Transition::NotFound);
-        };
-        if !Change::Requeue.applies_to(run.status) {
-            return Ok(Transition::Conflict(run.status));
+        if let Err(answer) = admit(
+            Change::Requeue,
+            lock_run(&mut tx, &self.codec, tenant, id).await?,
+        ) {
+            return Ok(answer);
         }
         let row = sqlx::query(sql::REQUEUE.as_str())
             .bind(id.0)
@@ -834,33 +814,24 @@ impl Store for PgStore {
         claim: Option<&ClaimRequest>,
     ) -> Result<Transition> {
         let mut tx = self.pool.begin().await?;
-        let Some(run) = lock_run(&mut tx, &self.codec, tenant, id).await? else {
-            return Ok(Transition::NotFound);
-        };
-        let Some(pause) = run
-            .pause
-            .as_ref()
-            .filter(|_| Change::Resume.applies_to(run.status))
-        else {
-            return Ok(Transition::Conflict(run.status));
+        let step = match waiting_step(lock_run(&mut tx, &self.codec, tenant, id).await?) {
+            Ok(step) => step,
+            Err(answer) => return Ok(answer),
         };
         let row = sqlx::query(sql::RESUME)
             .bind(id.0)
             .bind(tenant.as_str())
-            .bind(int::<i32, _>(pause.step))
+            .bind(int::<i32, _>(step))
             .bind(
                 self.codec
-                    .seal_json(Field::step(&id, pause.step, "steps.output"), answer)?,
+                    .seal_json(Field::step(&id, step, "steps.output"), answer)?,
             )
             .bind(actor.as_str())
             .fetch_one(&mut *tx)
             .await?;
         let answered: i64 = row.try_get(0)?;
         if answered != 1 {
-            return Err(corrupt(format_args!(
-                "paused run {id} has no waiting step {}",
-                pause.step
-            )));
+            return Err(no_waiting_step(&id, step));
         }
         let resumed = rows::run(&self.codec, &row, 1)?;
         let claimed = match claim {
@@ -868,10 +839,7 @@ impl Store for PgStore {
             None => None,
         };
         self.commit(tx).await?;
-        Ok(match claimed {
-            Some(c) => Transition::Done(c.journal.run.clone(), Some(Box::new(c))),
-            None => Transition::Done(resumed, None),
-        })
+        Ok(done(resumed, claimed))
     }
 
     async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
@@ -973,7 +941,10 @@ impl Store for PgStore {
         w.push(lease, &Totals::of(writes));
         let steps = StepColumns::of(&self.codec, &lease.run_id, writes)?;
         let row = w
-            .bind(StepColumns::bind(sqlx::query(sql::PAUSE.as_str()), &[&steps]))
+            .bind(StepColumns::bind(
+                sqlx::query(sql::PAUSE.as_str()),
+                &[&steps],
+            ))
             .bind([self.codec.seal_json(field("runs.pause"), pause)?])
             .bind([self.codec.seal_json(field("audit.detail"), &detail)?])
             .fetch_optional(&self.pool)

@@ -14,22 +14,6 @@ macro_rules! now {
     };
 }
 
-/// Columns of a run, in the order `rows::run` reads them.
-macro_rules! run_cols {
-    () => {
-        "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
-    };
-}
-
-/// Columns of a step, in the order `rows::step` reads them.
-macro_rules! step_cols {
-    () => {
-        "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens, call_id, v"
-    };
-}
-
 /// Runs that may be claimed (alias `r`): due and queued, or running on an
 /// expired lease, and their conversation's turn.
 macro_rules! runnable {

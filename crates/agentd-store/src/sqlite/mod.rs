@@ -3,36 +3,19 @@
 //! and commits the jobs that are ready together (group commit, see
 //! [`writer`]); reads go to a pool of read-only connections.
 
-/// Columns of a run, in the order `rows::run` reads them. Macros, so the
-/// statements are `&'static str`s built at compile time rather than
-/// formatted on every query.
-macro_rules! run_cols {
-    () => {
-        "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
-    };
-}
-
-/// Columns of a step, in the order `rows::step` reads them.
-macro_rules! step_cols {
-    () => {
-        "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens, call_id, v"
-    };
-}
-
 mod read;
 mod rows;
 mod writer;
 
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};
+use crate::status::{admit, cancelled_by, done, no_waiting_step, waiting_step};
 use crate::{
     AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring,
     Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
-    ConversationId, ErrorCode, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    SCHEMA_VERSION, Step, TenantId,
+    ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunId, SCHEMA_VERSION, Step,
+    TenantId,
     checkpoint::{StepRecord, migrate_journal},
     run::Change,
 };
@@ -336,19 +319,17 @@ fn add_steps(
             c + w.cost_usd,
         )
     });
-    let n = conn
-        .prepare_cached(&ADD_STEPS)?
-        .execute(params![
-            i64::from(last.step.index) + 1,
-            i,
-            o,
-            c,
-            now,
-            lease_until,
-            lease.run_id.0.as_bytes(),
-            lease.tenant.as_str(),
-            lease.token
-        ])?;
+    let n = conn.prepare_cached(&ADD_STEPS)?.execute(params![
+        i64::from(last.step.index) + 1,
+        i,
+        o,
+        c,
+        now,
+        lease_until,
+        lease.run_id.0.as_bytes(),
+        lease.tenant.as_str(),
+        lease.token
+    ])?;
     if n == 0 {
         return Err(StoreError::LeaseLost { run: lease.run_id });
     }
@@ -881,19 +862,12 @@ impl Store for SqliteStore {
                 let mut rows = stmt.query(params![
                     tenant.as_str(),
                     conversation.as_str(),
-                    after.map_or(0, |a| a as i64),
+                    i64::try_from(after.unwrap_or(0)).unwrap_or(i64::MAX),
                     i64::from(limit) + 1
                 ])?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    let run_id = rows::run_id(&row.get::<_, Vec<u8>>(1)?)?;
-                    out.push(ConversationMessage {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        message: codec
-                            .parse(Field::of(&run_id, "messages.message"), row.get(2)?)?,
-                        run_id,
-                        created_at: row.get(3)?,
-                    });
+                    out.push(crate::row::message(codec, row)?);
                 }
                 Ok(out)
             })
@@ -938,16 +912,7 @@ impl Store for SqliteStore {
             let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                let detail: Option<String> = row.get(3)?;
-                out.push(AuditEntry {
-                    run_id: id,
-                    at: row.get(0)?,
-                    actor: row.get(1)?,
-                    event: row.get(2)?,
-                    detail: codec
-                        .parse_opt(Field::of(&id, "audit.detail"), detail)?
-                        .unwrap_or_default(),
-                });
+                out.push(crate::row::audit(codec, id, row)?);
             }
             Ok(out)
         })
@@ -963,13 +928,13 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let actor = actor.clone();
         self.write(move |conn, now, codec| {
-            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
-                return Ok(Transition::NotFound);
-            };
-            if !Change::Cancel.applies_to(run.status) {
-                return Ok(Transition::Conflict(run.status));
+            if let Err(answer) = admit(
+                Change::Cancel,
+                fetch_run(conn, codec, tenant.as_str(), &id)?,
+            ) {
+                return Ok(answer);
             }
-            let error = RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"));
+            let error = cancelled_by(&actor);
             // Bumping the token revokes a running run's lease: its worker's
             // next write fails and it stops.
             let run = conn
@@ -1012,11 +977,11 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let actor = actor.clone();
         self.write(move |conn, now, codec| {
-            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
-                return Ok(Transition::NotFound);
-            };
-            if !Change::Requeue.applies_to(run.status) {
-                return Ok(Transition::Conflict(run.status));
+            if let Err(answer) = admit(
+                Change::Requeue,
+                fetch_run(conn, codec, tenant.as_str(), &id)?,
+            ) {
+                return Ok(answer);
             }
             let run = conn
                 .prepare_cached(concat!(
@@ -1055,15 +1020,9 @@ impl Store for SqliteStore {
         let answer = answer.clone();
         let claim = claim.cloned();
         self.write(move |conn, now, codec| {
-            let Some(run) = fetch_run(conn, codec, tenant.as_str(), &id)? else {
-                return Ok(Transition::NotFound);
-            };
-            let Some(pause) = run
-                .pause
-                .as_ref()
-                .filter(|_| Change::Resume.applies_to(run.status))
-            else {
-                return Ok(Transition::Conflict(run.status));
+            let step = match waiting_step(fetch_run(conn, codec, tenant.as_str(), &id)?) {
+                Ok(step) => step,
+                Err(answer) => return Ok(answer),
             };
             let n = conn
                 .prepare_cached(
@@ -1072,16 +1031,13 @@ impl Store for SqliteStore {
                      WHERE run_id = ?3 AND idx = ?4 AND status = 'waiting'",
                 )?
                 .execute(params![
-                    codec.seal_json(Field::step(&id, pause.step, "steps.output"), &answer)?,
+                    codec.seal_json(Field::step(&id, step, "steps.output"), &answer)?,
                     now,
                     id.0.as_bytes(),
-                    pause.step
+                    step
                 ])?;
             if n != 1 {
-                return Err(corrupt(format_args!(
-                    "paused run {id} has no waiting step {}",
-                    pause.step
-                )));
+                return Err(no_waiting_step(&id, step));
             }
             let run = conn
                 .prepare_cached(concat!(
@@ -1106,10 +1062,7 @@ impl Store for SqliteStore {
                 Some(req) => claim_one(conn, codec, tenant.as_str(), &id, req, now)?,
                 None => None,
             };
-            Ok(match claimed {
-                Some(c) => Transition::Done(c.journal.run.clone(), Some(Box::new(c))),
-                None => Transition::Done(run, None),
-            })
+            Ok(done(run, claimed))
         })
         .await
     }
@@ -1391,14 +1344,12 @@ impl Store for SqliteStore {
     async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
         let lease = lease.clone();
         self.write(move |conn, now, _| {
-            let n = conn
-                .prepare_cached(&HEARTBEAT)?
-                .execute(params![
-                    now + lease_for.as_millis() as i64,
-                    lease.run_id.0.as_bytes(),
-                    lease.tenant.as_str(),
-                    lease.token
-                ])?;
+            let n = conn.prepare_cached(&HEARTBEAT)?.execute(params![
+                now + lease_for.as_millis() as i64,
+                lease.run_id.0.as_bytes(),
+                lease.tenant.as_str(),
+                lease.token
+            ])?;
             if n == 0 {
                 return Err(StoreError::LeaseLost { run: lease.run_id });
             }
@@ -1410,8 +1361,7 @@ impl Store for SqliteStore {
     async fn release(&self, lease: &Lease) -> Result<()> {
         let lease = lease.clone();
         self.write(move |conn, now, _| {
-            conn.prepare_cached(&RELEASE)?
-            .execute(params![
+            conn.prepare_cached(&RELEASE)?.execute(params![
                 now,
                 lease.run_id.0.as_bytes(),
                 lease.tenant.as_str(),
