@@ -206,3 +206,29 @@ pub(crate) fn in_page(steps: Vec<Step>, after: Option<u32>) -> Vec<Step> {
         Some(after) => steps.into_iter().filter(|s| s.index > after).collect(),
     }
 }
+
+/// The run id a `list_runs` cursor names: the last run of the previous
+/// page (ids are time-ordered, so the next page is the ids below it).
+pub(crate) fn run_cursor(filter: &crate::RunFilter) -> Result<Option<uuid::Uuid>> {
+    filter
+        .cursor
+        .as_ref()
+        .map(|c| {
+            RunId::parse(c)
+                .map(|id| id.0)
+                .map_err(|_| StoreError::BadCursor(c.clone()))
+        })
+        .transpose()
+}
+
+/// Refuses a database migrated by a newer agentd: `applied` migrations,
+/// of which this agentd knows `known`.
+pub(crate) fn check_schema_version(applied: usize, known: usize) -> Result<()> {
+    if applied > known {
+        return Err(StoreError::Migrate(format!(
+            "the database is at schema version {applied}, newer than this agentd ({known}); \
+             upgrade agentd"
+        )));
+    }
+    Ok(())
+}

@@ -6,6 +6,8 @@
 //! no default tenant anywhere in this crate.
 
 #[macro_use]
+mod by_role;
+#[macro_use]
 mod status;
 #[macro_use]
 mod row;

@@ -136,6 +136,20 @@ pub(crate) fn done(run: Run, claimed: Option<Claimed>) -> Transition {
     }
 }
 
+impl Claimed {
+    /// The claim of `journal`'s run under lease `token`.
+    pub(crate) fn new(token: i64, journal: crate::Journal) -> Self {
+        Self {
+            lease: crate::Lease {
+                run_id: journal.run.id,
+                tenant: journal.run.tenant.clone(),
+                token,
+            },
+            journal,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,17 +138,6 @@ macro_rules! settle_budget {
 
 // ---- schema ----
 
-pub(super) const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_init.sql"),
-    include_str!("../../migrations/postgres/0002_roles.sql"),
-    include_str!("../../migrations/postgres/0003_idempotency.sql"),
-    include_str!("../../migrations/postgres/0004_step_calls.sql"),
-    include_str!("../../migrations/postgres/0005_retention.sql"),
-    include_str!("../../migrations/postgres/0006_budgets.sql"),
-    include_str!("../../migrations/postgres/0007_circuits.sql"),
-    include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
-];
-
 /// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
 /// until commit.
 pub(super) const LOCK_IDEMPOTENCY: &str =

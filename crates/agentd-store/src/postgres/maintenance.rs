@@ -1,0 +1,82 @@
+//! PostgreSQL maintenance: schema migrations, health, size and retention.
+
+use super::*;
+
+/// Write transactions committed so far.
+pub(super) fn commits(store: &PgStore) -> u64 {
+    store.commits.load(Ordering::Relaxed)
+}
+
+/// Schema migrations, applied in order; `agentd_migrations` records how
+/// many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_roles.sql"),
+    include_str!("../../migrations/postgres/0003_idempotency.sql"),
+    include_str!("../../migrations/postgres/0004_step_calls.sql"),
+    include_str!("../../migrations/postgres/0005_retention.sql"),
+    include_str!("../../migrations/postgres/0006_budgets.sql"),
+    include_str!("../../migrations/postgres/0007_circuits.sql"),
+    include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
+];
+
+pub(super) async fn migrate(store: &PgStore) -> Result<()> {
+    let mut tx = store.pool.begin().await?;
+    // Processes starting together migrate one after the other.
+    sqlx::query(sql::MIGRATE_LOCK).execute(&mut *tx).await?;
+    sqlx::query(sql::CREATE_VERSIONS).execute(&mut *tx).await?;
+    let applied: i32 = sqlx::query_scalar(sql::APPLIED).fetch_one(&mut *tx).await?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    crate::codec::check_schema_version(applied, MIGRATIONS.len())?;
+    for (i, ddl) in MIGRATIONS.iter().enumerate().skip(applied) {
+        sqlx::raw_sql(*ddl)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migrate(format!("migration {}: {e}", i + 1)))?;
+        sqlx::query(sql::RECORD_MIGRATION)
+            .bind(int::<i32, _>(i + 1))
+            .execute(&mut *tx)
+            .await?;
+    }
+    // Schema changes are not counted as commits, as in SQLite.
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn ping(store: &PgStore) -> Result<()> {
+    let applied: i32 = match sqlx::query_scalar(sql::APPLIED)
+        .fetch_one(&store.pool)
+        .await
+    {
+        Ok(v) => v,
+        Err(e) if has_code(&e, UNDEFINED_TABLE) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    if usize::try_from(applied).unwrap_or(0) < MIGRATIONS.len() {
+        return Err(StoreError::Migrate("migrations are not applied".into()));
+    }
+    Ok(())
+}
+
+pub(super) async fn storage_bytes(store: &PgStore) -> Result<u64> {
+    let bytes: i64 = sqlx::query_scalar(sql::STORAGE_BYTES)
+        .fetch_one(&store.pool)
+        .await?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
+}
+
+pub(super) async fn purge_finished(
+    store: &PgStore,
+    older_than: Duration,
+    limit: u32,
+) -> Result<u64> {
+    let purged: i64 = sqlx::query_scalar(sql::PURGE_FINISHED.as_str())
+        .bind(int::<i64, _>(older_than.as_millis()))
+        .bind(i64::from(limit.clamp(1, crate::MAX_PURGE_BATCH)))
+        .fetch_one(&store.pool)
+        .await?;
+    if purged > 0 {
+        store.committed();
+    }
+    Ok(u64::try_from(purged).unwrap_or(0))
+}

@@ -1,0 +1,528 @@
+//! The caller side of the SQLite store: creating, reading and listing
+//! runs, their journals, conversations and audit trails, and the state
+//! changes a caller asks for (cancel, requeue, resume).
+
+use super::*;
+
+// ---- statements shared by the operations (all run inside a transaction) ----
+
+pub(super) fn fetch_run(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &str,
+    id: &RunId,
+) -> Result<Option<Run>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        run_cols!(),
+        " FROM runs WHERE id = ?1 AND tenant = ?2"
+    ))?;
+    let mut rows = stmt.query(params![id.0.as_bytes(), tenant])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(rows::run(codec, row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+/// A run id that is already taken is the caller's conflict, not a store
+/// failure.
+pub(super) fn duplicate_run(e: rusqlite::Error, id: &RunId) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Duplicate {
+                what: format!("run {id}"),
+            }
+        }
+        e => StoreError::Sqlite(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one audit row's columns
+pub(super) fn insert_audit(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &str,
+    run: &RunId,
+    at: Millis,
+    actor: &str,
+    event: &str,
+    detail: Option<&serde_json::Value>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (tenant, run_id, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        tenant,
+        run.0.as_bytes(),
+        at,
+        actor,
+        event,
+        codec.seal_opt(Field::of(run, "audit.detail"), detail)?
+    ])?;
+    Ok(())
+}
+
+/// Reads the step records of run `run` a `SELECT step_cols!()` statement
+/// returns.
+pub(super) fn read_steps(
+    stmt: &mut CachedStatement<'_>,
+    codec: &Codec,
+    run: &RunId,
+    params: impl Params,
+) -> Result<Vec<StepRecord>> {
+    let mut rows = stmt.query(params)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        records.push(rows::step(codec, run, row)?);
+    }
+    Ok(records)
+}
+
+/// Records the run's idempotency key, or, if the key was used before with
+/// the same request, the run it created then (`IdempotencyConflict` if
+/// with another request).
+fn take_idempotency_key(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &TenantId,
+    new: &NewRun,
+    now: Millis,
+) -> Result<Option<Created>> {
+    let Some(idem) = &new.idempotency else {
+        return Ok(None);
+    };
+    let seen: Option<(Vec<u8>, String)> = conn
+        .prepare_cached(
+            "SELECT run_id, fingerprint FROM idempotency_keys \
+         WHERE tenant = ?1 AND key = ?2",
+        )?
+        .query_row(params![tenant.as_str(), idem.key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((id, fingerprint)) = seen {
+        if fingerprint != idem.fingerprint {
+            return Err(StoreError::IdempotencyConflict {
+                key: idem.key.clone(),
+            });
+        }
+        let id = rows::run_id(&id)?;
+        let run = fetch_run(conn, codec, tenant.as_str(), &id)?
+            .ok_or_else(|| corrupt(format_args!("idempotent run {id} vanished")))?;
+        return Ok(Some(Created {
+            run,
+            claimed: None,
+            replayed: true,
+        }));
+    }
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (tenant, key, run_id, fingerprint, created_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        tenant.as_str(),
+        idem.key,
+        new.id.0.as_bytes(),
+        idem.fingerprint,
+        now
+    ])?;
+    Ok(None)
+}
+
+pub(super) async fn create_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    run: &NewRun,
+    claim: Option<&ClaimRequest>,
+) -> Result<Created> {
+    let tenant = tenant.clone();
+    let new = run.clone();
+    let claim = claim.cloned();
+    store
+        .write(move |conn, now, codec| {
+            if let Some(replayed) = take_idempotency_key(conn, codec, &tenant, &new, now)? {
+                return Ok(replayed);
+            }
+            let mut stmt = conn.prepare_cached(concat!(
+                "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
+             metadata, created_at, updated_at, available_at, v, roles) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10) \
+             RETURNING ",
+                run_cols!()
+            ))?;
+            let created = stmt
+                .query_row(
+                    params![
+                        new.id.0.as_bytes(),
+                        tenant.as_str(),
+                        new.agent,
+                        new.principal.as_str(),
+                        new.conversation_id.as_ref().map(|c| c.as_str()),
+                        codec.seal_json(Field::of(&new.id, "runs.input"), &new.input)?,
+                        codec
+                            .seal_opt(Field::of(&new.id, "runs.metadata"), new.metadata.as_ref())?,
+                        now,
+                        SCHEMA_VERSION,
+                        to_json(&new.roles)?,
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
+                )
+                .map_err(|e| duplicate_run(e, &new.id))??;
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &new.id,
+                now,
+                new.principal.as_str(),
+                "created",
+                None,
+            )?;
+            let claimed = match &claim {
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &new.id, req, now)?,
+                None => None,
+            };
+            Ok(Created {
+                run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
+                claimed,
+                replayed: false,
+            })
+        })
+        .await
+}
+
+pub(super) async fn get_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Option<Run>> {
+    let tenant = tenant.clone();
+    store
+        .read(move |c, codec| fetch_run(c, codec, tenant.as_str(), &id))
+        .await
+}
+
+pub(super) async fn list_runs(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    filter: &RunFilter,
+) -> Result<Page<Run>> {
+    let limit = filter.limit.clamp(1, 1000);
+    let cursor = crate::codec::run_cursor(filter)?;
+    let tenant = tenant.clone();
+    let agent = filter.agent.clone();
+    let status = filter.status.map(|s| s.as_str());
+    let items = store
+        .read(move |c, codec| {
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT ",
+                run_cols!(),
+                " FROM runs WHERE tenant = ?1 \
+                 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR agent = ?3) \
+                 AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5"
+            ))?;
+            let mut rows = stmt.query(params![
+                tenant.as_str(),
+                cursor.as_ref().map(|u| u.as_bytes().to_vec()),
+                agent,
+                status,
+                i64::from(limit) + 1
+            ])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(rows::run(codec, row, 0)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(items, limit, |r| r.id.to_string()))
+}
+
+pub(super) async fn list_steps(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    after: Option<u32>,
+    limit: u32,
+) -> Result<Option<Page<Step>>> {
+    let limit = limit.clamp(1, 1000);
+    let tenant = tenant.clone();
+    let items = store
+        .read(move |c, codec| {
+            let exists: Option<i64> = c
+                .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2")?
+                .query_row(params![id.0.as_bytes(), tenant.as_str()], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT ",
+                step_cols!(),
+                " FROM steps WHERE run_id = ?1 AND idx > ?2 \
+                 ORDER BY idx LIMIT ?3"
+            ))?;
+            let page = read_steps(
+                &mut stmt,
+                codec,
+                &id,
+                params![
+                    id.0.as_bytes(),
+                    after.map_or(-1, i64::from),
+                    i64::from(limit) + 1
+                ],
+            )?;
+            // Older records are migrated with the journal before them.
+            let page = match migration_prefix(&page) {
+                None => page,
+                Some(last) => read_steps(
+                    &mut c.prepare_cached(concat!(
+                        "SELECT ",
+                        step_cols!(),
+                        " FROM steps WHERE run_id = ?1 AND idx <= ?2 ORDER BY idx"
+                    ))?,
+                    codec,
+                    &id,
+                    params![id.0.as_bytes(), last],
+                )?,
+            };
+            Ok(Some(in_page(migrate_journal(id, page)?, after)))
+        })
+        .await?;
+    Ok(items.map(|items| page(items, limit, |s| s.index.to_string())))
+}
+
+pub(super) async fn list_messages(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Page<ConversationMessage>> {
+    let limit = limit.clamp(1, 1000);
+    let tenant = tenant.clone();
+    let conversation = conversation.clone();
+    let items = store
+        .read(move |c, codec| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, run_id, message, created_at FROM messages \
+                 WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            )?;
+            let mut rows = stmt.query(params![
+                tenant.as_str(),
+                conversation.as_str(),
+                i64::try_from(after.unwrap_or(0)).unwrap_or(i64::MAX),
+                i64::from(limit) + 1
+            ])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(crate::row::message(codec, row)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(items, limit, |m| m.seq.to_string()))
+}
+
+pub(super) async fn audit(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &str,
+    event: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    let tenant = tenant.clone();
+    let actor = actor.to_string();
+    let event = event.to_string();
+    let detail = detail.clone();
+    store
+        .write(move |conn, now, codec| {
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &id,
+                now,
+                &actor,
+                &event,
+                Some(&detail),
+            )
+        })
+        .await
+}
+
+pub(super) async fn list_audit(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Vec<AuditEntry>> {
+    let tenant = tenant.clone();
+    store
+        .read(move |c, codec| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, actor, event, detail FROM audit \
+                 WHERE tenant = ?1 AND run_id = ?2 ORDER BY id",
+            )?;
+            let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(crate::row::audit(codec, id, row)?);
+            }
+            Ok(out)
+        })
+        .await
+}
+
+pub(super) async fn cancel_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &PrincipalId,
+) -> Result<Transition> {
+    let tenant = tenant.clone();
+    let actor = actor.clone();
+    store
+        .write(move |conn, now, codec| {
+            if let Err(answer) = admit(
+                Change::Cancel,
+                fetch_run(conn, codec, tenant.as_str(), &id)?,
+            ) {
+                return Ok(answer);
+            }
+            let error = cancelled_by(&actor);
+            // Bumping the token revokes a running run's lease: its worker's
+            // next write fails and it stops.
+            let run = conn
+                .prepare_cached(concat!(
+                    "UPDATE runs SET status = 'cancelled', error = ?1, pause = NULL, \
+                 lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
+                 updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING ",
+                    run_cols!()
+                ))?
+                .query_row(
+                    params![
+                        codec.seal_json(Field::of(&id, "runs.error"), &error)?,
+                        now,
+                        id.0.as_bytes(),
+                        tenant.as_str()
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
+                )??;
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "cancelled",
+                None,
+            )?;
+            Ok(Transition::Done(run, None))
+        })
+        .await
+}
+
+pub(super) async fn requeue_dead(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &PrincipalId,
+) -> Result<Transition> {
+    let tenant = tenant.clone();
+    let actor = actor.clone();
+    store
+        .write(move |conn, now, codec| {
+            if let Err(answer) = admit(
+                Change::Requeue,
+                fetch_run(conn, codec, tenant.as_str(), &id)?,
+            ) {
+                return Ok(answer);
+            }
+            let run = conn
+                .prepare_cached(concat!(
+                    "UPDATE runs SET status = 'queued', error = NULL, attempt = 1, \
+                 available_at = ?1, updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+                    run_cols!()
+                ))?
+                .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
+                    Ok(rows::run(codec, row, 0))
+                })??;
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "requeued",
+                None,
+            )?;
+            Ok(Transition::Done(run, None))
+        })
+        .await
+}
+
+pub(super) async fn resume_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    answer: &serde_json::Value,
+    actor: &PrincipalId,
+    claim: Option<&ClaimRequest>,
+) -> Result<Transition> {
+    let tenant = tenant.clone();
+    let actor = actor.clone();
+    let answer = answer.clone();
+    let claim = claim.cloned();
+    store
+        .write(move |conn, now, codec| {
+            let step = match waiting_step(fetch_run(conn, codec, tenant.as_str(), &id)?) {
+                Ok(step) => step,
+                Err(answer) => return Ok(answer),
+            };
+            let n = conn
+                .prepare_cached(
+                    "UPDATE steps SET status = 'completed', output = ?1, \
+                 duration_ms = MAX(0, ?2 - started_at) \
+                 WHERE run_id = ?3 AND idx = ?4 AND status = 'waiting'",
+                )?
+                .execute(params![
+                    codec.seal_json(Field::step(&id, step, "steps.output"), &answer)?,
+                    now,
+                    id.0.as_bytes(),
+                    step
+                ])?;
+            if n != 1 {
+                return Err(no_waiting_step(&id, step));
+            }
+            let run = conn
+                .prepare_cached(concat!(
+                    "UPDATE runs SET status = 'queued', pause = NULL, available_at = ?1, \
+                 updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+                    run_cols!()
+                ))?
+                .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
+                    Ok(rows::run(codec, row, 0))
+                })??;
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "resumed",
+                None,
+            )?;
+            let claimed = match &claim {
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &id, req, now)?,
+                None => None,
+            };
+            Ok(done(run, claimed))
+        })
+        .await
+}
