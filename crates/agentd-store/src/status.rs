@@ -96,25 +96,41 @@ pub(crate) fn render(template: &str) -> String {
     out
 }
 
+/// Why a caller's change was not applied: the answer the caller gets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refused {
+    NotFound,
+    Conflict(RunStatus),
+}
+
+impl From<Refused> for Transition {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::NotFound => Transition::NotFound,
+            Refused::Conflict(status) => Transition::Conflict(status),
+        }
+    }
+}
+
 /// Whether a caller's `change` applies to `run` (read under the write
 /// lock or row lock of the transaction that will apply it): the run, or
-/// the answer to give instead.
-pub(crate) fn admit(change: Change, run: Option<Run>) -> Result<Run, Transition> {
+/// why not.
+pub(crate) fn admit(change: Change, run: Option<Run>) -> Result<Run, Refused> {
     match run {
-        None => Err(Transition::NotFound),
+        None => Err(Refused::NotFound),
         Some(run) if change.applies_to(run.status) => Ok(run),
-        Some(run) => Err(Transition::Conflict(run.status)),
+        Some(run) => Err(Refused::Conflict(run.status)),
     }
 }
 
 /// For a resume: the journal index of the waiting step the answer
 /// completes, or the answer to give instead.
-pub(crate) fn waiting_step(run: Option<Run>) -> Result<u32, Transition> {
+pub(crate) fn waiting_step(run: Option<Run>) -> Result<u32, Refused> {
     let run = admit(Change::Resume, run)?;
     run.pause
         .as_ref()
         .map(|p| p.step)
-        .ok_or(Transition::Conflict(run.status))
+        .ok_or(Refused::Conflict(run.status))
 }
 
 /// The error a cancelled run carries.

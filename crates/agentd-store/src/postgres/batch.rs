@@ -14,7 +14,7 @@
 //! write's error never fails another.
 
 use super::rows::{self, StepColumns, Totals, WriteColumns};
-use super::{UNIQUE_VIOLATION, has_code, is_violation_of, sql};
+use super::{UNIQUE_VIOLATION, db_error, has_code, is_violation_of, sql};
 use crate::codec::{Codec, corrupt};
 use crate::{Lease, Result, StoreError};
 use agentd_core::{Run, SCHEMA_VERSION};
@@ -214,10 +214,10 @@ fn isolating<'a>(
                 }
                 // Another process numbered the conversation's messages
                 // first: number them again.
-                Err(StoreError::Db(e))
+                Err(e)
                     if writes.len() == 1
                         && tries + 1 < MESSAGE_TRIES
-                        && is_violation_of(&e, "messages_pkey") =>
+                        && db_error(&e).is_some_and(|e| is_violation_of(e, "messages_pkey")) =>
                 {
                     tries += 1
                 }
@@ -478,9 +478,11 @@ fn by_id(rows: Vec<PgRow>) -> Result<HashMap<Uuid, PgRow>> {
 /// `Duplicate`.
 pub(super) fn create_error(e: StoreError, id: &Uuid) -> StoreError {
     match e {
-        StoreError::Db(db) if has_code(&db, UNIQUE_VIOLATION) => StoreError::Duplicate {
-            what: format!("run {id}"),
-        },
+        e if db_error(&e).is_some_and(|db| has_code(db, UNIQUE_VIOLATION)) => {
+            StoreError::Duplicate {
+                what: format!("run {id}"),
+            }
+        }
         e => e,
     }
 }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_budgets.sql"),
     include_str!("../../migrations/postgres/0007_circuits.sql"),
     include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
+    include_str!("../../migrations/postgres/0009_list_indexes.sql"),
 ];
 
 pub(super) async fn migrate(store: &PgStore) -> Result<()> {
@@ -79,4 +80,68 @@ pub(super) async fn purge_finished(
         store.committed();
     }
     Ok(u64::try_from(purged).unwrap_or(0))
+}
+
+/// The plans (`EXPLAIN`) of the list statements, by name, with sample
+/// values bound as the store binds them: the plan test checks each reads a
+/// range of an index.
+pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static str, String)>> {
+    let q = |sql: &str| sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+    let below = uuid::Uuid::from_bytes(crate::codec::cursor_bound(None));
+    let run = uuid::Uuid::nil();
+    let lists = [
+        (
+            "runs",
+            q(sql::LIST_RUNS[0]).bind("t").bind(below).bind(51i64),
+        ),
+        (
+            "runs by agent",
+            q(sql::LIST_RUNS[1])
+                .bind("t")
+                .bind(below)
+                .bind(51i64)
+                .bind("a"),
+        ),
+        (
+            "runs by status",
+            q(sql::LIST_RUNS[2])
+                .bind("t")
+                .bind(below)
+                .bind(51i64)
+                .bind("dead"),
+        ),
+        (
+            "runs by agent and status",
+            q(sql::LIST_RUNS[3])
+                .bind("t")
+                .bind(below)
+                .bind(51i64)
+                .bind("a")
+                .bind("paused"),
+        ),
+        (
+            "steps of a run",
+            q(sql::LIST_STEPS).bind(run).bind(-1i64).bind(51i64),
+        ),
+        (
+            "messages of a conversation",
+            q(sql::LIST_MESSAGES)
+                .bind("t")
+                .bind("c")
+                .bind(0i64)
+                .bind(51i64),
+        ),
+        ("audit of a run", q(sql::LIST_AUDIT).bind(run).bind("t")),
+    ];
+    let mut plans = Vec::with_capacity(lists.len());
+    for (name, query) in lists {
+        let lines = query
+            .fetch_all(&store.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        plans.push((name, lines.join("\n")));
+    }
+    Ok(plans)
 }

@@ -24,7 +24,7 @@ use crate::{
     Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, StoreError, Transition,
 };
 use agentd_core::{
-    ConversationId, Message, NewRun, Pause, PrincipalId, Run, RunId, RunStatus, Step, TenantId,
+    ConversationId, Message, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,
     checkpoint::migrate_journal, run::Change,
 };
 use batch::{AppendRow, Batcher, CreateRow, FinishRow};
@@ -190,6 +190,13 @@ impl PgStore {
         self
     }
 
+    /// The plans of the list statements, by name (tests: each must read a
+    /// range of an index). Not part of the API.
+    #[doc(hidden)]
+    pub async fn list_query_plans(&self) -> Result<Vec<(&'static str, String)>> {
+        maintenance::list_query_plans(self).await
+    }
+
     /// The connection pool (benchmarks count rows through it).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -253,6 +260,42 @@ async fn create_schema(connect: &PgConnectOptions, schema: &str) -> Result<()> {
     }
     let _ = conn.close().await;
     Ok(())
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// A PostgreSQL error; failing to reach the server is `Unavailable`.
+    fn from(e: sqlx::Error) -> Self {
+        let unavailable = matches!(
+            e,
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+        );
+        let source = Arc::new(e);
+        if unavailable {
+            StoreError::Unavailable {
+                backend: "postgres",
+                source,
+            }
+        } else {
+            StoreError::Backend {
+                backend: "postgres",
+                source,
+            }
+        }
+    }
+}
+
+/// The driver's error inside a store error, if it is one.
+fn db_error(e: &StoreError) -> Option<&sqlx::Error> {
+    match e {
+        StoreError::Backend { source, .. } | StoreError::Unavailable { source, .. } => {
+            source.downcast_ref::<sqlx::Error>()
+        }
+        _ => None,
+    }
 }
 
 /// True for a unique violation of `constraint`.

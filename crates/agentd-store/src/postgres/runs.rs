@@ -120,12 +120,19 @@ pub(super) async fn list_runs(
 ) -> Result<Page<Run>> {
     let (limit, fetch) = limit_of(filter.limit);
     let cursor = crate::codec::run_cursor(filter)?;
-    let items = sqlx::query(sql::LIST_RUNS)
+    let statement = sql::LIST_RUNS
+        [crate::codec::list_runs_index(filter.agent.is_some(), filter.status.is_some())];
+    let mut query = sqlx::query(statement)
         .bind(tenant.as_str())
-        .bind(cursor)
-        .bind(filter.agent.as_deref())
-        .bind(filter.status.map(RunStatus::as_str))
-        .bind(fetch)
+        .bind(uuid::Uuid::from_bytes(crate::codec::cursor_bound(cursor)))
+        .bind(fetch);
+    if let Some(agent) = filter.agent.as_deref() {
+        query = query.bind(agent);
+    }
+    if let Some(status) = filter.status {
+        query = query.bind(status.as_str());
+    }
+    let items = query
         .fetch_all(&store.pool)
         .await?
         .iter()
@@ -246,7 +253,7 @@ pub(super) async fn cancel_run(
         Change::Cancel,
         lock_run(&mut tx, &store.codec, tenant, id).await?,
     ) {
-        return Ok(answer);
+        return Ok(answer.into());
     }
     let error = cancelled_by(actor);
     // Bumping the token revokes a running run's lease: its worker's next
@@ -278,7 +285,7 @@ pub(super) async fn requeue_dead(
         Change::Requeue,
         lock_run(&mut tx, &store.codec, tenant, id).await?,
     ) {
-        return Ok(answer);
+        return Ok(answer.into());
     }
     let row = sqlx::query(sql::REQUEUE.as_str())
         .bind(id.0)
@@ -302,7 +309,7 @@ pub(super) async fn resume_run(
     let mut tx = store.pool.begin().await?;
     let step = match waiting_step(lock_run(&mut tx, &store.codec, tenant, id).await?) {
         Ok(step) => step,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(answer.into()),
     };
     let row = sqlx::query(sql::RESUME)
         .bind(id.0)

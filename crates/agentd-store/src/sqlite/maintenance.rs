@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_budgets.sql"),
     include_str!("../../migrations/sqlite/0007_circuits.sql"),
     include_str!("../../migrations/sqlite/0008_audit_ids.sql"),
+    include_str!("../../migrations/sqlite/0009_list_indexes.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {
@@ -110,6 +111,36 @@ pub(super) async fn purge_finished(
                 run.execute(params![id])?;
             }
             Ok(runs.len() as u64)
+        })
+        .await
+}
+
+/// The plans (`EXPLAIN QUERY PLAN`) of the list statements, by name: the
+/// plan test checks each reads a range of an index.
+pub(super) async fn list_query_plans(store: &SqliteStore) -> Result<Vec<(&'static str, String)>> {
+    store
+        .read(|c, _| {
+            let lists = [
+                ("runs", LIST_RUNS[0]),
+                ("runs by agent", LIST_RUNS[1]),
+                ("runs by status", LIST_RUNS[2]),
+                ("runs by agent and status", LIST_RUNS[3]),
+                ("steps of a run", LIST_STEPS),
+                ("messages of a conversation", LIST_MESSAGES),
+                ("audit of a run", LIST_AUDIT),
+            ];
+            let mut plans = Vec::with_capacity(lists.len());
+            for (name, sql) in lists {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                // Planned without values: parameters stay unbound.
+                let mut rows = stmt.raw_query();
+                let mut plan = Vec::new();
+                while let Some(row) = rows.next()? {
+                    plan.push(row.get::<_, String>(3)?);
+                }
+                plans.push((name, plan.join("\n")));
+            }
+            Ok(plans)
         })
         .await
 }

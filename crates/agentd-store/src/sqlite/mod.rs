@@ -35,6 +35,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use writer::Writer;
 
+impl From<rusqlite::Error> for StoreError {
+    /// A SQLite error. SQLite is a file: there is no "unavailable" beyond
+    /// a busy database, which waits out its busy timeout first.
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend {
+            backend: "sqlite",
+            source: Arc::new(e),
+        }
+    }
+}
+
 /// A clock in epoch milliseconds. Injectable so lease and TTL logic can be
 /// tested without waiting; SQLite is embedded, so the process clock is the
 /// database's clock.
@@ -135,6 +146,13 @@ impl SqliteStore {
             codec: Codec::default(),
             path,
         })
+    }
+
+    /// The plans of the list statements, by name (tests: each must read a
+    /// range of an index). Not part of the API.
+    #[doc(hidden)]
+    pub async fn list_query_plans(&self) -> Result<Vec<(&'static str, String)>> {
+        maintenance::list_query_plans(self).await
     }
 
     /// Replaces the clock (tests).

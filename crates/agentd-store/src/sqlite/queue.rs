@@ -142,10 +142,7 @@ pub(super) fn load_roles(conn: &Connection, id: &RunId) -> Result<Vec<String>> {
     let text: Option<String> = conn
         .prepare_cached("SELECT roles FROM runs WHERE id = ?1")?
         .query_row(params![id.0.as_bytes()], |r| r.get(0))?;
-    match text {
-        Some(t) => serde_json::from_str(&t).map_err(corrupt),
-        None => Ok(Vec::new()),
-    }
+    Ok(crate::codec::parse_opt("roles", text)?.unwrap_or_default())
 }
 
 pub(super) fn load_steps(conn: &Connection, codec: &Codec, id: &RunId) -> Result<Vec<Step>> {

@@ -3,6 +3,7 @@
 //! changes a caller asks for (cancel, requeue, resume).
 
 use super::*;
+use crate::codec::list_runs_index;
 
 // ---- statements shared by the operations (all run inside a transaction) ----
 
@@ -35,7 +36,7 @@ pub(super) fn duplicate_run(e: rusqlite::Error, id: &RunId) -> StoreError {
                 what: format!("run {id}"),
             }
         }
-        e => StoreError::Sqlite(e),
+        e => e.into(),
     }
 }
 
@@ -204,6 +205,47 @@ pub(super) async fn get_run(
         .await
 }
 
+/// The tenant's runs below a cursor, newest first: `?1` tenant, `?2`
+/// cursor (exclusive), `?3` limit, then the agent and status filters that
+/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
+/// `runs_by_agent`, `runs_by_status`; agent and status together take the
+/// agent's range.
+macro_rules! list_runs {
+    ($filter:literal) => {
+        concat!(
+            "SELECT ",
+            run_cols!(),
+            " FROM runs WHERE tenant = ?1 AND id < ?2",
+            $filter,
+            " ORDER BY id DESC LIMIT ?3"
+        )
+    };
+}
+
+/// [`list_runs!`] by filter, as [`list_runs_index`] numbers them.
+pub(super) const LIST_RUNS: [&str; 4] = [
+    list_runs!(""),
+    list_runs!(" AND agent = ?4"),
+    list_runs!(" AND status = ?4"),
+    list_runs!(" AND agent = ?4 AND status = ?5"),
+];
+
+/// A page of a run's journal: `?1` run, `?2` after this index, `?3` limit.
+pub(super) const LIST_STEPS: &str = concat!(
+    "SELECT ",
+    step_cols!(),
+    " FROM steps WHERE run_id = ?1 AND idx > ?2 ORDER BY idx LIMIT ?3"
+);
+
+/// A page of a conversation: `?1` tenant, `?2` conversation, `?3` after
+/// this seq, `?4` limit.
+pub(super) const LIST_MESSAGES: &str = "SELECT seq, run_id, message, created_at FROM messages \
+     WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4";
+
+/// A run's audit trail: `?1` tenant, `?2` run.
+pub(super) const LIST_AUDIT: &str = "SELECT at, actor, event, detail FROM audit \
+     WHERE tenant = ?1 AND run_id = ?2 ORDER BY id";
+
 pub(super) async fn list_runs(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -211,25 +253,20 @@ pub(super) async fn list_runs(
 ) -> Result<Page<Run>> {
     let limit = filter.limit.clamp(1, 1000);
     let cursor = crate::codec::run_cursor(filter)?;
-    let tenant = tenant.clone();
+    let tenant = tenant.as_str().to_string();
     let agent = filter.agent.clone();
     let status = filter.status.map(|s| s.as_str());
     let items = store
         .read(move |c, codec| {
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT ",
-                run_cols!(),
-                " FROM runs WHERE tenant = ?1 \
-                 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR agent = ?3) \
-                 AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5"
-            ))?;
-            let mut rows = stmt.query(params![
-                tenant.as_str(),
-                cursor.as_ref().map(|u| u.as_bytes().to_vec()),
-                agent,
-                status,
-                i64::from(limit) + 1
-            ])?;
+            let mut stmt =
+                c.prepare_cached(LIST_RUNS[list_runs_index(agent.is_some(), status.is_some())])?;
+            let bound = crate::codec::cursor_bound(cursor);
+            let below: &[u8] = &bound;
+            let fetch = i64::from(limit) + 1;
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&tenant, &below, &fetch];
+            args.extend(agent.as_ref().map(|a| a as &dyn rusqlite::ToSql));
+            args.extend(status.as_ref().map(|s| s as &dyn rusqlite::ToSql));
+            let mut rows = stmt.query(&args[..])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 out.push(rows::run(codec, row, 0)?);
@@ -258,12 +295,7 @@ pub(super) async fn list_steps(
             if exists.is_none() {
                 return Ok(None);
             }
-            let mut stmt = c.prepare_cached(concat!(
-                "SELECT ",
-                step_cols!(),
-                " FROM steps WHERE run_id = ?1 AND idx > ?2 \
-                 ORDER BY idx LIMIT ?3"
-            ))?;
+            let mut stmt = c.prepare_cached(LIST_STEPS)?;
             let page = read_steps(
                 &mut stmt,
                 codec,
@@ -306,10 +338,7 @@ pub(super) async fn list_messages(
     let conversation = conversation.clone();
     let items = store
         .read(move |c, codec| {
-            let mut stmt = c.prepare_cached(
-                "SELECT seq, run_id, message, created_at FROM messages \
-                 WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
-            )?;
+            let mut stmt = c.prepare_cached(LIST_MESSAGES)?;
             let mut rows = stmt.query(params![
                 tenant.as_str(),
                 conversation.as_str(),
@@ -362,10 +391,7 @@ pub(super) async fn list_audit(
     let tenant = tenant.clone();
     store
         .read(move |c, codec| {
-            let mut stmt = c.prepare_cached(
-                "SELECT at, actor, event, detail FROM audit \
-                 WHERE tenant = ?1 AND run_id = ?2 ORDER BY id",
-            )?;
+            let mut stmt = c.prepare_cached(LIST_AUDIT)?;
             let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -390,7 +416,7 @@ pub(super) async fn cancel_run(
                 Change::Cancel,
                 fetch_run(conn, codec, tenant.as_str(), &id)?,
             ) {
-                return Ok(answer);
+                return Ok(answer.into());
             }
             let error = cancelled_by(&actor);
             // Bumping the token revokes a running run's lease: its worker's
@@ -440,7 +466,7 @@ pub(super) async fn requeue_dead(
                 Change::Requeue,
                 fetch_run(conn, codec, tenant.as_str(), &id)?,
             ) {
-                return Ok(answer);
+                return Ok(answer.into());
             }
             let run = conn
                 .prepare_cached(concat!(
@@ -482,7 +508,7 @@ pub(super) async fn resume_run(
         .write(move |conn, now, codec| {
             let step = match waiting_step(fetch_run(conn, codec, tenant.as_str(), &id)?) {
                 Ok(step) => step,
-                Err(answer) => return Ok(answer),
+                Err(answer) => return Ok(answer.into()),
             };
             let n = conn
                 .prepare_cached(
