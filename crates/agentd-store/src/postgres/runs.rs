@@ -242,36 +242,43 @@ pub(super) async fn list_audit(
         .collect()
 }
 
+/// A caller's change to a run, in one transaction: the run is locked; it
+/// applies only if `change` does to the run as it is now; then `update`
+/// (which audits it and returns the run's columns) applies it.
+async fn apply_change(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    change: Change,
+    update: rows::Query<'_>,
+) -> Result<Transition> {
+    let mut tx = store.pool.begin().await?;
+    if let Err(refused) = admit(change, lock_run(&mut tx, &store.codec, tenant, id).await?) {
+        return Ok(refused.into());
+    }
+    let row = update.fetch_one(&mut *tx).await?;
+    let run = rows::run(&store.codec, &row, 0)?;
+    store.commit(tx).await?;
+    Ok(Transition::Done(run, None))
+}
+
 pub(super) async fn cancel_run(
     store: &PgStore,
     tenant: &TenantId,
     id: RunId,
     actor: &PrincipalId,
 ) -> Result<Transition> {
-    let mut tx = store.pool.begin().await?;
-    if let Err(answer) = admit(
-        Change::Cancel,
-        lock_run(&mut tx, &store.codec, tenant, id).await?,
-    ) {
-        return Ok(answer.into());
-    }
-    let error = cancelled_by(actor);
+    let error = store
+        .codec
+        .seal_json(Field::of(&id, "runs.error"), &cancelled_by(actor))?;
     // Bumping the token revokes a running run's lease: its worker's next
     // write fails and it stops.
-    let row = sqlx::query(sql::CANCEL)
+    let update = sqlx::query(sql::CANCEL)
         .bind(id.0)
         .bind(tenant.as_str())
-        .bind(
-            store
-                .codec
-                .seal_json(Field::of(&id, "runs.error"), &error)?,
-        )
-        .bind(actor.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-    let run = rows::run(&store.codec, &row, 0)?;
-    store.commit(tx).await?;
-    Ok(Transition::Done(run, None))
+        .bind(error)
+        .bind(actor.as_str());
+    apply_change(store, tenant, id, Change::Cancel, update).await
 }
 
 pub(super) async fn requeue_dead(
@@ -280,22 +287,11 @@ pub(super) async fn requeue_dead(
     id: RunId,
     actor: &PrincipalId,
 ) -> Result<Transition> {
-    let mut tx = store.pool.begin().await?;
-    if let Err(answer) = admit(
-        Change::Requeue,
-        lock_run(&mut tx, &store.codec, tenant, id).await?,
-    ) {
-        return Ok(answer.into());
-    }
-    let row = sqlx::query(sql::REQUEUE.as_str())
+    let update = sqlx::query(sql::REQUEUE.as_str())
         .bind(id.0)
         .bind(tenant.as_str())
-        .bind(actor.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-    let run = rows::run(&store.codec, &row, 0)?;
-    store.commit(tx).await?;
-    Ok(Transition::Done(run, None))
+        .bind(actor.as_str());
+    apply_change(store, tenant, id, Change::Requeue, update).await
 }
 
 pub(super) async fn resume_run(

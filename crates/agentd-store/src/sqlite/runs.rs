@@ -402,6 +402,58 @@ pub(super) async fn list_audit(
         .await
 }
 
+/// Cancels a run, revoking its lease: `?1` error, `?2` now, `?3` id,
+/// `?4` tenant. Bumping the token revokes a running run's lease: its
+/// worker's next write fails and it stops.
+const CANCEL: &str = concat!(
+    "UPDATE runs SET status = 'cancelled', error = ?1, pause = NULL, \
+     lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
+     updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING ",
+    run_cols!()
+);
+
+/// Queues a dead run again as a first attempt: `?1` now, `?2` id, `?3`
+/// tenant.
+const REQUEUE: &str = concat!(
+    "UPDATE runs SET status = 'queued', error = NULL, attempt = 1, \
+     available_at = ?1, updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+    run_cols!()
+);
+
+/// A caller's change to a run, in one write: it applies only if `change`
+/// does to the run as it is now; then `update` (returning the run's
+/// columns, bound to `params`) applies it, and the audit trail records
+/// `event` by `actor`.
+#[allow(clippy::too_many_arguments)] // the change and the row it touches
+fn apply_change(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &TenantId,
+    id: &RunId,
+    actor: &PrincipalId,
+    now: Millis,
+    (change, event): (Change, &str),
+    (update, params): (&str, impl Params),
+) -> Result<Transition> {
+    if let Err(refused) = admit(change, fetch_run(conn, codec, tenant.as_str(), id)?) {
+        return Ok(refused.into());
+    }
+    let run = conn
+        .prepare_cached(update)?
+        .query_row(params, |row| Ok(rows::run(codec, row, 0)))??;
+    insert_audit(
+        conn,
+        codec,
+        tenant.as_str(),
+        id,
+        now,
+        actor.as_str(),
+        event,
+        None,
+    )?;
+    Ok(Transition::Done(run, None))
+}
+
 pub(super) async fn cancel_run(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -412,42 +464,19 @@ pub(super) async fn cancel_run(
     let actor = actor.clone();
     store
         .write(move |conn, now, codec| {
-            if let Err(answer) = admit(
-                Change::Cancel,
-                fetch_run(conn, codec, tenant.as_str(), &id)?,
-            ) {
-                return Ok(answer.into());
-            }
-            let error = cancelled_by(&actor);
-            // Bumping the token revokes a running run's lease: its worker's
-            // next write fails and it stops.
-            let run = conn
-                .prepare_cached(concat!(
-                    "UPDATE runs SET status = 'cancelled', error = ?1, pause = NULL, \
-                 lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
-                 updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING ",
-                    run_cols!()
-                ))?
-                .query_row(
-                    params![
-                        codec.seal_json(Field::of(&id, "runs.error"), &error)?,
-                        now,
-                        id.0.as_bytes(),
-                        tenant.as_str()
-                    ],
-                    |row| Ok(rows::run(codec, row, 0)),
-                )??;
-            insert_audit(
+            let error = codec.seal_json(Field::of(&id, "runs.error"), &cancelled_by(&actor))?;
+            let params = params![error, now, id.0.as_bytes(), tenant.as_str()];
+            let change = (Change::Cancel, "cancelled");
+            apply_change(
                 conn,
                 codec,
-                tenant.as_str(),
+                &tenant,
                 &id,
+                &actor,
                 now,
-                actor.as_str(),
-                "cancelled",
-                None,
-            )?;
-            Ok(Transition::Done(run, None))
+                change,
+                (CANCEL, params),
+            )
         })
         .await
 }
@@ -462,32 +491,18 @@ pub(super) async fn requeue_dead(
     let actor = actor.clone();
     store
         .write(move |conn, now, codec| {
-            if let Err(answer) = admit(
-                Change::Requeue,
-                fetch_run(conn, codec, tenant.as_str(), &id)?,
-            ) {
-                return Ok(answer.into());
-            }
-            let run = conn
-                .prepare_cached(concat!(
-                    "UPDATE runs SET status = 'queued', error = NULL, attempt = 1, \
-                 available_at = ?1, updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
-                    run_cols!()
-                ))?
-                .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
-                    Ok(rows::run(codec, row, 0))
-                })??;
-            insert_audit(
+            let params = params![now, id.0.as_bytes(), tenant.as_str()];
+            let change = (Change::Requeue, "requeued");
+            apply_change(
                 conn,
                 codec,
-                tenant.as_str(),
+                &tenant,
                 &id,
+                &actor,
                 now,
-                actor.as_str(),
-                "requeued",
-                None,
-            )?;
-            Ok(Transition::Done(run, None))
+                change,
+                (REQUEUE, params),
+            )
         })
         .await
 }
