@@ -3,6 +3,7 @@
 
 use super::*;
 
+/// [`Store::reserve_budget`](crate::Store::reserve_budget) on this backend.
 pub(super) async fn reserve_budget(
     store: &PgStore,
     lease: &Lease,
@@ -58,6 +59,7 @@ pub(super) async fn reserve_budget(
     Ok(answer)
 }
 
+/// [`Store::set_circuit`](crate::Store::set_circuit) on this backend.
 pub(super) async fn set_circuit(
     store: &PgStore,
     provider: &str,
@@ -82,6 +84,7 @@ pub(super) async fn set_circuit(
     Ok(())
 }
 
+/// [`Store::open_circuits`](crate::Store::open_circuits) on this backend.
 pub(super) async fn open_circuits(store: &PgStore) -> Result<Vec<(String, Duration)>> {
     let rows = sqlx::query(sql::CIRCUITS_OPEN)
         .fetch_all(&store.pool)

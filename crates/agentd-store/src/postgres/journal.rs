@@ -3,6 +3,7 @@
 
 use super::*;
 
+/// [`Store::append_steps`](crate::Store::append_steps) on this backend.
 pub(super) async fn append_steps(
     store: &PgStore,
     lease: &Lease,
@@ -42,6 +43,7 @@ pub(super) async fn append_steps(
         .await
 }
 
+/// [`Store::pause_run`](crate::Store::pause_run) on this backend.
 pub(super) async fn pause_run(
     store: &PgStore,
     lease: &Lease,
@@ -69,6 +71,7 @@ pub(super) async fn pause_run(
     rows::run(&store.codec, &row, 0)
 }
 
+/// [`Store::finish_run`](crate::Store::finish_run) on this backend.
 pub(super) async fn finish_run(
     store: &PgStore,
     lease: &Lease,

@@ -2,6 +2,21 @@
 
 use super::*;
 
+/// Serializes the processes migrating one schema until commit.
+const MIGRATE_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('agentd.migrate.' || current_schema(), 0))";
+
+/// The table of applied migrations.
+const CREATE_VERSIONS: &str = "CREATE TABLE IF NOT EXISTS agentd_migrations (\
+     version integer PRIMARY KEY, applied_at bigint NOT NULL)";
+
+/// How many migrations ran.
+const APPLIED: &str = "SELECT COALESCE(max(version), 0) FROM agentd_migrations";
+
+/// What agentd's tables take, indexes included.
+const STORAGE_BYTES: &str = "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::int8 \
+     FROM unnest(ARRAY['runs', 'steps', 'messages', 'audit']) AS t";
+
 /// Write transactions committed so far.
 pub(super) fn commits(store: &PgStore) -> u64 {
     store.commits.load(Ordering::Relaxed)
@@ -21,12 +36,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_list_indexes.sql"),
 ];
 
+/// [`Store::migrate`](crate::Store::migrate) on this backend.
 pub(super) async fn migrate(store: &PgStore) -> Result<()> {
     let mut tx = store.pool.begin().await?;
     // Processes starting together migrate one after the other.
-    sqlx::query(sql::MIGRATE_LOCK).execute(&mut *tx).await?;
-    sqlx::query(sql::CREATE_VERSIONS).execute(&mut *tx).await?;
-    let applied: i32 = sqlx::query_scalar(sql::APPLIED).fetch_one(&mut *tx).await?;
+    sqlx::query(MIGRATE_LOCK).execute(&mut *tx).await?;
+    sqlx::query(CREATE_VERSIONS).execute(&mut *tx).await?;
+    let applied: i32 = sqlx::query_scalar(APPLIED).fetch_one(&mut *tx).await?;
     let applied = usize::try_from(applied).unwrap_or(0);
     crate::codec::check_schema_version(applied, MIGRATIONS.len())?;
     for (i, ddl) in MIGRATIONS.iter().enumerate().skip(applied) {
@@ -44,11 +60,9 @@ pub(super) async fn migrate(store: &PgStore) -> Result<()> {
     Ok(())
 }
 
+/// [`Store::ping`](crate::Store::ping) on this backend.
 pub(super) async fn ping(store: &PgStore) -> Result<()> {
-    let applied: i32 = match sqlx::query_scalar(sql::APPLIED)
-        .fetch_one(&store.pool)
-        .await
-    {
+    let applied: i32 = match sqlx::query_scalar(APPLIED).fetch_one(&store.pool).await {
         Ok(v) => v,
         Err(e) if has_code(&e, UNDEFINED_TABLE) => 0,
         Err(e) => return Err(e.into()),
@@ -59,13 +73,15 @@ pub(super) async fn ping(store: &PgStore) -> Result<()> {
     Ok(())
 }
 
+/// [`Store::storage_bytes`](crate::Store::storage_bytes) on this backend.
 pub(super) async fn storage_bytes(store: &PgStore) -> Result<u64> {
-    let bytes: i64 = sqlx::query_scalar(sql::STORAGE_BYTES)
+    let bytes: i64 = sqlx::query_scalar(STORAGE_BYTES)
         .fetch_one(&store.pool)
         .await?;
     Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
+/// [`Store::purge_finished`](crate::Store::purge_finished) on this backend.
 pub(super) async fn purge_finished(
     store: &PgStore,
     older_than: Duration,

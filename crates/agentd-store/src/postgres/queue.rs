@@ -110,6 +110,7 @@ pub(super) async fn load_history(
         .collect()
 }
 
+/// [`Store::claim_batch`](crate::Store::claim_batch) on this backend.
 pub(super) async fn claim_batch(
     store: &PgStore,
     req: &ClaimRequest,
@@ -148,6 +149,7 @@ pub(super) async fn claim_batch(
     Ok(out)
 }
 
+/// [`Store::claim_run`](crate::Store::claim_run) on this backend.
 pub(super) async fn claim_run(
     store: &PgStore,
     tenant: &TenantId,
@@ -162,6 +164,7 @@ pub(super) async fn claim_run(
     Ok(claimed)
 }
 
+/// [`Store::heartbeat`](crate::Store::heartbeat) on this backend.
 pub(super) async fn heartbeat(store: &PgStore, lease: &Lease, lease_for: Duration) -> Result<()> {
     let n = sqlx::query(sql::HEARTBEAT.as_str())
         .bind(lease.run_id.0)
@@ -180,6 +183,7 @@ pub(super) async fn heartbeat(store: &PgStore, lease: &Lease, lease_for: Duratio
     Ok(())
 }
 
+/// [`Store::release`](crate::Store::release) on this backend.
 pub(super) async fn release(store: &PgStore, lease: &Lease) -> Result<()> {
     let n = sqlx::query(sql::RELEASE.as_str())
         .bind(lease.run_id.0)
@@ -194,6 +198,7 @@ pub(super) async fn release(store: &PgStore, lease: &Lease) -> Result<()> {
     Ok(())
 }
 
+/// [`Store::release_owner`](crate::Store::release_owner) on this backend.
 pub(super) async fn release_owner(store: &PgStore, owner: &str) -> Result<u64> {
     let n = sqlx::query(sql::RELEASE_OWNER.as_str())
         .bind(owner)

@@ -33,6 +33,7 @@ pub(super) async fn lock_conversation(
     Ok(())
 }
 
+/// [`Store::create_run`](crate::Store::create_run) on this backend.
 pub(super) async fn create_run(
     store: &PgStore,
     tenant: &TenantId,
@@ -103,6 +104,7 @@ pub(super) async fn create_run(
     })
 }
 
+/// [`Store::get_run`](crate::Store::get_run) on this backend.
 pub(super) async fn get_run(store: &PgStore, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
     sqlx::query(sql::GET_RUN)
         .bind(id.0)
@@ -113,6 +115,7 @@ pub(super) async fn get_run(store: &PgStore, tenant: &TenantId, id: RunId) -> Re
         .transpose()
 }
 
+/// [`Store::list_runs`](crate::Store::list_runs) on this backend.
 pub(super) async fn list_runs(
     store: &PgStore,
     tenant: &TenantId,
@@ -141,6 +144,7 @@ pub(super) async fn list_runs(
     Ok(page(items, limit, |r| r.id.to_string()))
 }
 
+/// [`Store::list_steps`](crate::Store::list_steps) on this backend.
 pub(super) async fn list_steps(
     store: &PgStore,
     tenant: &TenantId,
@@ -182,6 +186,7 @@ pub(super) async fn list_steps(
     Ok(Some(page(items, limit, |s| s.index.to_string())))
 }
 
+/// [`Store::list_messages`](crate::Store::list_messages) on this backend.
 pub(super) async fn list_messages(
     store: &PgStore,
     tenant: &TenantId,
@@ -203,6 +208,7 @@ pub(super) async fn list_messages(
     Ok(page(items, limit, |m| m.seq.to_string()))
 }
 
+/// [`Store::audit`](crate::Store::audit) on this backend.
 pub(super) async fn audit(
     store: &PgStore,
     tenant: &TenantId,
@@ -227,6 +233,7 @@ pub(super) async fn audit(
     Ok(())
 }
 
+/// [`Store::list_audit`](crate::Store::list_audit) on this backend.
 pub(super) async fn list_audit(
     store: &PgStore,
     tenant: &TenantId,
@@ -262,6 +269,7 @@ async fn apply_change(
     Ok(Transition::Done(run, None))
 }
 
+/// [`Store::cancel_run`](crate::Store::cancel_run) on this backend.
 pub(super) async fn cancel_run(
     store: &PgStore,
     tenant: &TenantId,
@@ -281,6 +289,7 @@ pub(super) async fn cancel_run(
     apply_change(store, tenant, id, Change::Cancel, update).await
 }
 
+/// [`Store::requeue_dead`](crate::Store::requeue_dead) on this backend.
 pub(super) async fn requeue_dead(
     store: &PgStore,
     tenant: &TenantId,
@@ -294,6 +303,7 @@ pub(super) async fn requeue_dead(
     apply_change(store, tenant, id, Change::Requeue, update).await
 }
 
+/// [`Store::resume_run`](crate::Store::resume_run) on this backend.
 pub(super) async fn resume_run(
     store: &PgStore,
     tenant: &TenantId,

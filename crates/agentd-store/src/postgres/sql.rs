@@ -164,14 +164,6 @@ pub(super) const INSERT_AUDIT: &str = concat!(
     ", $2, $3, $4, $5)"
 );
 
-pub(super) const MIGRATE_LOCK: &str =
-    "SELECT pg_advisory_xact_lock(hashtextextended('agentd.migrate.' || current_schema(), 0))";
-
-pub(super) const CREATE_VERSIONS: &str = "CREATE TABLE IF NOT EXISTS agentd_migrations (\
-     version integer PRIMARY KEY, applied_at bigint NOT NULL)";
-
-pub(super) const APPLIED: &str = "SELECT COALESCE(max(version), 0) FROM agentd_migrations";
-
 pub(super) const RECORD_MIGRATION: &str = concat!(
     "INSERT INTO agentd_migrations (version, applied_at) VALUES ($1, ",
     now!(),
@@ -180,9 +172,6 @@ pub(super) const RECORD_MIGRATION: &str = concat!(
 
 pub(super) const SCHEMA_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)";
-
-pub(super) const STORAGE_BYTES: &str = "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::int8 \
-     FROM unnest(ARRAY['runs', 'steps', 'messages', 'audit']) AS t";
 
 // ---- caller side ----
 

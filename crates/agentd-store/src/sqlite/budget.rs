@@ -10,6 +10,7 @@ pub(super) fn release_reservation(conn: &Connection, id: &RunId) -> Result<()> {
     Ok(())
 }
 
+/// [`Store::reserve_budget`](crate::Store::reserve_budget) on this backend.
 pub(super) async fn reserve_budget(
     store: &SqliteStore,
     lease: &Lease,
@@ -63,6 +64,7 @@ pub(super) async fn reserve_budget(
     .await
 }
 
+/// [`Store::set_circuit`](crate::Store::set_circuit) on this backend.
 pub(super) async fn set_circuit(
     store: &SqliteStore,
     provider: &str,
@@ -88,6 +90,7 @@ pub(super) async fn set_circuit(
         .await
 }
 
+/// [`Store::open_circuits`](crate::Store::open_circuits) on this backend.
 pub(super) async fn open_circuits(store: &SqliteStore) -> Result<Vec<(String, Duration)>> {
     let now = (store.clock)();
     store

@@ -124,6 +124,7 @@ rendered! {
     );
 }
 
+/// [`Store::append_steps`](crate::Store::append_steps) on this backend.
 pub(super) async fn append_steps(
     store: &SqliteStore,
     lease: &Lease,
@@ -146,6 +147,7 @@ pub(super) async fn append_steps(
         .await
 }
 
+/// [`Store::pause_run`](crate::Store::pause_run) on this backend.
 pub(super) async fn pause_run(
     store: &SqliteStore,
     lease: &Lease,
@@ -221,6 +223,7 @@ fn append_messages(
     Ok(())
 }
 
+/// [`Store::finish_run`](crate::Store::finish_run) on this backend.
 pub(super) async fn finish_run(
     store: &SqliteStore,
     lease: &Lease,

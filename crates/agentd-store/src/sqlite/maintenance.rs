@@ -39,6 +39,7 @@ rendered! {
         WHERE status {purge} AND updated_at < ?1 ORDER BY updated_at LIMIT ?2";
 }
 
+/// [`Store::migrate`](crate::Store::migrate) on this backend.
 pub(super) async fn migrate(store: &SqliteStore) -> Result<()> {
     // DDL is not counted as changes by the batch writer, so migrations
     // run in their own explicit transaction.
@@ -57,6 +58,7 @@ pub(super) async fn migrate(store: &SqliteStore) -> Result<()> {
         .await
 }
 
+/// [`Store::ping`](crate::Store::ping) on this backend.
 pub(super) async fn ping(store: &SqliteStore) -> Result<()> {
     let version: i64 = store
         .readers
@@ -68,6 +70,7 @@ pub(super) async fn ping(store: &SqliteStore) -> Result<()> {
     Ok(())
 }
 
+/// [`Store::storage_bytes`](crate::Store::storage_bytes) on this backend.
 pub(super) async fn storage_bytes(store: &SqliteStore) -> Result<u64> {
     store
         .writer
@@ -84,6 +87,7 @@ pub(super) async fn storage_bytes(store: &SqliteStore) -> Result<u64> {
         })
 }
 
+/// [`Store::purge_finished`](crate::Store::purge_finished) on this backend.
 pub(super) async fn purge_finished(
     store: &SqliteStore,
     older_than: Duration,

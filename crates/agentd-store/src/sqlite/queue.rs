@@ -195,6 +195,7 @@ rendered! {
         WHERE lease_owner = ?2 AND status {release}";
 }
 
+/// [`Store::claim_batch`](crate::Store::claim_batch) on this backend.
 pub(super) async fn claim_batch(
     store: &SqliteStore,
     req: &ClaimRequest,
@@ -227,6 +228,7 @@ pub(super) async fn claim_batch(
         .await
 }
 
+/// [`Store::claim_run`](crate::Store::claim_run) on this backend.
 pub(super) async fn claim_run(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -240,6 +242,7 @@ pub(super) async fn claim_run(
         .await
 }
 
+/// [`Store::heartbeat`](crate::Store::heartbeat) on this backend.
 pub(super) async fn heartbeat(
     store: &SqliteStore,
     lease: &Lease,
@@ -262,6 +265,7 @@ pub(super) async fn heartbeat(
         .await
 }
 
+/// [`Store::release`](crate::Store::release) on this backend.
 pub(super) async fn release(store: &SqliteStore, lease: &Lease) -> Result<()> {
     let lease = lease.clone();
     store
@@ -277,6 +281,7 @@ pub(super) async fn release(store: &SqliteStore, lease: &Lease) -> Result<()> {
         .await
 }
 
+/// [`Store::release_owner`](crate::Store::release_owner) on this backend.
 pub(super) async fn release_owner(store: &SqliteStore, owner: &str) -> Result<u64> {
     let owner = owner.to_string();
     store

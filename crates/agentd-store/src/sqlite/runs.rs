@@ -132,6 +132,7 @@ fn take_idempotency_key(
     Ok(None)
 }
 
+/// [`Store::create_run`](crate::Store::create_run) on this backend.
 pub(super) async fn create_run(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -194,6 +195,7 @@ pub(super) async fn create_run(
         .await
 }
 
+/// [`Store::get_run`](crate::Store::get_run) on this backend.
 pub(super) async fn get_run(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -246,6 +248,7 @@ pub(super) const LIST_MESSAGES: &str = "SELECT seq, run_id, message, created_at 
 pub(super) const LIST_AUDIT: &str = "SELECT at, actor, event, detail FROM audit \
      WHERE tenant = ?1 AND run_id = ?2 ORDER BY id";
 
+/// [`Store::list_runs`](crate::Store::list_runs) on this backend.
 pub(super) async fn list_runs(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -277,6 +280,7 @@ pub(super) async fn list_runs(
     Ok(page(items, limit, |r| r.id.to_string()))
 }
 
+/// [`Store::list_steps`](crate::Store::list_steps) on this backend.
 pub(super) async fn list_steps(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -326,6 +330,7 @@ pub(super) async fn list_steps(
     Ok(items.map(|items| page(items, limit, |s| s.index.to_string())))
 }
 
+/// [`Store::list_messages`](crate::Store::list_messages) on this backend.
 pub(super) async fn list_messages(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -355,6 +360,7 @@ pub(super) async fn list_messages(
     Ok(page(items, limit, |m| m.seq.to_string()))
 }
 
+/// [`Store::audit`](crate::Store::audit) on this backend.
 pub(super) async fn audit(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -383,6 +389,7 @@ pub(super) async fn audit(
         .await
 }
 
+/// [`Store::list_audit`](crate::Store::list_audit) on this backend.
 pub(super) async fn list_audit(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -454,6 +461,7 @@ fn apply_change(
     Ok(Transition::Done(run, None))
 }
 
+/// [`Store::cancel_run`](crate::Store::cancel_run) on this backend.
 pub(super) async fn cancel_run(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -481,6 +489,7 @@ pub(super) async fn cancel_run(
         .await
 }
 
+/// [`Store::requeue_dead`](crate::Store::requeue_dead) on this backend.
 pub(super) async fn requeue_dead(
     store: &SqliteStore,
     tenant: &TenantId,
@@ -507,6 +516,7 @@ pub(super) async fn requeue_dead(
         .await
 }
 
+/// [`Store::resume_run`](crate::Store::resume_run) on this backend.
 pub(super) async fn resume_run(
     store: &SqliteStore,
     tenant: &TenantId,
