@@ -108,11 +108,14 @@ pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static st
     let lists = [
         (
             "runs",
-            q(sql::LIST_RUNS[0]).bind("t").bind(below).bind(51i64),
+            q(super::runs::list_runs_sql(0))
+                .bind("t")
+                .bind(below)
+                .bind(51i64),
         ),
         (
             "runs by agent",
-            q(sql::LIST_RUNS[1])
+            q(super::runs::list_runs_sql(1))
                 .bind("t")
                 .bind(below)
                 .bind(51i64)
@@ -120,7 +123,7 @@ pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static st
         ),
         (
             "runs by status",
-            q(sql::LIST_RUNS[2])
+            q(super::runs::list_runs_sql(2))
                 .bind("t")
                 .bind(below)
                 .bind(51i64)
@@ -128,7 +131,7 @@ pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static st
         ),
         (
             "runs by agent and status",
-            q(sql::LIST_RUNS[3])
+            q(super::runs::list_runs_sql(3))
                 .bind("t")
                 .bind(below)
                 .bind(51i64)

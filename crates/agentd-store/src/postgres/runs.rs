@@ -115,6 +115,70 @@ pub(super) async fn get_run(store: &PgStore, tenant: &TenantId, id: RunId) -> Re
         .transpose()
 }
 
+/// The tenant's runs below a cursor, newest first: `$1` tenant, `$2`
+/// cursor (exclusive), `$3` limit, then the agent and status filters that
+/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
+/// `runs_by_agent`, `runs_by_status`; agent and status together take the
+/// agent's range.
+macro_rules! list_runs {
+    ($filter:literal) => {
+        concat!(
+            "SELECT ",
+            run_cols!(),
+            " FROM runs WHERE tenant = $1 AND id < $2",
+            $filter,
+            " ORDER BY id DESC LIMIT $3"
+        )
+    };
+}
+
+/// [`list_runs!`] by filter, as `codec::list_runs_index` numbers them
+/// (without a filter: [`LIST_ALL_RUNS`]).
+const LIST_RUNS: [&str; 4] = [
+    list_runs!(""),
+    list_runs!(" AND agent = $4"),
+    list_runs!(" AND status = $4"),
+    list_runs!(" AND agent = $4 AND status = $5"),
+];
+
+/// All of a tenant's runs below a cursor, newest first, as `LIST_RUNS`
+/// binds them: a merge of the tenant's runs of each status, each a range
+/// of `runs_by_status`, so PostgreSQL needs no `(tenant, id)` index of
+/// its own (one index fewer to write on every update of a run).
+static LIST_ALL_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let by_status: Vec<String> = agentd_core::RunStatus::ALL
+        .iter()
+        .map(|s| {
+            format!(
+                concat!(
+                    "(SELECT ",
+                    run_cols!(),
+                    " FROM runs WHERE tenant = $1 AND status = '{}' AND id < $2 \
+                     ORDER BY id DESC LIMIT $3)"
+                ),
+                s.as_str()
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            "SELECT ",
+            run_cols!(),
+            " FROM ({}) r ORDER BY id DESC LIMIT $3"
+        ),
+        by_status.join(" UNION ALL ")
+    )
+});
+
+/// The `list_runs` statement for filter `index` (see
+/// `codec::list_runs_index`).
+pub(super) fn list_runs_sql(index: usize) -> &'static str {
+    match index {
+        0 => LIST_ALL_RUNS.as_str(),
+        i => LIST_RUNS[i.min(3)],
+    }
+}
+
 /// [`Store::list_runs`](crate::Store::list_runs) on this backend.
 pub(super) async fn list_runs(
     store: &PgStore,
@@ -123,8 +187,10 @@ pub(super) async fn list_runs(
 ) -> Result<Page<Run>> {
     let (limit, fetch) = limit_of(filter.limit);
     let cursor = crate::codec::run_cursor(filter)?;
-    let statement = sql::LIST_RUNS
-        [crate::codec::list_runs_index(filter.agent.is_some(), filter.status.is_some())];
+    let statement = list_runs_sql(crate::codec::list_runs_index(
+        filter.agent.is_some(),
+        filter.status.is_some(),
+    ));
     let mut query = sqlx::query(statement)
         .bind(tenant.as_str())
         .bind(uuid::Uuid::from_bytes(crate::codec::cursor_bound(cursor)))

@@ -223,31 +223,6 @@ pub(super) const GET_RUN: &str = concat!(
 pub(super) const RUN_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2)";
 
-/// The tenant's runs below a cursor, newest first: `$1` tenant, `$2`
-/// cursor (exclusive), `$3` limit, then the agent and status filters that
-/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
-/// `runs_by_agent`, `runs_by_status`; agent and status together take the
-/// agent's range.
-macro_rules! list_runs {
-    ($filter:literal) => {
-        concat!(
-            "SELECT ",
-            run_cols!(),
-            " FROM runs WHERE tenant = $1 AND id < $2",
-            $filter,
-            " ORDER BY id DESC LIMIT $3"
-        )
-    };
-}
-
-/// [`list_runs!`] by filter, as `codec::list_runs_index` numbers them.
-pub(super) const LIST_RUNS: [&str; 4] = [
-    list_runs!(""),
-    list_runs!(" AND agent = $4"),
-    list_runs!(" AND status = $4"),
-    list_runs!(" AND agent = $4 AND status = $5"),
-];
-
 pub(super) const LIST_STEPS: &str = concat!(
     "SELECT ",
     step_cols!(),
