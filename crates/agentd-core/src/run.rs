@@ -59,19 +59,94 @@ impl RunStatus {
         )
     }
 
-    /// The one place the legal transitions are written down.
+    /// Whether a run may go from `self` to `to`: some [`Change`] applies to
+    /// `self` and can leave the run in `to`. Derived from [`Change::from`]
+    /// and [`Change::to`], the one place the legal transitions are written
+    /// down.
     pub fn can_transition(self, to: RunStatus) -> bool {
+        self != to
+            && Change::ALL
+                .iter()
+                .any(|c| c.applies_to(self) && c.to().contains(&to))
+    }
+
+    /// Statuses whose runs hold their conversation's turn: a conversation's
+    /// later runs wait while one of these is underway (queued runs wait
+    /// for older queued runs too).
+    pub const HOLDS_TURN: &'static [RunStatus] = &[Self::Running, Self::Paused];
+}
+
+/// The changes a run's status goes through. Each applies only to runs in
+/// the statuses [`Change::from`] lists: the stores build their SQL status
+/// predicates from these sets, so the legal transitions are written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// A worker takes a lease: a queued run that is due, or a running run
+    /// whose lease expired (its worker died).
+    Claim,
+    /// The lease holder journals steps or extends its lease.
+    Journal,
+    /// The lease holder pauses the run to ask a human.
+    Pause,
+    /// The lease holder ends the attempt: succeeded, failed, back to the
+    /// queue for a retry, or dead.
+    Finish,
+    /// The lease holder gives the run back to the queue (shutdown).
+    Release,
+    /// A caller answers a paused run; it is queued again.
+    Resume,
+    /// A caller cancels a run that has not finished.
+    Cancel,
+    /// An operator queues a dead run again.
+    Requeue,
+    /// Retention deletes a run that finished for good.
+    Purge,
+}
+
+impl Change {
+    /// Every change.
+    pub const ALL: [Change; 9] = [
+        Self::Claim,
+        Self::Journal,
+        Self::Pause,
+        Self::Finish,
+        Self::Release,
+        Self::Resume,
+        Self::Cancel,
+        Self::Requeue,
+        Self::Purge,
+    ];
+
+    /// The statuses a run must be in for this change to apply.
+    pub const fn from(self) -> &'static [RunStatus] {
         use RunStatus::*;
-        matches!(
-            (self, to),
-            (Queued, Running | Cancelled)
-                | (
-                    Running,
-                    Paused | Succeeded | Failed | Cancelled | Queued | Dead
-                )
-                | (Paused, Queued | Cancelled)
-                | (Dead, Queued)
-        )
+        match self {
+            Self::Claim => &[Queued, Running],
+            Self::Journal | Self::Pause | Self::Finish | Self::Release => &[Running],
+            Self::Resume => &[Paused],
+            Self::Cancel => &[Queued, Running, Paused],
+            Self::Requeue => &[Dead],
+            Self::Purge => &[Succeeded, Failed, Cancelled],
+        }
+    }
+
+    /// The statuses this change can leave the run in (none: the run is
+    /// deleted).
+    pub const fn to(self) -> &'static [RunStatus] {
+        use RunStatus::*;
+        match self {
+            Self::Claim | Self::Journal => &[Running],
+            Self::Pause => &[Paused],
+            Self::Finish => &[Succeeded, Failed, Queued, Dead],
+            Self::Release | Self::Resume | Self::Requeue => &[Queued],
+            Self::Cancel => &[Cancelled],
+            Self::Purge => &[],
+        }
+    }
+
+    /// Whether the change applies to a run in `status`.
+    pub fn applies_to(self, status: RunStatus) -> bool {
+        self.from().contains(&status)
     }
 }
 
@@ -210,5 +285,32 @@ mod tests {
         for s in RunStatus::ALL {
             assert_eq!(RunStatus::parse(s.as_str()), Some(s));
         }
+        // The transitions the changes allow, written out once more here
+        // only to pin them down.
+        let legal = [
+            (Queued, Running),
+            (Queued, Cancelled),
+            (Running, Paused),
+            (Running, Succeeded),
+            (Running, Failed),
+            (Running, Cancelled),
+            (Running, Queued),
+            (Running, Dead),
+            (Paused, Queued),
+            (Paused, Cancelled),
+            (Dead, Queued),
+        ];
+        for from in RunStatus::ALL {
+            for to in RunStatus::ALL {
+                assert_eq!(
+                    from.can_transition(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+        assert!(Change::Cancel.applies_to(Paused));
+        assert!(!Change::Resume.applies_to(Queued));
+        assert!(Change::Purge.from().iter().all(|s| s.is_terminal()));
     }
 }

@@ -206,3 +206,41 @@ pub(crate) fn in_page(steps: Vec<Step>, after: Option<u32>) -> Vec<Step> {
         Some(after) => steps.into_iter().filter(|s| s.index > after).collect(),
     }
 }
+
+/// Which of a backend's four `list_runs` statements serves a filter: none,
+/// agent, status, agent and status.
+pub(crate) fn list_runs_index(agent: bool, status: bool) -> usize {
+    usize::from(agent) + 2 * usize::from(status)
+}
+
+/// The exclusive upper bound of a `list_runs` page: the cursor's id, or
+/// above every id for the first page, so the page is always an index range.
+pub(crate) fn cursor_bound(cursor: Option<uuid::Uuid>) -> [u8; 16] {
+    cursor.map_or([0xff; 16], |c| *c.as_bytes())
+}
+
+/// The run id a `list_runs` cursor names: the last run of the previous
+/// page (ids are time-ordered, so the next page is the ids below it).
+pub(crate) fn run_cursor(filter: &crate::RunFilter) -> Result<Option<uuid::Uuid>> {
+    filter
+        .cursor
+        .as_ref()
+        .map(|c| {
+            RunId::parse(c)
+                .map(|id| id.0)
+                .map_err(|_| StoreError::BadCursor(c.clone()))
+        })
+        .transpose()
+}
+
+/// Refuses a database migrated by a newer agentd: `applied` migrations,
+/// of which this agentd knows `known`.
+pub(crate) fn check_schema_version(applied: usize, known: usize) -> Result<()> {
+    if applied > known {
+        return Err(StoreError::Migrate(format!(
+            "the database is at schema version {applied}, newer than this agentd ({known}); \
+             upgrade agentd"
+        )));
+    }
+    Ok(())
+}

@@ -5,13 +5,26 @@
 //! [`Lease`], which carries the tenant of the run it was granted for): there is
 //! no default tenant anywhere in this crate.
 
+// A build with neither backend can only report that (see `open`).
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused))]
+
+#[macro_use]
+mod by_role;
+#[macro_use]
+mod status;
+#[macro_use]
+mod row;
 mod codec;
 mod crypt;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use crypt::{Keyring, KeyringError};
+#[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
+#[cfg(feature = "sqlite")]
 pub use sqlite::{Clock, SqliteStore};
 
 use agentd_core::{
@@ -28,12 +41,20 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// What can go wrong talking to the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("SQLite error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("SQLite error: {0}")]
-    SqliteBatch(Arc<rusqlite::Error>),
+    /// The database failed a statement. `source` is the driver's error;
+    /// callers see it only as an error, so no driver type leaks out.
+    #[error("{backend} error: {source}")]
+    Backend {
+        backend: &'static str,
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database could not be reached (connection refused or lost, pool
+    /// exhausted past its timeout): the request may succeed later.
+    #[error("{backend} is unavailable: {source}")]
+    Unavailable {
+        backend: &'static str,
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     #[error("applying store migrations failed: {0}")]
     Migrate(String),
     /// The store's background writer is gone (the process is shutting down).
@@ -509,15 +530,35 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 pub async fn open_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>> {
     let StoreOptions { keyring } = options;
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(
+        #[cfg(feature = "sqlite")]
+        return Ok(Arc::new(
             SqliteStore::open(url).await?.with_keyring(keyring),
-        ))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::open(url).await?.with_keyring(keyring)))
-    } else {
-        Err(StoreError::BadUrl {
-            url: url.to_string(),
-            reason: "expected sqlite://PATH or postgres://USER@HOST/DB".to_string(),
-        })
+        ));
+        #[cfg(not(feature = "sqlite"))]
+        return Err(compiled_out(url, "sqlite"));
+    }
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(PgStore::open(url).await?.with_keyring(keyring)));
+        #[cfg(not(feature = "postgres"))]
+        return Err(compiled_out(url, "postgres"));
+    }
+    Err(StoreError::BadUrl {
+        url: url.to_string(),
+        reason: "expected sqlite://PATH or postgres://USER@HOST/DB".to_string(),
+    })
+}
+
+/// A URL of a backend this build left out. The URL is not shown: it may
+/// hold a password, and the scheme says enough.
+#[allow(dead_code)] // used only when a backend feature is off
+fn compiled_out(url: &str, feature: &str) -> StoreError {
+    let scheme = url.split(':').next().unwrap_or_default();
+    StoreError::BadUrl {
+        url: format!("{scheme}:..."),
+        reason: format!(
+            "this agentd was built without the `{feature}` feature of agentd-store; \
+             rebuild with it enabled"
+        ),
     }
 }

@@ -14,7 +14,7 @@
 //! write's error never fails another.
 
 use super::rows::{self, StepColumns, Totals, WriteColumns};
-use super::{UNIQUE_VIOLATION, has_code, is_violation_of, sql};
+use super::{UNIQUE_VIOLATION, db_error, has_code, is_violation_of, sql};
 use crate::codec::{Codec, corrupt};
 use crate::{Lease, Result, StoreError};
 use agentd_core::{Run, SCHEMA_VERSION};
@@ -214,10 +214,10 @@ fn isolating<'a>(
                 }
                 // Another process numbered the conversation's messages
                 // first: number them again.
-                Err(StoreError::Db(e))
+                Err(e)
                     if writes.len() == 1
                         && tries + 1 < MESSAGE_TRIES
-                        && is_violation_of(&e, "messages_pkey") =>
+                        && db_error(&e).is_some_and(|e| is_violation_of(e, "messages_pkey")) =>
                 {
                     tries += 1
                 }
@@ -291,112 +291,139 @@ async fn run_all(
     kinds: &Kinds<'_>,
     out: &mut [Option<Result<Done>>],
 ) -> Result<()> {
-    let Kinds {
-        creates,
-        appends,
-        finishes,
-    } = kinds;
-    if !creates.is_empty() {
-        let rows: Vec<&CreateRow> = creates.iter().map(|(_, r)| *r).collect();
-        let mut runs = by_id(bind_creates(&rows).fetch_all(&mut *conn).await?)?;
-        for (i, r) in creates {
-            out[*i] = Some(match runs.remove(&r.id) {
-                Some(row) => rows::run(codec, &row, 0).map(Done::Run),
-                None => Err(corrupt(format_args!("run {} was not created", r.id))),
-            });
+    if !kinds.creates.is_empty() {
+        run_creates(conn, codec, &kinds.creates, out).await?;
+    }
+    if !kinds.appends.is_empty() {
+        run_appends(conn, &kinds.appends, out).await?;
+    }
+    if !kinds.finishes.is_empty() {
+        run_finishes(conn, codec, &kinds.finishes, out).await?;
+    }
+    Ok(())
+}
+
+/// Inserts the batch's new runs in one statement.
+async fn run_creates(
+    conn: &mut PgConnection,
+    codec: &Codec,
+    creates: &[(usize, &CreateRow)],
+    out: &mut [Option<Result<Done>>],
+) -> Result<()> {
+    let rows: Vec<&CreateRow> = creates.iter().map(|(_, r)| *r).collect();
+    let mut runs = by_id(bind_creates(&rows).fetch_all(&mut *conn).await?)?;
+    for (i, r) in creates {
+        out[*i] = Some(match runs.remove(&r.id) {
+            Some(row) => rows::run(codec, &row, 0).map(Done::Run),
+            None => Err(corrupt(format_args!("run {} was not created", r.id))),
+        });
+    }
+    Ok(())
+}
+
+/// Journals the batch's steps in one statement.
+async fn run_appends(
+    conn: &mut PgConnection,
+    appends: &[(usize, &AppendRow)],
+    out: &mut [Option<Result<Done>>],
+) -> Result<()> {
+    let mut steps = Vec::with_capacity(appends.len());
+    let mut w = WriteColumns::default();
+    let mut lease_ms = Vec::with_capacity(appends.len());
+    for (_, r) in appends {
+        steps.push(&r.steps);
+        w.push(&r.lease, &r.totals);
+        lease_ms.push(r.lease_ms);
+    }
+    let statement = if appends.iter().any(|(_, r)| r.settles) {
+        sql::APPEND_SETTLING.as_str()
+    } else {
+        sql::APPEND.as_str()
+    };
+    let q = w
+        .bind(StepColumns::bind(sqlx::query(statement), &steps))
+        .bind(lease_ms);
+    let written: HashSet<Uuid> = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<Uuid, _>(0))
+        .collect::<Result<_, _>>()?;
+    for (i, r) in appends {
+        out[*i] = Some(if written.contains(&r.lease.run_id.0) {
+            Ok(Done::Appended)
+        } else {
+            Err(StoreError::LeaseLost {
+                run: r.lease.run_id,
+            })
+        });
+    }
+    Ok(())
+}
+
+/// Ends the batch's attempts in one statement.
+async fn run_finishes(
+    conn: &mut PgConnection,
+    codec: &Codec,
+    finishes: &[(usize, &FinishRow)],
+    out: &mut [Option<Result<Done>>],
+) -> Result<()> {
+    let n = finishes.len();
+    let mut steps = Vec::with_capacity(n);
+    let mut w = WriteColumns::default();
+    let (mut status, mut output, mut error, mut detail) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut delay, mut attempts, mut event) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut msg_run, mut msg_ord, mut msg) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, r) in finishes {
+        steps.push(&r.steps);
+        w.push(&r.lease, &r.totals);
+        status.push(r.status);
+        output.push(r.output.as_deref());
+        error.push(r.error.as_deref());
+        detail.push(r.detail.as_deref());
+        delay.push(r.delay_ms);
+        attempts.push(r.attempts);
+        event.push(r.event);
+        for (ord, m) in r.messages.iter().enumerate() {
+            msg_run.push(r.lease.run_id.0);
+            msg_ord.push(ord as i64 + 1);
+            msg.push(m.as_str());
         }
     }
-    if !appends.is_empty() {
-        let mut steps = Vec::with_capacity(appends.len());
-        let mut w = WriteColumns::default();
-        let mut lease_ms = Vec::with_capacity(appends.len());
-        for (_, r) in appends {
-            steps.push(&r.steps);
-            w.push(&r.lease, &r.totals);
-            lease_ms.push(r.lease_ms);
-        }
-        let statement = if appends.iter().any(|(_, r)| r.settles) {
-            sql::APPEND_SETTLING
-        } else {
-            sql::APPEND
-        };
-        let q = w
-            .bind(StepColumns::bind(sqlx::query(statement), &steps))
-            .bind(lease_ms);
-        let written: HashSet<Uuid> = q
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<Uuid, _>(0))
-            .collect::<Result<_, _>>()?;
-        for (i, r) in appends {
-            out[*i] = Some(if written.contains(&r.lease.run_id.0) {
-                Ok(Done::Appended)
-            } else {
-                Err(StoreError::LeaseLost {
-                    run: r.lease.run_id,
-                })
-            });
-        }
-    }
-    if !finishes.is_empty() {
-        let n = finishes.len();
-        let mut steps = Vec::with_capacity(n);
-        let mut w = WriteColumns::default();
-        let (mut status, mut output, mut error, mut detail) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut delay, mut attempts, mut event) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut msg_run, mut msg_ord, mut msg) = (Vec::new(), Vec::new(), Vec::new());
-        for (_, r) in finishes {
-            steps.push(&r.steps);
-            w.push(&r.lease, &r.totals);
-            status.push(r.status);
-            output.push(r.output.as_deref());
-            error.push(r.error.as_deref());
-            detail.push(r.detail.as_deref());
-            delay.push(r.delay_ms);
-            attempts.push(r.attempts);
-            event.push(r.event);
-            for (ord, m) in r.messages.iter().enumerate() {
-                msg_run.push(r.lease.run_id.0);
-                msg_ord.push(ord as i64 + 1);
-                msg.push(m.as_str());
-            }
-        }
-        let statement = if finishes.iter().any(|(_, r)| r.settles) {
-            sql::FINISH_SETTLING
-        } else {
-            sql::FINISH
-        };
-        let q = w
-            .bind(StepColumns::bind(sqlx::query(statement), &steps))
-            .bind(status)
-            .bind(output)
-            .bind(error)
-            .bind(detail)
-            .bind(delay)
-            .bind(attempts)
-            .bind(event)
-            .bind(msg_run)
-            .bind(msg_ord)
-            .bind(msg);
-        let mut runs = by_id(q.fetch_all(&mut *conn).await?)?;
-        for (i, r) in finishes {
-            out[*i] = Some(match runs.remove(&r.lease.run_id.0) {
-                Some(row) => rows::run(codec, &row, 0).map(Done::Run),
-                None => Err(StoreError::LeaseLost {
-                    run: r.lease.run_id,
-                }),
-            });
-        }
+    let statement = if finishes.iter().any(|(_, r)| r.settles) {
+        sql::FINISH_SETTLING.as_str()
+    } else {
+        sql::FINISH.as_str()
+    };
+    let q = w
+        .bind(StepColumns::bind(sqlx::query(statement), &steps))
+        .bind(status)
+        .bind(output)
+        .bind(error)
+        .bind(detail)
+        .bind(delay)
+        .bind(attempts)
+        .bind(event)
+        .bind(msg_run)
+        .bind(msg_ord)
+        .bind(msg);
+    let mut runs = by_id(q.fetch_all(&mut *conn).await?)?;
+    for (i, r) in finishes {
+        out[*i] = Some(match runs.remove(&r.lease.run_id.0) {
+            Some(row) => rows::run(codec, &row, 0).map(Done::Run),
+            None => Err(StoreError::LeaseLost {
+                run: r.lease.run_id,
+            }),
+        });
     }
     Ok(())
 }
@@ -451,9 +478,11 @@ fn by_id(rows: Vec<PgRow>) -> Result<HashMap<Uuid, PgRow>> {
 /// `Duplicate`.
 pub(super) fn create_error(e: StoreError, id: &Uuid) -> StoreError {
     match e {
-        StoreError::Db(db) if has_code(&db, UNIQUE_VIOLATION) => StoreError::Duplicate {
-            what: format!("run {id}"),
-        },
+        e if db_error(&e).is_some_and(|db| has_code(db, UNIQUE_VIOLATION)) => {
+            StoreError::Duplicate {
+                what: format!("run {id}"),
+            }
+        }
         e => e,
     }
 }

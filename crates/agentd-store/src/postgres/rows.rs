@@ -1,99 +1,59 @@
 //! Mapping between PostgreSQL rows and domain types, and the array binding
 //! of steps.
 
-use crate::codec::{Codec, Field, corrupt};
+use crate::codec::{Codec, Field};
+use crate::row::RawRow;
+pub(super) use crate::row::{run, step};
 use crate::{Result, StepWrite};
-use agentd_core::checkpoint::{StepRecord, migrate_run};
-use agentd_core::{
-    ConversationId, PrincipalId, Run, RunId, RunStatus, SCHEMA_VERSION, Step, StepKind, StepStatus,
-    TenantId, Usage,
-};
-use sqlx::Row;
+use agentd_core::{RunId, SCHEMA_VERSION};
 use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Column, Row, TypeInfo};
 
 /// A statement with its arguments, as `sqlx::query` builds it.
 pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
 
-/// Reads a run whose columns (`run_cols!`) start at `at`, migrated to the
-/// current record version.
-pub(super) fn run(codec: &Codec, row: &PgRow, at: usize) -> Result<Run> {
-    let status: String = row.try_get(at + 5)?;
-    let conversation: Option<String> = row.try_get(at + 4)?;
-    let version = count(row.try_get::<i16, _>(at + 18)?)?;
-    let id = RunId(row.try_get(at)?);
-    let field = |column| Field::of(&id, column);
-    let run = Run {
-        id,
-        tenant: TenantId::parse(row.try_get::<String, _>(at + 1)?).map_err(corrupt)?,
-        agent: row.try_get(at + 2)?,
-        principal: PrincipalId::parse(row.try_get::<String, _>(at + 3)?).map_err(corrupt)?,
-        conversation_id: conversation
-            .map(ConversationId::parse)
-            .transpose()
-            .map_err(corrupt)?,
-        status: RunStatus::parse(&status)
-            .ok_or_else(|| corrupt(format_args!("unknown run status {status:?}")))?,
-        input: codec.parse(field("runs.input"), row.try_get(at + 6)?)?,
-        output: codec.parse_opt(field("runs.output"), row.try_get(at + 7)?)?,
-        error: codec.parse_opt(field("runs.error"), row.try_get(at + 8)?)?,
-        pause: codec.parse_opt(field("runs.pause"), row.try_get(at + 9)?)?,
-        metadata: codec.parse_opt(field("runs.metadata"), row.try_get(at + 10)?)?,
-        steps: count(row.try_get::<i32, _>(at + 11)?)?,
-        attempt: count(row.try_get::<i32, _>(at + 12)?)?,
-        usage: Usage {
-            input_tokens: count(row.try_get::<i64, _>(at + 13)?)?,
-            output_tokens: count(row.try_get::<i64, _>(at + 14)?)?,
-        },
-        cost_usd: row.try_get(at + 15)?,
-        created_at: row.try_get(at + 16)?,
-        updated_at: row.try_get(at + 17)?,
-    };
-    Ok(migrate_run(version, run)?)
+impl RawRow for PgRow {
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(match width(self, i) {
+            2 => self.try_get::<i16, _>(i)?.into(),
+            4 => self.try_get::<i32, _>(i)?.into(),
+            _ => self.try_get(i)?,
+        })
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(match width(self, i) {
+            2 => self.try_get::<Option<i16>, _>(i)?.map(i64::from),
+            4 => self.try_get::<Option<i32>, _>(i)?.map(i64::from),
+            _ => self.try_get(i)?,
+        })
+    }
+
+    fn real(&self, i: usize) -> Result<f64> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn run_id(&self, i: usize) -> Result<RunId> {
+        Ok(RunId(self.try_get(i)?))
+    }
 }
 
-/// Reads a step record of run `run`, as stored, from `SELECT step_cols!()`.
-pub(super) fn step(codec: &Codec, run: &RunId, row: &PgRow) -> Result<StepRecord> {
-    let index = count(row.try_get::<i32, _>(0)?)?;
-    let field = |column| Field::step(run, index, column);
-    let kind: String = row.try_get(1)?;
-    let status: String = row.try_get(3)?;
-    let input_tokens: Option<i64> = row.try_get(10)?;
-    let output_tokens: Option<i64> = row.try_get(11)?;
-    let step = Step {
-        index,
-        kind: StepKind::parse(&kind)
-            .ok_or_else(|| corrupt(format_args!("unknown step kind {kind:?}")))?,
-        name: row.try_get(2)?,
-        call_id: row.try_get(12)?,
-        status: StepStatus::parse(&status)
-            .ok_or_else(|| corrupt(format_args!("unknown step status {status:?}")))?,
-        attempt: count(row.try_get::<i32, _>(4)?)?,
-        started_at: row.try_get(5)?,
-        duration_ms: count(row.try_get::<i64, _>(6)?)?,
-        input: codec.parse(field("steps.input"), row.try_get(7)?)?,
-        output: codec.parse(field("steps.output"), row.try_get(8)?)?,
-        error: codec.parse_opt(field("steps.error"), row.try_get(9)?)?,
-        usage: match (input_tokens, output_tokens) {
-            (None, None) => None,
-            (i, o) => Some(Usage {
-                input_tokens: count(i.unwrap_or(0))?,
-                output_tokens: count(o.unwrap_or(0))?,
-            }),
-        },
-    };
-    Ok(StepRecord {
-        version: count(row.try_get::<i16, _>(13)?)?,
-        step,
-    })
-}
-
-/// A non-negative database integer as an unsigned count.
-fn count<T, U>(v: T) -> Result<U>
-where
-    T: Copy + std::fmt::Display,
-    U: TryFrom<T>,
-{
-    U::try_from(v).map_err(|_| corrupt(format_args!("negative or oversized count {v}")))
+/// The byte width of integer column `i` (`int2`, `int4`; 8 otherwise):
+/// sqlx decodes an integer only as the Rust type of its exact width.
+fn width(row: &PgRow, i: usize) -> u8 {
+    match row.columns().get(i).map(|c| c.type_info().name()) {
+        Some("INT2") => 2,
+        Some("INT4") => 4,
+        _ => 8,
+    }
 }
 
 /// A count as a database integer. Counts past the column's range never

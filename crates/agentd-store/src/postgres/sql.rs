@@ -14,38 +14,12 @@ macro_rules! now {
     };
 }
 
-/// Columns of a run, in the order `rows::run` reads them.
-macro_rules! run_cols {
-    () => {
-        "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
-    };
-}
-
-/// Columns of a step, in the order `rows::step` reads them.
-macro_rules! step_cols {
-    () => {
-        "idx, kind, name, status, attempt, started_at, duration_ms, input, output, error, \
-         input_tokens, output_tokens, call_id, v"
-    };
-}
-
-/// A conversation's runs wait for its older active runs (alias `r`).
-macro_rules! conversation_turn {
-    () => {
-        "(r.conversation_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs o \
-         WHERE o.tenant = r.tenant AND o.conversation_id = r.conversation_id \
-         AND o.id <> r.id AND (o.status IN ('running', 'paused') \
-         OR (o.status = 'queued' AND o.id < r.id))))"
-    };
-}
-
 /// Runs that may be claimed (alias `r`): due and queued, or running on an
 /// expired lease, and their conversation's turn.
 macro_rules! runnable {
     () => {
         concat!(
-            "r.status IN ('queued', 'running') \
+            "r.status {claim} \
              AND ((r.status = 'queued' AND r.available_at <= ",
             now!(),
             ") OR (r.status = 'running' AND r.lease_until < ",
@@ -121,7 +95,7 @@ macro_rules! add_totals {
 /// `w_tenant` and `w_token`.
 macro_rules! fence {
     () => {
-        "id = w_id AND tenant = w_tenant AND lease_token = w_token AND status = 'running'"
+        "id = w_id AND tenant = w_tenant AND lease_token = w_token AND status {journal}"
     };
 }
 
@@ -164,17 +138,6 @@ macro_rules! settle_budget {
 
 // ---- schema ----
 
-pub(super) const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_init.sql"),
-    include_str!("../../migrations/postgres/0002_roles.sql"),
-    include_str!("../../migrations/postgres/0003_idempotency.sql"),
-    include_str!("../../migrations/postgres/0004_step_calls.sql"),
-    include_str!("../../migrations/postgres/0005_retention.sql"),
-    include_str!("../../migrations/postgres/0006_budgets.sql"),
-    include_str!("../../migrations/postgres/0007_circuits.sql"),
-    include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
-];
-
 /// Serializes the users of one idempotency key (`$1` tenant, `$2` key)
 /// until commit.
 pub(super) const LOCK_IDEMPOTENCY: &str =
@@ -201,14 +164,6 @@ pub(super) const INSERT_AUDIT: &str = concat!(
     ", $2, $3, $4, $5)"
 );
 
-pub(super) const MIGRATE_LOCK: &str =
-    "SELECT pg_advisory_xact_lock(hashtextextended('agentd.migrate.' || current_schema(), 0))";
-
-pub(super) const CREATE_VERSIONS: &str = "CREATE TABLE IF NOT EXISTS agentd_migrations (\
-     version integer PRIMARY KEY, applied_at bigint NOT NULL)";
-
-pub(super) const APPLIED: &str = "SELECT COALESCE(max(version), 0) FROM agentd_migrations";
-
 pub(super) const RECORD_MIGRATION: &str = concat!(
     "INSERT INTO agentd_migrations (version, applied_at) VALUES ($1, ",
     now!(),
@@ -217,9 +172,6 @@ pub(super) const RECORD_MIGRATION: &str = concat!(
 
 pub(super) const SCHEMA_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)";
-
-pub(super) const STORAGE_BYTES: &str = "SELECT COALESCE(sum(pg_total_relation_size(to_regclass(t))), 0)::int8 \
-     FROM unnest(ARRAY['runs', 'steps', 'messages', 'audit']) AS t";
 
 // ---- caller side ----
 
@@ -271,14 +223,6 @@ pub(super) const GET_RUN: &str = concat!(
 pub(super) const RUN_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2)";
 
-pub(super) const LIST_RUNS: &str = concat!(
-    "SELECT ",
-    run_cols!(),
-    " FROM runs WHERE tenant = $1 AND ($2::uuid IS NULL OR id < $2) \
-     AND ($3::text IS NULL OR agent = $3) AND ($4::text IS NULL OR status = $4) \
-     ORDER BY id DESC LIMIT $5"
-);
-
 pub(super) const LIST_STEPS: &str = concat!(
     "SELECT ",
     step_cols!(),
@@ -312,20 +256,22 @@ pub(super) const CANCEL: &str = concat!(
     " FROM u"
 );
 
+rendered! {
 /// Queues a dead run again as a first attempt: `$1` id, `$2` tenant, `$3`
 /// actor. The caller checked (under a row lock) that it is dead.
-pub(super) const REQUEUE: &str = concat!(
+pub(super) static REQUEUE = concat!(
     "WITH u AS (UPDATE runs SET status = 'queued', error = NULL, attempt = 1, available_at = ",
     now!(),
     ", updated_at = ",
     now!(),
-    " WHERE id = $1 AND tenant = $2 AND status = 'dead' RETURNING ",
+    " WHERE id = $1 AND tenant = $2 AND status {requeue} RETURNING ",
     run_cols!(),
     "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
      SELECT id, updated_at, tenant, $3, 'requeued' FROM u) SELECT ",
     run_cols!(),
     " FROM u"
 );
+}
 
 /// Answers the waiting step `$3` and queues the run again: `$1` id, `$2`
 /// tenant, `$4` answer, `$5` actor. Returns how many steps were answered
@@ -350,10 +296,11 @@ pub(super) const RESUME: &str = concat!(
 
 // ---- worker side ----
 
+rendered! {
 /// Claims the `$3` oldest runnable runs: due queued runs (`runs_queued`)
 /// and runs on expired leases (`runs_leased`), each looked up in its own
 /// index.
-pub(super) const CLAIM_NEXT: &str = claim!(
+pub(super) static CLAIM_NEXT = claim!(
     concat!(
         "q AS (SELECT r.id AS cid, false AS reclaim, r.available_at AS due FROM runs r \
          WHERE r.status = 'queued' AND r.available_at <= ",
@@ -371,14 +318,17 @@ pub(super) const CLAIM_NEXT: &str = claim!(
     "SELECT cid, reclaim FROM (SELECT * FROM q UNION ALL SELECT * FROM e) x \
      ORDER BY due, cid LIMIT $3"
 );
+}
 
+rendered! {
 /// Claims run `$3` of tenant `$4` if it is runnable.
-pub(super) const CLAIM_ONE: &str = claim!(concat!(
+pub(super) static CLAIM_ONE = claim!(concat!(
     "SELECT r.id AS cid, r.status = 'running' AS reclaim FROM runs r \
      WHERE r.id = $3 AND r.tenant = $4 AND ",
     runnable!(),
     " FOR UPDATE OF r SKIP LOCKED"
 ));
+}
 
 /// A run's journal from its start up to step `$2`.
 pub(super) const STEPS_UP_TO: &str = concat!(
@@ -399,8 +349,10 @@ pub(super) const LOAD_HISTORY: &str = "SELECT run_id, message FROM (SELECT seq, 
      FROM messages WHERE tenant = $1 AND conversation_id = $2 ORDER BY seq DESC LIMIT $3) m \
      ORDER BY seq";
 
-pub(super) const HOLDS_LEASE: &str = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 \
-     AND status = 'running')";
+rendered! {
+pub(super) static HOLDS_LEASE = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 \
+     AND lease_token = $3 AND status {journal})";
+}
 
 /// Journals the steps of any number of runs under their leases and extends
 /// each lease by its `$23` ms; `$settle` settles their tenants' budgets.
@@ -425,16 +377,21 @@ macro_rules! append {
     };
 }
 
+rendered! {
 /// [`append!`] for writes that spend nothing: no budget to settle.
-pub(super) const APPEND: &str = append!();
+pub(super) static APPEND = append!();
+}
 
+rendered! {
 /// [`append!`] for a batch that spends: the cost goes to the tenants'
 /// budget periods and ends the runs' reservations.
-pub(super) const APPEND_SETTLING: &str = append!(settle_budget!());
+pub(super) static APPEND_SETTLING = append!(settle_budget!());
+}
 
+rendered! {
 /// Journals a run's last steps and pauses it: `$16..$22` as in
 /// [`APPEND`] for the one run, `$23` pause, `$24` audit detail.
-pub(super) const PAUSE: &str = concat!(
+pub(super) static PAUSE = concat!(
     "WITH ",
     writes!("$23::text[]", "$24::text[]"),
     ", w_pause, w_detail)), u AS (UPDATE runs SET ",
@@ -451,6 +408,7 @@ pub(super) const PAUSE: &str = concat!(
     run_cols!(),
     " FROM u"
 );
+}
 
 /// Journals the last steps of any number of runs and ends their attempts:
 /// `$16..$22` as in [`APPEND`], `$23` statuses, `$24` outputs, `$25`
@@ -499,43 +457,54 @@ macro_rules! finish {
     };
 }
 
+rendered! {
 /// [`finish!`] for attempts that spent nothing and hold no reservation.
-pub(super) const FINISH: &str = finish!();
+pub(super) static FINISH = finish!();
+}
 
+rendered! {
 /// [`finish!`] for a batch where some attempt spent or reserved budget: the
 /// attempt is over, so whatever it reserved is released.
-pub(super) const FINISH_SETTLING: &str = finish!(settle_budget!(always));
+pub(super) static FINISH_SETTLING = finish!(settle_budget!(always));
+}
 
+rendered! {
 /// Extends a held lease: `$1` id, `$2` tenant, `$3` token, `$4` ms.
-pub(super) const HEARTBEAT: &str = concat!(
+pub(super) static HEARTBEAT = concat!(
     "UPDATE runs SET lease_until = ",
     now!(),
-    " + $4 WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'"
+    " + $4 WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status {journal}"
 );
+}
 
-pub(super) const RELEASE: &str = concat!(
+rendered! {
+pub(super) static RELEASE = concat!(
     "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, available_at = ",
     now!(),
     ", updated_at = ",
     now!(),
-    " WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'"
+    " WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status {release}"
 );
+}
 
-pub(super) const RELEASE_OWNER: &str = concat!(
+rendered! {
+pub(super) static RELEASE_OWNER = concat!(
     "UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, available_at = ",
     now!(),
     ", updated_at = ",
     now!(),
-    ", attempt = attempt + 1 WHERE lease_owner = $1 AND status = 'running'"
+    ", attempt = attempt + 1 WHERE lease_owner = $1 AND status {release}"
 );
+}
 
 // ---- maintenance ----
 
+rendered! {
 /// Deletes up to `$2` runs that finished more than `$1` ms ago (database
 /// clock), oldest first, with their steps, audit records and idempotency
 /// keys. Runs another purger holds are skipped. Returns how many went.
-pub(super) const PURGE_FINISHED: &str = concat!(
-    "WITH r AS (SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') \
+pub(super) static PURGE_FINISHED = concat!(
+    "WITH r AS (SELECT id FROM runs WHERE status {purge} \
      AND updated_at < ",
     now!(),
     " - $1 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
@@ -545,6 +514,7 @@ pub(super) const PURGE_FINISHED: &str = concat!(
      d AS (DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING id) \
      SELECT count(*) FROM d"
 );
+}
 /// Opens or rolls the tenant's budget period and locks its row, which
 /// serializes reservations of one tenant across processes: `$1` tenant,
 /// `$2` period in ms. Returns the period's spending.
@@ -576,9 +546,11 @@ pub(super) const BUDGET_RESERVE: &str = concat!(
 /// Ends run `$1`'s reservation.
 pub(super) const BUDGET_RELEASE: &str = "DELETE FROM budget_reservations WHERE run_id = $1";
 
+rendered! {
 /// Checks a lease is held: `$1` run, `$2` tenant, `$3` token.
-pub(super) const LEASE_HELD: &str =
-    "SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status = 'running'";
+pub(super) static LEASE_HELD =
+    "SELECT 1 FROM runs WHERE id = $1 AND tenant = $2 AND lease_token = $3 AND status {journal}";
+}
 
 /// Opens provider `$1`'s shared circuit for `$2` ms (never shortening it).
 pub(super) const CIRCUIT_OPEN: &str = concat!(

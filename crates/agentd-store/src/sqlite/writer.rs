@@ -49,7 +49,10 @@ where
         let result = match (committed, this.out) {
             (_, Some(Err(e))) => Err(e),
             (Ok(()), Some(Ok(v))) => Ok(v),
-            (Err(e), Some(Ok(_))) => Err(StoreError::SqliteBatch(e)),
+            (Err(e), Some(Ok(_))) => Err(StoreError::Backend {
+                backend: "sqlite",
+                source: e,
+            }),
             (_, None) => Err(StoreError::Closed),
         };
         // The caller may have gone away (a cancelled request): nothing to do.

@@ -127,6 +127,22 @@ impl Ctx {
         }
     }
 
+    /// The plans of the store's list statements on the test's own
+    /// storage, by name (`EXPLAIN QUERY PLAN` / `EXPLAIN`).
+    pub async fn list_query_plans(&self) -> Vec<(&'static str, String)> {
+        match &self.pg {
+            None => open_sqlite(&self.sqlite_path(), &self.offset)
+                .await
+                .list_query_plans()
+                .await
+                .expect("SQLite plans"),
+            Some(pg) => {
+                let store = pg.stores.lock().unwrap()[0].1.clone();
+                store.list_query_plans().await.expect("PostgreSQL plans")
+            }
+        }
+    }
+
     /// Another store of the same backend on empty, unmigrated storage.
     pub async fn empty_store(&self) -> Arc<dyn Store> {
         match &self.pg {

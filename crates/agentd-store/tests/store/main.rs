@@ -16,6 +16,7 @@ mod encryption;
 mod fixture;
 mod lease;
 mod memory;
+mod plans;
 mod queue;
 mod retention;
 mod runs;
@@ -85,4 +86,5 @@ conformance!(
     encryption::sealed_round_trip,
     encryption::key_rotation_and_wrong_keys,
     retention::purge_finished_runs_older_than_the_ttl,
+    plans::every_list_query_reads_an_index_range,
 );

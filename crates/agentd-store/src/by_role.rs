@@ -1,0 +1,217 @@
+//! The [`Store`](crate::Store) implementation both backends share: every
+//! method goes to the backend's module for its role (`runs`, `queue`,
+//! `journal`, `budget`, `maintenance`), which each backend has with the
+//! same functions. The trait's signatures are written here once more,
+//! not once per backend.
+
+/// Implements `Store` for `$store` by role; invoked in the backend's
+/// `mod.rs`, next to its role modules.
+macro_rules! store_by_role {
+    ($store:ty, $backend:literal) => {
+        const _: () = {
+            use agentd_core::{
+                ConversationId, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,
+            };
+            use std::time::Duration;
+            use $crate::{
+                AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
+                Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, Transition,
+            };
+
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+
+                fn commits(&self) -> u64 {
+                    maintenance::commits(self)
+                }
+
+                async fn migrate(&self) -> Result<()> {
+                    maintenance::migrate(self).await
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    maintenance::ping(self).await
+                }
+
+                async fn storage_bytes(&self) -> Result<u64> {
+                    maintenance::storage_bytes(self).await
+                }
+
+                async fn create_run(
+                    &self,
+                    tenant: &TenantId,
+                    run: &NewRun,
+                    claim: Option<&ClaimRequest>,
+                ) -> Result<Created> {
+                    runs::create_run(self, tenant, run, claim).await
+                }
+
+                async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
+                    runs::get_run(self, tenant, id).await
+                }
+
+                async fn list_runs(
+                    &self,
+                    tenant: &TenantId,
+                    filter: &RunFilter,
+                ) -> Result<Page<Run>> {
+                    runs::list_runs(self, tenant, filter).await
+                }
+
+                async fn list_steps(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                    after: Option<u32>,
+                    limit: u32,
+                ) -> Result<Option<Page<Step>>> {
+                    runs::list_steps(self, tenant, id, after, limit).await
+                }
+
+                async fn list_messages(
+                    &self,
+                    tenant: &TenantId,
+                    conversation: &ConversationId,
+                    after: Option<u64>,
+                    limit: u32,
+                ) -> Result<Page<ConversationMessage>> {
+                    runs::list_messages(self, tenant, conversation, after, limit).await
+                }
+
+                async fn audit(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                    actor: &str,
+                    event: &str,
+                    detail: &serde_json::Value,
+                ) -> Result<()> {
+                    runs::audit(self, tenant, id, actor, event, detail).await
+                }
+
+                async fn list_audit(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                ) -> Result<Vec<AuditEntry>> {
+                    runs::list_audit(self, tenant, id).await
+                }
+
+                async fn cancel_run(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                    actor: &PrincipalId,
+                ) -> Result<Transition> {
+                    runs::cancel_run(self, tenant, id, actor).await
+                }
+
+                async fn requeue_dead(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                    actor: &PrincipalId,
+                ) -> Result<Transition> {
+                    runs::requeue_dead(self, tenant, id, actor).await
+                }
+
+                async fn resume_run(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                    answer: &serde_json::Value,
+                    actor: &PrincipalId,
+                    claim: Option<&ClaimRequest>,
+                ) -> Result<Transition> {
+                    runs::resume_run(self, tenant, id, answer, actor, claim).await
+                }
+
+                async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
+                    // A batch of one: the same claim in one place.
+                    Ok(self.claim_batch(req, 1).await?.pop())
+                }
+
+                async fn claim_batch(&self, req: &ClaimRequest, max: u32) -> Result<Vec<Claimed>> {
+                    queue::claim_batch(self, req, max).await
+                }
+
+                async fn claim_run(
+                    &self,
+                    tenant: &TenantId,
+                    id: RunId,
+                    req: &ClaimRequest,
+                ) -> Result<Option<Claimed>> {
+                    queue::claim_run(self, tenant, id, req).await
+                }
+
+                async fn append_steps(
+                    &self,
+                    lease: &Lease,
+                    writes: &[StepWrite],
+                    lease_for: Duration,
+                ) -> Result<()> {
+                    journal::append_steps(self, lease, writes, lease_for).await
+                }
+
+                async fn pause_run(
+                    &self,
+                    lease: &Lease,
+                    writes: &[StepWrite],
+                    pause: &Pause,
+                ) -> Result<Run> {
+                    journal::pause_run(self, lease, writes, pause).await
+                }
+
+                async fn finish_run(
+                    &self,
+                    lease: &Lease,
+                    writes: &[StepWrite],
+                    outcome: &Outcome,
+                ) -> Result<Run> {
+                    journal::finish_run(self, lease, writes, outcome).await
+                }
+
+                async fn reserve_budget(
+                    &self,
+                    lease: &Lease,
+                    limit: &BudgetLimit,
+                    estimate_usd: f64,
+                    hold_for: Duration,
+                ) -> Result<Reservation> {
+                    budget::reserve_budget(self, lease, limit, estimate_usd, hold_for).await
+                }
+
+                async fn set_circuit(
+                    &self,
+                    provider: &str,
+                    open_for: Option<Duration>,
+                ) -> Result<()> {
+                    budget::set_circuit(self, provider, open_for).await
+                }
+
+                async fn open_circuits(&self) -> Result<Vec<(String, Duration)>> {
+                    budget::open_circuits(self).await
+                }
+
+                async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<()> {
+                    queue::heartbeat(self, lease, lease_for).await
+                }
+
+                async fn release(&self, lease: &Lease) -> Result<()> {
+                    queue::release(self, lease).await
+                }
+
+                async fn release_owner(&self, owner: &str) -> Result<u64> {
+                    queue::release_owner(self, owner).await
+                }
+
+                async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64> {
+                    maintenance::purge_finished(self, older_than, limit).await
+                }
+            }
+        };
+    };
+}

@@ -1,0 +1,409 @@
+//! The caller side of the PostgreSQL store: creating, reading and
+//! listing runs, their journals, conversations and audit trails, and the
+//! state changes a caller asks for (cancel, requeue, resume).
+
+use super::*;
+
+/// Reads and row-locks run `id` of `tenant` for a state change.
+pub(super) async fn lock_run(
+    conn: &mut PgConnection,
+    codec: &Codec,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Option<Run>> {
+    sqlx::query(sql::LOCK_RUN)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| rows::run(codec, &row, 0))
+        .transpose()
+}
+
+pub(super) async fn lock_conversation(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    conv: &ConversationId,
+) -> Result<()> {
+    sqlx::query(sql::LOCK_CONVERSATION)
+        .bind(tenant.as_str())
+        .bind(conv.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// [`Store::create_run`](crate::Store::create_run) on this backend.
+pub(super) async fn create_run(
+    store: &PgStore,
+    tenant: &TenantId,
+    run: &NewRun,
+    claim: Option<&ClaimRequest>,
+) -> Result<Created> {
+    let conv = match (&run.conversation_id, &run.idempotency) {
+        (Some(conv), _) => Some(conv),
+        (None, Some(_)) => None,
+        (None, None) => return store.create_unconversed(tenant, run, claim).await,
+    };
+    // A claim, if asked for, is decided inside the transaction (the
+    // conversation may have older runs active).
+    let new_row = store.create_row(tenant, run, None)?;
+    let mut tx = store.pool.begin().await?;
+    if let Some(idem) = &run.idempotency {
+        sqlx::query(sql::LOCK_IDEMPOTENCY)
+            .bind(tenant.as_str())
+            .bind(&idem.key)
+            .execute(&mut *tx)
+            .await?;
+        let seen: Option<(uuid::Uuid, String)> = sqlx::query_as(sql::GET_IDEMPOTENCY)
+            .bind(tenant.as_str())
+            .bind(&idem.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some((id, fingerprint)) = seen {
+            tx.rollback().await?;
+            if fingerprint != idem.fingerprint {
+                return Err(StoreError::IdempotencyConflict {
+                    key: idem.key.clone(),
+                });
+            }
+            let run = store.get_run(tenant, RunId(id)).await?.ok_or_else(|| {
+                crate::codec::corrupt(format_args!("idempotent run {id} vanished"))
+            })?;
+            return Ok(Created {
+                run,
+                claimed: None,
+                replayed: true,
+            });
+        }
+        sqlx::query(sql::INSERT_IDEMPOTENCY)
+            .bind(tenant.as_str())
+            .bind(&idem.key)
+            .bind(run.id.0)
+            .bind(&idem.fingerprint)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(conv) = conv {
+        lock_conversation(&mut tx, tenant, conv).await?;
+    }
+    let row = batch::bind_creates(&[&new_row])
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| batch::create_error(e.into(), &run.id.0))?;
+    let created = rows::run(&store.codec, &row, 0)?;
+    let claimed = match claim {
+        Some(req) => claim_one(&mut tx, &store.codec, tenant, run.id, req).await?,
+        None => None,
+    };
+    store.commit(tx).await?;
+    Ok(Created {
+        run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
+        claimed,
+        replayed: false,
+    })
+}
+
+/// [`Store::get_run`](crate::Store::get_run) on this backend.
+pub(super) async fn get_run(store: &PgStore, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {
+    sqlx::query(sql::GET_RUN)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .fetch_optional(&store.pool)
+        .await?
+        .map(|row| rows::run(&store.codec, &row, 0))
+        .transpose()
+}
+
+/// The tenant's runs below a cursor, newest first: `$1` tenant, `$2`
+/// cursor (exclusive), `$3` limit, then the agent and status filters that
+/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
+/// `runs_by_agent`, `runs_by_status`; agent and status together take the
+/// agent's range.
+macro_rules! list_runs {
+    ($filter:literal) => {
+        concat!(
+            "SELECT ",
+            run_cols!(),
+            " FROM runs WHERE tenant = $1 AND id < $2",
+            $filter,
+            " ORDER BY id DESC LIMIT $3"
+        )
+    };
+}
+
+/// [`list_runs!`] by filter, as `codec::list_runs_index` numbers them
+/// (without a filter: [`LIST_ALL_RUNS`]).
+const LIST_RUNS: [&str; 4] = [
+    list_runs!(""),
+    list_runs!(" AND agent = $4"),
+    list_runs!(" AND status = $4"),
+    list_runs!(" AND agent = $4 AND status = $5"),
+];
+
+/// All of a tenant's runs below a cursor, newest first, as `LIST_RUNS`
+/// binds them: a merge of the tenant's runs of each status, each a range
+/// of `runs_by_status`, so PostgreSQL needs no `(tenant, id)` index of
+/// its own (one index fewer to write on every update of a run).
+static LIST_ALL_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let by_status: Vec<String> = agentd_core::RunStatus::ALL
+        .iter()
+        .map(|s| {
+            format!(
+                concat!(
+                    "(SELECT ",
+                    run_cols!(),
+                    " FROM runs WHERE tenant = $1 AND status = '{}' AND id < $2 \
+                     ORDER BY id DESC LIMIT $3)"
+                ),
+                s.as_str()
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            "SELECT ",
+            run_cols!(),
+            " FROM ({}) r ORDER BY id DESC LIMIT $3"
+        ),
+        by_status.join(" UNION ALL ")
+    )
+});
+
+/// The `list_runs` statement for filter `index` (see
+/// `codec::list_runs_index`).
+pub(super) fn list_runs_sql(index: usize) -> &'static str {
+    match index {
+        0 => LIST_ALL_RUNS.as_str(),
+        i => LIST_RUNS[i.min(3)],
+    }
+}
+
+/// [`Store::list_runs`](crate::Store::list_runs) on this backend.
+pub(super) async fn list_runs(
+    store: &PgStore,
+    tenant: &TenantId,
+    filter: &RunFilter,
+) -> Result<Page<Run>> {
+    let (limit, fetch) = limit_of(filter.limit);
+    let cursor = crate::codec::run_cursor(filter)?;
+    let statement = list_runs_sql(crate::codec::list_runs_index(
+        filter.agent.is_some(),
+        filter.status.is_some(),
+    ));
+    let mut query = sqlx::query(statement)
+        .bind(tenant.as_str())
+        .bind(uuid::Uuid::from_bytes(crate::codec::cursor_bound(cursor)))
+        .bind(fetch);
+    if let Some(agent) = filter.agent.as_deref() {
+        query = query.bind(agent);
+    }
+    if let Some(status) = filter.status {
+        query = query.bind(status.as_str());
+    }
+    let items = query
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|row| rows::run(&store.codec, row, 0))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, limit, |r| r.id.to_string()))
+}
+
+/// [`Store::list_steps`](crate::Store::list_steps) on this backend.
+pub(super) async fn list_steps(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    after: Option<u32>,
+    limit: u32,
+) -> Result<Option<Page<Step>>> {
+    let (limit, fetch) = limit_of(limit);
+    let exists: bool = sqlx::query_scalar(sql::RUN_EXISTS)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .fetch_one(&store.pool)
+        .await?;
+    if !exists {
+        return Ok(None);
+    }
+    let records = sqlx::query(sql::LIST_STEPS)
+        .bind(id.0)
+        .bind(after.map_or(-1, i64::from))
+        .bind(fetch)
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|row| rows::step(&store.codec, &id, row))
+        .collect::<Result<Vec<_>>>()?;
+    // Older records are migrated with the journal before them.
+    let records = match migration_prefix(&records) {
+        None => records,
+        Some(last) => sqlx::query(sql::STEPS_UP_TO)
+            .bind(id.0)
+            .bind(int::<i32, _>(last))
+            .fetch_all(&store.pool)
+            .await?
+            .iter()
+            .map(|row| rows::step(&store.codec, &id, row))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let items = in_page(migrate_journal(id, records)?, after);
+    Ok(Some(page(items, limit, |s| s.index.to_string())))
+}
+
+/// [`Store::list_messages`](crate::Store::list_messages) on this backend.
+pub(super) async fn list_messages(
+    store: &PgStore,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Page<ConversationMessage>> {
+    let (limit, fetch) = limit_of(limit);
+    let items = sqlx::query(sql::LIST_MESSAGES)
+        .bind(tenant.as_str())
+        .bind(conversation.as_str())
+        .bind(after.map_or(0, int::<i64, _>))
+        .bind(fetch)
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|row| crate::row::message(&store.codec, row))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, limit, |m| m.seq.to_string()))
+}
+
+/// [`Store::audit`](crate::Store::audit) on this backend.
+pub(super) async fn audit(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &str,
+    event: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query(sql::INSERT_AUDIT)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .bind(actor)
+        .bind(event)
+        .bind(
+            store
+                .codec
+                .seal_json(Field::of(&id, "audit.detail"), detail)?,
+        )
+        .execute(&store.pool)
+        .await?;
+    store.committed();
+    Ok(())
+}
+
+/// [`Store::list_audit`](crate::Store::list_audit) on this backend.
+pub(super) async fn list_audit(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Vec<AuditEntry>> {
+    sqlx::query(sql::LIST_AUDIT)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|row| crate::row::audit(&store.codec, id, row))
+        .collect()
+}
+
+/// A caller's change to a run, in one transaction: the run is locked; it
+/// applies only if `change` does to the run as it is now; then `update`
+/// (which audits it and returns the run's columns) applies it.
+async fn apply_change(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    change: Change,
+    update: rows::Query<'_>,
+) -> Result<Transition> {
+    let mut tx = store.pool.begin().await?;
+    if let Err(refused) = admit(change, lock_run(&mut tx, &store.codec, tenant, id).await?) {
+        return Ok(refused.into());
+    }
+    let row = update.fetch_one(&mut *tx).await?;
+    let run = rows::run(&store.codec, &row, 0)?;
+    store.commit(tx).await?;
+    Ok(Transition::Done(run, None))
+}
+
+/// [`Store::cancel_run`](crate::Store::cancel_run) on this backend.
+pub(super) async fn cancel_run(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &PrincipalId,
+) -> Result<Transition> {
+    let error = store
+        .codec
+        .seal_json(Field::of(&id, "runs.error"), &cancelled_by(actor))?;
+    // Bumping the token revokes a running run's lease: its worker's next
+    // write fails and it stops.
+    let update = sqlx::query(sql::CANCEL)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .bind(error)
+        .bind(actor.as_str());
+    apply_change(store, tenant, id, Change::Cancel, update).await
+}
+
+/// [`Store::requeue_dead`](crate::Store::requeue_dead) on this backend.
+pub(super) async fn requeue_dead(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &PrincipalId,
+) -> Result<Transition> {
+    let update = sqlx::query(sql::REQUEUE.as_str())
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .bind(actor.as_str());
+    apply_change(store, tenant, id, Change::Requeue, update).await
+}
+
+/// [`Store::resume_run`](crate::Store::resume_run) on this backend.
+pub(super) async fn resume_run(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: RunId,
+    answer: &serde_json::Value,
+    actor: &PrincipalId,
+    claim: Option<&ClaimRequest>,
+) -> Result<Transition> {
+    let mut tx = store.pool.begin().await?;
+    let step = match waiting_step(lock_run(&mut tx, &store.codec, tenant, id).await?) {
+        Ok(step) => step,
+        Err(answer) => return Ok(answer.into()),
+    };
+    let row = sqlx::query(sql::RESUME)
+        .bind(id.0)
+        .bind(tenant.as_str())
+        .bind(int::<i32, _>(step))
+        .bind(
+            store
+                .codec
+                .seal_json(Field::step(&id, step, "steps.output"), answer)?,
+        )
+        .bind(actor.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let answered: i64 = row.try_get(0)?;
+    if answered != 1 {
+        return Err(no_waiting_step(&id, step));
+    }
+    let resumed = rows::run(&store.codec, &row, 1)?;
+    let claimed = match claim {
+        Some(req) => claim_one(&mut tx, &store.codec, tenant, id, req).await?,
+        None => None,
+    };
+    store.commit(tx).await?;
+    Ok(done(resumed, claimed))
+}

@@ -1,0 +1,112 @@
+//! SQLite budgets (per-tenant spending and reservations) and shared
+//! provider circuits.
+
+use super::*;
+
+/// Ends run `id`'s budget reservation, if it has one.
+pub(super) fn release_reservation(conn: &Connection, id: &RunId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM budget_reservations WHERE run_id = ?1")?
+        .execute(params![id.0.as_bytes()])?;
+    Ok(())
+}
+
+/// [`Store::reserve_budget`](crate::Store::reserve_budget) on this backend.
+pub(super) async fn reserve_budget(
+    store: &SqliteStore,
+    lease: &Lease,
+    limit: &BudgetLimit,
+    estimate_usd: f64,
+    hold_for: Duration,
+) -> Result<Reservation> {
+    let lease = lease.clone();
+    let limit = *limit;
+    store.write(move |conn, now, _| {
+        check_lease(conn, &lease)?;
+        let period = (limit.period.as_millis() as i64).max(1);
+        let period_start = now - now.rem_euclid(period);
+        // A new period starts from nothing spent.
+        let spent: f64 = conn
+            .prepare_cached(
+                "INSERT INTO tenant_budgets (tenant, period_start, spent_usd) VALUES (?1, ?2, 0) \
+                 ON CONFLICT (tenant) DO UPDATE SET \
+                 spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
+                 period_start = MAX(period_start, excluded.period_start) \
+                 RETURNING spent_usd",
+            )?
+            .query_row(params![lease.tenant.as_str(), period_start], |r| r.get(0))?;
+        let id = lease.run_id.0.as_bytes();
+        let reserved: f64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
+                 WHERE tenant = ?1 AND expires_at > ?2 AND run_id <> ?3",
+            )?
+            .query_row(params![lease.tenant.as_str(), now, id], |r| r.get(0))?;
+        if spent + reserved + estimate_usd > limit.limit_usd {
+            release_reservation(conn, &lease.run_id)?;
+            return Ok(Reservation::Exhausted {
+                spent_usd: spent,
+                reserved_usd: reserved,
+            });
+        }
+        conn.prepare_cached(
+            "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id) DO UPDATE SET \
+             amount_usd = excluded.amount_usd, expires_at = excluded.expires_at",
+        )?
+        .execute(params![
+            id,
+            lease.tenant.as_str(),
+            estimate_usd,
+            now + hold_for.as_millis() as i64
+        ])?;
+        Ok(Reservation::Granted)
+    })
+    .await
+}
+
+/// [`Store::set_circuit`](crate::Store::set_circuit) on this backend.
+pub(super) async fn set_circuit(
+    store: &SqliteStore,
+    provider: &str,
+    open_for: Option<Duration>,
+) -> Result<()> {
+    let provider = provider.to_string();
+    store
+        .write(move |conn, now, _| {
+            match open_for {
+                Some(d) => conn
+                    .prepare_cached(
+                        "INSERT INTO circuits (provider, open_until) VALUES (?1, ?2) \
+                     ON CONFLICT (provider) DO UPDATE SET \
+                     open_until = MAX(open_until, excluded.open_until)",
+                    )?
+                    .execute(params![provider, now + d.as_millis() as i64])?,
+                None => conn
+                    .prepare_cached("DELETE FROM circuits WHERE provider = ?1")?
+                    .execute(params![provider])?,
+            };
+            Ok(())
+        })
+        .await
+}
+
+/// [`Store::open_circuits`](crate::Store::open_circuits) on this backend.
+pub(super) async fn open_circuits(store: &SqliteStore) -> Result<Vec<(String, Duration)>> {
+    let now = (store.clock)();
+    store
+        .read(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT provider, open_until - ?1 FROM circuits WHERE open_until > ?1",
+            )?;
+            let rows = stmt.query_map(params![now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut open = Vec::new();
+            for row in rows {
+                let (provider, ms) = row?;
+                open.push((provider, Duration::from_millis(ms.max(0) as u64)));
+            }
+            Ok(open)
+        })
+        .await
+}

@@ -1,0 +1,579 @@
+//! The caller side of the SQLite store: creating, reading and listing
+//! runs, their journals, conversations and audit trails, and the state
+//! changes a caller asks for (cancel, requeue, resume).
+
+use super::*;
+use crate::codec::list_runs_index;
+
+// ---- statements shared by the operations (all run inside a transaction) ----
+
+pub(super) fn fetch_run(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &str,
+    id: &RunId,
+) -> Result<Option<Run>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        run_cols!(),
+        " FROM runs WHERE id = ?1 AND tenant = ?2"
+    ))?;
+    let mut rows = stmt.query(params![id.0.as_bytes(), tenant])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(rows::run(codec, row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+/// A run id that is already taken is the caller's conflict, not a store
+/// failure.
+pub(super) fn duplicate_run(e: rusqlite::Error, id: &RunId) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Duplicate {
+                what: format!("run {id}"),
+            }
+        }
+        e => e.into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one audit row's columns
+pub(super) fn insert_audit(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &str,
+    run: &RunId,
+    at: Millis,
+    actor: &str,
+    event: &str,
+    detail: Option<&serde_json::Value>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (tenant, run_id, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        tenant,
+        run.0.as_bytes(),
+        at,
+        actor,
+        event,
+        codec.seal_opt(Field::of(run, "audit.detail"), detail)?
+    ])?;
+    Ok(())
+}
+
+/// Reads the step records of run `run` a `SELECT step_cols!()` statement
+/// returns.
+pub(super) fn read_steps(
+    stmt: &mut CachedStatement<'_>,
+    codec: &Codec,
+    run: &RunId,
+    params: impl Params,
+) -> Result<Vec<StepRecord>> {
+    let mut rows = stmt.query(params)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        records.push(rows::step(codec, run, row)?);
+    }
+    Ok(records)
+}
+
+/// Records the run's idempotency key, or, if the key was used before with
+/// the same request, the run it created then (`IdempotencyConflict` if
+/// with another request).
+fn take_idempotency_key(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &TenantId,
+    new: &NewRun,
+    now: Millis,
+) -> Result<Option<Created>> {
+    let Some(idem) = &new.idempotency else {
+        return Ok(None);
+    };
+    let seen: Option<(Vec<u8>, String)> = conn
+        .prepare_cached(
+            "SELECT run_id, fingerprint FROM idempotency_keys \
+         WHERE tenant = ?1 AND key = ?2",
+        )?
+        .query_row(params![tenant.as_str(), idem.key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((id, fingerprint)) = seen {
+        if fingerprint != idem.fingerprint {
+            return Err(StoreError::IdempotencyConflict {
+                key: idem.key.clone(),
+            });
+        }
+        let id = rows::run_id(&id)?;
+        let run = fetch_run(conn, codec, tenant.as_str(), &id)?
+            .ok_or_else(|| corrupt(format_args!("idempotent run {id} vanished")))?;
+        return Ok(Some(Created {
+            run,
+            claimed: None,
+            replayed: true,
+        }));
+    }
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (tenant, key, run_id, fingerprint, created_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        tenant.as_str(),
+        idem.key,
+        new.id.0.as_bytes(),
+        idem.fingerprint,
+        now
+    ])?;
+    Ok(None)
+}
+
+/// [`Store::create_run`](crate::Store::create_run) on this backend.
+pub(super) async fn create_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    run: &NewRun,
+    claim: Option<&ClaimRequest>,
+) -> Result<Created> {
+    let tenant = tenant.clone();
+    let new = run.clone();
+    let claim = claim.cloned();
+    store
+        .write(move |conn, now, codec| {
+            if let Some(replayed) = take_idempotency_key(conn, codec, &tenant, &new, now)? {
+                return Ok(replayed);
+            }
+            let mut stmt = conn.prepare_cached(concat!(
+                "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
+             metadata, created_at, updated_at, available_at, v, roles) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10) \
+             RETURNING ",
+                run_cols!()
+            ))?;
+            let created = stmt
+                .query_row(
+                    params![
+                        new.id.0.as_bytes(),
+                        tenant.as_str(),
+                        new.agent,
+                        new.principal.as_str(),
+                        new.conversation_id.as_ref().map(|c| c.as_str()),
+                        codec.seal_json(Field::of(&new.id, "runs.input"), &new.input)?,
+                        codec
+                            .seal_opt(Field::of(&new.id, "runs.metadata"), new.metadata.as_ref())?,
+                        now,
+                        SCHEMA_VERSION,
+                        to_json(&new.roles)?,
+                    ],
+                    |row| Ok(rows::run(codec, row, 0)),
+                )
+                .map_err(|e| duplicate_run(e, &new.id))??;
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &new.id,
+                now,
+                new.principal.as_str(),
+                "created",
+                None,
+            )?;
+            let claimed = match &claim {
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &new.id, req, now)?,
+                None => None,
+            };
+            Ok(Created {
+                run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
+                claimed,
+                replayed: false,
+            })
+        })
+        .await
+}
+
+/// [`Store::get_run`](crate::Store::get_run) on this backend.
+pub(super) async fn get_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Option<Run>> {
+    let tenant = tenant.clone();
+    store
+        .read(move |c, codec| fetch_run(c, codec, tenant.as_str(), &id))
+        .await
+}
+
+/// The tenant's runs below a cursor, newest first: `?1` tenant, `?2`
+/// cursor (exclusive), `?3` limit, then the agent and status filters that
+/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
+/// `runs_by_agent`, `runs_by_status`; agent and status together take the
+/// agent's range.
+macro_rules! list_runs {
+    ($filter:literal) => {
+        concat!(
+            "SELECT ",
+            run_cols!(),
+            " FROM runs WHERE tenant = ?1 AND id < ?2",
+            $filter,
+            " ORDER BY id DESC LIMIT ?3"
+        )
+    };
+}
+
+/// [`list_runs!`] by filter, as [`list_runs_index`] numbers them.
+pub(super) const LIST_RUNS: [&str; 4] = [
+    list_runs!(""),
+    list_runs!(" AND agent = ?4"),
+    list_runs!(" AND status = ?4"),
+    list_runs!(" AND agent = ?4 AND status = ?5"),
+];
+
+/// A page of a run's journal: `?1` run, `?2` after this index, `?3` limit.
+pub(super) const LIST_STEPS: &str = concat!(
+    "SELECT ",
+    step_cols!(),
+    " FROM steps WHERE run_id = ?1 AND idx > ?2 ORDER BY idx LIMIT ?3"
+);
+
+/// A page of a conversation: `?1` tenant, `?2` conversation, `?3` after
+/// this seq, `?4` limit.
+pub(super) const LIST_MESSAGES: &str = "SELECT seq, run_id, message, created_at FROM messages \
+     WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4";
+
+/// A run's audit trail: `?1` tenant, `?2` run.
+pub(super) const LIST_AUDIT: &str = "SELECT at, actor, event, detail FROM audit \
+     WHERE tenant = ?1 AND run_id = ?2 ORDER BY id";
+
+/// [`Store::list_runs`](crate::Store::list_runs) on this backend.
+pub(super) async fn list_runs(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    filter: &RunFilter,
+) -> Result<Page<Run>> {
+    let limit = filter.limit.clamp(1, 1000);
+    let cursor = crate::codec::run_cursor(filter)?;
+    let tenant = tenant.as_str().to_string();
+    let agent = filter.agent.clone();
+    let status = filter.status.map(|s| s.as_str());
+    let items = store
+        .read(move |c, codec| {
+            let mut stmt =
+                c.prepare_cached(LIST_RUNS[list_runs_index(agent.is_some(), status.is_some())])?;
+            let bound = crate::codec::cursor_bound(cursor);
+            let below: &[u8] = &bound;
+            let fetch = i64::from(limit) + 1;
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&tenant, &below, &fetch];
+            args.extend(agent.as_ref().map(|a| a as &dyn rusqlite::ToSql));
+            args.extend(status.as_ref().map(|s| s as &dyn rusqlite::ToSql));
+            let mut rows = stmt.query(&args[..])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(rows::run(codec, row, 0)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(items, limit, |r| r.id.to_string()))
+}
+
+/// [`Store::list_steps`](crate::Store::list_steps) on this backend.
+pub(super) async fn list_steps(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    after: Option<u32>,
+    limit: u32,
+) -> Result<Option<Page<Step>>> {
+    let limit = limit.clamp(1, 1000);
+    let tenant = tenant.clone();
+    let items = store
+        .read(move |c, codec| {
+            let exists: Option<i64> = c
+                .prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND tenant = ?2")?
+                .query_row(params![id.0.as_bytes(), tenant.as_str()], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let mut stmt = c.prepare_cached(LIST_STEPS)?;
+            let page = read_steps(
+                &mut stmt,
+                codec,
+                &id,
+                params![
+                    id.0.as_bytes(),
+                    after.map_or(-1, i64::from),
+                    i64::from(limit) + 1
+                ],
+            )?;
+            // Older records are migrated with the journal before them.
+            let page = match migration_prefix(&page) {
+                None => page,
+                Some(last) => read_steps(
+                    &mut c.prepare_cached(concat!(
+                        "SELECT ",
+                        step_cols!(),
+                        " FROM steps WHERE run_id = ?1 AND idx <= ?2 ORDER BY idx"
+                    ))?,
+                    codec,
+                    &id,
+                    params![id.0.as_bytes(), last],
+                )?,
+            };
+            Ok(Some(in_page(migrate_journal(id, page)?, after)))
+        })
+        .await?;
+    Ok(items.map(|items| page(items, limit, |s| s.index.to_string())))
+}
+
+/// [`Store::list_messages`](crate::Store::list_messages) on this backend.
+pub(super) async fn list_messages(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    conversation: &ConversationId,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Page<ConversationMessage>> {
+    let limit = limit.clamp(1, 1000);
+    let tenant = tenant.clone();
+    let conversation = conversation.clone();
+    let items = store
+        .read(move |c, codec| {
+            let mut stmt = c.prepare_cached(LIST_MESSAGES)?;
+            let mut rows = stmt.query(params![
+                tenant.as_str(),
+                conversation.as_str(),
+                i64::try_from(after.unwrap_or(0)).unwrap_or(i64::MAX),
+                i64::from(limit) + 1
+            ])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(crate::row::message(codec, row)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(items, limit, |m| m.seq.to_string()))
+}
+
+/// [`Store::audit`](crate::Store::audit) on this backend.
+pub(super) async fn audit(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &str,
+    event: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    let tenant = tenant.clone();
+    let actor = actor.to_string();
+    let event = event.to_string();
+    let detail = detail.clone();
+    store
+        .write(move |conn, now, codec| {
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &id,
+                now,
+                &actor,
+                &event,
+                Some(&detail),
+            )
+        })
+        .await
+}
+
+/// [`Store::list_audit`](crate::Store::list_audit) on this backend.
+pub(super) async fn list_audit(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+) -> Result<Vec<AuditEntry>> {
+    let tenant = tenant.clone();
+    store
+        .read(move |c, codec| {
+            let mut stmt = c.prepare_cached(LIST_AUDIT)?;
+            let mut rows = stmt.query(params![tenant.as_str(), id.0.as_bytes()])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(crate::row::audit(codec, id, row)?);
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// Cancels a run, revoking its lease: `?1` error, `?2` now, `?3` id,
+/// `?4` tenant. Bumping the token revokes a running run's lease: its
+/// worker's next write fails and it stops.
+const CANCEL: &str = concat!(
+    "UPDATE runs SET status = 'cancelled', error = ?1, pause = NULL, \
+     lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, \
+     updated_at = ?2 WHERE id = ?3 AND tenant = ?4 RETURNING ",
+    run_cols!()
+);
+
+/// Queues a dead run again as a first attempt: `?1` now, `?2` id, `?3`
+/// tenant.
+const REQUEUE: &str = concat!(
+    "UPDATE runs SET status = 'queued', error = NULL, attempt = 1, \
+     available_at = ?1, updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+    run_cols!()
+);
+
+/// A caller's change to a run, in one write: it applies only if `change`
+/// does to the run as it is now; then `update` (returning the run's
+/// columns, bound to `params`) applies it, and the audit trail records
+/// `event` by `actor`.
+#[allow(clippy::too_many_arguments)] // the change and the row it touches
+fn apply_change(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &TenantId,
+    id: &RunId,
+    actor: &PrincipalId,
+    now: Millis,
+    (change, event): (Change, &str),
+    (update, params): (&str, impl Params),
+) -> Result<Transition> {
+    if let Err(refused) = admit(change, fetch_run(conn, codec, tenant.as_str(), id)?) {
+        return Ok(refused.into());
+    }
+    let run = conn
+        .prepare_cached(update)?
+        .query_row(params, |row| Ok(rows::run(codec, row, 0)))??;
+    insert_audit(
+        conn,
+        codec,
+        tenant.as_str(),
+        id,
+        now,
+        actor.as_str(),
+        event,
+        None,
+    )?;
+    Ok(Transition::Done(run, None))
+}
+
+/// [`Store::cancel_run`](crate::Store::cancel_run) on this backend.
+pub(super) async fn cancel_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &PrincipalId,
+) -> Result<Transition> {
+    let tenant = tenant.clone();
+    let actor = actor.clone();
+    store
+        .write(move |conn, now, codec| {
+            let error = codec.seal_json(Field::of(&id, "runs.error"), &cancelled_by(&actor))?;
+            let params = params![error, now, id.0.as_bytes(), tenant.as_str()];
+            let change = (Change::Cancel, "cancelled");
+            apply_change(
+                conn,
+                codec,
+                &tenant,
+                &id,
+                &actor,
+                now,
+                change,
+                (CANCEL, params),
+            )
+        })
+        .await
+}
+
+/// [`Store::requeue_dead`](crate::Store::requeue_dead) on this backend.
+pub(super) async fn requeue_dead(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    actor: &PrincipalId,
+) -> Result<Transition> {
+    let tenant = tenant.clone();
+    let actor = actor.clone();
+    store
+        .write(move |conn, now, codec| {
+            let params = params![now, id.0.as_bytes(), tenant.as_str()];
+            let change = (Change::Requeue, "requeued");
+            apply_change(
+                conn,
+                codec,
+                &tenant,
+                &id,
+                &actor,
+                now,
+                change,
+                (REQUEUE, params),
+            )
+        })
+        .await
+}
+
+/// [`Store::resume_run`](crate::Store::resume_run) on this backend.
+pub(super) async fn resume_run(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    id: RunId,
+    answer: &serde_json::Value,
+    actor: &PrincipalId,
+    claim: Option<&ClaimRequest>,
+) -> Result<Transition> {
+    let tenant = tenant.clone();
+    let actor = actor.clone();
+    let answer = answer.clone();
+    let claim = claim.cloned();
+    store
+        .write(move |conn, now, codec| {
+            let step = match waiting_step(fetch_run(conn, codec, tenant.as_str(), &id)?) {
+                Ok(step) => step,
+                Err(answer) => return Ok(answer.into()),
+            };
+            let n = conn
+                .prepare_cached(
+                    "UPDATE steps SET status = 'completed', output = ?1, \
+                 duration_ms = MAX(0, ?2 - started_at) \
+                 WHERE run_id = ?3 AND idx = ?4 AND status = 'waiting'",
+                )?
+                .execute(params![
+                    codec.seal_json(Field::step(&id, step, "steps.output"), &answer)?,
+                    now,
+                    id.0.as_bytes(),
+                    step
+                ])?;
+            if n != 1 {
+                return Err(no_waiting_step(&id, step));
+            }
+            let run = conn
+                .prepare_cached(concat!(
+                    "UPDATE runs SET status = 'queued', pause = NULL, available_at = ?1, \
+                 updated_at = ?1 WHERE id = ?2 AND tenant = ?3 RETURNING ",
+                    run_cols!()
+                ))?
+                .query_row(params![now, id.0.as_bytes(), tenant.as_str()], |row| {
+                    Ok(rows::run(codec, row, 0))
+                })??;
+            insert_audit(
+                conn,
+                codec,
+                tenant.as_str(),
+                &id,
+                now,
+                actor.as_str(),
+                "resumed",
+                None,
+            )?;
+            let claimed = match &claim {
+                Some(req) => claim_one(conn, codec, tenant.as_str(), &id, req, now)?,
+                None => None,
+            };
+            Ok(done(run, claimed))
+        })
+        .await
+}
