@@ -3,12 +3,15 @@
 //! configuration; `agentd-bench report` turns those lines into a table.
 
 mod fleet;
+mod list;
+mod prefill;
+mod report;
 mod stats;
 mod target;
 
 use agentd_config::Config;
 use agentd_store::PgStore;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use stats::{cpu_ms, percentiles, round3, rss_mb};
@@ -24,6 +27,8 @@ enum Mode {
     Conc,
     Pause,
     Startup,
+    /// List-query latencies on a prefilled store (`--prefill`).
+    List,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -84,6 +89,13 @@ struct RunArgs {
     /// engine runs in this process, as for SQLite).
     #[arg(long, default_value_t = 0)]
     processes: usize,
+    /// Before measuring, fill the store with this many finished W1 runs
+    /// (copies of one real run, older than the measured ones).
+    #[arg(long, default_value_t = 0)]
+    prefill: u64,
+    /// list mode: calls of each list query.
+    #[arg(long, default_value_t = 300)]
+    list_iters: usize,
 }
 
 /// The W1 agent and its pausing twin (echo replaced by ask_human).
@@ -306,6 +318,9 @@ fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<Stri
     );
     m.insert("runs".into(), json!(runs));
     m.insert("concurrency".into(), json!(concurrency));
+    if args.prefill > 0 {
+        m.insert("prefill".into(), json!(args.prefill));
+    }
     if args.store == StoreKind::Postgres {
         m.insert("pg".into(), json!(pg_link(&args.pg_url)));
     }
@@ -331,6 +346,7 @@ async fn bench_runs(args: &RunArgs) -> anyhow::Result<Value> {
     let concurrency = if conc { args.concurrency } else { 1 };
     let s = setup(args)?;
     let target = start_target(args, &s, concurrency).await?;
+    let (bytes0, rows0) = prefill_store(args, &s, &target).await?;
     w1_batch(&target, 0, args.warmup, concurrency).await?;
     let pid = target.pid();
     let commits0 = target.commits().await;
@@ -345,6 +361,7 @@ async fn bench_runs(args: &RunArgs) -> anyhow::Result<Value> {
     };
     let (_, peak) = rss_mb(pid);
     let (bytes, rows) = finish(target, &s).await?;
+    let (bytes, rows) = (bytes.saturating_sub(bytes0), rows.saturating_sub(rows0));
     s.cleanup().await?;
     let total = (runs + args.warmup) as f64;
     let rps = runs as f64 / secs;
@@ -367,6 +384,7 @@ async fn bench_pause(args: &RunArgs) -> anyhow::Result<Value> {
     let runs = args.runs.unwrap_or(10_000);
     let s = setup(args)?;
     let target = start_target(args, &s, 1).await?;
+    let (bytes0, rows0) = prefill_store(args, &s, &target).await?;
     let pid = target.pid();
     let commits0 = target.commits().await;
     let cpu0 = cpu_ms(pid);
@@ -386,11 +404,7 @@ async fn bench_pause(args: &RunArgs) -> anyhow::Result<Value> {
     let create_secs = t0.elapsed().as_secs_f64();
     let commits_mid = target.commits().await;
     let (rss_paused, _) = rss_mb(pid);
-    let bytes_paused = match &*target {
-        Target::InProc(t) => t.store.storage_bytes().await?,
-        // The server holds the file open; a checkpoint from outside is safe.
-        Target::Http(_) => agentd_store::open(&s.url).await?.storage_bytes().await?,
-    };
+    let bytes_paused = store_bytes(&target, &s).await?.saturating_sub(bytes0);
 
     let mut ok = 0usize;
     let t1 = Instant::now();
@@ -408,6 +422,7 @@ async fn bench_pause(args: &RunArgs) -> anyhow::Result<Value> {
     let commits_end = target.commits().await;
     let (_, peak) = rss_mb(pid);
     let (bytes, rows) = finish(target, &s).await?;
+    let (bytes, rows) = (bytes.saturating_sub(bytes0), rows.saturating_sub(rows0));
     s.cleanup().await?;
     let per = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(a), Some(b)) => json!(round3((b - a) as f64 / runs as f64)),
@@ -443,6 +458,52 @@ async fn bench_pause(args: &RunArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(m))
 }
 
+/// The template of `--prefill`: one real W1 run, finished.
+async fn template_run(target: &Target) -> anyhow::Result<String> {
+    let text = "W1 prefill template";
+    let ended = target.run("w1", text).await?;
+    check(&ended, "succeeded", text)?;
+    Ok(ended.id)
+}
+
+/// `--prefill N` before a W1 mode's warm-up; returns the bytes and rows
+/// the store then holds, which the per-run figures leave out.
+async fn prefill_store(args: &RunArgs, s: &Setup, target: &Target) -> anyhow::Result<(u64, u64)> {
+    if args.prefill == 0 {
+        return Ok((0, 0));
+    }
+    let template = template_run(target).await?;
+    prefill::fill(s, &template, args.prefill).await?;
+    Ok((store_bytes(target, s).await?, rows(s).await?))
+}
+
+/// What the store takes on disk while the target runs.
+async fn store_bytes(target: &Target, s: &Setup) -> anyhow::Result<u64> {
+    Ok(match target {
+        Target::InProc(t) => t.store.storage_bytes().await?,
+        // The server holds the file open; a checkpoint from outside is safe.
+        Target::Http(_) => agentd_store::open(&s.url).await?.storage_bytes().await?,
+    })
+}
+
+/// `--mode list`: list-query latencies through the Store API after
+/// `--prefill` runs.
+async fn bench_list(args: &RunArgs) -> anyhow::Result<Value> {
+    let s = setup(args)?;
+    let target = start_target(args, &s, 1).await?;
+    let template = template_run(&target).await?;
+    let filled = prefill::fill(&s, &template, args.prefill).await?;
+    let store = agentd_store::open(&s.url).await?;
+    let list = list::measure(&store, &filled.tenant, &template, args.list_iters).await;
+    drop(store);
+    finish(target, &s).await?;
+    s.cleanup().await?;
+    let mut m = base(args, args.list_iters, 1);
+    m.insert("prefill".into(), json!(args.prefill));
+    m.insert("list_ms".into(), list?);
+    Ok(Value::Object(m))
+}
+
 async fn bench_startup(args: &RunArgs) -> anyhow::Result<Value> {
     let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
     let mut startup = Vec::new();
@@ -467,105 +528,11 @@ async fn bench_startup(args: &RunArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(m))
 }
 
-/// Renders result lines as a Markdown table.
-fn report(files: &[PathBuf]) -> anyhow::Result<()> {
-    let mut text = String::new();
-    if files.is_empty() {
-        use std::io::Read;
-        std::io::stdin().read_to_string(&mut text)?;
-    }
-    for f in files {
-        text.push_str(&std::fs::read_to_string(f).with_context(|| f.display().to_string())?);
-        text.push('\n');
-    }
-    let num = |v: &Value, k: &str| {
-        v.get(k)
-            .filter(|x| !x.is_null())
-            .map_or("—".to_string(), |x| x.to_string())
-    };
-    let lat = |v: &Value, k: &str| {
-        v["lat_ms"]
-            .get(k)
-            .map_or("—".to_string(), |x| x.to_string())
-    };
-    println!(
-        "| store | mode | transport | runs | conc | runs/s | steps/s | p50 ms | p90 ms | p99 ms | max ms | peak RSS MB | bytes/run | rows/run | commits/run | CPU ms/run |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut extra = Vec::new();
-    for line in text.lines().filter(|l| l.trim_start().starts_with('{')) {
-        let v: Value = serde_json::from_str(line)?;
-        match v["mode"].as_str() {
-            Some("pause") | Some("startup") => extra.push(v),
-            _ => println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                v["store"].as_str().unwrap_or("?"),
-                v["mode"].as_str().unwrap_or("?"),
-                {
-                    let t = match v["processes"].as_u64() {
-                        Some(n) => format!("{n} worker processes"),
-                        None => v["transport"].as_str().unwrap_or("?").to_string(),
-                    };
-                    match v["pg"].as_str() {
-                        Some(link) => format!("{t} ({link})"),
-                        None => t,
-                    }
-                },
-                num(&v, "runs"),
-                num(&v, "concurrency"),
-                num(&v, "runs_per_s"),
-                num(&v, "steps_per_s"),
-                lat(&v, "p50"),
-                lat(&v, "p90"),
-                lat(&v, "p99"),
-                lat(&v, "max"),
-                num(&v, "peak_rss_mb"),
-                num(&v, "bytes_per_run"),
-                num(&v, "rows_per_run"),
-                num(&v, "commits_per_run"),
-                num(&v, "cpu_ms_per_run"),
-            ),
-        }
-    }
-    let pauses: Vec<&Value> = extra.iter().filter(|v| v["mode"] == "pause").collect();
-    if !pauses.is_empty() {
-        println!();
-        println!(
-            "| store | transport | paused runs | create runs/s | resume runs/s | bytes/paused run | RSS MB paused | peak RSS MB | commits/create | commits/resume | finished ok |"
-        );
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
-        for v in pauses {
-            println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                v["store"].as_str().unwrap_or("?"),
-                v["transport"].as_str().unwrap_or("?"),
-                num(v, "runs"),
-                num(v, "create_runs_per_s"),
-                num(v, "resume_runs_per_s"),
-                num(v, "bytes_per_paused_run"),
-                num(v, "rss_mb_paused"),
-                num(v, "peak_rss_mb"),
-                num(v, "commits_per_create"),
-                num(v, "commits_per_resume"),
-                num(v, "finished_ok"),
-            );
-        }
-    }
-    for v in extra.iter().filter(|v| v["mode"] == "startup") {
-        println!();
-        println!(
-            "Start-up to `/health` 200: p50 {} ms (max {} ms over 5 starts); idle RSS {} MB.",
-            v["startup_ms"]["p50"], v["startup_ms"]["max"], v["idle_rss_mb"]
-        );
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Cmd::Report { files }) = &cli.cmd {
-        return report(files);
+        return report::report(files);
     }
     let args = &cli.run;
     let line = match args.mode {
@@ -578,6 +545,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Seq | Mode::Conc => bench_runs(args).await?,
         Mode::Pause => bench_pause(args).await?,
         Mode::Startup => bench_startup(args).await?,
+        Mode::List => bench_list(args).await?,
     };
     println!("{line}");
     Ok(())

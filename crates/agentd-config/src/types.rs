@@ -273,6 +273,16 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
         }
     }
+
+    /// The endpoint used when a provider sets no `base_url`: the vendor's
+    /// public API. The mock never calls out; it shares OpenAI's so that
+    /// every kind has one.
+    pub const fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::Mock | ProviderKind::OpenAi => "https://api.openai.com/v1",
+        }
+    }
 }
 
 impl fmt::Display for ProviderKind {

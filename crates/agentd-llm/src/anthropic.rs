@@ -4,6 +4,7 @@
 
 use crate::http::HttpSettings;
 use crate::{BuildError, Completion, CompletionRequest, OnToken, Provider, ProviderError};
+use agentd_config::ProviderKind;
 use agentd_core::{Message, Role, ToolCall, Usage};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// `base_url` when the config has none.
-pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+pub const DEFAULT_BASE_URL: &str = ProviderKind::Anthropic.default_base_url();
 
 /// The API version agentd speaks (`anthropic-version` header).
 pub const API_VERSION: &str = "2023-06-01";
@@ -164,9 +165,7 @@ impl AnthropicProvider {
             .send(self.post(&self.request_body(req, true))?)
             .await?;
         let mut events = std::pin::pin!(self.settings.events(resp));
-        let mut blocks: BTreeMap<usize, StreamBlock> = BTreeMap::new();
-        let mut usage = Usage::default();
-        let mut stopped = false;
+        let mut reply = StreamReply::default();
         while let Some(event) = events.next().await {
             let event = event?;
             if event.data.trim().is_empty() {
@@ -175,63 +174,18 @@ impl AnthropicProvider {
             let parsed: StreamEvent = serde_json::from_str(&event.data)
                 .map_err(|e| self.settings.invalid(format!("bad stream event: {e}")))?;
             match parsed {
-                StreamEvent::MessageStart { message } => {
-                    let u: Usage = message.usage.into();
-                    usage.input_tokens = u.input_tokens;
-                    usage.output_tokens = usage.output_tokens.max(u.output_tokens);
-                }
+                StreamEvent::MessageStart { message } => reply.start(message.usage.into()),
                 StreamEvent::ContentBlockStart {
                     index,
                     content_block,
-                } => {
-                    let block = match content_block {
-                        Block::Text { text } => {
-                            if !text.is_empty() {
-                                on_token(&text);
-                            }
-                            StreamBlock::Text(text)
-                        }
-                        Block::ToolUse { id, name, input } => StreamBlock::ToolUse {
-                            id,
-                            name,
-                            json: String::new(),
-                            input,
-                        },
-                        Block::Other => StreamBlock::Other,
-                    };
-                    blocks.insert(index, block);
-                }
+                } => reply.start_block(index, content_block, on_token),
                 StreamEvent::ContentBlockDelta { index, delta } => {
-                    match (blocks.get_mut(&index), delta) {
-                        (Some(StreamBlock::Text(text)), BlockDelta::TextDelta { text: t }) => {
-                            if !t.is_empty() {
-                                on_token(&t);
-                            }
-                            text.push_str(&t);
-                        }
-                        (
-                            Some(StreamBlock::ToolUse { json, .. }),
-                            BlockDelta::InputJsonDelta { partial_json },
-                        ) => json.push_str(&partial_json),
-                        // Thinking, citations, signatures: not part of the reply.
-                        _ => {}
-                    }
+                    reply.delta(index, delta, on_token);
                 }
-                StreamEvent::MessageDelta { usage: u } => {
-                    if let Some(u) = u {
-                        // Cumulative counts; input appears here on some versions.
-                        usage.output_tokens = u.output_tokens;
-                        let input = u.input_tokens
-                            + u.cache_creation_input_tokens
-                            + u.cache_read_input_tokens;
-                        if input > 0 {
-                            usage.input_tokens = input;
-                        }
-                    }
-                }
+                StreamEvent::MessageDelta { usage: Some(u) } => reply.message_delta(&u),
                 StreamEvent::MessageStop {} => {
-                    stopped = true;
-                    break;
+                    let (content, tool_calls, usage) = reply.finish();
+                    return Ok(self.completion(content, tool_calls, usage));
                 }
                 StreamEvent::Error { error } => {
                     return Err(self.settings.classify(
@@ -240,37 +194,16 @@ impl AnthropicProvider {
                         &json!({ "error": error }).to_string(),
                     ));
                 }
-                StreamEvent::ContentBlockStop {} | StreamEvent::Ping {} | StreamEvent::Other => {}
+                StreamEvent::MessageDelta { usage: None }
+                | StreamEvent::ContentBlockStop {}
+                | StreamEvent::Ping {}
+                | StreamEvent::Other => {}
             }
         }
-        if !stopped {
-            return Err(ProviderError::Connection {
-                provider: self.settings.name.clone(),
-                message: "the stream ended before message_stop".to_owned(),
-            });
-        }
-        let mut content = String::new();
-        let mut tool_calls = Vec::new();
-        for block in blocks.into_values() {
-            match block {
-                StreamBlock::Text(t) => content.push_str(&t),
-                StreamBlock::ToolUse {
-                    id,
-                    name,
-                    json,
-                    input,
-                } => {
-                    let args = if json.trim().is_empty() {
-                        input
-                    } else {
-                        serde_json::from_str(&json).unwrap_or(Value::String(json))
-                    };
-                    tool_calls.push(ToolCall { id, name, args });
-                }
-                StreamBlock::Other => {}
-            }
-        }
-        Ok(self.completion(content, tool_calls, usage))
+        Err(ProviderError::Connection {
+            provider: self.settings.name.clone(),
+            message: "the stream ended before message_stop".to_owned(),
+        })
     }
 
     fn completion(&self, content: String, tool_calls: Vec<ToolCall>, usage: Usage) -> Completion {
@@ -436,4 +369,97 @@ enum StreamBlock {
         input: Value,
     },
     Other,
+}
+
+/// A streamed reply as its events arrive: the content blocks by index and
+/// the usage counts so far.
+#[derive(Default)]
+struct StreamReply {
+    blocks: BTreeMap<usize, StreamBlock>,
+    usage: Usage,
+}
+
+impl StreamReply {
+    /// `message_start`: the input count, and any output counted so far.
+    fn start(&mut self, u: Usage) {
+        self.usage.input_tokens = u.input_tokens;
+        self.usage.output_tokens = self.usage.output_tokens.max(u.output_tokens);
+    }
+
+    /// `content_block_start`: a block opens, maybe with its first text.
+    fn start_block(&mut self, index: usize, block: Block, on_token: OnToken<'_>) {
+        let block = match block {
+            Block::Text { text } => {
+                if !text.is_empty() {
+                    on_token(&text);
+                }
+                StreamBlock::Text(text)
+            }
+            Block::ToolUse { id, name, input } => StreamBlock::ToolUse {
+                id,
+                name,
+                json: String::new(),
+                input,
+            },
+            Block::Other => StreamBlock::Other,
+        };
+        self.blocks.insert(index, block);
+    }
+
+    /// `content_block_delta`: text or tool-input JSON added to a block.
+    fn delta(&mut self, index: usize, delta: BlockDelta, on_token: OnToken<'_>) {
+        match (self.blocks.get_mut(&index), delta) {
+            (Some(StreamBlock::Text(text)), BlockDelta::TextDelta { text: t }) => {
+                if !t.is_empty() {
+                    on_token(&t);
+                }
+                text.push_str(&t);
+            }
+            (
+                Some(StreamBlock::ToolUse { json, .. }),
+                BlockDelta::InputJsonDelta { partial_json },
+            ) => {
+                json.push_str(&partial_json);
+            }
+            // Thinking, citations, signatures: not part of the reply.
+            _ => {}
+        }
+    }
+
+    /// `message_delta`: cumulative counts; input appears here on some
+    /// versions.
+    fn message_delta(&mut self, u: &WireUsage) {
+        self.usage.output_tokens = u.output_tokens;
+        let input = u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens;
+        if input > 0 {
+            self.usage.input_tokens = input;
+        }
+    }
+
+    /// The text, the tool calls (arguments parsed from their JSON, or the
+    /// start block's input when no JSON streamed) and the usage.
+    fn finish(self) -> (String, Vec<ToolCall>, Usage) {
+        let mut content = String::new();
+        let mut tool_calls = Vec::new();
+        for block in self.blocks.into_values() {
+            match block {
+                StreamBlock::Text(t) => content.push_str(&t),
+                StreamBlock::ToolUse {
+                    id,
+                    name,
+                    json,
+                    input,
+                } => {
+                    let args = if json.trim().is_empty() {
+                        input
+                    } else {
+                        serde_json::from_str(&json).unwrap_or(Value::String(json))
+                    };
+                    tool_calls.push(ToolCall { id, name, args });
+                }
+                StreamBlock::Other => {}
+            }
+        }
+        (content, tool_calls, self.usage)
+    }
 }

@@ -3,7 +3,7 @@
 //! failures into [`ProviderError`]s, and the server-sent-event reader.
 
 use crate::{BuildError, ProviderError};
-use agentd_config::{ProviderConfig, ProviderKind};
+use agentd_config::ProviderConfig;
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -83,10 +83,9 @@ impl HttpSettings {
                 provider: name.to_owned(),
                 kind,
             })?;
-        let base_url = match (&cfg.base_url, cfg.kind) {
-            (Some(url), _) => url.clone(),
-            (None, ProviderKind::Anthropic) => crate::anthropic::DEFAULT_BASE_URL.to_owned(),
-            (None, _) => crate::openai::DEFAULT_BASE_URL.to_owned(),
+        let base_url = match &cfg.base_url {
+            Some(url) => url.clone(),
+            None => cfg.kind.default_base_url().to_owned(),
         };
         let parsed = url::Url::parse(&base_url).map_err(|e| BuildError::BadBaseUrl {
             provider: name.to_owned(),

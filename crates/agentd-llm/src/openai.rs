@@ -4,13 +4,14 @@
 
 use crate::http::{ApiKey, HttpSettings, estimate_tokens};
 use crate::{BuildError, Completion, CompletionRequest, OnToken, Provider, ProviderError};
+use agentd_config::ProviderKind;
 use agentd_core::{Message, Role, ToolCall, Usage};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `base_url` when the config has none.
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_BASE_URL: &str = ProviderKind::OpenAi.default_base_url();
 
 /// A client of one OpenAI-compatible endpoint and model.
 #[derive(Debug, Clone)]

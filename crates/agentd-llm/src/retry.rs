@@ -4,7 +4,7 @@
 
 use crate::{Completion, CompletionRequest, OnToken, Provider, ProviderError};
 use agentd_config::RetryConfig;
-use rand::Rng;
+use rand::RngExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 

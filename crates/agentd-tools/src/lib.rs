@@ -20,6 +20,7 @@ mod policy;
 mod registry;
 mod schema;
 pub mod ssrf;
+mod toolset;
 mod webhook;
 
 pub use approval::{ApprovalDecision, approval_question};
@@ -27,9 +28,10 @@ pub use builtin::{AskHuman, Echo};
 pub use error::ToolsError;
 pub use mcp::McpServerStatus;
 pub use policy::{Policies, PolicyDecision};
-pub use registry::{BuildOptions, EnvReader, Registry, ToolSet, provider_tool_name};
+pub use registry::{BuildOptions, EnvReader, Registry};
 pub use schema::schema_problems;
 pub use ssrf::{DnsResolver, SystemResolver};
+pub use toolset::{ToolSet, provider_tool_name};
 pub use webhook::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature};
 
 use agentd_core::{RunId, TenantId, ToolSpec};

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use agentd_config::{Config, ToolConfig, ToolKind};
 use agentd_core::ToolSpec;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::Tool;
 use crate::builtin::{AskHuman, Echo};
 use crate::error::ToolsError;
 use crate::fetch::{HttpGet, HttpRequest};
@@ -18,43 +19,10 @@ use crate::glob::Glob;
 use crate::http::{GuardedClient, Limits};
 use crate::mcp::client::{Endpoint, RmcpConnector};
 use crate::mcp::{Backoff, Connector, McpManager, McpServer, McpServerStatus};
-use crate::schema::ArgsValidator;
+use crate::schema::{ArgsValidator, Checked};
 use crate::ssrf::{DnsResolver, SystemResolver};
+use crate::toolset::ToolSet;
 use crate::webhook::Webhook;
-use crate::{Tool, ToolContext, ToolError, ToolOutput};
-
-/// A tool wrapped with its compiled input-schema validator: `validate`
-/// checks, and `call` checks before running the tool.
-pub(crate) struct Checked {
-    inner: Arc<dyn Tool>,
-    validator: ArgsValidator,
-}
-
-impl Checked {
-    pub(crate) fn new(inner: Arc<dyn Tool>, validator: ArgsValidator) -> Checked {
-        Checked { inner, validator }
-    }
-}
-
-#[async_trait::async_trait]
-impl Tool for Checked {
-    fn spec(&self) -> &ToolSpec {
-        self.inner.spec()
-    }
-
-    fn validate(&self, args: &Value) -> Result<(), ToolError> {
-        self.validator.check(&self.inner.spec().name, args)
-    }
-
-    fn journal_only(&self) -> bool {
-        self.inner.journal_only()
-    }
-
-    async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
-        self.validate(args)?;
-        self.inner.call(ctx, args).await
-    }
-}
 
 /// Reads the environment variable named by a `*_env` key.
 pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -145,6 +113,22 @@ impl Registry {
         r.insert(Arc::new(HttpGet::new(http("http_get")?)));
         r.insert(Arc::new(HttpRequest::new(http("http_request")?)));
 
+        r.add_files(config)?;
+        r.add_configured(config, &options)?;
+        if !config.mcp.is_empty() {
+            let servers = mcp_servers(config)?;
+            let backoff = Backoff {
+                initial: options.mcp_backoff_initial,
+                max: options.mcp_backoff_max.max(options.mcp_backoff_initial),
+                ..Backoff::default()
+            };
+            r.mcp = Some(Arc::new(McpManager::start(servers, backoff).await));
+        }
+        Ok(r)
+    }
+
+    /// `[tools.files]`: the file tools, jailed to its `root`.
+    fn add_files(&mut self, config: &Config) -> Result<(), ToolsError> {
         if let Some(cfg) = config.tools.get("files") {
             let root = cfg
                 .root
@@ -164,64 +148,39 @@ impl Registry {
                 )
             })?;
             for tool in FileTool::all(jail) {
-                r.insert(Arc::new(tool));
+                self.insert(Arc::new(tool));
             }
         }
+        Ok(())
+    }
 
+    /// The webhook tools, and the approval globs of every `[tools.NAME]`.
+    fn add_configured(
+        &mut self,
+        config: &Config,
+        options: &BuildOptions,
+    ) -> Result<(), ToolsError> {
         for (name, cfg) in &config.tools {
             if cfg.kind == Some(ToolKind::Webhook) {
-                let tool = webhook(name, cfg, &options)?;
-                if r.tools.contains_key(name) {
+                let tool = webhook(name, cfg, options)?;
+                if self.tools.contains_key(name) {
                     return Err(ToolsError::config(
                         format!("tools.{name}.kind"),
                         format!("`{name}` is a built-in tool; give the webhook another name"),
                     ));
                 }
-                r.tools.insert(name.clone(), tool);
+                self.tools.insert(name.clone(), tool);
             }
             if cfg.approval {
                 if name == "files" {
-                    r.approval
+                    self.approval
                         .extend(["read_file", "write_file", "list_dir"].map(Glob::new));
                 } else {
-                    r.approval.push(Glob::new(name));
+                    self.approval.push(Glob::new(name));
                 }
             }
         }
-
-        if !config.mcp.is_empty() {
-            let mut servers: Vec<(String, Duration, Arc<dyn Connector>)> = Vec::new();
-            for (i, m) in config.mcp.iter().enumerate() {
-                let endpoint = match (&m.command, &m.url) {
-                    (Some(cmd), None) if cmd.first().is_some_and(|p| !p.is_empty()) => {
-                        Endpoint::Stdio {
-                            program: cmd[0].clone(),
-                            args: cmd[1..].to_vec(),
-                            env_remove: secret_vars(config),
-                        }
-                    }
-                    (None, Some(url)) => Endpoint::Http { url: url.clone() },
-                    _ => {
-                        return Err(ToolsError::config(
-                            format!("mcp[{i}]"),
-                            "needs exactly one of `command` and `url`",
-                        ));
-                    }
-                };
-                servers.push((
-                    m.name.clone(),
-                    m.timeout.get(),
-                    Arc::new(RmcpConnector::new(m.name.clone(), endpoint)),
-                ));
-            }
-            let backoff = Backoff {
-                initial: options.mcp_backoff_initial,
-                max: options.mcp_backoff_max.max(options.mcp_backoff_initial),
-                ..Backoff::default()
-            };
-            r.mcp = Some(Arc::new(McpManager::start(servers, backoff).await));
-        }
-        Ok(r)
+        Ok(())
     }
 
     /// Adds (or replaces) a tool; its schema is compiled here. A schema that
@@ -304,52 +263,7 @@ impl Registry {
         for pattern in patterns {
             let glob = Glob::new(pattern);
             if let Some(rest) = pattern.strip_prefix("mcp:") {
-                let Some((server_name, tool)) = rest
-                    .split_once('/')
-                    .filter(|(s, t)| !s.is_empty() && !t.is_empty())
-                else {
-                    return Err(ToolsError::UnknownTool {
-                        name: pattern.clone(),
-                        hint: " (expected `mcp:<server>/<tool>` or `mcp:<server>/*`)".to_owned(),
-                    });
-                };
-                let server = self
-                    .mcp
-                    .as_ref()
-                    .and_then(|m| m.server(server_name))
-                    .ok_or_else(|| ToolsError::UnknownMcpServer {
-                        name: pattern.clone(),
-                        server: server_name.to_owned(),
-                        declared: self.mcp.as_ref().map_or_else(
-                            || "none".to_owned(),
-                            |m| m.names().collect::<Vec<_>>().join(", "),
-                        ),
-                    })?;
-                if glob.is_literal()
-                    && server.status().healthy
-                    && !server.tools().contains_key(pattern)
-                {
-                    let listed: Vec<String> = server
-                        .tools()
-                        .keys()
-                        .map(|k| {
-                            k.trim_start_matches(&format!("mcp:{server_name}/"))
-                                .to_owned()
-                        })
-                        .collect();
-                    return Err(ToolsError::UnknownTool {
-                        name: pattern.clone(),
-                        hint: format!(
-                            " (MCP server `{server_name}` has no tool {tool:?}; it lists: {})",
-                            if listed.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                listed.join(", ")
-                            }
-                        ),
-                    });
-                }
-                mcp.push((server.clone(), glob));
+                mcp.push((self.resolve_mcp(pattern, rest, &glob)?.clone(), glob));
                 continue;
             }
             let matched: Vec<&Arc<dyn Tool>> = if glob.is_literal() {
@@ -371,7 +285,7 @@ impl Registry {
                     )
                 };
                 return Err(ToolsError::UnknownTool {
-                    name: pattern.clone(),
+                    name: pattern.to_owned(),
                     hint,
                 });
             }
@@ -382,6 +296,60 @@ impl Registry {
             }
         }
         Ok(ToolSet { fixed, mcp })
+    }
+
+    /// The server an `mcp:<server>/<tool>` pattern names (`rest` is after
+    /// `mcp:`); a literal tool name must be one the server lists, if the
+    /// server is up to say so.
+    fn resolve_mcp(
+        &self,
+        pattern: &str,
+        rest: &str,
+        glob: &Glob,
+    ) -> Result<&Arc<McpServer>, ToolsError> {
+        let Some((server_name, tool)) = rest
+            .split_once('/')
+            .filter(|(s, t)| !s.is_empty() && !t.is_empty())
+        else {
+            return Err(ToolsError::UnknownTool {
+                name: pattern.to_owned(),
+                hint: " (expected `mcp:<server>/<tool>` or `mcp:<server>/*`)".to_owned(),
+            });
+        };
+        let server = self
+            .mcp
+            .as_ref()
+            .and_then(|m| m.server(server_name))
+            .ok_or_else(|| ToolsError::UnknownMcpServer {
+                name: pattern.to_owned(),
+                server: server_name.to_owned(),
+                declared: self.mcp.as_ref().map_or_else(
+                    || "none".to_owned(),
+                    |m| m.names().collect::<Vec<_>>().join(", "),
+                ),
+            })?;
+        if glob.is_literal() && server.status().healthy && !server.tools().contains_key(pattern) {
+            let listed: Vec<String> = server
+                .tools()
+                .keys()
+                .map(|k| {
+                    k.trim_start_matches(&format!("mcp:{server_name}/"))
+                        .to_owned()
+                })
+                .collect();
+            return Err(ToolsError::UnknownTool {
+                name: pattern.to_owned(),
+                hint: format!(
+                    " (MCP server `{server_name}` has no tool {tool:?}; it lists: {})",
+                    if listed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        listed.join(", ")
+                    }
+                ),
+            });
+        }
+        Ok(server)
     }
 }
 
@@ -403,6 +371,36 @@ fn secret_vars(config: &Config) -> Vec<String> {
             .filter(|k| k.to_ascii_uppercase().starts_with("AGENTD_")),
     );
     vars.into_iter().collect()
+}
+
+/// A connector per `[[mcp]]` entry, with its name and call timeout.
+type McpServers = Vec<(String, Duration, Arc<dyn Connector>)>;
+
+/// The `[[mcp]]` servers to start: each entry's endpoint and timeout.
+fn mcp_servers(config: &Config) -> Result<McpServers, ToolsError> {
+    let mut servers: McpServers = Vec::new();
+    for (i, m) in config.mcp.iter().enumerate() {
+        let endpoint = match (&m.command, &m.url) {
+            (Some(cmd), None) if cmd.first().is_some_and(|p| !p.is_empty()) => Endpoint::Stdio {
+                program: cmd[0].clone(),
+                args: cmd[1..].to_vec(),
+                env_remove: secret_vars(config),
+            },
+            (None, Some(url)) => Endpoint::Http { url: url.clone() },
+            _ => {
+                return Err(ToolsError::config(
+                    format!("mcp[{i}]"),
+                    "needs exactly one of `command` and `url`",
+                ));
+            }
+        };
+        servers.push((
+            m.name.clone(),
+            m.timeout.get(),
+            Arc::new(RmcpConnector::new(m.name.clone(), endpoint)),
+        ));
+    }
+    Ok(servers)
 }
 
 /// `mcp:<server>/<tool>` -> (`server`, `tool`).
@@ -468,142 +466,4 @@ fn webhook(
     };
     let tool = Webhook::new(spec, url, secret.into_bytes(), client);
     Ok(Arc::new(Checked::new(Arc::new(tool), validator)))
-}
-
-/// The name to send a model provider for tool `name`: providers accept only
-/// `[A-Za-z0-9_-]{1,64}` (OpenAI), so `mcp:files/read.file` becomes
-/// `mcp__files__read_file`; other characters become `_`, and a name longer
-/// than 64 is cut and suffixed with a hash of the full name. Built-in and
-/// webhook names are already safe and come back unchanged.
-pub fn provider_tool_name(name: &str) -> String {
-    use sha2::Digest;
-    let (mut out, rest) = match name.strip_prefix("mcp:") {
-        Some(rest) => ("mcp__".to_owned(), rest),
-        None => (String::new(), name),
-    };
-    for c in rest.chars() {
-        match c {
-            '/' => out.push_str("__"),
-            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => out.push(c),
-            _ => out.push('_'),
-        }
-    }
-    if out.len() > 64 {
-        let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-        out.truncate(55);
-        out.push('_');
-        out.push_str(&digest[..8]);
-    }
-    out
-}
-
-/// The tools one agent may call, resolved from its `tools` list. MCP entries
-/// are evaluated on use, so the set follows reconnects. Cheap to clone.
-#[derive(Clone)]
-pub struct ToolSet {
-    fixed: Vec<Arc<dyn Tool>>,
-    mcp: Vec<(Arc<McpServer>, Glob)>,
-}
-
-impl ToolSet {
-    /// What to send the model now: each tool's name, description and schema,
-    /// in the order the agent lists them (MCP tools of disconnected servers
-    /// are absent until they reconnect).
-    pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools().iter().map(|t| t.spec().clone()).collect()
-    }
-
-    /// The tools available now, in listing order, without duplicates.
-    pub fn tools(&self) -> Vec<Arc<dyn Tool>> {
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        for tool in &self.fixed {
-            if seen.insert(tool.spec().name.clone()) {
-                out.push(tool.clone());
-            }
-        }
-        for (server, glob) in &self.mcp {
-            for (name, tool) in server.tools().iter() {
-                if glob.matches(name) && seen.insert(name.clone()) {
-                    out.push(tool.clone());
-                }
-            }
-        }
-        out
-    }
-
-    /// [`ToolSet::specs`] with names a provider accepts
-    /// ([`provider_tool_name`]); [`ToolSet::get`] and [`ToolSet::call`]
-    /// accept these names too, and [`ToolSet::canonical_name`] maps back.
-    pub fn provider_specs(&self) -> Vec<ToolSpec> {
-        self.specs()
-            .into_iter()
-            .map(|mut s| {
-                s.name = provider_tool_name(&s.name);
-                s
-            })
-            .collect()
-    }
-
-    /// The registry name (`mcp:files/read`) of `name`, which may be that name
-    /// or its provider form (`mcp__files__read`); `None` if the agent has no
-    /// such tool available now.
-    pub fn canonical_name(&self, name: &str) -> Option<String> {
-        self.get(name).map(|t| t.spec().name.clone())
-    }
-
-    /// Names of [`ToolSet::tools`].
-    pub fn names(&self) -> Vec<String> {
-        self.tools().iter().map(|t| t.spec().name.clone()).collect()
-    }
-
-    /// The tool `name` (registry or provider form) if this agent may call it
-    /// and it is available now.
-    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
-        if let Some(tool) = self.fixed.iter().find(|t| t.spec().name == name) {
-            return Some(tool.clone());
-        }
-        let exact = self
-            .mcp
-            .iter()
-            .filter(|(_, glob)| glob.matches(name))
-            .find_map(|(server, _)| server.tools().get(name).cloned());
-        exact.or_else(|| {
-            self.tools()
-                .into_iter()
-                .find(|t| provider_tool_name(&t.spec().name) == name)
-        })
-    }
-
-    /// True if the agent's list covers `name`, even if its MCP server is
-    /// down right now (then a call fails with a clear message).
-    pub fn covers(&self, name: &str) -> bool {
-        self.fixed.iter().any(|t| t.spec().name == name)
-            || self.mcp.iter().any(|(_, glob)| glob.matches(name))
-    }
-
-    /// Validates and calls `name`. A name the agent does not have is an
-    /// argument error (the model is told); a listed MCP tool whose server is
-    /// down fails the call.
-    ///
-    /// # Errors
-    /// As [`Tool::call`].
-    pub async fn call(
-        &self,
-        ctx: &ToolContext,
-        name: &str,
-        args: &Value,
-    ) -> Result<ToolOutput, ToolError> {
-        match self.get(name) {
-            Some(tool) => tool.call(ctx, args).await,
-            None if self.covers(name) => Err(ToolError::failed(
-                name,
-                "the tool's MCP server is unavailable right now",
-            )),
-            None => Err(ToolError::invalid(
-                name,
-                format!("this agent has no tool named {name:?}"),
-            )),
-        }
-    }
 }

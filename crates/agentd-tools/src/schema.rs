@@ -1,9 +1,12 @@
 //! Argument validation: each tool's input schema compiled once into a
 //! validator, reporting every violation in words the model can act on.
 
+use std::sync::Arc;
+
+use agentd_core::ToolSpec;
 use serde_json::Value;
 
-use crate::ToolError;
+use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
 /// Violations reported per call; the rest are counted.
 const MAX_REPORTED: usize = 8;
@@ -89,6 +92,39 @@ pub fn schema_problems(schema: &Value) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A tool wrapped with its compiled input-schema validator: `validate`
+/// checks, and `call` checks before running the tool.
+pub(crate) struct Checked {
+    inner: Arc<dyn Tool>,
+    validator: ArgsValidator,
+}
+
+impl Checked {
+    pub(crate) fn new(inner: Arc<dyn Tool>, validator: ArgsValidator) -> Checked {
+        Checked { inner, validator }
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for Checked {
+    fn spec(&self) -> &ToolSpec {
+        self.inner.spec()
+    }
+
+    fn validate(&self, args: &Value) -> Result<(), ToolError> {
+        self.validator.check(&self.inner.spec().name, args)
+    }
+
+    fn journal_only(&self) -> bool {
+        self.inner.journal_only()
+    }
+
+    async fn call(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, ToolError> {
+        self.validate(args)?;
+        self.inner.call(ctx, args).await
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! timestamp (Unix seconds) is sent as `X-Agentd-Timestamp`.
 
 use agentd_core::ToolSpec;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};

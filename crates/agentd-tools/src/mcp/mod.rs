@@ -15,8 +15,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::registry::Checked;
-use crate::schema::ArgsValidator;
+use crate::schema::{ArgsValidator, Checked};
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
 /// A tool as an MCP server lists it.

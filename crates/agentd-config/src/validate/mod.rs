@@ -3,8 +3,10 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+mod tools;
+
 use crate::keypath::KeyPath;
-use crate::types::{Config, MemoryStrategy, ProviderConfig, ProviderKind};
+use crate::types::{AgentConfig, Config, MemoryStrategy, ProviderConfig, ProviderKind};
 
 /// A failed check: the full key and what is wrong; the caller adds the source.
 #[derive(Debug)]
@@ -32,7 +34,20 @@ fn valid_agent_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// Checks every section; the first problem found is the error.
 pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
+    check_server(config)?;
+    check_store(config)?;
+    check_queue(config)?;
+    check_providers(config)?;
+    check_pricing(config)?;
+    check_tenants(config)?;
+    check_agents(config)?;
+    tools::check(config)
+}
+
+/// `[server]`.
+fn check_server(config: &Config) -> Result<(), Invalid> {
     let server = &config.server;
     if server.listen.parse::<SocketAddr>().is_err() {
         invalid(
@@ -49,7 +64,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
             "must be at least 1",
         )?;
     }
+    Ok(())
+}
 
+/// `[store]`.
+fn check_store(config: &Config) -> Result<(), Invalid> {
     let url = &config.store.url;
     if !["sqlite:", "postgres:", "postgresql:"]
         .iter()
@@ -80,7 +99,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
             "must name the environment variable that holds the keyring",
         )?;
     }
+    Ok(())
+}
 
+/// `[queue]`.
+fn check_queue(config: &Config) -> Result<(), Invalid> {
     let queue = &config.queue;
     if queue.workers < 1 {
         invalid(KeyPath::of(&["queue", "workers"]), "must be at least 1")?;
@@ -109,7 +132,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
             ),
         )?;
     }
+    Ok(())
+}
 
+/// `[providers.NAME]`.
+fn check_providers(config: &Config) -> Result<(), Invalid> {
     for (name, provider) in &config.providers {
         if provider.kind == ProviderKind::Mock && provider.script.is_empty() {
             invalid(
@@ -119,7 +146,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
         }
         check_provider(name, provider)?;
     }
+    Ok(())
+}
 
+/// `[pricing.MODEL]`.
+fn check_pricing(config: &Config) -> Result<(), Invalid> {
     for (model, pricing) in &config.pricing {
         if !non_negative(pricing.input_per_mtok) {
             invalid(
@@ -134,7 +165,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
             )?;
         }
     }
+    Ok(())
+}
 
+/// `[tenants.ID]`.
+fn check_tenants(config: &Config) -> Result<(), Invalid> {
     for (id, tenant) in &config.tenants {
         if let Err(e) = agentd_core::TenantId::parse(id.as_str()) {
             invalid(KeyPath::of(&["tenants", id]), e.to_string())?;
@@ -154,7 +189,11 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
             )?;
         }
     }
+    Ok(())
+}
 
+/// `[[agents]]`: each agent, and that names are unique.
+fn check_agents(config: &Config) -> Result<(), Invalid> {
     let declared = if config.providers.is_empty() {
         "none".to_owned()
     } else {
@@ -167,80 +206,98 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     };
     let mut seen = BTreeSet::new();
     for (i, agent) in config.agents.iter().enumerate() {
-        let agent_key = KeyPath::of(&["agents"]).index(i);
-        let key = |field: &str| agent_key.key(field);
-        if !valid_agent_name(&agent.name) {
+        let key = KeyPath::of(&["agents"]).index(i);
+        check_agent_refs(config, &key, agent, &declared, &mut seen)?;
+        check_agent_limits(&key, agent)?;
+    }
+    Ok(())
+}
+
+/// An agent's name (valid, not seen before) and its providers (declared);
+/// `declared` lists the providers for messages.
+fn check_agent_refs<'a>(
+    config: &Config,
+    agent_key: &KeyPath,
+    agent: &'a AgentConfig,
+    declared: &str,
+    seen: &mut BTreeSet<&'a str>,
+) -> Result<(), Invalid> {
+    let key = |field: &str| agent_key.key(field);
+    if !valid_agent_name(&agent.name) {
+        invalid(
+            key("name"),
+            format!(
+                "expected a non-empty name of letters, digits, `_` and `-`, found {:?}",
+                agent.name
+            ),
+        )?;
+    }
+    if !seen.insert(agent.name.as_str()) {
+        invalid(
+            key("name"),
+            format!("duplicate agent name {:?}", agent.name),
+        )?;
+    }
+    if agent.providers.is_empty() {
+        invalid(key("providers"), "an agent needs at least one provider")?;
+    }
+    for provider in &agent.providers {
+        if !config.providers.contains_key(provider) {
             invalid(
-                key("name"),
-                format!(
-                    "expected a non-empty name of letters, digits, `_` and `-`, found {:?}",
-                    agent.name
-                ),
-            )?;
-        }
-        if !seen.insert(agent.name.as_str()) {
-            invalid(
-                key("name"),
-                format!("duplicate agent name {:?}", agent.name),
-            )?;
-        }
-        if agent.providers.is_empty() {
-            invalid(key("providers"), "an agent needs at least one provider")?;
-        }
-        for provider in &agent.providers {
-            if !config.providers.contains_key(provider) {
-                invalid(
-                    key("providers"),
-                    format!("unknown provider {provider:?} (declared: {declared})"),
-                )?;
-            }
-        }
-        if agent.max_steps < 1 {
-            invalid(key("max_steps"), "must be at least 1")?;
-        }
-        if agent.timeout.is_zero() {
-            invalid(key("timeout"), "must be longer than 0s")?;
-        }
-        if let Some(budget) = agent.budget_usd
-            && !non_negative(budget)
-        {
-            invalid(key("budget_usd"), format!("must be >= 0, found {budget}"))?;
-        }
-        if let Some(retry) = &agent.retry {
-            if retry.max_attempts < 1 {
-                invalid(key("retry").key("max_attempts"), "must be at least 1")?;
-            }
-            if retry.initial > retry.max {
-                invalid(
-                    key("retry").key("initial"),
-                    format!(
-                        "must not exceed `retry.max` ({} > {})",
-                        retry.initial, retry.max
-                    ),
-                )?;
-            }
-        }
-        if let Some(breaker) = &agent.circuit_breaker {
-            if breaker.failures < 1 {
-                invalid(key("circuit_breaker").key("failures"), "must be at least 1")?;
-            }
-            if breaker.reset.is_zero() {
-                invalid(
-                    key("circuit_breaker").key("reset"),
-                    "must be longer than 0s",
-                )?;
-            }
-        }
-        if agent.memory.strategy == MemoryStrategy::Window
-            && agent.memory.max_messages.unwrap_or(0) < 1
-        {
-            invalid(
-                key("memory").key("max_messages"),
-                "strategy `window` needs `max_messages` of at least 1",
+                key("providers"),
+                format!("unknown provider {provider:?} (declared: {declared})"),
             )?;
         }
     }
-    crate::tooling::check(config)?;
+    Ok(())
+}
+
+/// An agent's limits: steps, timeout, budget, retry, breaker and memory.
+fn check_agent_limits(agent_key: &KeyPath, agent: &AgentConfig) -> Result<(), Invalid> {
+    let key = |field: &str| agent_key.key(field);
+    if agent.max_steps < 1 {
+        invalid(key("max_steps"), "must be at least 1")?;
+    }
+    if agent.timeout.is_zero() {
+        invalid(key("timeout"), "must be longer than 0s")?;
+    }
+    if let Some(budget) = agent.budget_usd
+        && !non_negative(budget)
+    {
+        invalid(key("budget_usd"), format!("must be >= 0, found {budget}"))?;
+    }
+    if let Some(retry) = &agent.retry {
+        if retry.max_attempts < 1 {
+            invalid(key("retry").key("max_attempts"), "must be at least 1")?;
+        }
+        if retry.initial > retry.max {
+            invalid(
+                key("retry").key("initial"),
+                format!(
+                    "must not exceed `retry.max` ({} > {})",
+                    retry.initial, retry.max
+                ),
+            )?;
+        }
+    }
+    if let Some(breaker) = &agent.circuit_breaker {
+        if breaker.failures < 1 {
+            invalid(key("circuit_breaker").key("failures"), "must be at least 1")?;
+        }
+        if breaker.reset.is_zero() {
+            invalid(
+                key("circuit_breaker").key("reset"),
+                "must be longer than 0s",
+            )?;
+        }
+    }
+    if agent.memory.strategy == MemoryStrategy::Window && agent.memory.max_messages.unwrap_or(0) < 1
+    {
+        invalid(
+            key("memory").key("max_messages"),
+            "strategy `window` needs `max_messages` of at least 1",
+        )?;
+    }
     Ok(())
 }
 
