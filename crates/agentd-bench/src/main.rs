@@ -1,8 +1,9 @@
-//! `agentd-bench`: workload W1 ("tool-loop", shared/bench/WORKLOAD.md) on
+//! `agentd-bench`: workload W1 ("tool-loop", docs/benchmarks.md) on
 //! agentd, in-process or over HTTP, printing one JSON line per
 //! configuration; `agentd-bench report` turns those lines into a table.
 
 mod fleet;
+mod inflight;
 mod list;
 mod prefill;
 mod report;
@@ -29,6 +30,9 @@ enum Mode {
     Startup,
     /// List-query latencies on a prefilled store (`--prefill`).
     List,
+    /// Memory of runs in flight: `--concurrency` runs waiting on a slow
+    /// model at once, in this process.
+    Inflight,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -546,6 +550,12 @@ async fn main() -> anyhow::Result<()> {
         Mode::Pause => bench_pause(args).await?,
         Mode::Startup => bench_startup(args).await?,
         Mode::List => bench_list(args).await?,
+        Mode::Inflight => {
+            let s = setup(args)?;
+            let line = inflight::bench(args, &s).await;
+            s.cleanup().await?;
+            line?
+        }
     };
     println!("{line}");
     Ok(())

@@ -23,13 +23,21 @@ pub fn report(files: &[PathBuf]) -> anyhow::Result<()> {
         lines.push(serde_json::from_str::<Value>(line)?);
     }
     let of = |mode: &'static str| lines.iter().filter(move |v| v["mode"] == mode);
-    runs_table(
-        lines
-            .iter()
-            .filter(|v| !matches!(v["mode"].as_str(), Some("pause" | "startup" | "list"))),
-    );
+    runs_table(lines.iter().filter(|v| {
+        !matches!(
+            v["mode"].as_str(),
+            Some("pause" | "startup" | "list" | "inflight")
+        )
+    }));
     pause_table(of("pause").collect());
     list_table(of("list").collect());
+    for v in of("inflight") {
+        println!();
+        println!(
+            "In flight ({}): {} runs waiting on the model, RSS {} MB against {} MB idle: {} KB per run.",
+            v["store"], v["runs"], v["rss_inflight_mb"], v["rss_idle_mb"], v["kb_per_inflight_run"]
+        );
+    }
     for v in of("startup") {
         println!();
         println!(
