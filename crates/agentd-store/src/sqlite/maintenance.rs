@@ -132,6 +132,8 @@ pub(super) async fn list_query_plans(store: &SqliteStore) -> Result<Vec<(&'stati
                 ("steps of a run", LIST_STEPS),
                 ("messages of a conversation", LIST_MESSAGES),
                 ("audit of a run", LIST_AUDIT),
+                // Not a list, but every idle worker runs it every poll.
+                ("runnable runs", super::queue::NEXT_RUNNABLE.as_str()),
             ];
             let mut plans = Vec::with_capacity(lists.len());
             for (name, sql) in lists {

@@ -26,11 +26,14 @@ pub(super) fn check_lease(conn: &Connection, lease: &Lease) -> Result<()> {
 }
 
 /// Runs that may be claimed: due and queued, or running on an expired lease;
-/// a conversation's runs wait for its older active runs.
+/// a conversation's runs wait for its older active runs. The leading
+/// `status {claim}` is what lets SQLite use the partial index
+/// `runs_runnable` (it cannot infer it from the OR below): without it a
+/// claim scans every run the store holds, finished ones included.
 macro_rules! runnable {
     () => {
         concat!(
-            "((r.status = 'queued' AND r.available_at <= ?1) \
+            "r.status {claim} AND ((r.status = 'queued' AND r.available_at <= ?1) \
              OR (r.status = 'running' AND r.lease_until < ?1)) AND ",
             conversation_turn!()
         )
