@@ -207,10 +207,19 @@ pub(crate) fn in_page(steps: Vec<Step>, after: Option<u32>) -> Vec<Step> {
     }
 }
 
-/// Which of a backend's four `list_runs` statements serves a filter: none,
-/// agent, status, agent and status.
-pub(crate) fn list_runs_index(agent: bool, status: bool) -> usize {
-    usize::from(agent) + 2 * usize::from(status)
+/// Which of a backend's six `list_runs` statements serves a filter: none,
+/// agent, a settled status, agent and a settled status, an active status,
+/// agent and an active status. Active runs (queued, running: the statuses
+/// a claim takes) are kept out of the list indexes, so a run's many writes
+/// while it executes update none of them; lists find active runs through
+/// the queue's own indexes, whose size is bounded by the runs in flight.
+pub(crate) fn list_runs_index(agent: bool, status: Option<agentd_core::RunStatus>) -> usize {
+    let active = status.is_some_and(|s| agentd_core::run::Change::Claim.from().contains(&s));
+    match (status.is_some(), active) {
+        (false, _) => usize::from(agent),
+        (true, false) => 2 + usize::from(agent),
+        (true, true) => 4 + usize::from(agent),
+    }
 }
 
 /// The exclusive upper bound of a `list_runs` page: the cursor's id, or

@@ -139,6 +139,23 @@ pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static st
                 .bind("paused"),
         ),
         (
+            "runs by active status",
+            q(super::runs::list_runs_sql(4))
+                .bind("t")
+                .bind(below)
+                .bind(51i64)
+                .bind("running"),
+        ),
+        (
+            "runs by agent and active status",
+            q(super::runs::list_runs_sql(5))
+                .bind("t")
+                .bind(below)
+                .bind(51i64)
+                .bind("a")
+                .bind("queued"),
+        ),
+        (
             "steps of a run",
             q(sql::LIST_STEPS).bind(run).bind(-1i64).bind(51i64),
         ),

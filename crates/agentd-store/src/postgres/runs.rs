@@ -117,11 +117,12 @@ pub(super) async fn get_run(store: &PgStore, tenant: &TenantId, id: RunId) -> Re
 
 /// The tenant's runs below a cursor, newest first: `$1` tenant, `$2`
 /// cursor (exclusive), `$3` limit, then the agent and status filters that
-/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
-/// `runs_by_agent`, `runs_by_status`; agent and status together take the
-/// agent's range.
+/// are set. Settled runs are ranges of the partial indexes `runs_by_agent`
+/// and `runs_by_status` (migration 9), whose predicate `status NOT
+/// {claim}` each query states; active runs come from the queue's indexes
+/// `runs_queued` and `runs_leased` ([`ACTIVE`]), and only they are sorted.
 macro_rules! list_runs {
-    ($filter:literal) => {
+    ($filter:expr) => {
         concat!(
             "SELECT ",
             run_cols!(),
@@ -132,50 +133,105 @@ macro_rules! list_runs {
     };
 }
 
-/// [`list_runs!`] by filter, as `codec::list_runs_index` numbers them
-/// (without a filter: [`LIST_ALL_RUNS`]).
-const LIST_RUNS: [&str; 4] = [
-    list_runs!(""),
-    list_runs!(" AND agent = $4"),
-    list_runs!(" AND status = $4"),
-    list_runs!(" AND agent = $4 AND status = $5"),
-];
+/// Every active run, read first (`MATERIALIZED`) from the queue's partial
+/// indexes `runs_queued` and `runs_leased` (`lease_owner` is set exactly
+/// while a run is running), so the planner cannot choose to walk the
+/// primary key instead. Their number is bounded by the runs in flight and
+/// waiting in the queue, not by the store.
+macro_rules! with_active {
+    () => {
+        concat!(
+            "WITH active AS MATERIALIZED (SELECT ",
+            run_cols!(),
+            " FROM runs WHERE status = 'queued' UNION ALL SELECT ",
+            run_cols!(),
+            " FROM runs WHERE lease_owner IS NOT NULL) "
+        )
+    };
+}
 
-/// All of a tenant's runs below a cursor, newest first, as `LIST_RUNS`
-/// binds them: a merge of the tenant's runs of each status, each a range
-/// of `runs_by_status`, so PostgreSQL needs no `(tenant, id)` index of
-/// its own (one index fewer to write on every update of a run).
-static LIST_ALL_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let by_status: Vec<String> = agentd_core::RunStatus::ALL
-        .iter()
-        .map(|s| {
-            format!(
-                concat!(
-                    "(SELECT ",
-                    run_cols!(),
-                    " FROM runs WHERE tenant = $1 AND status = '{}' AND id < $2 \
-                     ORDER BY id DESC LIMIT $3)"
-                ),
-                s.as_str()
-            )
-        })
-        .collect();
-    format!(
+/// The tenant's active runs below the cursor that match `$filter`.
+macro_rules! active {
+    ($filter:expr) => {
         concat!(
             "SELECT ",
             run_cols!(),
-            " FROM ({}) r ORDER BY id DESC LIMIT $3"
-        ),
-        by_status.join(" UNION ALL ")
-    )
+            " FROM active WHERE tenant = $1 AND id < $2 AND status {claim}",
+            $filter,
+            " ORDER BY id DESC LIMIT $3"
+        )
+    };
+}
+
+/// `settled` merged with `active`, newest first.
+macro_rules! merged {
+    ($settled:expr, $active:expr) => {
+        concat!(
+            with_active!(),
+            "SELECT * FROM ((",
+            $settled,
+            ") UNION ALL (",
+            $active,
+            ")) r ORDER BY id DESC LIMIT $3"
+        )
+    };
+}
+
+rendered! {
+    static LIST_BY_AGENT = merged!(
+        list_runs!(" AND agent = $4 AND status NOT {claim}"),
+        active!(" AND agent = $4")
+    );
+}
+rendered! {
+    static LIST_BY_STATUS = list_runs!(" AND status = $4 AND status NOT {claim}");
+}
+rendered! {
+    static LIST_BY_AGENT_STATUS =
+        list_runs!(" AND agent = $4 AND status = $5 AND status NOT {claim}");
+}
+rendered! {
+    static LIST_BY_ACTIVE_STATUS = concat!(with_active!(), active!(" AND status = $4"));
+}
+rendered! {
+    static LIST_BY_AGENT_ACTIVE_STATUS =
+        concat!(with_active!(), active!(" AND agent = $4 AND status = $5"));
+}
+
+/// All of a tenant's runs below a cursor, newest first: a merge of its
+/// settled runs of each status, each a range of `runs_by_status`, and its
+/// active runs, so PostgreSQL needs no `(tenant, id)` index of its own
+/// (one index fewer to write on every update of a run).
+static LIST_ALL_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let active = agentd_core::run::Change::Claim.from();
+    let mut branches: Vec<String> = agentd_core::RunStatus::ALL
+        .iter()
+        .filter(|s| !active.contains(s))
+        .map(|s| {
+            format!(
+                "({})",
+                list_runs!(" AND status = '{status}' AND status NOT {claim}")
+                    .replace("{status}", s.as_str())
+            )
+        })
+        .collect();
+    branches.push(format!("({})", active!("")));
+    crate::status::render(&format!(
+        "{}SELECT * FROM ({}) r ORDER BY id DESC LIMIT $3",
+        with_active!(),
+        branches.join(" UNION ALL ")
+    ))
 });
 
-/// The `list_runs` statement for filter `index` (see
-/// `codec::list_runs_index`).
+/// The `list_runs` statement `index` (see `codec::list_runs_index`).
 pub(super) fn list_runs_sql(index: usize) -> &'static str {
     match index {
         0 => LIST_ALL_RUNS.as_str(),
-        i => LIST_RUNS[i.min(3)],
+        1 => LIST_BY_AGENT.as_str(),
+        2 => LIST_BY_STATUS.as_str(),
+        3 => LIST_BY_AGENT_STATUS.as_str(),
+        4 => LIST_BY_ACTIVE_STATUS.as_str(),
+        _ => LIST_BY_AGENT_ACTIVE_STATUS.as_str(),
     }
 }
 
@@ -189,7 +245,7 @@ pub(super) async fn list_runs(
     let cursor = crate::codec::run_cursor(filter)?;
     let statement = list_runs_sql(crate::codec::list_runs_index(
         filter.agent.is_some(),
-        filter.status.is_some(),
+        filter.status,
     ));
     let mut query = sqlx::query(statement)
         .bind(tenant.as_str())

@@ -125,10 +125,12 @@ pub(super) async fn list_query_plans(store: &SqliteStore) -> Result<Vec<(&'stati
     store
         .read(|c, _| {
             let lists = [
-                ("runs", LIST_RUNS[0]),
-                ("runs by agent", LIST_RUNS[1]),
-                ("runs by status", LIST_RUNS[2]),
-                ("runs by agent and status", LIST_RUNS[3]),
+                ("runs", list_runs_sql(0)),
+                ("runs by agent", list_runs_sql(1)),
+                ("runs by status", list_runs_sql(2)),
+                ("runs by agent and status", list_runs_sql(3)),
+                ("runs by active status", list_runs_sql(4)),
+                ("runs by agent and active status", list_runs_sql(5)),
                 ("steps of a run", LIST_STEPS),
                 ("messages of a conversation", LIST_MESSAGES),
                 ("audit of a run", LIST_AUDIT),

@@ -209,28 +209,77 @@ pub(super) async fn get_run(
 
 /// The tenant's runs below a cursor, newest first: `?1` tenant, `?2`
 /// cursor (exclusive), `?3` limit, then the agent and status filters that
-/// are set. Each is a range of one index (migration 9): `runs_by_tenant`,
-/// `runs_by_agent`, `runs_by_status`; agent and status together take the
-/// agent's range.
+/// are set. Settled runs are ranges of the partial indexes `runs_by_agent`
+/// and `runs_by_status` (migration 9), whose predicate `status NOT
+/// {claim}` each query states so SQLite can use them; active runs come
+/// from `runs_runnable`. Without a filter: `runs_by_tenant`.
 macro_rules! list_runs {
-    ($filter:literal) => {
+    ($filter:expr) => {
+        list_runs!("", $filter)
+    };
+    ($hint:literal, $filter:expr) => {
         concat!(
             "SELECT ",
             run_cols!(),
-            " FROM runs WHERE tenant = ?1 AND id < ?2",
+            " FROM runs",
+            $hint,
+            " WHERE tenant = ?1 AND id < ?2",
             $filter,
             " ORDER BY id DESC LIMIT ?3"
         )
     };
 }
 
-/// [`list_runs!`] by filter, as [`list_runs_index`] numbers them.
-pub(super) const LIST_RUNS: [&str; 4] = [
-    list_runs!(""),
-    list_runs!(" AND agent = ?4"),
-    list_runs!(" AND status = ?4"),
-    list_runs!(" AND agent = ?4 AND status = ?5"),
-];
+/// Active runs are read from the queue's index, never from a tenant's
+/// range of `runs_by_tenant`, which would hold every run the tenant has.
+macro_rules! active {
+    ($filter:literal) => {
+        list_runs!(
+            " INDEXED BY runs_runnable",
+            concat!($filter, " AND status {claim}")
+        )
+    };
+}
+
+rendered! {
+    static LIST_ALL = list_runs!("");
+}
+rendered! {
+    /// An agent's settled runs (a range of `runs_by_agent`) merged with its
+    /// active ones.
+    static LIST_BY_AGENT = concat!(
+        "SELECT * FROM (",
+        list_runs!(" AND agent = ?4 AND status NOT {claim}"),
+        ") UNION ALL SELECT * FROM (",
+        active!(" AND agent = ?4"),
+        ") ORDER BY id DESC LIMIT ?3"
+    );
+}
+rendered! {
+    static LIST_BY_STATUS = list_runs!(" AND status = ?4 AND status NOT {claim}");
+}
+rendered! {
+    static LIST_BY_AGENT_STATUS =
+        list_runs!(" AND agent = ?4 AND status = ?5 AND status NOT {claim}");
+}
+rendered! {
+    static LIST_BY_ACTIVE_STATUS = active!(" AND status = ?4");
+}
+rendered! {
+    static LIST_BY_AGENT_ACTIVE_STATUS = active!(" AND agent = ?4 AND status = ?5");
+}
+
+/// The `list_runs` statement `index` (see [`list_runs_index`]).
+pub(super) fn list_runs_sql(index: usize) -> &'static str {
+    match index {
+        0 => LIST_ALL.as_str(),
+        1 => LIST_BY_AGENT.as_str(),
+        2 => LIST_BY_STATUS.as_str(),
+        3 => LIST_BY_AGENT_STATUS.as_str(),
+        4 => LIST_BY_ACTIVE_STATUS.as_str(),
+        _ => LIST_BY_AGENT_ACTIVE_STATUS.as_str(),
+    }
+}
 
 /// A page of a run's journal: `?1` run, `?2` after this index, `?3` limit.
 pub(super) const LIST_STEPS: &str = concat!(
@@ -258,11 +307,11 @@ pub(super) async fn list_runs(
     let cursor = crate::codec::run_cursor(filter)?;
     let tenant = tenant.as_str().to_string();
     let agent = filter.agent.clone();
+    let statement = list_runs_sql(list_runs_index(agent.is_some(), filter.status));
     let status = filter.status.map(|s| s.as_str());
     let items = store
         .read(move |c, codec| {
-            let mut stmt =
-                c.prepare_cached(LIST_RUNS[list_runs_index(agent.is_some(), status.is_some())])?;
+            let mut stmt = c.prepare_cached(statement)?;
             let bound = crate::codec::cursor_bound(cursor);
             let below: &[u8] = &bound;
             let fetch = i64::from(limit) + 1;

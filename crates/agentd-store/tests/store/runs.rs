@@ -75,6 +75,31 @@ pub async fn create_get_list(ctx: &Ctx) {
         vec![ids[4], ids[2], ids[0]]
     );
     assert_eq!(by_agent.next_cursor, None);
+    // A settled run (in the list indexes) and active ones (found through
+    // the queue's index) merge newest first, page by page.
+    s.cancel_run(&t, ids[2], &principal("alice")).await.unwrap();
+    let mut merged = Vec::new();
+    let mut filter = RunFilter {
+        agent: Some("a".into()),
+        limit: 1,
+        ..RunFilter::default()
+    };
+    loop {
+        let page = s.list_runs(&t, &filter).await.unwrap();
+        merged.extend(page.items.iter().map(|r| (r.id, r.status)));
+        match page.next_cursor {
+            Some(c) => filter.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        merged,
+        vec![
+            (ids[4], RunStatus::Queued),
+            (ids[2], RunStatus::Cancelled),
+            (ids[0], RunStatus::Queued)
+        ]
+    );
     s.claim_run(&t, ids[1], &claim("w")).await.unwrap().unwrap();
     let running = s
         .list_runs(
