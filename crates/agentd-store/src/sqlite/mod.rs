@@ -5,6 +5,7 @@
 
 mod budget;
 mod journal;
+mod lists;
 mod maintenance;
 mod queue;
 mod read;
@@ -25,6 +26,7 @@ use agentd_core::{
     run::Change,
 };
 use budget::*;
+use lists::*;
 use queue::*;
 use read::Readers;
 use rows::{corrupt, to_json};
