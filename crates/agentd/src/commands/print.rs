@@ -1,6 +1,6 @@
 //! Shared output: one-line step summaries and the runs table.
 
-use agentd_core::{Run, StepKind};
+use agentd_core::{Run, Step, StepKind};
 use agentd_store::Page;
 
 fn truncate(s: &str, max: usize) -> String {
@@ -12,9 +12,24 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// A journaled step as the CLI prints it, indented:
+/// `[index] kind name status {took}N ms: summary` (`took` is `"in "` for a
+/// step seen live, empty in a listing).
+pub(super) fn step_line(step: &Step, took: &str) -> String {
+    format!(
+        "  [{}] {} {} {} {took}{} ms: {}",
+        step.index,
+        step.kind.as_str(),
+        step.name,
+        step.status.as_str(),
+        step.duration_ms,
+        summarize_step(step.kind, &step.output, step.error.as_ref())
+    )
+}
+
 /// One line about a step: its error, the tools a model step calls, its
 /// reply, or a tool's output, cut to a readable length.
-pub(super) fn summarize_step(
+fn summarize_step(
     kind: StepKind,
     output: &serde_json::Value,
     error: Option<&agentd_core::RunError>,

@@ -2,7 +2,7 @@
 //! it happens, then reports its outcome.
 
 use super::failure::Failure;
-use super::print::summarize_step;
+use super::print::step_line;
 use super::{build_engine, exit, identity, json_or_text, print_json, shutdown_on_signal};
 use crate::cli::RunArgs;
 use agentd_config::Config;
@@ -61,15 +61,7 @@ pub(super) async fn drive_and_report(
                     eprintln!("  [{index}] {} {name} ...", kind.as_str());
                 }
                 RunEventKind::StepCompleted { step } => {
-                    eprintln!(
-                        "  [{}] {} {} {} in {} ms: {}",
-                        step.index,
-                        step.kind.as_str(),
-                        step.name,
-                        step.status.as_str(),
-                        step.duration_ms,
-                        summarize_step(step.kind, &step.output, step.error.as_ref())
-                    );
+                    eprintln!("{}", step_line(&step, "in "));
                 }
                 RunEventKind::Finished { .. } => break,
                 RunEventKind::Status { .. } | RunEventKind::Token { .. } => {}

@@ -3,7 +3,7 @@
 //! agents' tools.
 
 use super::failure::Failure;
-use super::print::{print_runs, summarize_step};
+use super::print::{print_runs, step_line};
 use super::run::{drive_and_report, print_run_json};
 use super::{
     build_engine, exit, identity, json_or_text, open_store, parse_run_id, shutdown_on_signal,
@@ -78,15 +78,7 @@ async fn show(config: &Config, who: &Who, id: &str, json: bool) -> Result<u8, Fa
     } else {
         println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
         for s in &steps {
-            println!(
-                "  [{}] {} {} {} {} ms: {}",
-                s.index,
-                s.kind.as_str(),
-                s.name,
-                s.status.as_str(),
-                s.duration_ms,
-                summarize_step(s.kind, &s.output, s.error.as_ref())
-            );
+            println!("{}", step_line(s, ""));
         }
     }
     Ok(exit::OK)
