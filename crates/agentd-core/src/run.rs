@@ -74,6 +74,12 @@ impl RunStatus {
     /// later runs wait while one of these is underway (queued runs wait
     /// for older queued runs too).
     pub const HOLDS_TURN: &'static [RunStatus] = &[Self::Running, Self::Paused];
+
+    /// Runs in flight: queued or executing. The store's list indexes
+    /// (migration 9) leave them out, as their predicate
+    /// `status NOT IN ('queued', 'running')` spells; changing this set
+    /// needs a migration of those indexes.
+    pub const ACTIVE: &'static [RunStatus] = &[Self::Queued, Self::Running];
 }
 
 /// The changes a run's status goes through. Each applies only to runs in

@@ -214,7 +214,7 @@ pub(crate) fn in_page(steps: Vec<Step>, after: Option<u32>) -> Vec<Step> {
 /// while it executes update none of them; lists find active runs through
 /// the queue's own indexes, whose size is bounded by the runs in flight.
 pub(crate) fn list_runs_index(agent: bool, status: Option<agentd_core::RunStatus>) -> usize {
-    let active = status.is_some_and(|s| agentd_core::run::Change::Claim.from().contains(&s));
+    let active = status.is_some_and(|s| agentd_core::RunStatus::ACTIVE.contains(&s));
     match (status.is_some(), active) {
         (false, _) => usize::from(agent),
         (true, false) => 2 + usize::from(agent),

@@ -47,6 +47,7 @@ fn set(token: &str) -> Option<&'static [RunStatus]> {
         "requeue" => Change::Requeue.from(),
         "purge" => Change::Purge.from(),
         "turn" => RunStatus::HOLDS_TURN,
+        "active" => RunStatus::ACTIVE,
         _ => return None,
     })
 }
@@ -182,6 +183,21 @@ mod tests {
             "status IN ('succeeded', 'failed', 'cancelled')"
         );
         assert_eq!(render("{unknown} {"), "{unknown} {");
+        // The list queries state the partial indexes' predicates, which the
+        // migrations spell out: the two must stay the same text.
+        let settled = render("WHERE status NOT {active};");
+        for migration in [
+            include_str!("../migrations/sqlite/0009_list_indexes.sql"),
+            include_str!("../migrations/postgres/0009_list_indexes.sql"),
+        ] {
+            assert_eq!(
+                migration.matches(settled.as_str()).count(),
+                2,
+                "{migration}"
+            );
+        }
+        let runnable = render("WHERE status {claim};");
+        assert!(include_str!("../migrations/sqlite/0001_init.sql").contains(runnable.as_str()));
         assert!(!render(conversation_turn!()).contains('{'));
     }
 }

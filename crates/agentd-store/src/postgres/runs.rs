@@ -119,8 +119,8 @@ pub(super) async fn get_run(store: &PgStore, tenant: &TenantId, id: RunId) -> Re
 /// cursor (exclusive), `$3` limit, then the agent and status filters that
 /// are set. Settled runs are ranges of the partial indexes `runs_by_agent`
 /// and `runs_by_status` (migration 9), whose predicate `status NOT
-/// {claim}` each query states; active runs come from the queue's indexes
-/// `runs_queued` and `runs_leased` ([`ACTIVE`]), and only they are sorted.
+/// {active}` each query states; active runs come from the queue's indexes
+/// `runs_queued` and `runs_leased` (`active!`), and only they are sorted.
 macro_rules! list_runs {
     ($filter:expr) => {
         concat!(
@@ -156,7 +156,7 @@ macro_rules! active {
         concat!(
             "SELECT ",
             run_cols!(),
-            " FROM active WHERE tenant = $1 AND id < $2 AND status {claim}",
+            " FROM active WHERE tenant = $1 AND id < $2 AND status {active}",
             $filter,
             " ORDER BY id DESC LIMIT $3"
         )
@@ -179,16 +179,16 @@ macro_rules! merged {
 
 rendered! {
     static LIST_BY_AGENT = merged!(
-        list_runs!(" AND agent = $4 AND status NOT {claim}"),
+        list_runs!(" AND agent = $4 AND status NOT {active}"),
         active!(" AND agent = $4")
     );
 }
 rendered! {
-    static LIST_BY_STATUS = list_runs!(" AND status = $4 AND status NOT {claim}");
+    static LIST_BY_STATUS = list_runs!(" AND status = $4 AND status NOT {active}");
 }
 rendered! {
     static LIST_BY_AGENT_STATUS =
-        list_runs!(" AND agent = $4 AND status = $5 AND status NOT {claim}");
+        list_runs!(" AND agent = $4 AND status = $5 AND status NOT {active}");
 }
 rendered! {
     static LIST_BY_ACTIVE_STATUS = concat!(with_active!(), active!(" AND status = $4"));
@@ -203,14 +203,14 @@ rendered! {
 /// active runs, so PostgreSQL needs no `(tenant, id)` index of its own
 /// (one index fewer to write on every update of a run).
 static LIST_ALL_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let active = agentd_core::run::Change::Claim.from();
+    let active = agentd_core::RunStatus::ACTIVE;
     let mut branches: Vec<String> = agentd_core::RunStatus::ALL
         .iter()
         .filter(|s| !active.contains(s))
         .map(|s| {
             format!(
                 "({})",
-                list_runs!(" AND status = '{status}' AND status NOT {claim}")
+                list_runs!(" AND status = '{status}' AND status NOT {active}")
                     .replace("{status}", s.as_str())
             )
         })

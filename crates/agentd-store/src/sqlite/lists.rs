@@ -6,7 +6,7 @@
 /// cursor (exclusive), `?3` limit, then the agent and status filters that
 /// are set. Settled runs are ranges of the partial indexes `runs_by_agent`
 /// and `runs_by_status` (migration 9), whose predicate `status NOT
-/// {claim}` each query states so SQLite can use them; active runs come
+/// {active}` each query states so SQLite can use them; active runs come
 /// from `runs_runnable`. Without a filter: `runs_by_tenant`.
 macro_rules! list_runs {
     ($filter:expr) => {
@@ -31,7 +31,7 @@ macro_rules! active {
     ($filter:literal) => {
         list_runs!(
             " INDEXED BY runs_runnable",
-            concat!($filter, " AND status {claim}")
+            concat!($filter, " AND status {active}")
         )
     };
 }
@@ -44,18 +44,18 @@ rendered! {
     /// active ones.
     static LIST_BY_AGENT = concat!(
         "SELECT * FROM (",
-        list_runs!(" AND agent = ?4 AND status NOT {claim}"),
+        list_runs!(" AND agent = ?4 AND status NOT {active}"),
         ") UNION ALL SELECT * FROM (",
         active!(" AND agent = ?4"),
         ") ORDER BY id DESC LIMIT ?3"
     );
 }
 rendered! {
-    static LIST_BY_STATUS = list_runs!(" AND status = ?4 AND status NOT {claim}");
+    static LIST_BY_STATUS = list_runs!(" AND status = ?4 AND status NOT {active}");
 }
 rendered! {
     static LIST_BY_AGENT_STATUS =
-        list_runs!(" AND agent = ?4 AND status = ?5 AND status NOT {claim}");
+        list_runs!(" AND agent = ?4 AND status = ?5 AND status NOT {active}");
 }
 rendered! {
     static LIST_BY_ACTIVE_STATUS = active!(" AND status = ?4");

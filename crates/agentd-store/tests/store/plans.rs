@@ -71,7 +71,7 @@ fn check_sqlite(name: &str, plan: &str) -> Box<dyn Fn(&str) -> bool> {
     // The claim sorts the runnable runs it found, which are bounded by the
     // runs in flight, not by the store.
     assert!(
-        sorts_only_active_runs(name) || !plan.contains("TEMP B-TREE"),
+        sorts_only_active_runs(Backend::Sqlite, name) || !plan.contains("TEMP B-TREE"),
         "{name} sorts:\n{plan}"
     );
     for line in plan.lines() {
@@ -109,6 +109,10 @@ fn check_sqlite(name: &str, plan: &str) -> Box<dyn Fn(&str) -> bool> {
 /// the check of the condition, not only of the scan.
 fn check_postgres(name: &str, plan: &str) -> Box<dyn Fn(&str) -> bool> {
     assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
+    assert!(
+        !plan.contains("runs_pkey"),
+        "{name} walks every run by id:\n{plan}"
+    );
     // A run's audit trail is read whole (no page): PostgreSQL may sort
     // its few records; every paged list must come in index order.
     let sorts = plan.lines().any(|l| {
@@ -116,7 +120,7 @@ fn check_postgres(name: &str, plan: &str) -> Box<dyn Fn(&str) -> bool> {
         node.starts_with("Sort  (") || node.starts_with("Incremental Sort")
     });
     assert!(
-        name == "audit of a run" || sorts_only_active_runs(name) || !sorts,
+        name == "audit of a run" || sorts_only_active_runs(Backend::Postgres, name) || !sorts,
         "{name} sorts:\n{plan}"
     );
     let cond = plan
@@ -129,10 +133,15 @@ fn check_postgres(name: &str, plan: &str) -> Box<dyn Fn(&str) -> bool> {
 
 /// Queries whose only sort is of active (queued or running) runs, which
 /// the list indexes leave out: bounded by the runs in flight, not by the
-/// store. The claim sorts the runnable runs it found; a tenant's or an
-/// agent's whole list merges its active runs, sorted, with index ranges.
-fn sorts_only_active_runs(name: &str) -> bool {
-    finds_active_runs(name) || matches!(name, "runnable runs" | "runs" | "runs by agent")
+/// store. The claim sorts the runnable runs it found; an agent's whole list
+/// merges its active runs, sorted, with its index range, and so does a
+/// tenant's on PostgreSQL (SQLite reads `runs_by_tenant` in order).
+fn sorts_only_active_runs(backend: Backend, name: &str) -> bool {
+    finds_active_runs(name)
+        || match backend {
+            Backend::Sqlite => matches!(name, "runnable runs" | "runs by agent"),
+            Backend::Postgres => matches!(name, "runs" | "runs by agent"),
+        }
 }
 
 /// Lists of active runs only.
@@ -147,6 +156,10 @@ fn finds_active_runs(name: &str) -> bool {
 /// (`runs_queued`, `runs_leased`), never by reading the table.
 fn check_postgres_active(name: &str, plan: &str) {
     assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
+    assert!(
+        !plan.contains("runs_pkey"),
+        "{name} walks every run by id:\n{plan}"
+    );
     for index in ["runs_queued", "runs_leased"] {
         assert!(
             plan.contains(index),
