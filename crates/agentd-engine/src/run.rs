@@ -123,7 +123,7 @@ async fn run_loop(
     loop {
         // A run whose model just replied finishes even at shutdown: handed
         // back, its next attempt would call the model again.
-        if shutdown.is_cancelled() && !st.replied {
+        if shutdown.is_cancelled() && !st.replied() {
             // Keep finished work, then give the run back at once so another
             // process continues it.
             ctx.flush(st).await?;

@@ -40,9 +40,6 @@ pub(crate) struct RunState {
     pub(crate) started_at: i64,
     /// Milliseconds the run sat paused for answers: not execution time.
     pub(crate) waited_ms: i64,
-    /// Set when the model's last reply (in this attempt) called no tool:
-    /// that reply is the run's output.
-    pub(crate) replied: bool,
 }
 
 /// What the run does next.
@@ -163,7 +160,6 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
             .filter(|s| s.kind == StepKind::Human)
             .map(|s| s.duration_ms as i64)
             .sum(),
-        replied: false,
         run,
     };
     for step in &steps {
@@ -179,8 +175,7 @@ impl RunState {
             StepKind::Llm => {
                 let m: Message = serde_json::from_value(step.output.clone())
                     .map_err(|e| corrupt(&self.run, format!("step {}: {e}", step.index)))?;
-                self.pending = m.tool_calls.iter().cloned().collect();
-                self.messages.push(m);
+                self.apply_reply(m);
                 Ok(())
             }
             StepKind::Tool | StepKind::Human => self.replay_answer(step),
@@ -208,12 +203,11 @@ impl RunState {
         if step.input.get("approval").is_some() {
             return self.replay_approval(step);
         }
-        let Some(call) = self.pending.pop_front() else {
+        if self.pending.is_empty() {
             let what = format!("step {} answers no tool call", step.index);
             return Err(corrupt(&self.run, what));
-        };
-        self.messages
-            .push(Message::tool_result(call.id, value_as_text(&step.output)));
+        }
+        self.apply_tool_result(&step.output);
         Ok(())
     }
 
@@ -230,10 +224,7 @@ impl RunState {
             }
             Ok(rejected) => {
                 let result = rejected.rejection_result().unwrap_or_default();
-                let id = call.id.clone();
-                self.pending.pop_front();
-                self.messages
-                    .push(Message::tool_result(id, value_as_text(&result)));
+                self.apply_tool_result(&result);
             }
             Err(e) => return Err(corrupt(&self.run, format!("step {}: {e}", step.index))),
         }
@@ -245,7 +236,7 @@ impl RunState {
     /// then the timeout, the step limit, pending tool calls, and the run's
     /// budget before another model call.
     pub(crate) fn next(&self, agent: &Agent, rules: Rules<'_>, now: i64) -> Next {
-        if self.replied {
+        if self.replied() {
             return Next::Finish(self.success());
         }
         let Some(remaining) = self.remaining(agent, now) else {
@@ -347,22 +338,41 @@ impl RunState {
         self.run.usage = self.run.usage + w.usage;
         self.next_index += 1;
         self.unflushed.push(w);
-        if message.tool_calls.is_empty() {
-            self.replied = true;
-        } else {
-            self.pending = message.tool_calls.iter().cloned().collect();
-        }
-        self.messages.push(message);
+        self.apply_reply(message);
     }
 
     /// Records the result of the first pending tool call (not yet
     /// committed): the model reads it next.
-    pub(crate) fn record_tool_result(&mut self, call_id: String, step: Step) {
-        self.messages
-            .push(Message::tool_result(call_id, value_as_text(&step.output)));
+    pub(crate) fn record_tool_result(&mut self, step: Step) {
+        self.apply_tool_result(&step.output);
         self.unflushed.push(write(step));
-        self.pending.pop_front();
         self.next_index += 1;
+    }
+
+    /// A model reply, live or replayed: its tool calls become pending.
+    fn apply_reply(&mut self, message: Message) {
+        self.pending = message.tool_calls.iter().cloned().collect();
+        self.messages.push(message);
+    }
+
+    /// The result of the first pending tool call, live or replayed: the
+    /// model reads it next.
+    fn apply_tool_result(&mut self, output: &serde_json::Value) {
+        if let Some(call) = self.pending.pop_front() {
+            self.messages
+                .push(Message::tool_result(call.id, value_as_text(output)));
+        }
+    }
+
+    /// The model's last reply in this run called no tool: it is the run's
+    /// answer. Derived, so a replayed journal and a live run agree.
+    pub(crate) fn replied(&self) -> bool {
+        self.pending.is_empty()
+            && self.messages.len() > self.run_start + 1
+            && self
+                .messages
+                .last()
+                .is_some_and(|m| m.role == Role::Assistant && m.tool_calls.is_empty())
     }
 }
 

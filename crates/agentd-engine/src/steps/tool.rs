@@ -40,14 +40,16 @@ pub(crate) async fn run(
         step_index: index,
     };
     let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, started_at);
-    step.call_id = Some(call.id.clone());
-    step.input = call.args.clone();
+    // The call moves into the journaled step; the tool reads its input
+    // from there.
+    step.call_id = Some(call.id);
+    step.input = call.args;
     let outcome = match tool {
         // A tool this agent does not have, or whose MCP server is down: the
         // tool set says which.
-        None => ctx.agent.tools.call(&tctx, &name, &call.args).await,
+        None => ctx.agent.tools.call(&tctx, &name, &step.input).await,
         Some(tool) => {
-            let work = tokio::time::timeout(remaining, tool.call(&tctx, &call.args));
+            let work = tokio::time::timeout(remaining, tool.call(&tctx, &step.input));
             match ctx.with_heartbeat(work).await? {
                 Ok(r) => r,
                 Err(_) => {
@@ -63,14 +65,13 @@ pub(crate) async fn run(
         }
     };
     step.duration_ms = t0.elapsed().as_millis() as u64;
-    Ok(settle(st, call.id, step, outcome))
+    Ok(settle(st, step, outcome))
 }
 
 /// What a tool's answer means for the run: a result the model reads next
 /// (recorded in `st`), a pause for a human, or a failed attempt.
 pub(crate) fn settle(
     st: &mut RunState,
-    call_id: String,
     mut step: Step,
     outcome: Result<ToolOutput, ToolError>,
 ) -> Happened {
@@ -100,7 +101,7 @@ pub(crate) fn settle(
         }
     };
     step.output = output;
-    st.record_tool_result(call_id, step);
+    st.record_tool_result(step);
     Happened::Recorded
 }
 
@@ -128,9 +129,9 @@ pub(crate) async fn refuse(
         .map_err(|e| ctx.failure(e))?;
     ctx.flush(st).await?;
     let mut step = new_step(index, StepKind::Tool, &name, st.run.attempt, now_millis());
-    step.call_id = Some(call.id.clone());
+    step.call_id = Some(call.id);
     step.input = call.args;
     step.output = serde_json::json!({ "error": format!("not permitted: {reason}") });
-    st.record_tool_result(call.id, step);
+    st.record_tool_result(step);
     Ok(Happened::Recorded)
 }
