@@ -17,9 +17,10 @@ pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
-    AgentConfig, AgentTest, AuthConfig, AuthMode, Backoff, CircuitBreakerConfig, Config, Memory,
-    MemoryStrategy, Pricing, ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry,
-    ScriptError, ServerConfig, StoreConfig,
+    AgentConfig, AgentTest, AuthConfig, AuthMode, Backoff, CircuitBreakerConfig, Config,
+    DEFAULT_JWT_ALGORITHMS, JWT_ALGORITHMS, JwtConfig, Memory, MemoryStrategy, OneOrMany, Pricing,
+    ProviderConfig, ProviderKind, QueueConfig, RateLimitBackend, RateLimitConfig, RetryConfig,
+    ScriptEntry, ScriptError, ServerConfig, StoreConfig,
 };
 
 /// The file `load(None)` looks for in the current directory.

@@ -41,14 +41,10 @@ const ENV_SECTIONS: &[&str] = &[
 ];
 
 /// Top-level sections of the design that this version does not implement.
-const UNSUPPORTED_SECTIONS: &[&str] = &["rate_limit"];
+const UNSUPPORTED_SECTIONS: &[&str] = &[];
 
 /// Keys inside supported sections that this version does not implement.
-const UNSUPPORTED_SECTION_KEYS: &[(&str, &str)] = &[
-    ("server", "tls_cert"),
-    ("server", "tls_key"),
-    ("auth", "jwt"),
-];
+const UNSUPPORTED_SECTION_KEYS: &[(&str, &str)] = &[];
 
 /// Agent keys of the design that this version does not implement.
 const UNSUPPORTED_AGENT_KEYS: &[&str] = &[];

@@ -1,6 +1,6 @@
 //! Tests of loading, layering, errors and validation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
@@ -316,6 +316,12 @@ fn env_overrides_embedded_default() {
             ("AGENTD_SERVER__LISTEN", "127.0.0.1:0"),
             ("AGENTD_QUEUE__WORKERS", "8"),
             ("AGENTD_AUTH__MODE", "jwt"),
+            ("AGENTD_AUTH__JWT__ISSUER", "https://idp.example/"),
+            ("AGENTD_AUTH__JWT__AUDIENCE", "agentd"),
+            (
+                "AGENTD_AUTH__JWT__JWKS_URL",
+                "https://idp.example/jwks.json",
+            ),
             ("AGENTD_QUEUE__BACKOFF__JITTER", "false"),
             ("AGENTD_PROVIDERS__MOCK__LATENCY_MS", "3"),
         ]),
@@ -325,6 +331,11 @@ fn env_overrides_embedded_default() {
     assert_eq!(c.server.listen, "127.0.0.1:0");
     assert_eq!(c.queue.workers, 8);
     assert_eq!(c.auth.mode, AuthMode::Jwt);
+    let jwt = c.auth.jwt.as_ref().unwrap();
+    assert_eq!(jwt.audience.to_vec(), ["agentd"]);
+    assert_eq!(jwt.algorithms, ["RS256", "ES256", "EdDSA"]);
+    assert_eq!(jwt.leeway.get(), Duration::from_secs(60));
+    assert_eq!(jwt.principal_claim, "sub");
     assert!(!c.queue.backoff.jitter);
     assert_eq!(c.providers["mock"].latency_ms, 3);
     assert_eq!(c.providers["mock"].script.len(), 2);
@@ -389,17 +400,14 @@ fn env_error_names_the_variable() {
 }
 
 #[test]
-fn unsupported_section_from_env_is_reported() {
-    let err = Config::load_with_env(None, &env(&[("AGENTD_RATE_LIMIT__PER_PRINCIPAL_RPM", "5")]))
-        .unwrap_err();
-    assert_eq!(
-        err.source_name(),
-        "environment variable AGENTD_RATE_LIMIT__PER_PRINCIPAL_RPM"
-    );
-    assert!(
-        err.message().contains("`[rate_limit]` is not supported"),
-        "{err}"
-    );
+fn rate_limits_from_env() {
+    let (c, _) =
+        Config::load_with_env(None, &env(&[("AGENTD_RATE_LIMIT__PER_PRINCIPAL_RPM", "5")]))
+            .unwrap();
+    let limits = c.rate_limit.unwrap();
+    assert_eq!(limits.per_principal_rpm, Some(5));
+    assert_eq!(limits.per_tenant_rpm, None);
+    assert_eq!(limits.backend, RateLimitBackend::Local);
 }
 
 // ---- errors from the file ----
@@ -577,30 +585,127 @@ fn invalid_toml_syntax() {
 }
 
 #[test]
-fn unsupported_sections() {
-    for (text, key, what) in [
-        (
-            "[rate_limit]\nper_principal_rpm = 600\n",
-            "rate_limit",
-            "`[rate_limit]`",
-        ),
+fn identity_rate_limit_and_tls_sections_load() {
+    let c = load_file(
+        r#"
+[server]
+tls_cert = "cert.pem"
+tls_key = "key.pem"
+metrics_auth = true
+
+[auth]
+mode = "jwt"
+operators = ["root"]
+
+[auth.jwt]
+issuer = "https://idp.example/"
+audience = ["a", "b"]
+jwks_url = "http://127.0.0.1:9/jwks"
+algorithms = ["ES256"]
+leeway = "5s"
+tenant_claim = "org_id"
+roles_claim = "realm_access.roles"
+
+[rate_limit]
+per_principal_rpm = 600
+per_tenant_rpm = 6000
+max_concurrent_runs_per_tenant = 1000
+backend = "redis"
+redis_url = "redis://127.0.0.1:6379"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.server.tls_cert.as_deref(), Some(Path::new("cert.pem")));
+    assert!(c.server.metrics_auth);
+    assert_eq!(c.auth.operators, ["root"]);
+    let jwt = c.auth.jwt.unwrap();
+    assert_eq!(jwt.audience.to_vec(), ["a", "b"]);
+    assert_eq!(jwt.tenant_claim, "org_id");
+    assert_eq!(jwt.roles_claim, "realm_access.roles");
+    assert_eq!(jwt.leeway.get(), Duration::from_secs(5));
+    let limits = c.rate_limit.unwrap();
+    assert_eq!(limits.max_concurrent_runs_per_tenant, Some(1000));
+    assert_eq!(limits.backend, RateLimitBackend::Redis);
+}
+
+#[test]
+fn identity_rate_limit_and_tls_mistakes_name_the_key() {
+    const JWT: &str = "issuer = \"i\", audience = \"a\"";
+    for (text, key, says) in [
         (
             "[server]\ntls_cert = \"c.pem\"\n",
-            "server.tls_cert",
-            "`server.tls_cert`",
+            "server.tls_key",
+            "is required",
         ),
         (
-            "[auth]\njwt = { issuer = \"i\" }\n",
+            "[server]\ntls_key = \"k.pem\"\n",
+            "server.tls_cert",
+            "is required",
+        ),
+        ("[auth]\nmode = \"jwt\"\n", "auth.jwt", "is required"),
+        (
+            &format!("[auth]\njwt = {{ {JWT} }}\n"),
             "auth.jwt",
-            "`auth.jwt`",
+            "jwks_url",
+        ),
+        (
+            &format!("[auth]\njwt = {{ {JWT}, jwks_url = \"http://idp.example/k\" }}\n"),
+            "auth.jwt.jwks_url",
+            "must be https",
+        ),
+        (
+            &format!(
+                "[auth]\njwt = {{ {JWT}, jwks_url = \"https://i/k\", jwks_file = \"k.json\" }}\n"
+            ),
+            "auth.jwt.jwks_file",
+            "choose one",
+        ),
+        (
+            &format!(
+                "[auth]\njwt = {{ {JWT}, jwks_file = \"k\", algorithms = [\"RS256\", \"none\"] }}\n"
+            ),
+            "auth.jwt.algorithms[1]",
+            "\"none\" is refused",
+        ),
+        (
+            &format!("[auth]\njwt = {{ {JWT}, jwks_file = \"k\", algorithms = [\"HS256\"] }}\n"),
+            "auth.jwt.algorithms[0]",
+            "HMAC",
+        ),
+        (
+            &format!("[auth]\njwt = {{ {JWT}, jwks_file = \"k\", roles_claim = \"a..b\" }}\n"),
+            "auth.jwt.roles_claim",
+            "dotted path",
+        ),
+        (
+            "[auth]\njwt = { issuer = \"i\", audience = [], jwks_file = \"k\" }\n",
+            "auth.jwt.audience",
+            "non-empty",
+        ),
+        (
+            "[rate_limit]\nper_tenant_rpm = 0\n",
+            "rate_limit.per_tenant_rpm",
+            "at least 1",
+        ),
+        (
+            "[rate_limit]\nbackend = \"redis\"\n",
+            "rate_limit.redis_url",
+            "is required",
+        ),
+        (
+            "[rate_limit]\nredis_url = \"redis://h\"\n",
+            "rate_limit.redis_url",
+            "only used with",
+        ),
+        (
+            "[rate_limit]\nbackend = \"redis\"\nredis_url = \"http://h\"\n",
+            "rate_limit.redis_url",
+            "redis://",
         ),
     ] {
         let err = file_error(text);
-        assert_eq!(err.key(), Some(key), "{err}");
-        assert_eq!(
-            err.message(),
-            format!("{what} is not supported by this version of agentd"),
-        );
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        assert!(err.message().contains(says), "{text}: {err}");
     }
 }
 

@@ -70,11 +70,24 @@ impl Application {
         let store = open_store(config).await?;
         let engine = Engine::new(config, store).await?;
         let http = match listener {
-            Some(listener) => Some(Http {
-                addr: listener.local_addr()?,
-                listener,
-                state: AppState::new(engine.clone(), config, env!("CARGO_PKG_VERSION"))?,
-            }),
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                let state =
+                    AppState::new(engine.clone(), config, env!("CARGO_PKG_VERSION")).await?;
+                if state.auth().trusts_headers() && !addr.ip().is_loopback() {
+                    tracing::warn!(
+                        %addr,
+                        "SECURITY: auth.mode = \"none\" on a non-loopback address: anyone who \
+                         can reach this port can act as any tenant by sending X-Tenant-Id. \
+                         Set auth.mode = \"api_key\" or \"jwt\" before exposing agentd."
+                    );
+                }
+                Some(Http {
+                    addr,
+                    listener,
+                    state,
+                })
+            }
             None => None,
         };
         Ok(Self {

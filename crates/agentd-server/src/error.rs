@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The resource does not exist for the caller's tenant.
     #[error("{0}")]
     NotFound(String),
+    /// No credential, or one that was refused; only the reason code is sent.
+    #[error("missing or invalid credential")]
+    Unauthorized(crate::auth::Reason),
     /// The caller's roles do not allow the request.
     #[error("{0}")]
     Forbidden(String),
@@ -54,6 +57,7 @@ impl ApiError {
             // No dedicated code exists for 405; it is a malformed request.
             Self::BadRequest(_) | Self::MethodNotAllowed => ErrorCode::BadRequest,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
@@ -67,6 +71,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -110,8 +115,35 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error.cause_chain = %CauseChain(cause.as_ref()), "request failed");
         }
+        if let Self::Unauthorized(reason) = self {
+            return unauthorized_response(reason);
+        }
         error_response(self.status(), self.code(), &self.to_string())
     }
+}
+
+/// 401 with the reason code in the body and the RFC 6750 challenge: a
+/// request without a credential gets the bare challenge, a refused one
+/// `error="invalid_token"`.
+fn unauthorized_response(reason: crate::auth::Reason) -> Response {
+    let challenge = if reason == crate::auth::Reason::MissingCredential {
+        r#"Bearer realm="agentd""#
+    } else {
+        r#"Bearer realm="agentd", error="invalid_token""#
+    };
+    let body = serde_json::json!({
+        "error": {
+            "code": ErrorCode::Unauthorized.as_str(),
+            "message": "missing or invalid credential",
+            "reason": reason.as_str(),
+        }
+    });
+    (
+        StatusCode::UNAUTHORIZED,
+        [(axum::http::header::WWW_AUTHENTICATE, challenge)],
+        Json(body),
+    )
+        .into_response()
 }
 
 /// The error body in the API's one format; also used by the panic handler,

@@ -3,27 +3,15 @@
 //! reaches a client and handlers receive only valid values.
 
 use crate::error::ApiError;
-use agentd_core::{Identity, PrincipalId, RunId, TenantId};
+use agentd_core::{Identity, RunId};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-/// Header naming the caller's tenant (auth mode `none`).
-pub const TENANT_HEADER: &str = "x-tenant-id";
-/// Header naming the calling principal (auth mode `none`).
-pub const PRINCIPAL_HEADER: &str = "x-principal-id";
-/// Header listing the caller's roles, comma-separated (auth mode `none`).
-pub const ROLES_HEADER: &str = "x-roles";
-
-const DEFAULT_TENANT: &str = "default";
-const DEFAULT_PRINCIPAL: &str = "anonymous";
-const DEFAULT_ROLE: &str = "admin";
-
-/// The caller's identity. With auth mode `none` (the only mode of this
-/// version) it comes from the `X-Tenant-Id`, `X-Principal-Id` and `X-Roles`
-/// headers; an absent header takes its development default.
+/// The caller's identity, established by the authentication middleware
+/// from the request's credential (see [`crate::auth`]).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Identity);
 
@@ -31,39 +19,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let tenant = TenantId::parse(header(parts, TENANT_HEADER)?.unwrap_or(DEFAULT_TENANT))
-            .map_err(|e| ApiError::BadRequest(format!("header X-Tenant-Id: {e}")))?;
-        let principal =
-            PrincipalId::parse(header(parts, PRINCIPAL_HEADER)?.unwrap_or(DEFAULT_PRINCIPAL))
-                .map_err(|e| ApiError::BadRequest(format!("header X-Principal-Id: {e}")))?;
-        let roles = match header(parts, ROLES_HEADER)? {
-            None => vec![DEFAULT_ROLE.to_string()],
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(str::to_string)
-                .collect(),
-        };
-        Ok(Caller(Identity {
-            tenant,
-            principal,
-            roles,
-        }))
-    }
-}
-
-/// A header's value; `None` if absent, 400 if it is not visible ASCII (a
-/// tenant id never is, so rejecting early loses nothing).
-fn header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, ApiError> {
-    parts
-        .headers
-        .get(name)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::BadRequest(format!("header {name} is not valid ASCII")))
+        // Absent only if a route was mounted outside the authenticated
+        // router: a bug, never a reason to guess an identity.
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::internal(std::io::Error::other("route is not behind authentication"))
         })
-        .transpose()
+    }
 }
 
 /// The `{id}` of a `/v1/runs/{id}/...` path, parsed as a run id; a non-UUID

@@ -4,17 +4,20 @@
 //! callers pass a bound listener and a shutdown future to [`serve`].
 
 mod app;
+pub mod auth;
 mod error;
 mod extract;
 mod routes;
 
 pub use app::{AppError, Application, open_store};
+pub use auth::headers::{PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ApiResult};
-pub use extract::{Caller, PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
+pub use extract::Caller;
 pub use routes::router;
 
-use agentd_config::{AuthMode, Config};
+use agentd_config::Config;
 use agentd_engine::Engine;
+use auth::Authenticator;
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,16 +26,16 @@ use std::time::Duration;
 /// Why the API cannot be built from a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Trusting identity headers under a mode that promises credentials
-    /// would let anyone act as any tenant, so other modes are refused.
-    #[error("auth.mode = \"{0}\" is not supported by this version's HTTP API; use \"none\"")]
-    UnsupportedAuth(AuthMode),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthSetupError),
 }
 
 /// What every handler shares: the engine and the server settings.
 #[derive(Clone)]
 pub struct AppState {
     engine: Engine,
+    auth: Authenticator,
+    metrics_auth: bool,
     max_body_bytes: usize,
     wait_timeout: Duration,
     version: Arc<str>,
@@ -41,16 +44,16 @@ pub struct AppState {
 impl AppState {
     /// Builds the state from the engine, the loaded config (`[server]` and
     /// `[auth]`) and the version reported by `/health`.
-    pub fn new(
+    pub async fn new(
         engine: Engine,
         config: &Config,
         version: impl Into<String>,
     ) -> Result<Self, ServerError> {
-        if config.auth.mode != AuthMode::None {
-            return Err(ServerError::UnsupportedAuth(config.auth.mode));
-        }
+        let auth = Authenticator::from_config(config).await?;
         Ok(Self {
             engine,
+            auth,
+            metrics_auth: config.server.metrics_auth,
             max_body_bytes: config.server.max_body_bytes,
             wait_timeout: config.server.wait_timeout.get(),
             version: version.into().into(),
@@ -65,6 +68,11 @@ impl AppState {
     /// The engine behind the API.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// How callers are identified.
+    pub fn auth(&self) -> &Authenticator {
+        &self.auth
     }
 }
 

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 mod tools;
 
 use crate::keypath::KeyPath;
-use crate::types::{AgentConfig, Config, MemoryStrategy, ProviderConfig, ProviderKind};
+use crate::types::{
+    AgentConfig, AuthMode, Config, JWT_ALGORITHMS, MemoryStrategy, ProviderConfig, ProviderKind,
+    RateLimitBackend,
+};
 
 /// A failed check: the full key and what is wrong; the caller adds the source.
 #[derive(Debug)]
@@ -37,6 +40,8 @@ fn valid_agent_name(name: &str) -> bool {
 /// Checks every section; the first problem found is the error.
 pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     check_server(config)?;
+    check_auth(config)?;
+    check_rate_limit(config)?;
     check_store(config)?;
     check_queue(config)?;
     check_providers(config)?;
@@ -63,6 +68,169 @@ fn check_server(config: &Config) -> Result<(), Invalid> {
             KeyPath::of(&["server", "max_body_bytes"]),
             "must be at least 1",
         )?;
+    }
+    check_tls(config)
+}
+
+/// `server.tls_*`: both or neither (whether the files load is checked when
+/// the server starts, which reports the same key).
+fn check_tls(config: &Config) -> Result<(), Invalid> {
+    let server = &config.server;
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(_), None) => invalid(
+            KeyPath::of(&["server", "tls_key"]),
+            "is required when `server.tls_cert` is set (the certificate's PEM private key)",
+        ),
+        (None, Some(_)) => invalid(
+            KeyPath::of(&["server", "tls_cert"]),
+            "is required when `server.tls_key` is set (the PEM certificate chain)",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// `[auth]`.
+fn check_auth(config: &Config) -> Result<(), Invalid> {
+    let auth = &config.auth;
+    for (i, principal) in auth.operators.iter().enumerate() {
+        if principal.trim().is_empty() {
+            invalid(
+                KeyPath::of(&["auth", "operators"]).index(i),
+                "must name a principal",
+            )?;
+        }
+    }
+    let Some(jwt) = &auth.jwt else {
+        if auth.mode == AuthMode::Jwt {
+            invalid(
+                KeyPath::of(&["auth", "jwt"]),
+                "is required when `auth.mode = \"jwt\"`: at least `issuer`, `audience` and `jwks_url` or `jwks_file`",
+            )?;
+        }
+        return Ok(());
+    };
+    let key = |k: &str| KeyPath::of(&["auth", "jwt", k]);
+    if jwt.issuer.trim().is_empty() {
+        invalid(key("issuer"), "must not be empty")?;
+    }
+    let audience = jwt.audience.to_vec();
+    if audience.is_empty() || audience.iter().any(|a| a.trim().is_empty()) {
+        invalid(
+            key("audience"),
+            "expected a non-empty string or list of strings",
+        )?;
+    }
+    match (&jwt.jwks_url, &jwt.jwks_file) {
+        (None, None) => invalid(
+            KeyPath::of(&["auth", "jwt"]),
+            "needs `jwks_url` or `jwks_file`: where the signing keys are",
+        )?,
+        (Some(_), Some(_)) => invalid(
+            key("jwks_file"),
+            "cannot be set together with `jwks_url`; choose one",
+        )?,
+        (Some(url), None) => check_jwks_url(url).or_else(|why| invalid(key("jwks_url"), why))?,
+        (None, Some(_)) => {}
+    }
+    if jwt.algorithms.is_empty() {
+        invalid(key("algorithms"), "must list at least one algorithm")?;
+    }
+    for (i, alg) in jwt.algorithms.iter().enumerate() {
+        if !JWT_ALGORITHMS.contains(&alg.as_str()) {
+            let why = if alg.eq_ignore_ascii_case("none")
+                || alg.to_ascii_uppercase().starts_with("HS")
+            {
+                format!(
+                    "{alg:?} is refused: an unsigned or HMAC token could be forged by anyone holding the public key; "
+                )
+            } else {
+                format!("unknown algorithm {alg:?}; ")
+            };
+            invalid(
+                key("algorithms").index(i),
+                format!("{why}expected one of {}", JWT_ALGORITHMS.join(", ")),
+            )?;
+        }
+    }
+    for name in ["tenant_claim", "principal_claim", "roles_claim"] {
+        let value = match name {
+            "tenant_claim" => &jwt.tenant_claim,
+            "principal_claim" => &jwt.principal_claim,
+            _ => &jwt.roles_claim,
+        };
+        if value.split('.').any(|seg| seg.is_empty()) {
+            invalid(
+                key(name),
+                format!(
+                    "expected a claim name or a dotted path like \"realm_access.roles\", found {value:?}"
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A JWKS URL is fetched with no credential, so only TLS keeps a network
+/// attacker from swapping the keys; plain http is allowed to loopback only.
+fn check_jwks_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("expected a URL, found {url:?}: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "must be https (plain http only to a loopback address), found {url:?}"
+                ))
+            }
+        }
+        other => Err(format!("expected an https URL, found scheme {other:?}")),
+    }
+}
+
+/// `[rate_limit]`.
+fn check_rate_limit(config: &Config) -> Result<(), Invalid> {
+    let Some(limits) = &config.rate_limit else {
+        return Ok(());
+    };
+    let key = |k: &str| KeyPath::of(&["rate_limit", k]);
+    for (name, value) in [
+        ("per_principal_rpm", limits.per_principal_rpm),
+        ("per_tenant_rpm", limits.per_tenant_rpm),
+        (
+            "max_concurrent_runs_per_tenant",
+            limits.max_concurrent_runs_per_tenant,
+        ),
+    ] {
+        if value == Some(0) {
+            invalid(key(name), "must be at least 1 (leave it out for no limit)")?;
+        }
+    }
+    match (limits.backend, &limits.redis_url) {
+        (RateLimitBackend::Redis, None) => invalid(
+            key("redis_url"),
+            "is required when `backend = \"redis\"`, e.g. \"redis://127.0.0.1:6379\"",
+        )?,
+        (RateLimitBackend::Redis, Some(url))
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) =>
+        {
+            invalid(
+                key("redis_url"),
+                format!("expected a URL starting with `redis://` or `rediss://`, found {url:?}"),
+            )?
+        }
+        (RateLimitBackend::Local, Some(_)) => invalid(
+            key("redis_url"),
+            "is only used with `backend = \"redis\"`; set the backend or remove the URL",
+        )?,
+        _ => {}
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -31,10 +32,19 @@ const MAX_LIMIT: u32 = 1000;
 /// Builds the API's router with its middleware.
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    let routes = Router::new()
+    let open = Router::new()
         .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
+        .route("/ready", get(health::ready));
+    let metrics = Router::new().route("/metrics", get(health::metrics));
+    let (open, metrics) = if state.metrics_auth {
+        (open, metrics)
+    } else {
+        (open.merge(metrics), Router::new())
+    };
+    // Everything below needs a credential: the layer runs before any
+    // extractor, so no handler sees a request without an identity.
+    let authenticated = Router::new()
+        .merge(metrics)
         .route("/v1/agents/{agent}/runs", post(runs::create))
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::get))
@@ -48,6 +58,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/messages",
             get(conversations::messages),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware,
+        ));
+    let routes = open
+        .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -1,0 +1,229 @@
+//! Who is calling. Every `/v1` request passes [`middleware`], which turns
+//! the request's credential into an [`Identity`] through the configured
+//! [`Authenticator`] and stores it for the [`Caller`](crate::Caller)
+//! extractor; a request without a valid credential never reaches a handler.
+//!
+//! A failure answers 401 with a stable reason code only; why a credential
+//! was refused (which claim, which key) goes to the log, never to the
+//! client, so the API is no oracle for forging one.
+
+pub(crate) mod headers;
+
+use crate::AppState;
+use crate::error::ApiError;
+use agentd_config::{AuthMode, Config};
+use agentd_core::Identity;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// Role that may manage API keys of every tenant.
+pub const OPERATOR_ROLE: &str = "operator";
+/// Role that may manage its own tenant's keys and dead letters.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Why a credential was refused: a stable code sent to the client (the
+/// detail is logged by [`AuthFailure`]'s conversion, never sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No `Authorization: Bearer ...` header.
+    MissingCredential,
+    /// The header or the token is not well-formed.
+    MalformedCredential,
+    /// The credential is not one this server issued or trusts (unknown key,
+    /// bad secret, bad signature, unknown `kid`, refused algorithm).
+    InvalidCredential,
+    /// The key was revoked.
+    Revoked,
+    /// The key or token is past its expiry.
+    Expired,
+    /// The token's `nbf` is in the future.
+    NotYetValid,
+    /// The token was issued by another issuer or for another audience.
+    WrongIssuerOrAudience,
+    /// A claim the identity needs is missing or not usable.
+    BadClaims,
+    /// The signing keys could not be fetched; the credential may be fine.
+    KeysUnavailable,
+}
+
+impl Reason {
+    /// The code in the error body's `reason` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingCredential => "missing_credential",
+            Reason::MalformedCredential => "malformed_credential",
+            Reason::InvalidCredential => "invalid_credential",
+            Reason::Revoked => "revoked",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::WrongIssuerOrAudience => "wrong_issuer_or_audience",
+            Reason::BadClaims => "bad_claims",
+            Reason::KeysUnavailable => "keys_unavailable",
+        }
+    }
+}
+
+/// A refused credential: the code for the client and the detail for the log.
+#[derive(Debug)]
+pub struct AuthFailure {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl AuthFailure {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(f: AuthFailure) -> Self {
+        tracing::info!(reason = f.reason.as_str(), detail = %f.detail, "credential refused");
+        ApiError::Unauthorized(f.reason)
+    }
+}
+
+/// Why authentication could not be set up from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error("auth.mode = \"{0}\" is not supported by this build's HTTP API")]
+    Unsupported(AuthMode),
+}
+
+/// How the identity of a request is established.
+enum Mode {
+    /// `auth.mode = "none"`: trusted identity headers (development only).
+    Headers,
+}
+
+/// Establishes callers' identities under the configured `auth.mode`.
+#[derive(Clone)]
+pub struct Authenticator {
+    mode: Arc<Mode>,
+    /// Principals named in `auth.operators`.
+    operators: Arc<[String]>,
+}
+
+impl Authenticator {
+    /// The authenticator `config.auth` describes.
+    pub async fn from_config(config: &Config) -> Result<Self, AuthSetupError> {
+        let mode = match config.auth.mode {
+            AuthMode::None => Mode::Headers,
+            other => return Err(AuthSetupError::Unsupported(other)),
+        };
+        Ok(Self {
+            mode: Arc::new(mode),
+            operators: config.auth.operators.iter().cloned().collect(),
+        })
+    }
+
+    /// Whether identity comes from trusted headers (`auth.mode = "none"`).
+    pub fn trusts_headers(&self) -> bool {
+        matches!(*self.mode, Mode::Headers)
+    }
+
+    /// The identity the request's credential proves.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
+        match &*self.mode {
+            Mode::Headers => headers::identity(headers),
+        }
+    }
+
+    /// Whether `who` may act on another tenant's keys: role `operator`, or
+    /// a principal named in `auth.operators`.
+    pub fn is_operator(&self, who: &Identity) -> bool {
+        who.has_role(OPERATOR_ROLE)
+            || self
+                .operators
+                .iter()
+                .any(|p| p.as_str() == who.principal.as_str())
+    }
+}
+
+/// The `Authorization: Bearer <token>` credential of a request.
+#[allow(dead_code)] // read by the api_key and jwt modes
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AuthFailure> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| AuthFailure::new(Reason::MissingCredential, "no Authorization header"))?;
+    let value = value.to_str().map_err(|_| {
+        AuthFailure::new(
+            Reason::MalformedCredential,
+            "Authorization header is not visible ASCII",
+        )
+    })?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        AuthFailure::new(
+            Reason::MalformedCredential,
+            "Authorization header is not `Bearer <token>`",
+        )
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthFailure::new(
+            Reason::MalformedCredential,
+            format!("Authorization scheme {scheme:?} is not Bearer"),
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthFailure::new(
+            Reason::MalformedCredential,
+            "empty bearer token",
+        ));
+    }
+    Ok(token)
+}
+
+/// Authenticates the request and hands its identity to the handlers.
+pub(crate) async fn middleware(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match state.auth.authenticate(req.headers()).await {
+        Ok(identity) => {
+            req.extensions_mut().insert(crate::Caller(identity));
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_auth(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_and_other_schemes_refused() {
+        assert_eq!(bearer(&with_auth("Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer(&with_auth("bearer  abc ")).unwrap(), "abc");
+        for (value, reason) in [
+            ("Basic dXNlcjpwdw==", Reason::MalformedCredential),
+            ("Bearer", Reason::MalformedCredential),
+            ("Bearer   ", Reason::MalformedCredential),
+        ] {
+            assert_eq!(
+                bearer(&with_auth(value)).unwrap_err().reason,
+                reason,
+                "{value}"
+            );
+        }
+        assert_eq!(
+            bearer(&HeaderMap::new()).unwrap_err().reason,
+            Reason::MissingCredential
+        );
+    }
+}
