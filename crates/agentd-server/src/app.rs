@@ -3,8 +3,11 @@
 //! given a listener, the router; `run_until_stopped` runs the worker pool
 //! (after releasing this node's old leases), the retention task and the
 //! HTTP server under one [`TaskTracker`] until the shutdown token fires.
+//! With `server.tls_cert` / `server.tls_key` the server speaks HTTPS, and
+//! [`Application::tls_reloader`] reloads its certificate (SIGHUP).
 //! The binary, the API tests and the bench all start agentd through here.
 
+use crate::tls::{TlsError, TlsListener, TlsReloader};
 use crate::{AppState, ServerError, router};
 use agentd_config::Config;
 use agentd_engine::retention::{Retention, run_retention};
@@ -30,6 +33,10 @@ pub enum AppError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// `server.tls_cert` or `server.tls_key` names a file that cannot be
+    /// served (a config error naming the key).
+    #[error("key `{key}`: {0}", key = .0.key())]
+    Tls(#[from] TlsError),
     /// The listener failed (its address, or serving on it).
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -49,6 +56,8 @@ struct Http {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    /// HTTPS when set: the certificate served, and its reload.
+    tls: Option<TlsReloader>,
 }
 
 /// A built agentd process, ready to run.
@@ -63,10 +72,17 @@ pub struct Application {
 
 impl Application {
     /// Wires a process from `config`: the store, the engine and, with a
-    /// `listener`, the HTTP API on it. Without a listener the process only
-    /// runs workers (`agentd worker`). Workers run unless
+    /// `listener`, the HTTP API on it, over HTTPS when `server.tls_cert` and
+    /// `server.tls_key` are set. Without a listener the process only runs
+    /// workers (`agentd worker`). Workers run unless
     /// [`Application::without_workers`] says otherwise.
     pub async fn build(config: &Config, listener: Option<TcpListener>) -> Result<Self, AppError> {
+        // The certificate first: a bad file is a config error, reported
+        // before the store is opened or migrated.
+        let tls = match (&listener, &config.server.tls_cert, &config.server.tls_key) {
+            (Some(_), Some(cert), Some(key)) => Some(TlsReloader::load(cert, key)?),
+            _ => None,
+        };
         let store = open_store(config).await?;
         let engine = Engine::new(config, store).await?;
         let http = match listener {
@@ -86,6 +102,7 @@ impl Application {
                     addr,
                     listener,
                     state,
+                    tls,
                 })
             }
             None => None,
@@ -119,6 +136,12 @@ impl Application {
     /// The address the API listens on, if it serves one.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().map(|h| h.addr)
+    }
+
+    /// The handle that reloads the served certificate from disk, when the
+    /// API is served over HTTPS. It stays usable while the process runs.
+    pub fn tls_reloader(&self) -> Option<TlsReloader> {
+        self.http.as_ref().and_then(|h| h.tls.clone())
     }
 
     /// The engine this process runs (a cheap handle).
@@ -192,11 +215,34 @@ async fn serve_until(
     stop: &CancellationToken,
     grace: Duration,
 ) -> Result<(), AppError> {
-    tracing::info!(addr = %http.addr, workers, "listening");
+    let router = router(http.state);
+    // HTTPS and plain HTTP run the same serve loop, so they stop and drain
+    // alike; plain HTTP keeps axum's own listener, untouched.
+    match http.tls {
+        Some(tls) => {
+            tracing::info!(addr = %http.addr, workers, "listening (HTTPS)");
+            let listener = TlsListener::new(http.listener, tls);
+            serve_with_grace(listener, router, stop, grace).await
+        }
+        None => {
+            tracing::info!(addr = %http.addr, workers, "listening");
+            serve_with_grace(http.listener, router, stop, grace).await
+        }
+    }
+}
+
+async fn serve_with_grace<L>(
+    listener: L,
+    router: Router,
+    stop: &CancellationToken,
+    grace: Duration,
+) -> Result<(), AppError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let token = stop.clone();
-    let server = crate::serve(http.listener, router(http.state), async move {
-        token.cancelled().await
-    });
+    let server = crate::serve(listener, router, async move { token.cancelled().await });
     // Requests blocked in `wait` may outlive the signal: give them a
     // bounded grace, then stop anyway.
     let grace = async {

@@ -1,19 +1,22 @@
 //! The HTTP API of agentd: an axum [`Router`] over the engine, with one JSON
 //! error format, caller identity from request headers (auth mode `none`),
 //! body limits, tracing and panic recovery. It never binds a socket itself:
-//! callers pass a bound listener and a shutdown future to [`serve`].
+//! callers pass a bound listener and a shutdown future to [`serve`]; with
+//! `server.tls_cert` / `server.tls_key`, [`tls`] terminates HTTPS on it.
 
 mod app;
 pub mod auth;
 mod error;
 mod extract;
 mod routes;
+pub mod tls;
 
 pub use app::{AppError, Application, open_store};
 pub use auth::headers::{PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ApiResult};
 pub use extract::Caller;
 pub use routes::router;
+pub use tls::{TlsError, TlsListener, TlsReloader};
 
 use agentd_config::Config;
 use agentd_engine::Engine;
@@ -76,13 +79,19 @@ impl AppState {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops
-/// accepting connections and waits for in-flight requests to finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves `router` on `listener` (a `TcpListener`, or a [`TlsListener`] for
+/// HTTPS) until `shutdown` completes, then stops accepting connections and
+/// waits for in-flight requests to finish. Generic rather than boxed, so the
+/// plain path is the same code it always was.
+pub async fn serve<L>(
+    listener: L,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

@@ -10,6 +10,8 @@
 pub mod app;
 pub mod config;
 pub mod pg;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod webhook;
 
 pub use config::{W1_SCRIPT, identity, sqlite_url, unique_name};
