@@ -9,6 +9,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything can touch TLS (reqwest, sqlx, redis, the HTTPS API):
+    // with more than one rustls provider compiled in and none installed,
+    // rustls panics at first use. Err only means one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = cli::Cli::parse();
     telemetry::init(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

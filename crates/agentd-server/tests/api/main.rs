@@ -1,5 +1,5 @@
 //! Integration tests of the HTTP API: the real server on 127.0.0.1:0 over a
-//! fresh SQLite store (one test on a PostgreSQL schema), with workers
+//! fresh SQLite store (one test on a PostgreSQL schema; HTTPS in `tls`), with workers
 //! running the mock provider, all started through `Application`.
 
 // Tests opt back in to the workspace-denied lints: a failed unwrap is a
@@ -15,3 +15,4 @@ mod lifecycle;
 mod postgres;
 mod runs;
 mod tenancy;
+mod tls;

@@ -2,6 +2,7 @@
 //! every library error the commands meet.
 
 use super::{config_source_name, engine_config_error, exit};
+use agentd_config::ConfigError;
 use agentd_engine::EngineError;
 use agentd_server::AppError;
 use agentd_store::StoreError;
@@ -62,6 +63,16 @@ impl From<AppError> for Failure {
             AppError::Store(e) => e.into(),
             AppError::Engine(e) => engine_config_error(e),
             AppError::Server(e) => Self::usage(e.to_string()),
+            // A certificate or key that cannot be served is a config error
+            // (exit 2), reported like one: the source, the key, the file.
+            AppError::Tls(e) => Self::usage(
+                ConfigError::new(
+                    config_source_name(),
+                    Some(e.key().to_string()),
+                    e.to_string(),
+                )
+                .to_string(),
+            ),
             AppError::Io(e) => Self::failed(format!("server error: {e}")),
         }
     }

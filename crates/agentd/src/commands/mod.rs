@@ -121,6 +121,44 @@ fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// Reloads the served certificate from disk on every SIGHUP (unix) until
+/// `stop`. Registered only when serving HTTPS: without it SIGHUP keeps its
+/// default action (the process ends, as a closed terminal expects).
+fn reload_tls_on_hangup(tls: agentd_server::TlsReloader, stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered now, before serving, so an early SIGHUP cannot kill us.
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => hangup,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate cannot be reloaded");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    got = hangup.recv() => {
+                        if got.is_none() {
+                            break;
+                        }
+                        tracing::info!("SIGHUP: reloading the TLS certificate");
+                        // reload() logs its outcome; a failure keeps the
+                        // previous certificate in service.
+                        let _ = tls.reload();
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (tls, stop);
+    }
+}
+
 /// The identity a command acts as: the CLI is the operator, so `admin`.
 fn identity(who: &Who) -> Result<Identity, Failure> {
     Ok(Identity {

@@ -2,12 +2,12 @@
 //! through [`Application`].
 
 use super::failure::Failure;
-use super::{exit, shutdown_on_signal};
+use super::{exit, reload_tls_on_hangup, shutdown_on_signal};
 use agentd_config::{AuthMode, Config, ConfigSource};
 use agentd_server::Application;
 
 /// Runs the API (`http`), the workers (`workers`) or both until SIGTERM or
-/// Ctrl-C.
+/// Ctrl-C; over HTTPS, SIGHUP reloads the certificate.
 pub(super) async fn serve(
     config: &Config,
     source: &ConfigSource,
@@ -34,6 +34,10 @@ pub(super) async fn serve(
             "auth.mode = \"none\": identities come from X-Tenant-Id headers; for development only"
         );
     }
-    app.run_until_stopped(shutdown_on_signal()).await?;
+    let shutdown = shutdown_on_signal();
+    if let Some(tls) = app.tls_reloader() {
+        reload_tls_on_hangup(tls, shutdown.clone());
+    }
+    app.run_until_stopped(shutdown).await?;
     Ok(exit::OK)
 }

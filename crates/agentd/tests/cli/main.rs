@@ -1,5 +1,5 @@
 //! End-to-end tests of the `agentd` binary: the CLI contract and crash
-//! recovery with a real SIGKILL.
+//! recovery with a real SIGKILL, HTTPS and its SIGHUP reload.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod approval;
@@ -8,3 +8,4 @@ mod commands;
 mod crash;
 mod store;
 mod support;
+mod tls;
