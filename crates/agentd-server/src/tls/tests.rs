@@ -48,7 +48,9 @@ fn each_bad_file_is_blamed_on_its_key_and_path() {
     let good = pair();
     let other = pair();
     let truncated = good.cert.replace("-----END CERTIFICATE-----", "");
-    let cases: [(&str, Option<&str>, Option<&str>, TlsFile, &str); 7] = [
+    // (case, cert file, key file (None: absent), the file blamed, the text)
+    type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, TlsFile, &'a str);
+    let cases: [Case; 7] = [
         (
             "missing cert",
             None,

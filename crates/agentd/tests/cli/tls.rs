@@ -161,39 +161,37 @@ async fn serve_over_https_reloads_the_certificate_on_sighup() {
 fn an_unusable_certificate_or_key_exits_2_naming_the_key_and_file() {
     let ca = TestCa::new();
     let (leaf, other) = (ca.leaf(), ca.leaf());
-    // (what is wrong, arrange the files, the key named, the file named)
-    let cases: [(&str, &dyn Fn(&Workspace), &str, &str); 3] = [
+    // (what is wrong, cert.pem (None: absent), key.pem, the key and file named)
+    let cases = [
         (
             "no cert file",
-            &|ws| {
-                std::fs::write(ws.path().join("key.pem"), &leaf.key_pem).unwrap();
-            },
+            None,
+            &leaf.key_pem,
             "server.tls_cert",
             "cert.pem",
         ),
         (
             "key file holds a certificate",
-            &|ws| {
-                std::fs::write(ws.path().join("cert.pem"), &leaf.cert_pem).unwrap();
-                std::fs::write(ws.path().join("key.pem"), &leaf.cert_pem).unwrap();
-            },
+            Some(&leaf.cert_pem),
+            &leaf.cert_pem,
             "server.tls_key",
             "key.pem",
         ),
         (
             "key of another certificate",
-            &|ws| {
-                std::fs::write(ws.path().join("cert.pem"), &leaf.cert_pem).unwrap();
-                std::fs::write(ws.path().join("key.pem"), &other.key_pem).unwrap();
-            },
+            Some(&leaf.cert_pem),
+            &other.key_pem,
             "server.tls_key",
             "key.pem",
         ),
     ];
-    for (case, arrange, key, file) in cases {
+    for (case, cert_pem, key_pem, key, file) in cases {
         // Arrange
         let ws = Workspace::new();
-        arrange(&ws);
+        if let Some(cert_pem) = cert_pem {
+            std::fs::write(ws.path().join("cert.pem"), cert_pem).unwrap();
+        }
+        std::fs::write(ws.path().join("key.pem"), key_pem).unwrap();
         let config = ws.write_config(&https_config(free_port()));
         let config_arg = config.to_str().unwrap();
 
