@@ -1,8 +1,8 @@
 //! [`Application`]: the one start-up path of an agentd process. `build`
 //! wires the store (opened, migrated, with its keyring), the engine and,
 //! given a listener, the router; `run_until_stopped` runs the worker pool
-//! (after releasing this node's old leases), the retention task and the
-//! HTTP server under one [`TaskTracker`] until the shutdown token fires.
+//! (after releasing this node's old leases), the retention task, the rate
+//! limiter's housekeeping and the HTTP server under one [`TaskTracker`] until the shutdown token fires.
 //! The binary, the API tests and the bench all start agentd through here.
 
 use crate::{AppState, ServerError, router};
@@ -165,6 +165,9 @@ impl Application {
             let engine = self.engine.clone();
             let token = stop.clone();
             tasks.spawn(async move { engine.run_workers(token).await });
+        }
+        if let Some(limiter) = self.http.as_ref().and_then(|h| h.state.limiter()) {
+            tasks.spawn(limiter.clone().run_retention(stop.clone()));
         }
         tasks.close();
         let served = match self.http {
