@@ -13,5 +13,6 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod postgres;
+mod rate_limit;
 mod runs;
 mod tenancy;
