@@ -15,11 +15,14 @@ use std::time::Duration;
 
 type Keyed<K, C> = governor::RateLimiter<K, DashMapStateStore<K>, C, StateInformationMiddleware>;
 
+/// A limit's rate (requests per minute) and its limiter.
+type Limit<K, C> = Option<(u32, Keyed<K, C>)>;
+
 /// Both request limits of one process, over clock `C` (a fake one in
 /// tests).
 pub(crate) struct Local<C: Clock = DefaultClock> {
-    principal: Option<(u32, Keyed<(TenantId, PrincipalId), C>)>,
-    tenant: Option<(u32, Keyed<TenantId, C>)>,
+    principal: Limit<(TenantId, PrincipalId), C>,
+    tenant: Limit<TenantId, C>,
     clock: C,
 }
 
