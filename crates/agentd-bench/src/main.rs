@@ -100,6 +100,31 @@ struct RunArgs {
     /// list mode: calls of each list query.
     #[arg(long, default_value_t = 300)]
     list_iters: usize,
+    /// Turn every `[rate_limit]` limit on, high enough never to trigger
+    /// (seq and conc modes): what checking them costs.
+    #[arg(long)]
+    rate_limits: bool,
+    /// With `--rate-limits`: keep the request limits on this Redis
+    /// (`backend = "redis"`) instead of in the process.
+    #[arg(long, requires = "rate_limits")]
+    rate_limit_redis: Option<String>,
+}
+
+/// Limits no W1 run comes near: 100 million requests a minute per
+/// principal and tenant, a million active runs per tenant.
+const HIGH_LIMITS: &str = "per_principal_rpm = 100000000\nper_tenant_rpm = 100000000\n\
+                           max_concurrent_runs_per_tenant = 1000000\n";
+
+/// The `[rate_limit]` table `--rate-limits` asks for, or nothing.
+fn rate_limit_text(args: &RunArgs) -> String {
+    if !args.rate_limits {
+        return String::new();
+    }
+    let backend = match &args.rate_limit_redis {
+        Some(url) => format!("backend = \"redis\"\nredis_url = \"{url}\"\n"),
+        None => String::new(),
+    };
+    format!("\n[rate_limit]\n{HIGH_LIMITS}{backend}")
 }
 
 /// The W1 agent and its pausing twin (echo replaced by ask_human).
@@ -259,14 +284,16 @@ fn setup(args: &RunArgs) -> anyhow::Result<Setup> {
 async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Result<Arc<Target>> {
     Ok(Arc::new(match args.transport {
         Transport::Inproc => {
-            let mut config = Config::from_toml_str(&config_text(&s.url, workers, 0, ""))?;
+            let text = config_text(&s.url, workers, 0, "") + &rate_limit_text(args);
+            let mut config = Config::from_toml_str(&text)?;
             config.store.url = s.url.clone();
             Target::InProc(InProc::start(&config).await?)
         }
         Transport::Http => {
             let port = target::free_port()?;
             let path = s.dir.join("bench.toml");
-            std::fs::write(&path, config_text(&s.url, workers, port, ""))?;
+            let text = config_text(&s.url, workers, port, "") + &rate_limit_text(args);
+            std::fs::write(&path, text)?;
             let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
             Target::Http(Http::start(&bin, &path, port).await?.0)
         }
@@ -324,6 +351,14 @@ fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<Stri
     m.insert("concurrency".into(), json!(concurrency));
     if args.prefill > 0 {
         m.insert("prefill".into(), json!(args.prefill));
+    }
+    if args.rate_limits {
+        let backend = if args.rate_limit_redis.is_some() {
+            "redis"
+        } else {
+            "local"
+        };
+        m.insert("rate_limits".into(), json!(backend));
     }
     if args.store == StoreKind::Postgres {
         m.insert("pg".into(), json!(pg_link(&args.pg_url)));

@@ -74,10 +74,14 @@ fn transport(v: &Value) -> String {
     prefilled(v, t)
 }
 
-/// `t`, and the prefill if the line had one.
+/// `t`, and the prefill and rate limits if the line had them.
 fn prefilled(v: &Value, t: String) -> String {
-    match v["prefill"].as_u64() {
+    let t = match v["prefill"].as_u64() {
         Some(n) => format!("{t}, prefill {n}"),
+        None => t,
+    };
+    match v["rate_limits"].as_str() {
+        Some(backend) => format!("{t}, rate limits on ({backend})"),
         None => t,
     }
 }

@@ -73,7 +73,12 @@ impl Engine {
         let created = self
             .inner
             .store
-            .create_run(&who.tenant, &new, slot.as_ref().map(|_| &self.inner.claim))
+            .create_run_capped(
+                &who.tenant,
+                &new,
+                slot.as_ref().map(|_| &self.inner.claim),
+                self.inner.settings.max_active_runs_per_tenant,
+            )
             .await?;
         let run = created.run;
         if created.replayed {

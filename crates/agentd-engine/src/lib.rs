@@ -141,6 +141,10 @@ pub struct EngineSettings {
     pub backoff: agentd_core::Backoff,
     /// How long steps in flight may finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Most runs a tenant may have queued or running at once
+    /// (`rate_limit.max_concurrent_runs_per_tenant`); a create beyond it is
+    /// refused by the store.
+    pub max_active_runs_per_tenant: Option<u32>,
 }
 
 impl EngineSettings {
@@ -159,6 +163,10 @@ impl EngineSettings {
                 jitter: q.backoff.jitter,
             },
             shutdown_grace: q.shutdown_grace.get(),
+            max_active_runs_per_tenant: config
+                .rate_limit
+                .as_ref()
+                .and_then(|r| r.max_concurrent_runs_per_tenant),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! [`Application`]: the one start-up path of an agentd process. `build`
 //! wires the store (opened, migrated, with its keyring), the engine and,
 //! given a listener, the router; `run_until_stopped` runs the worker pool
-//! (after releasing this node's old leases), the retention task and the
-//! HTTP server under one [`TaskTracker`] until the shutdown token fires.
-//! With `server.tls_cert` / `server.tls_key` the server speaks HTTPS, and
+//! (after releasing this node's old leases), the retention task, the rate
+//! limiter's housekeeping and the HTTP server under one [`TaskTracker`]
+//! until the shutdown token fires. With `server.tls_cert` /
+//! `server.tls_key` the server speaks HTTPS, and
 //! [`Application::tls_reloader`] reloads its certificate (SIGHUP).
 //! The binary, the API tests and the bench all start agentd through here.
 
@@ -188,6 +189,9 @@ impl Application {
             let engine = self.engine.clone();
             let token = stop.clone();
             tasks.spawn(async move { engine.run_workers(token).await });
+        }
+        if let Some(limiter) = self.http.as_ref().and_then(|h| h.state.limiter()) {
+            tasks.spawn(limiter.clone().run_retention(stop.clone()));
         }
         tasks.close();
         let served = match self.http {

@@ -37,6 +37,13 @@ pub enum ApiError {
     /// The request body exceeds `server.max_body_bytes`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A rate limit refuses the request (`[rate_limit]`); answered with
+    /// `Retry-After`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// A dependency (the store) is not reachable.
     #[error("{0}")]
     Unavailable(String),
@@ -61,6 +68,7 @@ impl ApiError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -76,6 +84,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +114,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::BadCursor(c) => Self::BadRequest(format!("invalid cursor {c:?}")),
             e @ StoreError::IdempotencyConflict { .. } => Self::Conflict(e.to_string()),
+            e @ StoreError::TooManyActiveRuns { .. } => Self::RateLimited {
+                message: e.to_string(),
+                retry_after: crate::limit::ACTIVE_RUNS_RETRY_AFTER,
+            },
             other => Self::internal(other),
         }
     }
@@ -118,7 +131,14 @@ impl IntoResponse for ApiError {
         if let Self::Unauthorized(reason) = self {
             return unauthorized_response(reason);
         }
-        error_response(self.status(), self.code(), &self.to_string())
+        let mut res = error_response(self.status(), self.code(), &self.to_string());
+        if let Self::RateLimited { retry_after, .. } = self {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                crate::limit::ceil_secs(retry_after).max(1).into(),
+            );
+        }
+        res
     }
 }
 

@@ -1,13 +1,15 @@
 //! The HTTP API of agentd: an axum [`Router`] over the engine, with one JSON
 //! error format, caller identity from request headers (auth mode `none`),
-//! body limits, tracing and panic recovery. It never binds a socket itself:
-//! callers pass a bound listener and a shutdown future to [`serve`]; with
-//! `server.tls_cert` / `server.tls_key`, [`tls`] terminates HTTPS on it.
+//! request rate limits, body limits, tracing and panic recovery. It never
+//! binds a socket itself: callers pass a bound listener and a shutdown
+//! future to [`serve`]; with `server.tls_cert` / `server.tls_key`, [`tls`]
+//! terminates HTTPS on it.
 
 mod app;
 pub mod auth;
 mod error;
 mod extract;
+pub mod limit;
 mod routes;
 pub mod tls;
 
@@ -22,6 +24,7 @@ use agentd_config::Config;
 use agentd_engine::Engine;
 use auth::Authenticator;
 use axum::Router;
+use limit::RateLimiter;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +34,8 @@ use std::time::Duration;
 pub enum ServerError {
     #[error(transparent)]
     Auth(#[from] auth::AuthSetupError),
+    #[error(transparent)]
+    Limit(#[from] limit::LimitSetupError),
 }
 
 /// What every handler shares: the engine and the server settings.
@@ -38,6 +43,8 @@ pub enum ServerError {
 pub struct AppState {
     engine: Engine,
     auth: Authenticator,
+    /// The request limits of `[rate_limit]`, if any is set.
+    limiter: Option<RateLimiter>,
     metrics_auth: bool,
     max_body_bytes: usize,
     wait_timeout: Duration,
@@ -53,9 +60,11 @@ impl AppState {
         version: impl Into<String>,
     ) -> Result<Self, ServerError> {
         let auth = Authenticator::from_config(config).await?;
+        let limiter = RateLimiter::from_config(config.rate_limit.as_ref())?;
         Ok(Self {
             engine,
             auth,
+            limiter,
             metrics_auth: config.server.metrics_auth,
             max_body_bytes: config.server.max_body_bytes,
             wait_timeout: config.server.wait_timeout.get(),
@@ -76,6 +85,11 @@ impl AppState {
     /// How callers are identified.
     pub fn auth(&self) -> &Authenticator {
         &self.auth
+    }
+
+    /// The request rate limiter, if `[rate_limit]` sets a request limit.
+    pub fn limiter(&self) -> Option<&RateLimiter> {
+        self.limiter.as_ref()
     }
 }
 

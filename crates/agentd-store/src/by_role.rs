@@ -40,13 +40,14 @@ macro_rules! store_by_role {
                     maintenance::storage_bytes(self).await
                 }
 
-                async fn create_run(
+                async fn create_run_capped(
                     &self,
                     tenant: &TenantId,
                     run: &NewRun,
                     claim: Option<&ClaimRequest>,
+                    max_active: Option<u32>,
                 ) -> Result<Created> {
-                    runs::create_run(self, tenant, run, claim).await
+                    runs::create_run(self, tenant, run, claim, max_active).await
                 }
 
                 async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {

@@ -63,6 +63,10 @@ pub enum StoreError {
     /// An idempotency key reused with a different request.
     #[error("idempotency key {key:?} was already used with a different request")]
     IdempotencyConflict { key: String },
+    /// The tenant already has `limit` runs queued or running
+    /// (`rate_limit.max_concurrent_runs_per_tenant`): nothing was created.
+    #[error("the tenant already has {limit} runs queued or running; retry when some finish")]
+    TooManyActiveRuns { limit: u32 },
     /// A list cursor that this store did not issue.
     #[error("invalid cursor {0:?}")]
     BadCursor(String),
@@ -345,6 +349,22 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         run: &NewRun,
         claim: Option<&ClaimRequest>,
+    ) -> Result<Created> {
+        self.create_run_capped(tenant, run, claim, None).await
+    }
+    /// [`Store::create_run`], refused with
+    /// [`StoreError::TooManyActiveRuns`] when `max_active` is set and the
+    /// tenant already has that many runs queued or running (paused runs do
+    /// not count). The count is taken in the creating transaction, under a
+    /// per-tenant lock on PostgreSQL and the single writer on SQLite, so
+    /// concurrent creates of every process sharing the store cannot
+    /// overshoot it. A replayed idempotency key is answered, never refused.
+    async fn create_run_capped(
+        &self,
+        tenant: &TenantId,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+        max_active: Option<u32>,
     ) -> Result<Created>;
     /// One run, or `None` if it does not exist for this tenant.
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>>;

@@ -17,18 +17,26 @@ pub fn postgres_url() -> Option<String> {
         .and_then(|rest| rest.split('/').next())
         .unwrap_or("127.0.0.1:5432")
         .to_string();
-    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&host.as_str())
+    service_reachable("PostgreSQL", &host, "AGENTD_TEST_PG_URL").then_some(url)
+}
+
+/// Whether a test service answers a TCP connect at `host` (`HOST:PORT`).
+/// Unreachable prints why and is `false`, or fails the test when `CI` is
+/// set: CI starts the services, so a missing one is a broken run, not a
+/// reason to skip.
+pub(crate) fn service_reachable(what: &str, host: &str, var: &str) -> bool {
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(host)
         .ok()
         .and_then(|mut a| a.next())
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
     if reachable {
-        return Some(url);
+        return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("PostgreSQL at {host} is unreachable and CI is set");
+        panic!("{what} at {host} is unreachable and CI is set");
     }
-    eprintln!("skipping: PostgreSQL at {host} is unreachable (set AGENTD_TEST_PG_URL)");
-    None
+    eprintln!("skipping: {what} at {host} is unreachable (set {var})");
+    false
 }
 
 /// Drops a test's PostgreSQL schema.

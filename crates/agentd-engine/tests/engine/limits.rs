@@ -1,7 +1,10 @@
-//! Limits that halt a run: `max_steps`.
+//! Limits that halt a run (`max_steps`) or refuse one
+//! (`rate_limit.max_concurrent_runs_per_tenant`).
 
 use crate::helpers::{events, indexes, kinds, spawn_engine};
 use agentd_core::{ErrorCode, RunStatus, StepKind, StepStatus};
+use agentd_engine::EngineError;
+use agentd_store::StoreError;
 
 #[tokio::test]
 async fn a_run_that_never_replies_fails_at_max_steps() -> anyhow::Result<()> {
@@ -43,5 +46,51 @@ max_steps = 4
         events(&t.audit(run.id).await?),
         ["created", "running", "failed"]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn submit_refuses_a_run_beyond_the_tenants_active_cap() -> anyhow::Result<()> {
+    // Arrange: no workers, so submitted runs stay queued.
+    let t = spawn_engine(
+        r#"
+[rate_limit]
+max_concurrent_runs_per_tenant = 2
+
+[providers.mock]
+kind = "mock"
+script = [{ reply = "ok" }]
+
+[[agents]]
+name = "a"
+providers = ["mock"]
+"#,
+    )
+    .await?;
+    let first = t.submit("a", "1").await?;
+    t.submit("a", "2").await?;
+
+    // Act
+    let third = t.submit("a", "3").await;
+    let other = agentd_test_support::identity("t2")?;
+    let elsewhere = t.submit_as(&other, "a", "x", None).await;
+    // A finished run frees its slot.
+    let done = t.drive(first.id).await?;
+    let after = t.submit("a", "4").await;
+
+    // Assert
+    let err = third.expect_err("the third active run is refused");
+    assert!(
+        matches!(
+            err.downcast_ref::<EngineError>(),
+            Some(EngineError::Store(StoreError::TooManyActiveRuns {
+                limit: 2
+            }))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(elsewhere?.status, RunStatus::Queued);
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert_eq!(after?.status, RunStatus::Queued);
     Ok(())
 }

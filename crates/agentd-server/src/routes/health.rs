@@ -66,18 +66,21 @@ pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Valu
     }
 }
 
-/// `GET /metrics`: Prometheus text exposition. Only the store's commit
-/// counter for now: each commit is one durable sync, the figure that bounds
-/// throughput.
+/// `GET /metrics`: Prometheus text exposition: the store's commit counter
+/// (each commit is one durable sync, the figure that bounds throughput)
+/// and, with request limits, the rate limiter's counters.
 pub(crate) async fn metrics(
     State(app): State<AppState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let commits = app.engine.reads().commits();
-    let body = format!(
+    let mut body = format!(
         "# HELP agentd_store_commits_total Write transactions committed to the store by this process.\n\
          # TYPE agentd_store_commits_total counter\n\
          agentd_store_commits_total {commits}\n"
     );
+    if let Some(limiter) = &app.limiter {
+        limiter.render_metrics(&mut body);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -58,6 +58,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/messages",
             get(conversations::messages),
         )
+        // The last layer added runs first: authentication, then the rate
+        // limits, which key on the identity it establishes.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limit::middleware,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::middleware,

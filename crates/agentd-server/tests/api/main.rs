@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod postgres;
+mod rate_limit;
 mod runs;
 mod tenancy;
 mod tls;

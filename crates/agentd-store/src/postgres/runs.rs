@@ -33,17 +33,43 @@ pub(super) async fn lock_conversation(
     Ok(())
 }
 
-/// [`Store::create_run`](crate::Store::create_run) on this backend.
+/// Refuses a create when the tenant has `max` runs queued or running.
+/// The per-tenant lock makes concurrent capped creates of every process
+/// take turns, and each count is a new statement (read committed), so it
+/// sees the runs the previous holder committed: the cap cannot be
+/// overshot. Runs leaving the active set need no lock (they only lower
+/// the count).
+async fn check_active(conn: &mut PgConnection, tenant: &TenantId, max: u32) -> Result<()> {
+    sqlx::query(sql::LOCK_ACTIVE_RUNS)
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let active: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE)
+        .bind(tenant.as_str())
+        .bind(i64::from(max))
+        .fetch_one(&mut *conn)
+        .await?;
+    if active >= i64::from(max) {
+        return Err(StoreError::TooManyActiveRuns { limit: max });
+    }
+    Ok(())
+}
+
+/// [`Store::create_run_capped`](crate::Store::create_run_capped) on this
+/// backend.
 pub(super) async fn create_run(
     store: &PgStore,
     tenant: &TenantId,
     run: &NewRun,
     claim: Option<&ClaimRequest>,
+    max_active: Option<u32>,
 ) -> Result<Created> {
-    let conv = match (&run.conversation_id, &run.idempotency) {
-        (Some(conv), _) => Some(conv),
-        (None, Some(_)) => None,
-        (None, None) => return store.create_unconversed(tenant, run, claim).await,
+    let conv = match (&run.conversation_id, &run.idempotency, max_active) {
+        (Some(conv), _, _) => Some(conv),
+        (None, Some(_), _) | (None, None, Some(_)) => None,
+        // Group commit only when nothing must be checked first: a capped
+        // create needs its count and insert in one transaction.
+        (None, None, None) => return store.create_unconversed(tenant, run, claim).await,
     };
     // A claim, if asked for, is decided inside the transaction (the
     // conversation may have older runs active).
@@ -83,6 +109,11 @@ pub(super) async fn create_run(
             .bind(&idem.fingerprint)
             .execute(&mut *tx)
             .await?;
+    }
+    // After the replay check: a retried request gets its run even at the
+    // cap; a refusal rolls back the key just recorded with the rest.
+    if let Some(max) = max_active {
+        check_active(&mut tx, tenant, max).await?;
     }
     if let Some(conv) = conv {
         lock_conversation(&mut tx, tenant, conv).await?;

@@ -178,6 +178,19 @@ pub(super) const SCHEMA_EXISTS: &str =
 /// Serializes the creators of one conversation's runs (`$1` tenant, `$2`
 /// conversation) until commit: a run inserted next to an uncommitted older
 /// one would not see it and could start first.
+/// Serializes the capped creates of one tenant (`$1`) across processes
+/// until the transaction ends.
+pub(super) const LOCK_ACTIVE_RUNS: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/active-runs', 0))";
+
+/// The tenant's (`$1`) queued and running runs, each counted up to `$2`:
+/// read from the queue's partial indexes `runs_queued` and `runs_leased`
+/// (`lease_owner` is set exactly while a run is running), which hold only
+/// runs in flight, so the count never walks the tenant's finished runs.
+pub(super) const COUNT_ACTIVE: &str = "SELECT \
+       (SELECT count(*) FROM (SELECT 1 FROM runs WHERE status = 'queued' AND tenant = $1 LIMIT $2) q) \
+     + (SELECT count(*) FROM (SELECT 1 FROM runs WHERE lease_owner IS NOT NULL AND tenant = $1 LIMIT $2) l)";
+
 pub(super) const LOCK_CONVERSATION: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))";
 

@@ -132,12 +132,35 @@ fn take_idempotency_key(
     Ok(None)
 }
 
-/// [`Store::create_run`](crate::Store::create_run) on this backend.
+/// The tenant's queued and running runs, counted up to `up_to`: read from
+/// `runs_runnable`, which holds only runs in flight, so the count costs
+/// what the queue holds, never what the store holds (`runs_by_tenant`
+/// would walk every run the tenant ever had).
+const COUNT_ACTIVE: &str = "SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY runs_runnable \
+     WHERE status IN ('queued', 'running') AND tenant = ?1 LIMIT ?2)";
+
+/// Refuses a create when the tenant has `max` runs queued or running.
+/// Inside the writer's transaction: every write of every process is
+/// serialized (`BEGIN IMMEDIATE`), so no other create can slip in between
+/// the count and the insert.
+fn check_active(conn: &Connection, tenant: &TenantId, max: u32) -> Result<()> {
+    let active: i64 = conn
+        .prepare_cached(COUNT_ACTIVE)?
+        .query_row(params![tenant.as_str(), i64::from(max)], |r| r.get(0))?;
+    if active >= i64::from(max) {
+        return Err(StoreError::TooManyActiveRuns { limit: max });
+    }
+    Ok(())
+}
+
+/// [`Store::create_run_capped`](crate::Store::create_run_capped) on this
+/// backend.
 pub(super) async fn create_run(
     store: &SqliteStore,
     tenant: &TenantId,
     run: &NewRun,
     claim: Option<&ClaimRequest>,
+    max_active: Option<u32>,
 ) -> Result<Created> {
     let tenant = tenant.clone();
     let new = run.clone();
@@ -146,6 +169,12 @@ pub(super) async fn create_run(
         .write(move |conn, now, codec| {
             if let Some(replayed) = take_idempotency_key(conn, codec, &tenant, &new, now)? {
                 return Ok(replayed);
+            }
+            // After the replay check (a retried request gets its run even
+            // at the cap); a refusal undoes the key just recorded, as the
+            // job's savepoint is rolled back.
+            if let Some(max) = max_active {
+                check_active(conn, &tenant, max)?;
             }
             let mut stmt = conn.prepare_cached(concat!(
                 "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \

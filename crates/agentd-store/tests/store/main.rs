@@ -15,6 +15,7 @@ mod concurrency;
 mod encryption;
 mod fixture;
 mod lease;
+mod limits;
 mod memory;
 mod plans;
 mod queue;
@@ -87,4 +88,6 @@ conformance!(
     encryption::key_rotation_and_wrong_keys,
     retention::purge_finished_runs_older_than_the_ttl,
     plans::every_list_query_reads_an_index_range,
+    limits::active_runs_are_capped_per_tenant,
+    limits::concurrent_capped_creates_do_not_overshoot,
 );
