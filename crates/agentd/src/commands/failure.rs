@@ -61,7 +61,8 @@ impl From<AppError> for Failure {
             )),
             AppError::Store(e) => e.into(),
             AppError::Engine(e) => engine_config_error(e),
-            AppError::Server(e) => Self::usage(e.to_string()),
+            // Every server setup error is a config error (auth, TLS).
+            AppError::Server(e) => Self::usage(format!("{}: {e}", config_source_name())),
             AppError::Io(e) => Self::failed(format!("server error: {e}")),
         }
     }
