@@ -8,6 +8,9 @@
 //! client, so the API is no oracle for forging one.
 
 pub(crate) mod headers;
+mod jwt;
+
+pub use jwt::{JwksError, JwtSetupError};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -94,12 +97,17 @@ impl From<AuthFailure> for ApiError {
 pub enum AuthSetupError {
     #[error("auth.mode = \"{0}\" is not supported by this build's HTTP API")]
     Unsupported(AuthMode),
+    /// `auth.jwt` names keys that cannot be used.
+    #[error(transparent)]
+    Jwt(#[from] JwtSetupError),
 }
 
 /// How the identity of a request is established.
 enum Mode {
     /// `auth.mode = "none"`: trusted identity headers (development only).
     Headers,
+    /// `auth.mode = "jwt"`: a bearer JWT from an OpenID Connect provider.
+    Jwt(Box<jwt::JwtVerifier>),
 }
 
 /// Establishes callers' identities under the configured `auth.mode`.
@@ -115,6 +123,7 @@ impl Authenticator {
     pub async fn from_config(config: &Config) -> Result<Self, AuthSetupError> {
         let mode = match config.auth.mode {
             AuthMode::None => Mode::Headers,
+            AuthMode::Jwt => Mode::Jwt(Box::new(jwt::JwtVerifier::from_config(config).await?)),
             other => return Err(AuthSetupError::Unsupported(other)),
         };
         Ok(Self {
@@ -132,6 +141,7 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
         match &*self.mode {
             Mode::Headers => headers::identity(headers),
+            Mode::Jwt(verifier) => Ok(verifier.verify(bearer(headers)?).await?),
         }
     }
 
@@ -147,7 +157,6 @@ impl Authenticator {
 }
 
 /// The `Authorization: Bearer <token>` credential of a request.
-#[allow(dead_code)] // read by the api_key and jwt modes
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AuthFailure> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)

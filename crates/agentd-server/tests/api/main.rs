@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod health;
 mod helpers;
+mod jwt;
 mod lifecycle;
 mod postgres;
 mod rate_limit;

@@ -62,7 +62,8 @@ impl From<AppError> for Failure {
             )),
             AppError::Store(e) => e.into(),
             AppError::Engine(e) => engine_config_error(e),
-            AppError::Server(e) => Self::usage(e.to_string()),
+            // Every server setup error is a config error (auth, rate limits).
+            AppError::Server(e) => Self::usage(format!("{}: {e}", config_source_name())),
             // A certificate or key that cannot be served is a config error
             // (exit 2), reported like one: the source, the key, the file.
             AppError::Tls(e) => Self::usage(

@@ -6,6 +6,7 @@ mod approval;
 mod chaos;
 mod commands;
 mod crash;
+mod jwt;
 mod store;
 mod support;
 mod tls;
