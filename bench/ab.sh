@@ -8,6 +8,10 @@
 # OLD_BENCH / NEW_BENCH are agentd-bench binaries (for example one built
 # from a worktree of the commit before a change, with its own
 # CARGO_TARGET_DIR). Prints one line per run and the median runs/s of each.
+#
+# NEW_ARGS adds flags to the new side only, to A/B a feature of one build:
+#
+#   NEW_ARGS="--api-key --rate-limits" bench/ab.sh B B 5 -- --transport http --mode seq
 set -euo pipefail
 old="$1"; new="$2"; shift 2
 rounds=3
@@ -18,8 +22,9 @@ results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 for _ in $(seq "$rounds"); do
   for side in old new; do
-    bin="$old"; [ "$side" = new ] && bin="$new"
-    line="$("$bin" --pg-url "$pg_url" "$@" 2>/dev/null)"
+    bin="$old"; extra=()
+    if [ "$side" = new ]; then bin="$new"; read -r -a extra <<< "${NEW_ARGS:-}"; fi
+    line="$("$bin" --pg-url "$pg_url" "$@" "${extra[@]}" 2>/dev/null)"
     echo "$side $line" >> "$results"
     echo "$line" | python3 -c 'import json, sys
 v = json.load(sys.stdin)

@@ -46,6 +46,12 @@ for store in $stores; do
     run --store "$store" --transport "$transport" --mode conc --runs "$conc_runs" --concurrency 64
     run --store "$store" --transport "$transport" --mode pause --runs "$pause_runs"
   done
+  # The same W1 over HTTP with API-key auth and every rate limit on (limits
+  # far above what W1 reaches): what identity and limits cost a request.
+  # Compare with the plain HTTP rows just above, from the same sitting.
+  run --store "$store" --transport http --mode seq --runs "$seq_runs" --api-key --rate-limits
+  run --store "$store" --transport http --mode conc --runs "$conc_runs" --concurrency 64 \
+    --api-key --rate-limits
 done
 # A fleet on one PostgreSQL: 1 and 3 `agentd worker` processes.
 case " $stores " in *" postgres "*)

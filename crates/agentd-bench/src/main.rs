@@ -108,6 +108,20 @@ struct RunArgs {
     /// (`backend = "redis"`) instead of in the process.
     #[arg(long, requires = "rate_limits")]
     rate_limit_redis: Option<String>,
+    /// HTTP transport: serve with `auth.mode = "api_key"` and send a key
+    /// minted by `agentd keys create` with every request: what
+    /// authenticating costs.
+    #[arg(long)]
+    api_key: bool,
+}
+
+/// The `[auth]` table `--api-key` asks for, or nothing.
+fn auth_text(args: &RunArgs) -> &'static str {
+    if args.api_key {
+        "\n[auth]\nmode = \"api_key\"\n"
+    } else {
+        ""
+    }
 }
 
 /// Limits no W1 run comes near: 100 million requests a minute per
@@ -284,6 +298,9 @@ fn setup(args: &RunArgs) -> anyhow::Result<Setup> {
 async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Result<Arc<Target>> {
     Ok(Arc::new(match args.transport {
         Transport::Inproc => {
+            if args.api_key {
+                bail!("--api-key needs --transport http: in process there is no request to authenticate");
+            }
             let text = config_text(&s.url, workers, 0, "") + &rate_limit_text(args);
             let mut config = Config::from_toml_str(&text)?;
             config.store.url = s.url.clone();
@@ -292,10 +309,16 @@ async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Resu
         Transport::Http => {
             let port = target::free_port()?;
             let path = s.dir.join("bench.toml");
-            let text = config_text(&s.url, workers, port, "") + &rate_limit_text(args);
+            let text =
+                config_text(&s.url, workers, port, "") + &rate_limit_text(args) + auth_text(args);
             std::fs::write(&path, text)?;
             let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
-            Target::Http(Http::start(&bin, &path, port).await?.0)
+            let key = if args.api_key {
+                Some(target::mint_key(&bin, &path)?)
+            } else {
+                None
+            };
+            Target::Http(Http::start(&bin, &path, port, key.as_deref()).await?.0)
         }
     }))
 }
@@ -359,6 +382,9 @@ fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<Stri
             "local"
         };
         m.insert("rate_limits".into(), json!(backend));
+    }
+    if args.api_key {
+        m.insert("auth".into(), json!("api_key"));
     }
     if args.store == StoreKind::Postgres {
         m.insert("pg".into(), json!(pg_link(&args.pg_url)));
@@ -552,7 +578,7 @@ async fn bench_startup(args: &RunArgs) -> anyhow::Result<Value> {
         let port = target::free_port()?;
         let path = s.dir.join("bench.toml");
         std::fs::write(&path, config_text(&s.url, 4, port, ""))?;
-        let (http, took) = Http::start(&bin, &path, port).await?;
+        let (http, took) = Http::start(&bin, &path, port, None).await?;
         startup.push(took.as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(500)).await;
         idle.push(rss_mb(http.pid()).0);

@@ -74,10 +74,14 @@ fn transport(v: &Value) -> String {
     prefilled(v, t)
 }
 
-/// `t`, and the prefill and rate limits if the line had them.
+/// `t`, and the prefill, auth and rate limits if the line had them.
 fn prefilled(v: &Value, t: String) -> String {
     let t = match v["prefill"].as_u64() {
         Some(n) => format!("{t}, prefill {n}"),
+        None => t,
+    };
+    let t = match v["auth"].as_str() {
+        Some(mode) => format!("{t}, {mode} auth"),
         None => t,
     };
     match v["rate_limits"].as_str() {

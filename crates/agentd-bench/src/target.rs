@@ -136,6 +136,29 @@ impl InProc {
     }
 }
 
+/// Mints an admin API key with `bin keys create` on the store `config`
+/// names, for the bench's requests.
+pub fn mint_key(bin: &Path, config: &Path) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(["--json", "keys", "create", "--config"])
+        .arg(config)
+        .args(["--tenant", "bench", "--principal", "bench", "--role", "admin"])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "agentd keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).context("agentd keys create --json")?;
+    v["key"]
+        .as_str()
+        .map(str::to_string)
+        .context("no key in the output of agentd keys create --json")
+}
+
 /// `agentd serve` as a child process, driven over HTTP.
 pub struct Http {
     child: Child,
@@ -144,8 +167,14 @@ pub struct Http {
 }
 
 impl Http {
-    /// Starts `bin serve --config config` and waits for `/health`.
-    pub async fn start(bin: &Path, config: &Path, port: u16) -> anyhow::Result<(Self, Duration)> {
+    /// Starts `bin serve --config config` and waits for `/health`; every
+    /// request carries `key` as its bearer credential, if given.
+    pub async fn start(
+        bin: &Path,
+        config: &Path,
+        port: u16,
+        key: Option<&str>,
+    ) -> anyhow::Result<(Self, Duration)> {
         let t0 = Instant::now();
         let child = Command::new(bin)
             .args(["serve", "--config"])
@@ -157,7 +186,14 @@ impl Http {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let base = format!("http://127.0.0.1:{port}");
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()?;
