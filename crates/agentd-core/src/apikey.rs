@@ -201,7 +201,10 @@ mod tests {
         assert!(!key.secret_hash().matches(&other));
         // Same id, another secret: refused.
         let forged = format!("agd_{}_{}", key.id(), "0".repeat(64));
-        assert!(!key.secret_hash().matches(&ApiKeyToken::parse(&forged).unwrap()));
+        assert!(
+            !key.secret_hash()
+                .matches(&ApiKeyToken::parse(&forged).unwrap())
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod budget;
 mod concurrency;
 mod encryption;
 mod fixture;
+mod keys;
 mod lease;
 mod memory;
 mod plans;
@@ -87,4 +88,6 @@ conformance!(
     encryption::key_rotation_and_wrong_keys,
     retention::purge_finished_runs_older_than_the_ttl,
     plans::every_list_query_reads_an_index_range,
+    keys::create_list_revoke_within_a_tenant,
+    keys::change_feed_and_last_used,
 );
