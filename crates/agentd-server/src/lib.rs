@@ -49,7 +49,7 @@ impl AppState {
         config: &Config,
         version: impl Into<String>,
     ) -> Result<Self, ServerError> {
-        let auth = Authenticator::from_config(config).await?;
+        let auth = Authenticator::from_config(config, engine.store()).await?;
         Ok(Self {
             engine,
             auth,

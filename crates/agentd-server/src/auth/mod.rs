@@ -8,21 +8,25 @@
 //! client, so the API is no oracle for forging one.
 
 pub(crate) mod headers;
+mod keys;
 
 use crate::AppState;
 use crate::error::ApiError;
 use agentd_config::{AuthMode, Config};
-use agentd_core::Identity;
+use agentd_core::{Identity, Millis};
+use agentd_engine::keys::Operators;
+use agentd_store::{Store, StoreError};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
-/// Role that may manage API keys of every tenant.
-pub const OPERATOR_ROLE: &str = "operator";
 /// Role that may manage its own tenant's keys and dead letters.
-pub const ADMIN_ROLE: &str = "admin";
+pub use agentd_engine::ADMIN_ROLE;
+/// Role that may manage API keys of every tenant.
+pub use agentd_engine::keys::OPERATOR_ROLE;
 
 /// Why a credential was refused: a stable code sent to the client (the
 /// detail is logged by [`AuthFailure`]'s conversion, never sent).
@@ -94,33 +98,60 @@ impl From<AuthFailure> for ApiError {
 pub enum AuthSetupError {
     #[error("auth.mode = \"{0}\" is not supported by this build's HTTP API")]
     Unsupported(AuthMode),
+    /// `auth.mode = "api_key"`: the keys could not be loaded.
+    #[error("loading API keys from the store failed: {0}")]
+    Keys(#[from] StoreError),
 }
 
 /// How the identity of a request is established.
 enum Mode {
     /// `auth.mode = "none"`: trusted identity headers (development only).
     Headers,
+    /// `auth.mode = "api_key"`: keys minted by `agentd keys create` or
+    /// `POST /v1/keys`; `read_at` is when the cache was loaded, where its
+    /// refresh starts.
+    ApiKeys {
+        cache: Arc<keys::KeyCache>,
+        read_at: Millis,
+    },
 }
 
 /// Establishes callers' identities under the configured `auth.mode`.
 #[derive(Clone)]
 pub struct Authenticator {
     mode: Arc<Mode>,
-    /// Principals named in `auth.operators`.
-    operators: Arc<[String]>,
+    /// Role `operator` and the principals named in `auth.operators`.
+    operators: Operators,
 }
 
 impl Authenticator {
-    /// The authenticator `config.auth` describes.
-    pub async fn from_config(config: &Config) -> Result<Self, AuthSetupError> {
+    /// The authenticator `config.auth` describes; API keys are loaded from
+    /// `store`.
+    pub async fn from_config(
+        config: &Config,
+        store: &Arc<dyn Store>,
+    ) -> Result<Self, AuthSetupError> {
         let mode = match config.auth.mode {
             AuthMode::None => Mode::Headers,
+            AuthMode::ApiKey => {
+                let (cache, read_at) = keys::KeyCache::load(store.clone()).await?;
+                Mode::ApiKeys { cache, read_at }
+            }
             other => return Err(AuthSetupError::Unsupported(other)),
         };
         Ok(Self {
             mode: Arc::new(mode),
-            operators: config.auth.operators.iter().cloned().collect(),
+            operators: Operators::from_config(config),
         })
+    }
+
+    /// The background work of the mode until `stop`: for API keys, keeping
+    /// the cache current. Returns at once for modes without any.
+    pub async fn run(&self, stop: CancellationToken) {
+        match &*self.mode {
+            Mode::Headers => {}
+            Mode::ApiKeys { cache, read_at } => cache.run(*read_at, stop).await,
+        }
     }
 
     /// Whether identity comes from trusted headers (`auth.mode = "none"`).
@@ -132,22 +163,18 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
         match &*self.mode {
             Mode::Headers => headers::identity(headers),
+            Mode::ApiKeys { cache, .. } => Ok(cache.authenticate(bearer(headers)?).await?),
         }
     }
 
     /// Whether `who` may act on another tenant's keys: role `operator`, or
     /// a principal named in `auth.operators`.
     pub fn is_operator(&self, who: &Identity) -> bool {
-        who.has_role(OPERATOR_ROLE)
-            || self
-                .operators
-                .iter()
-                .any(|p| p.as_str() == who.principal.as_str())
+        self.operators.includes(who)
     }
 }
 
 /// The `Authorization: Bearer <token>` credential of a request.
-#[allow(dead_code)] // read by the api_key and jwt modes
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AuthFailure> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)

@@ -4,6 +4,7 @@
 mod conversations;
 mod events;
 mod health;
+mod keys;
 mod runs;
 
 use crate::AppState;
@@ -16,7 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use std::any::Any;
 use tower::ServiceBuilder;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/messages",
             get(conversations::messages),
         )
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", delete(keys::revoke))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::middleware,
