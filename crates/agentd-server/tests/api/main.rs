@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod health;
 mod helpers;
+mod keys;
 mod lifecycle;
 mod postgres;
 mod runs;
