@@ -13,7 +13,7 @@ pub use app::{AppError, Application, open_store};
 pub use auth::headers::{PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ApiResult};
 pub use extract::Caller;
-pub use routes::router;
+pub use routes::{MintedKey, router};
 
 use agentd_config::Config;
 use agentd_engine::Engine;

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller, PathText};
 use agentd_config::Dur;
 use agentd_core::{KeyId, PrincipalId, TenantId};
-use agentd_engine::keys::{Manager, MintRequest};
+use agentd_engine::keys::{Manager, MintRequest, Minted};
 use agentd_store::ApiKey;
 use axum::Json;
 use axum::extract::State;
@@ -32,14 +32,25 @@ pub(crate) struct CreateKey {
     tenant: Option<TenantId>,
 }
 
-/// A minted key: the stored key and, this once, the key itself.
+/// A minted key as `POST /v1/keys` and `agentd keys create --json` show
+/// it: the stored key and, this once, the key itself.
 #[derive(Debug, Serialize)]
-pub(crate) struct MintedKey {
+pub struct MintedKey {
     #[serde(flatten)]
-    key: ApiKey,
+    pub key: ApiKey,
     /// `agd_<id>_<secret>`: shown here and never again.
     #[serde(rename = "key")]
-    token: String,
+    pub token: String,
+}
+
+impl From<Minted> for MintedKey {
+    fn from(minted: Minted) -> Self {
+        let token = minted.token.reveal();
+        Self {
+            key: minted.key,
+            token,
+        }
+    }
 }
 
 /// `POST /v1/keys`: 201 with the key, shown once.
@@ -62,14 +73,7 @@ pub(crate) async fn create(
             },
         )
         .await?;
-    let token = minted.token.reveal();
-    Ok((
-        StatusCode::CREATED,
-        Json(MintedKey {
-            key: minted.key,
-            token,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(minted.into())))
 }
 
 /// Query of `GET /v1/keys`.

@@ -7,6 +7,8 @@ mod health;
 mod keys;
 mod runs;
 
+pub use keys::MintedKey;
+
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, error_response};
 use agentd_core::ErrorCode;

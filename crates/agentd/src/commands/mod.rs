@@ -4,6 +4,7 @@
 
 mod dlq;
 mod failure;
+mod keys;
 mod print;
 mod run;
 mod runs;
@@ -54,15 +55,16 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Test => test::contract_tests(&config, cli.json).await,
         Command::Runs(cmd) => runs::runs(&config, cmd, cli.json).await,
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
+        Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
     }
 }
 
 fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), Failure> {
     let (config, source) =
         Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
-    if config.auth.mode != AuthMode::None {
+    if !matches!(config.auth.mode, AuthMode::None | AuthMode::ApiKey) {
         return Err(Failure::usage(format!(
-            "{source}: key `auth.mode`: \"{}\" is not available in this version of agentd; use \"none\"",
+            "{source}: key `auth.mode`: \"{}\" is not available in this version of agentd; use \"none\" or \"api_key\"",
             config.auth.mode
         )));
     }
