@@ -6,5 +6,6 @@ mod approval;
 mod chaos;
 mod commands;
 mod crash;
+mod keys;
 mod store;
 mod support;
