@@ -10,6 +10,8 @@ use agentd_config::{AuthMode, Config};
 use agentd_core::{KeyId, PrincipalId, TenantId};
 use agentd_engine::keys::{Keys, Manager, MintRequest, Operators};
 use agentd_server::MintedKey;
+use agentd_store::Store;
+use std::sync::Arc;
 
 /// Runs one `agentd keys` subcommand.
 pub(super) async fn keys(config: &Config, cmd: &KeysCommand, json: bool) -> Result<u8, Failure> {
@@ -37,9 +39,9 @@ pub(super) async fn keys(config: &Config, cmd: &KeysCommand, json: bool) -> Resu
             cursor,
         } => {
             let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
-            let store = open_store(config).await?;
-            let operators = Operators::from_config(config);
-            let page = Keys::new(store.as_ref(), &operators)
+            let page = Local::open(config)
+                .await?
+                .keys()
                 .list(Manager::Local, tenant, *limit, cursor.as_deref())
                 .await?;
             if json {
@@ -51,9 +53,9 @@ pub(super) async fn keys(config: &Config, cmd: &KeysCommand, json: bool) -> Resu
         }
         KeysCommand::Revoke { id } => {
             let id = KeyId::parse(id).map_err(|e| Failure::usage(e.to_string()))?;
-            let store = open_store(config).await?;
-            let operators = Operators::from_config(config);
-            let key = Keys::new(store.as_ref(), &operators)
+            let key = Local::open(config)
+                .await?
+                .keys()
                 .revoke(Manager::Local, None, &id)
                 .await?
                 .ok_or_else(|| Failure::failed(format!("API key {id} not found")))?;
@@ -72,9 +74,9 @@ pub(super) async fn keys(config: &Config, cmd: &KeysCommand, json: bool) -> Resu
 }
 
 async fn create(config: &Config, req: MintRequest, json: bool) -> Result<u8, Failure> {
-    let store = open_store(config).await?;
-    let operators = Operators::from_config(config);
-    let minted = Keys::new(store.as_ref(), &operators)
+    let minted = Local::open(config)
+        .await?
+        .keys()
         .mint(Manager::Local, req)
         .await?;
     let minted = MintedKey::from(minted);
@@ -102,6 +104,26 @@ async fn create(config: &Config, req: MintRequest, json: bool) -> Result<u8, Fai
         );
     }
     Ok(exit::OK)
+}
+
+/// The configured store and operators, for the key facade: what the CLI
+/// acts on, opened after the input is checked.
+struct Local {
+    store: Arc<dyn Store>,
+    operators: Operators,
+}
+
+impl Local {
+    async fn open(config: &Config) -> Result<Self, Failure> {
+        Ok(Self {
+            store: open_store(config).await?,
+            operators: Operators::from_config(config),
+        })
+    }
+
+    fn keys(&self) -> Keys<'_> {
+        Keys::new(self.store.as_ref(), &self.operators)
+    }
 }
 
 fn parse_tenant(s: &str) -> Result<TenantId, Failure> {
