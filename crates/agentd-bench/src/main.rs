@@ -299,7 +299,9 @@ async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Resu
     Ok(Arc::new(match args.transport {
         Transport::Inproc => {
             if args.api_key {
-                bail!("--api-key needs --transport http: in process there is no request to authenticate");
+                bail!(
+                    "--api-key needs --transport http: in process there is no request to authenticate"
+                );
             }
             let text = config_text(&s.url, workers, 0, "") + &rate_limit_text(args);
             let mut config = Config::from_toml_str(&text)?;

@@ -142,7 +142,14 @@ pub fn mint_key(bin: &Path, config: &Path) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .args(["--json", "keys", "create", "--config"])
         .arg(config)
-        .args(["--tenant", "bench", "--principal", "bench", "--role", "admin"])
+        .args([
+            "--tenant",
+            "bench",
+            "--principal",
+            "bench",
+            "--role",
+            "admin",
+        ])
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("starting {}", bin.display()))?;

@@ -2,6 +2,7 @@
 //! machine, the stable error codes, and the checkpoint schema with its
 //! migrations between versions. No I/O lives here.
 
+pub mod apikey;
 pub mod approval;
 pub mod backoff;
 pub mod checkpoint;
@@ -11,6 +12,7 @@ pub mod message;
 pub mod run;
 pub mod step;
 
+pub use apikey::{ApiKeyToken, KeyError, KeyId, SecretHash};
 pub use approval::ApprovalDecision;
 pub use backoff::Backoff;
 pub use checkpoint::SCHEMA_VERSION;

@@ -274,6 +274,27 @@ pub mod ts {
     }
 }
 
+/// Serde for an optional timestamp: [`ts`] or `null`.
+pub mod ts_opt {
+    use crate::Millis;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes `Some(ms)` as an RFC 3339 string, `None` as `null`.
+    pub fn serialize<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => super::ts::serialize(ms, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Accepts what [`super::ts`] accepts, or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+        #[derive(Deserialize)]
+        struct Ts(#[serde(with = "super::ts")] Millis);
+        Ok(Option::<Ts>::deserialize(d)?.map(|t| t.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod circuits;
 pub mod contract;
 mod ctx;
 mod events;
+pub mod keys;
 pub mod reads;
 pub mod retention;
 mod run;
@@ -56,6 +57,12 @@ pub enum EngineError {
     /// The caller lacks the role the operation needs.
     #[error("{0}")]
     Forbidden(String),
+    /// A field of the request is not valid; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// A key could not be minted (the system's RNG failed).
+    #[error(transparent)]
+    Key(#[from] agentd_core::KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -224,6 +231,8 @@ struct Inner {
     circuit_events: Mutex<Option<circuits::Events>>,
     /// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
     budgets: HashMap<String, agentd_store::BudgetLimit>,
+    /// Who may manage other tenants' keys (`auth.operators`).
+    operators: keys::Operators,
     settings: EngineSettings,
     claim: ClaimRequest,
     events: EventBus,
@@ -260,6 +269,7 @@ impl Engine {
                 breakers,
                 circuit_events: Mutex::new(Some(circuit_events)),
                 budgets: budgets(config),
+                operators: keys::Operators::from_config(config),
                 pool: Pool::new(settings.workers),
                 settings,
                 claim,

@@ -185,6 +185,12 @@ impl Application {
             let store = self.engine.store().clone();
             tasks.spawn(run_retention(store, retention, stop.clone()));
         }
+        if let Some(http) = &self.http {
+            // The authenticator's upkeep (the API key cache's refresh).
+            let auth = http.state.auth().clone();
+            let token = stop.clone();
+            tasks.spawn(async move { auth.run(token).await });
+        }
         if self.workers {
             let engine = self.engine.clone();
             let token = stop.clone();

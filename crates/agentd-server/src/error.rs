@@ -104,6 +104,7 @@ impl From<EngineError> for ApiError {
             EngineError::Store(s) => s.into(),
             EngineError::BadAnswer(message) => Self::BadRequest(message),
             EngineError::Forbidden(message) => Self::Forbidden(message),
+            EngineError::Invalid(message) => Self::BadRequest(message),
             other => Self::internal(other),
         }
     }

@@ -17,7 +17,7 @@ pub use app::{AppError, Application, open_store};
 pub use auth::headers::{PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ApiResult};
 pub use extract::Caller;
-pub use routes::router;
+pub use routes::{MintedKey, router};
 pub use tls::{TlsError, TlsListener, TlsReloader};
 
 use agentd_config::Config;
@@ -59,7 +59,7 @@ impl AppState {
         config: &Config,
         version: impl Into<String>,
     ) -> Result<Self, ServerError> {
-        let auth = Authenticator::from_config(config).await?;
+        let auth = Authenticator::from_config(config, engine.store()).await?;
         let limiter = RateLimiter::from_config(config.rate_limit.as_ref())?;
         Ok(Self {
             engine,

@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
 //! method goes to the backend's module for its role (`runs`, `queue`,
-//! `journal`, `budget`, `maintenance`), which each backend has with the
+//! `journal`, `budget`, `keys`, `maintenance`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -10,12 +10,14 @@ macro_rules! store_by_role {
     ($store:ty, $backend:literal) => {
         const _: () = {
             use agentd_core::{
-                ConversationId, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,
+                ConversationId, KeyId, Millis, NewRun, Pause, PrincipalId, Run, RunId, Step,
+                TenantId,
             };
             use std::time::Duration;
             use $crate::{
-                AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
-                Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, Transition,
+                ApiKey, AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage,
+                Created, KeyChanges, KeyCredential, Lease, NewApiKey, Outcome, Page, Reservation,
+                Result, RunFilter, StepWrite, Store, Transition,
             };
 
             #[async_trait::async_trait]
@@ -207,6 +209,39 @@ macro_rules! store_by_role {
 
                 async fn release_owner(&self, owner: &str) -> Result<u64> {
                     queue::release_owner(self, owner).await
+                }
+
+                async fn create_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<ApiKey> {
+                    keys::create_key(self, tenant, key).await
+                }
+
+                async fn list_keys(
+                    &self,
+                    tenant: Option<&TenantId>,
+                    limit: u32,
+                    cursor: Option<&str>,
+                ) -> Result<Page<ApiKey>> {
+                    keys::list_keys(self, tenant, limit, cursor).await
+                }
+
+                async fn revoke_key(
+                    &self,
+                    tenant: Option<&TenantId>,
+                    id: &KeyId,
+                ) -> Result<Option<ApiKey>> {
+                    keys::revoke_key(self, tenant, id).await
+                }
+
+                async fn key_credential(&self, id: &KeyId) -> Result<Option<KeyCredential>> {
+                    keys::key_credential(self, id).await
+                }
+
+                async fn key_changes(&self, since: Option<Millis>) -> Result<KeyChanges> {
+                    keys::key_changes(self, since).await
+                }
+
+                async fn touch_keys(&self, used: &[(KeyId, Millis)]) -> Result<()> {
+                    keys::touch_keys(self, used).await
                 }
 
                 async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64> {

@@ -16,6 +16,8 @@ mod status;
 mod row;
 mod codec;
 mod crypt;
+#[macro_use]
+mod keys;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -28,8 +30,8 @@ pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Clock, SqliteStore};
 
 use agentd_core::{
-    ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId, RunStatus,
-    Step, TenantId, Usage,
+    ConversationId, KeyId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
+    RunStatus, SecretHash, Step, TenantId, Usage,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -309,6 +311,56 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
+/// An API key to store: whom it speaks for and the hash of its secret
+/// (the secret itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: KeyId,
+    pub principal: PrincipalId,
+    pub roles: Vec<String>,
+    pub name: Option<String>,
+    pub secret_hash: SecretHash,
+    pub expires_at: Option<Millis>,
+}
+
+/// An API key as it is listed: never its secret, nor the secret's hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub name: Option<String>,
+    pub tenant: TenantId,
+    pub principal: PrincipalId,
+    pub roles: Vec<String>,
+    #[serde(with = "agentd_core::run::ts")]
+    pub created_at: Millis,
+    #[serde(with = "agentd_core::run::ts_opt")]
+    pub expires_at: Option<Millis>,
+    /// When a process last recorded a use; written in batches, so it may
+    /// lag actual use by some seconds.
+    #[serde(with = "agentd_core::run::ts_opt")]
+    pub last_used_at: Option<Millis>,
+    #[serde(with = "agentd_core::run::ts_opt")]
+    pub revoked_at: Option<Millis>,
+}
+
+/// A key with the hash of its secret: what authentication checks a
+/// presented key against.
+#[derive(Debug, Clone)]
+pub struct KeyCredential {
+    pub key: ApiKey,
+    pub secret_hash: SecretHash,
+}
+
+/// The keys created or revoked since a point in time (see
+/// [`Store::key_changes`]).
+#[derive(Debug, Clone)]
+pub struct KeyChanges {
+    pub keys: Vec<KeyCredential>,
+    /// The store's clock when the changes were read: rows changed later
+    /// are not in `keys`.
+    pub read_at: Millis,
+}
+
 /// The result of a state change requested by a caller.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // returned once per request, never stored
@@ -491,6 +543,35 @@ pub trait Store: Send + Sync + 'static {
     /// Releases every lease held by `owner`: used at start-up, when the
     /// previous process of this node is known to be gone.
     async fn release_owner(&self, owner: &str) -> Result<u64>;
+
+    // ---- API keys ----
+
+    /// Stores a new key of `tenant`; `Duplicate` if its id is taken.
+    async fn create_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<ApiKey>;
+    /// Keys, newest first: `tenant`'s, or with `None` every tenant's (for
+    /// operators, who manage keys across tenants).
+    async fn list_keys(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<ApiKey>>;
+    /// Revokes a key of `tenant` (`None`: of any tenant, for operators);
+    /// the key as it is now, or `None` if no such key is in scope.
+    /// Revoking a revoked key keeps its first revocation time.
+    async fn revoke_key(&self, tenant: Option<&TenantId>, id: &KeyId) -> Result<Option<ApiKey>>;
+    /// A key and its secret's hash, by id alone: the one tenant-less read of
+    /// keys, because authentication learns the tenant from the key.
+    async fn key_credential(&self, id: &KeyId) -> Result<Option<KeyCredential>>;
+    /// Keys created or revoked at or after `since` (epoch ms on the store's
+    /// clock), every tenant's; `None` reads every key. For the key caches
+    /// of serving processes, which are not tenant-scoped either. Ask again
+    /// from somewhat before the returned `read_at`: a write that was in
+    /// flight during this read may carry an earlier time.
+    async fn key_changes(&self, since: Option<Millis>) -> Result<KeyChanges>;
+    /// Records when keys were last used, in one write (never moving a
+    /// `last_used_at` back). Unknown ids are ignored.
+    async fn touch_keys(&self, used: &[(KeyId, Millis)]) -> Result<()>;
 
     // ---- maintenance: an operator's, across tenants ----
 

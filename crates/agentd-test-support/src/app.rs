@@ -21,6 +21,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The engine of the app (to arrange or inspect without HTTP).
     pub engine: Engine,
+    /// The store's URL, for a second process on the same store.
+    pub store_url: String,
     shutdown: CancellationToken,
     /// The PostgreSQL server and schema to drop, if the app runs on one.
     schema: Option<(String, String)>,
@@ -63,12 +65,14 @@ async fn start(
         .with_version(VERSION);
     let addr = app.local_addr().unwrap();
     let engine = app.engine().clone();
+    let store_url = config.store.url.clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         engine,
+        store_url,
         shutdown,
         schema,
         _dir: dir,
@@ -110,6 +114,14 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("run {id} never reached {status}; last seen: {last}");
+    }
+
+    /// Starts another agentd from `toml` on this app's store, as a second
+    /// process of a fleet would be (it does not drop the store's schema).
+    pub async fn sibling(&self, toml: &str) -> TestApp {
+        let mut config = Config::from_toml_str(toml).unwrap();
+        config.store.url = self.store_url.clone();
+        start(config, tempfile::tempdir().unwrap(), None).await
     }
 
     /// Stops the app and drops its PostgreSQL schema, if any.

@@ -47,6 +47,9 @@ pub enum Command {
     /// The dead-letter list: runs whose retries are exhausted.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// API keys (`auth.mode = "api_key"`): mint, list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Apply store migrations.
     Migrate,
     /// Contract tests: check the config, every tool schema and MCP server,
@@ -151,4 +154,42 @@ pub enum DlqCommand {
         #[command(flatten)]
         who: Who,
     },
+}
+
+/// `agentd keys ...`. The CLI acts on its configured store with an
+/// operator's rights: every tenant.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Mint a key: printed once, only its hash is stored.
+    Create {
+        /// The tenant the key acts in.
+        #[arg(long)]
+        tenant: String,
+        /// The principal the key acts as (recorded in the audit log).
+        #[arg(long)]
+        principal: String,
+        /// A role of the key (repeat for several), e.g. `--role admin`.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// A name to recognise the key by in lists.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. "90d", "12h" (default: the key does not expire).
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// List keys, newest first (every tenant's unless `--tenant`); never
+    /// their secrets.
+    List {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Revoke a key by its id (as `keys list` shows it): every process
+    /// refuses it within seconds.
+    Revoke { id: String },
 }

@@ -9,23 +9,27 @@
 
 pub(crate) mod headers;
 mod jwt;
+mod keys;
 
 pub use jwt::{JwksError, JwtSetupError};
 
 use crate::AppState;
 use crate::error::ApiError;
 use agentd_config::{AuthMode, Config};
-use agentd_core::Identity;
+use agentd_core::{Identity, Millis};
+use agentd_engine::keys::Operators;
+use agentd_store::{Store, StoreError};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
-/// Role that may manage API keys of every tenant.
-pub const OPERATOR_ROLE: &str = "operator";
 /// Role that may manage its own tenant's keys and dead letters.
-pub const ADMIN_ROLE: &str = "admin";
+pub use agentd_engine::ADMIN_ROLE;
+/// Role that may manage API keys of every tenant.
+pub use agentd_engine::keys::OPERATOR_ROLE;
 
 /// Why a credential was refused: a stable code sent to the client (the
 /// detail is logged by [`AuthFailure`]'s conversion, never sent).
@@ -95,11 +99,12 @@ impl From<AuthFailure> for ApiError {
 /// Why authentication could not be set up from the config.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
-    #[error("auth.mode = \"{0}\" is not supported by this build's HTTP API")]
-    Unsupported(AuthMode),
     /// `auth.jwt` names keys that cannot be used.
     #[error(transparent)]
     Jwt(#[from] JwtSetupError),
+    /// `auth.mode = "api_key"`: the keys could not be loaded.
+    #[error("loading API keys from the store failed: {0}")]
+    Keys(#[from] StoreError),
 }
 
 /// How the identity of a request is established.
@@ -108,28 +113,51 @@ enum Mode {
     Headers,
     /// `auth.mode = "jwt"`: a bearer JWT from an OpenID Connect provider.
     Jwt(Box<jwt::JwtVerifier>),
+    /// `auth.mode = "api_key"`: keys minted by `agentd keys create` or
+    /// `POST /v1/keys`; `read_at` is when the cache was loaded, where its
+    /// refresh starts.
+    ApiKeys {
+        cache: Arc<keys::KeyCache>,
+        read_at: Millis,
+    },
 }
 
 /// Establishes callers' identities under the configured `auth.mode`.
 #[derive(Clone)]
 pub struct Authenticator {
     mode: Arc<Mode>,
-    /// Principals named in `auth.operators`.
-    operators: Arc<[String]>,
+    /// Role `operator` and the principals named in `auth.operators`.
+    operators: Operators,
 }
 
 impl Authenticator {
-    /// The authenticator `config.auth` describes.
-    pub async fn from_config(config: &Config) -> Result<Self, AuthSetupError> {
+    /// The authenticator `config.auth` describes; API keys are loaded from
+    /// `store`.
+    pub async fn from_config(
+        config: &Config,
+        store: &Arc<dyn Store>,
+    ) -> Result<Self, AuthSetupError> {
         let mode = match config.auth.mode {
             AuthMode::None => Mode::Headers,
             AuthMode::Jwt => Mode::Jwt(Box::new(jwt::JwtVerifier::from_config(config).await?)),
-            other => return Err(AuthSetupError::Unsupported(other)),
+            AuthMode::ApiKey => {
+                let (cache, read_at) = keys::KeyCache::load(store.clone()).await?;
+                Mode::ApiKeys { cache, read_at }
+            }
         };
         Ok(Self {
             mode: Arc::new(mode),
-            operators: config.auth.operators.iter().cloned().collect(),
+            operators: Operators::from_config(config),
         })
+    }
+
+    /// The background work of the mode until `stop`: for API keys, keeping
+    /// the cache current. Returns at once for modes without any.
+    pub async fn run(&self, stop: CancellationToken) {
+        match &*self.mode {
+            Mode::Headers | Mode::Jwt(_) => {}
+            Mode::ApiKeys { cache, read_at } => cache.run(*read_at, stop).await,
+        }
     }
 
     /// Whether identity comes from trusted headers (`auth.mode = "none"`).
@@ -142,17 +170,14 @@ impl Authenticator {
         match &*self.mode {
             Mode::Headers => headers::identity(headers),
             Mode::Jwt(verifier) => Ok(verifier.verify(bearer(headers)?).await?),
+            Mode::ApiKeys { cache, .. } => Ok(cache.authenticate(bearer(headers)?).await?),
         }
     }
 
     /// Whether `who` may act on another tenant's keys: role `operator`, or
     /// a principal named in `auth.operators`.
     pub fn is_operator(&self, who: &Identity) -> bool {
-        who.has_role(OPERATOR_ROLE)
-            || self
-                .operators
-                .iter()
-                .any(|p| p.as_str() == who.principal.as_str())
+        self.operators.includes(who)
     }
 }
 

@@ -4,7 +4,10 @@
 mod conversations;
 mod events;
 mod health;
+mod keys;
 mod runs;
+
+pub use keys::MintedKey;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, error_response};
@@ -16,7 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use std::any::Any;
 use tower::ServiceBuilder;
@@ -58,6 +61,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/messages",
             get(conversations::messages),
         )
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", delete(keys::revoke))
         // The last layer added runs first: authentication, then the rate
         // limits, which key on the identity it establishes.
         .route_layer(middleware::from_fn_with_state(

@@ -12,6 +12,7 @@ mod events;
 mod health;
 mod helpers;
 mod jwt;
+mod keys;
 mod lifecycle;
 mod postgres;
 mod rate_limit;

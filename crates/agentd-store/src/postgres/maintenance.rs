@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_circuits.sql"),
     include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
     include_str!("../../migrations/postgres/0009_list_indexes.sql"),
+    include_str!("../../migrations/postgres/0010_api_keys.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

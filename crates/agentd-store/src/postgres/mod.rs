@@ -10,6 +10,7 @@
 mod batch;
 mod budget;
 mod journal;
+mod keys;
 mod maintenance;
 mod options;
 mod queue;

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_circuits.sql"),
     include_str!("../../migrations/sqlite/0008_audit_ids.sql"),
     include_str!("../../migrations/sqlite/0009_list_indexes.sql"),
+    include_str!("../../migrations/sqlite/0010_api_keys.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

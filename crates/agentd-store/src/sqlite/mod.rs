@@ -5,6 +5,7 @@
 
 mod budget;
 mod journal;
+mod keys;
 mod lists;
 mod maintenance;
 mod queue;

@@ -14,6 +14,7 @@ mod budget;
 mod concurrency;
 mod encryption;
 mod fixture;
+mod keys;
 mod lease;
 mod limits;
 mod memory;
@@ -90,4 +91,6 @@ conformance!(
     plans::every_list_query_reads_an_index_range,
     limits::active_runs_are_capped_per_tenant,
     limits::concurrent_capped_creates_do_not_overshoot,
+    keys::create_list_revoke_within_a_tenant,
+    keys::change_feed_and_last_used,
 );

@@ -34,6 +34,7 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::BadUrl { .. } => Self::usage(format!("store.url: {e}")),
+            StoreError::BadCursor(_) => Self::usage(format!("--cursor: {e}")),
             other => Self::failed(other.to_string()),
         }
     }
@@ -45,6 +46,8 @@ impl From<EngineError> for Failure {
             EngineError::Config(_) | EngineError::UnknownAgent(_) | EngineError::BadAnswer(_) => {
                 Self::usage(e.to_string())
             }
+            EngineError::Invalid(m) => Self::usage(m),
+            EngineError::Key(e) => Self::failed(e.to_string()),
             EngineError::Forbidden(m) => Self::failed(m),
             EngineError::Store(s) => s.into(),
         }

@@ -4,6 +4,7 @@
 
 mod dlq;
 mod failure;
+mod keys;
 mod print;
 mod run;
 mod runs;
@@ -54,13 +55,13 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Test => test::contract_tests(&config, cli.json).await,
         Command::Runs(cmd) => runs::runs(&config, cmd, cli.json).await,
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
+        Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
     }
 }
 
 fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), Failure> {
-    // The auth modes the HTTP API cannot serve are refused when it is built
-    // (`AuthSetupError::Unsupported`, exit 2); other commands do not
-    // authenticate.
+    // Only the HTTP API authenticates; its auth config is checked when it
+    // is built (`AuthSetupError`, exit 2).
     Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))
 }
 

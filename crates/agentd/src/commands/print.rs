@@ -1,7 +1,8 @@
-//! Shared output: one-line step summaries and the runs table.
+//! Shared output: one-line step summaries, the runs and keys tables, and
+//! pages as JSON.
 
-use agentd_core::{Run, Step, StepKind};
-use agentd_store::Page;
+use agentd_core::{Millis, Run, Step, StepKind};
+use agentd_store::{ApiKey, Page};
 
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -74,8 +75,7 @@ fn summarize_step(
 /// `errors`), or `{items, next_cursor}` with `--json`.
 pub(super) fn print_runs(page: Page<Run>, json: bool, errors: bool) {
     if json {
-        let v = serde_json::json!({ "items": page.items, "next_cursor": page.next_cursor });
-        println!("{v:#}");
+        print_page_json(&page);
         return;
     }
     println!(
@@ -109,4 +109,52 @@ pub(super) fn print_runs(page: Page<Run>, json: bool, errors: bool) {
     if let Some(c) = page.next_cursor {
         eprintln!("more: --cursor {c}");
     }
+}
+
+/// Prints a page as the API lists it: `{items, next_cursor}`.
+pub(super) fn print_page_json<T: serde::Serialize>(page: &Page<T>) {
+    let v = serde_json::json!({ "items": page.items, "next_cursor": page.next_cursor });
+    println!("{v:#}");
+}
+
+/// Prints a page of API keys as a table: never a secret (an [`ApiKey`]
+/// holds none).
+pub(super) fn print_keys(page: &Page<ApiKey>) {
+    println!(
+        "{:<16}  {:<20}  {:<16}  {:<16}  {:<16}  {:<24}  {:<24}  {:<24}  REVOKED",
+        "ID", "NAME", "TENANT", "PRINCIPAL", "ROLES", "CREATED", "EXPIRES", "LAST USED"
+    );
+    for k in &page.items {
+        println!(
+            "{:<16}  {:<20}  {:<16}  {:<16}  {:<16}  {:<24}  {:<24}  {:<24}  {}",
+            k.id.as_str(),
+            truncate(k.name.as_deref().unwrap_or("-"), 19),
+            k.tenant.as_str(),
+            k.principal.as_str(),
+            roles_text(&k.roles),
+            agentd_core::rfc3339(k.created_at),
+            expires_text(k.expires_at),
+            k.last_used_at
+                .map_or_else(|| "-".to_string(), agentd_core::rfc3339),
+            k.revoked_at
+                .map_or_else(|| "-".to_string(), agentd_core::rfc3339),
+        );
+    }
+    if let Some(c) = &page.next_cursor {
+        eprintln!("more: --cursor {c}");
+    }
+}
+
+/// Roles as the CLI prints them: comma-separated, `-` for none.
+pub(super) fn roles_text(roles: &[String]) -> String {
+    if roles.is_empty() {
+        "-".to_string()
+    } else {
+        roles.join(",")
+    }
+}
+
+/// An expiry as the CLI prints it: a time, or `never`.
+pub(super) fn expires_text(at: Option<Millis>) -> String {
+    at.map_or_else(|| "never".to_string(), agentd_core::rfc3339)
 }

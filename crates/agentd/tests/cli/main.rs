@@ -7,6 +7,7 @@ mod chaos;
 mod commands;
 mod crash;
 mod jwt;
+mod keys;
 mod store;
 mod support;
 mod tls;
