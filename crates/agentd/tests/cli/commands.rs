@@ -1,6 +1,8 @@
 //! The CLI contract: output streams and exit codes.
 
-use crate::support::{Workspace, text};
+use crate::support::{Workspace, free_port, http_ok, text};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 #[test]
 fn run_on_the_embedded_default_succeeds_and_shows_steps() {
@@ -259,4 +261,43 @@ providers = ["down"]
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["run"]["status"], "queued");
     assert_eq!(shown["run"]["attempt"], 1);
+}
+
+#[test]
+fn serve_warns_loudly_when_auth_none_listens_beyond_loopback() {
+    for (host, warned) in [("0.0.0.0", true), ("127.0.0.1", false)] {
+        // Arrange
+        let ws = Workspace::new();
+        let port = free_port();
+        let config = ws.write_config(&format!(
+            "[server]\nlisten = \"{host}:{port}\"\n\n[auth]\nmode = \"none\"\n"
+        ));
+        let log = ws.path().join("serve.log");
+
+        // Act: start, wait until it serves, stop
+        let mut child = ws
+            .cmd()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !http_ok(&format!("http://127.0.0.1:{port}/health")) {
+            assert!(Instant::now() < deadline, "{host}: agentd never served");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        // Assert: the warning is logged before serving, only beyond loopback
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            // The log is JSON (not a terminal): match around its escaping.
+            stderr.contains("SECURITY: auth.mode") && stderr.contains("on a non-loopback address"),
+            warned,
+            "{host}: {stderr}"
+        );
+    }
 }
