@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_audit_ids.sql"),
     include_str!("../../migrations/sqlite/0009_list_indexes.sql"),
     include_str!("../../migrations/sqlite/0010_api_keys.sql"),
+    include_str!("../../migrations/sqlite/0011_active_runs.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

@@ -69,6 +69,20 @@ pub async fn active_runs_are_capped_per_tenant(ctx: &Ctx) {
     assert!(matches!(t, Transition::Done(..)), "{t:?}");
     capped(s, "acme", &new_run("a"), 5).await.unwrap();
     refused(capped(s, "acme", &new_run("a"), 5).await, 5);
+    // Answering the paused run queues it again: it counts once more.
+    let t = s
+        .resume_run(
+            &acme,
+            running.journal.run.id,
+            &serde_json::json!("yes"),
+            &principal("bob"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(t, Transition::Done(..)), "{t:?}");
+    refused(capped(s, "acme", &new_run("a"), 6).await, 6);
+    capped(s, "acme", &new_run("a"), 7).await.unwrap();
 }
 
 /// Capped creates racing through two handles on one store (two processes)
