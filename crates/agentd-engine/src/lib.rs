@@ -25,6 +25,8 @@ mod waiters;
 mod worker;
 
 pub use agent::Agent;
+pub use agentd_llm::BreakerState;
+pub use agentd_tools::McpServerStatus;
 pub use events::{RunEvent, RunEventKind};
 
 use agentd_config::{Config, MemoryStrategy};
@@ -81,22 +83,16 @@ fn require_admin(who: &Identity, what: &str) -> Result<()> {
 }
 
 /// What `/ready` reports beyond the store: provider circuits and MCP
-/// servers.
+/// servers. None of it makes a process unready (circuits are shared through
+/// the store, so an outage would take every replica out at once); the
+/// server reports it as degraded.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Readiness {
     pub circuits: Vec<CircuitStatus>,
-    pub mcp: Vec<agentd_tools::McpServerStatus>,
+    pub mcp: Vec<McpServerStatus>,
     /// Agents none of whose providers would take a call now (every circuit
     /// open).
     pub unavailable_agents: Vec<String>,
-}
-
-impl Readiness {
-    /// Ready when every MCP server is connected and every agent has a
-    /// provider to call.
-    pub fn is_ready(&self) -> bool {
-        self.unavailable_agents.is_empty() && self.mcp.iter().all(|m| m.healthy)
-    }
 }
 
 /// One provider's circuit breaker.

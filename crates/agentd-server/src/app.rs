@@ -69,6 +69,10 @@ pub struct Application {
     retention: Option<Retention>,
     /// How long in-flight requests (a `wait`) may outlive the shutdown.
     request_grace: Duration,
+    /// The process's stop signal, made once here: the router's state holds
+    /// it (so `/ready` turns 503 and event streams end the moment it fires)
+    /// and every task `run_until_stopped` starts stops on it.
+    stop: CancellationToken,
 }
 
 impl Application {
@@ -86,11 +90,17 @@ impl Application {
         };
         let store = open_store(config).await?;
         let engine = Engine::new(config, store).await?;
+        let stop = CancellationToken::new();
         let http = match listener {
             Some(listener) => {
                 let addr = listener.local_addr()?;
-                let state =
-                    AppState::new(engine.clone(), config, env!("CARGO_PKG_VERSION")).await?;
+                let state = AppState::new(
+                    engine.clone(),
+                    config,
+                    env!("CARGO_PKG_VERSION"),
+                    stop.clone(),
+                )
+                .await?;
                 if state.auth().trusts_headers() && !addr.ip().is_loopback() {
                     tracing::warn!(
                         %addr,
@@ -117,6 +127,7 @@ impl Application {
                 .checkpoint_ttl
                 .map(|ttl| Retention::for_ttl(ttl.get())),
             request_grace: config.queue.shutdown_grace.get(),
+            stop,
         })
     }
 
@@ -157,14 +168,15 @@ impl Application {
     }
 
     /// Runs every part of the process until `shutdown` fires, then stops
-    /// them in order: the server stops accepting and waits for requests (at
+    /// them in order: `/ready` turns 503 and event streams end with a
+    /// `shutdown` event, the server stops accepting and waits for requests (at
     /// most the shutdown grace, since `wait` requests may block), the
     /// workers let steps in flight finish within their own grace, the
     /// retention task ends, and the MCP servers are stopped last.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        // A child token, so a failing server can stop the rest without
-        // cancelling the caller's token.
-        let stop = shutdown.child_token();
+        // The process's own token, fired by the caller's: a failing server
+        // can stop the rest without cancelling the caller's token.
+        let stop = self.stop.clone();
         let tasks = TaskTracker::new();
         // Recovery first: if it fails nothing has started yet.
         if self.workers {
@@ -175,6 +187,15 @@ impl Application {
                     "resuming runs this node held before it stopped"
                 );
             }
+        }
+        {
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => stop.cancel(),
+                    _ = stop.cancelled() => {}
+                }
+            });
         }
         if let Some(retention) = self.retention {
             tracing::info!(

@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod limit;
+mod readiness;
 mod routes;
 pub mod tls;
 
@@ -28,6 +29,7 @@ use limit::RateLimiter;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Why the API cannot be built from a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -49,15 +51,20 @@ pub struct AppState {
     max_body_bytes: usize,
     wait_timeout: Duration,
     version: Arc<str>,
+    /// The process's stop signal: once it fires `/ready` answers 503 and
+    /// event streams end, while requests in flight finish.
+    shutdown: CancellationToken,
 }
 
 impl AppState {
     /// Builds the state from the engine, the loaded config (`[server]` and
-    /// `[auth]`) and the version reported by `/health`.
+    /// `[auth]`), the version reported by `/health` and the process's
+    /// `shutdown` token (the one that stops its server).
     pub async fn new(
         engine: Engine,
         config: &Config,
         version: impl Into<String>,
+        shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
         let auth = Authenticator::from_config(config, engine.store()).await?;
         let limiter = RateLimiter::from_config(config.rate_limit.as_ref())?;
@@ -69,6 +76,7 @@ impl AppState {
             max_body_bytes: config.server.max_body_bytes,
             wait_timeout: config.server.wait_timeout.get(),
             version: version.into().into(),
+            shutdown,
         })
     }
 
@@ -85,6 +93,11 @@ impl AppState {
     /// How callers are identified.
     pub fn auth(&self) -> &Authenticator {
         &self.auth
+    }
+
+    /// Whether the process is shutting down (it no longer takes traffic).
+    pub fn draining(&self) -> bool {
+        self.shutdown.is_cancelled()
     }
 
     /// The request rate limiter, if `[rate_limit]` sets a request limit.

@@ -3,7 +3,10 @@
 
 use crate::AppState;
 use crate::error::CauseChain;
+use crate::readiness::{Report, StoreCheck};
 use agentd_core::ErrorCode;
+use agentd_engine::EngineError;
+use agentd_store::StoreError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,48 +22,35 @@ pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "ok", "version": &*app.version }))
 }
 
-/// `GET /ready`: the store answers and its migrations are applied; 503
-/// naming the failing check otherwise. The cause is logged, not sent: the
-/// endpoint is unauthenticated.
+/// `GET /ready`: 200 while this process can serve (`ok`, or `degraded`
+/// with the open circuits and disconnected MCP servers named); 503 while
+/// the store fails its check or the process drains after its shutdown
+/// signal. See [`Report`] for the rule. A store failure's cause is logged,
+/// not sent: the endpoint is unauthenticated.
 pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.reads().ping()).await {
-        Ok(Ok(())) => "ok",
+        Ok(Ok(())) => StoreCheck::Ok,
+        Ok(Err(EngineError::Store(StoreError::Migrate(_)))) => {
+            tracing::error!("readiness: store migrations are not applied");
+            StoreCheck::MigrationsPending
+        }
         Ok(Err(e)) => {
             tracing::error!(error.cause_chain = %CauseChain(&e), "readiness: store ping failed");
-            "error"
+            StoreCheck::Error
         }
         Err(_) => {
             tracing::error!(timeout = ?STORE_PING_TIMEOUT, "readiness: store ping timed out");
-            "timeout"
+            StoreCheck::Timeout
         }
     };
-    let more = app.engine.readiness();
-    let checks = json!({
-        "store": store,
-        "providers": more.circuits,
-        "mcp": more.mcp,
-        "unavailable_agents": more.unavailable_agents,
-    });
-    if store == "ok" && more.is_ready() {
-        (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": checks })),
-        )
+    let report = Report::assess(store, app.draining(), app.engine.readiness());
+    let mut body = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
+    if report.is_ready() {
+        (StatusCode::OK, Json(body))
     } else {
-        let message = if store != "ok" {
-            format!("store check failed: {store}")
-        } else if !more.unavailable_agents.is_empty() {
-            format!(
-                "every provider circuit is open for: {}",
-                more.unavailable_agents.join(", ")
-            )
-        } else {
-            "an MCP server is not connected".to_string()
-        };
-        let body = json!({
-            "status": "not_ready",
-            "checks": checks,
-            "error": { "code": ErrorCode::Unavailable.as_str(), "message": message },
+        body["error"] = json!({
+            "code": ErrorCode::Unavailable.as_str(),
+            "message": report.reasons.join("; "),
         });
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
