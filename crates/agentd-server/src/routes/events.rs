@@ -5,6 +5,11 @@
 //! live events of this process (`step.started`, `token`, `step.completed`,
 //! `run.status`) and ends with `run.finished` once the run pauses or ends.
 //! A run executed by another process is followed by polling the store.
+//!
+//! When the process shuts down, an open stream ends at once with a
+//! `shutdown` event (and a `retry` hint) telling the client to reconnect,
+//! with its `Last-Event-ID`, to another instance: a stream never holds the
+//! process past its grace.
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +26,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 /// How often a stream re-reads the store, for runs another process runs.
 const POLL: Duration = Duration::from_secs(1);
+
+/// The reconnection delay the `shutdown` event suggests to the client.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 type EventStream = axum::response::sse::KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>;
 
@@ -53,6 +61,15 @@ fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
         .event(name)
         .json_data(data)
         .unwrap_or_else(|_| Event::default().event(name))
+}
+
+/// The last event of a stream cut by shutdown. It carries no `id`, so the
+/// client's `Last-Event-ID` stays that of the last step it received.
+fn shutdown_event() -> Event {
+    let data = serde_json::json!({
+        "message": "the server is shutting down; reconnect with Last-Event-ID to continue",
+    });
+    json_event("shutdown", &data).retry(RECONNECT_AFTER)
 }
 
 fn step_event(step: &Step) -> Event {
@@ -173,9 +190,14 @@ async fn follow(
     if !matches!(f.catch_up().await, Ok(true)) {
         return;
     }
+    let shutdown = f.app.shutdown.clone();
     let mut tick = tokio::time::interval(POLL);
     loop {
         let more = tokio::select! {
+            _ = shutdown.cancelled() => {
+                f.send(shutdown_event()).await;
+                false
+            },
             ev = live.recv() => match ev {
                 Ok(ev) if ev.run_id == f.id && ev.tenant == f.who.tenant => f.live(ev.kind).await,
                 Ok(_) => true,

@@ -3,8 +3,11 @@
 //! it `degraded`, still 200.
 
 use crate::helpers::{CONFIG, VERSION, json, spawn_app};
+use agentd_server::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn health_and_ready_answer_without_identity_headers() {
@@ -139,5 +142,114 @@ async fn ready_is_503_when_the_store_loses_its_schema() {
     assert_eq!(
         ready["error"]["message"],
         "store check failed: migrations are not applied"
+    );
+}
+
+/// Reads SSE chunks until `pred` holds for what has arrived, or fails.
+async fn read_until(res: &mut reqwest::Response, text: &mut String, pred: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pred(text) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, res.chunk()).await {
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Ok(None)) => panic!("the stream ended early: {text}"),
+            Ok(Err(e)) => panic!("the stream failed: {e}; so far: {text}"),
+            Err(_) => panic!("timed out; so far: {text}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_turns_ready_503_and_ends_event_streams_with_a_shutdown_event() {
+    // Arrange: an API-only process (so the run stays queued and its stream
+    // stays open), with a long grace that the stream must not use up.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agentd_config::Config::from_toml_str(CONFIG).unwrap();
+    config.store.url = agentd_test_support::sqlite_url(dir.path());
+    config.queue.shutdown_grace = agentd_config::Dur::from_secs(60);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Application::build(&config, Some(listener))
+        .await
+        .unwrap()
+        .without_workers();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let router = app.router().unwrap();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let client = reqwest::Client::new();
+    let (_, run) = json(
+        client
+            .post(format!("{base}/v1/agents/demo/runs"))
+            .json(&json!({ "input": "hi" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(run["status"], "queued", "{run}");
+    let mut stream = client
+        .get(format!(
+            "{base}/v1/runs/{}/events",
+            run["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut text = String::new();
+    read_until(&mut stream, &mut text, |t| t.contains("event: run.status")).await;
+    let (status, _) = json(client.get(format!("{base}/ready")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Act
+    let signalled = Instant::now();
+    shutdown.cancel();
+    let ready = tower::ServiceExt::oneshot(
+        router,
+        axum::http::Request::get("/ready")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    read_until(&mut stream, &mut text, |t| t.contains("event: shutdown")).await;
+    let rest = tokio::time::timeout(Duration::from_secs(10), stream.text())
+        .await
+        .expect("the stream ends after its shutdown event")
+        .unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the process stops without waiting out its grace");
+
+    // Assert: /ready answers 503 as soon as the signal fired.
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let bytes = axum::body::to_bytes(ready.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let ready: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(ready["status"], "not_ready", "{ready}");
+    assert_eq!(ready["checks"]["draining"], true);
+    assert_eq!(ready["error"]["code"], "unavailable");
+    // The stream's last event says to reconnect elsewhere, with a retry
+    // hint and no id (Last-Event-ID stays the last step's).
+    let shutdown_event = text
+        .rsplit("\n\n")
+        .find(|b| b.contains("event: shutdown"))
+        .unwrap();
+    assert!(shutdown_event.contains("retry: 1000"), "{shutdown_event}");
+    assert!(
+        !shutdown_event.lines().any(|l| l.starts_with("id:")),
+        "{shutdown_event}"
+    );
+    assert!(shutdown_event.contains("reconnect"), "{shutdown_event}");
+    assert!(
+        !rest.contains("event:"),
+        "nothing follows the shutdown event: {rest}"
+    );
+    stopped.unwrap().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "stopped after {:?} (grace 60s)",
+        signalled.elapsed()
     );
 }
