@@ -11,6 +11,7 @@ mod error;
 mod extract;
 pub mod limit;
 mod routes;
+mod telemetry;
 pub mod tls;
 
 pub use app::{AppError, Application, open_store};
@@ -59,6 +60,8 @@ impl AppState {
         config: &Config,
         version: impl Into<String>,
     ) -> Result<Self, ServerError> {
+        // The recorder first: the limiter registers its counters.
+        telemetry::prometheus();
         let auth = Authenticator::from_config(config, engine.store()).await?;
         let limiter = RateLimiter::from_config(config.rate_limit.as_ref())?;
         Ok(Self {
