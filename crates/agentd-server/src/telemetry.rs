@@ -10,7 +10,7 @@
 use crate::AppState;
 use agentd_core::metric;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, header};
+use axum::http::{HeaderName, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
@@ -134,18 +134,38 @@ pub(crate) async fn run_upkeep(stop: tokio_util::sync::CancellationToken) {
 /// and times it. Added inside the router, where the matched route is known.
 pub(crate) async fn track_http(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::histogram!(metric::HTTP_REQUEST_DURATION, "method" => method.clone(), "route" => route.clone())
+    metrics::histogram!(metric::HTTP_REQUEST_DURATION, "method" => method, "route" => route.clone())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!(metric::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
         .increment(1);
     res
+}
+
+/// The `method` label: a standard method's name, `other` for an extension
+/// method, whose name the client chooses (a label must stay bounded).
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| *name)
 }
 
 /// `GET /metrics`: Prometheus text exposition of every metric of the
@@ -254,6 +274,27 @@ mod process {
             assert!(rss_bytes(&status).unwrap() > 0);
             let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
             assert!(cpu_ticks(&stat).is_some());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let custom = Method::from_bytes(b"PURGE-EVERYTHING-42").unwrap();
+        assert_eq!(method_label(&custom), "other");
+    }
+
+    #[test]
+    fn durations_are_histograms_with_seconds_buckets() {
+        assert!(builder().is_ok());
+        for buckets in [HTTP_BUCKETS, RUN_BUCKETS] {
+            assert!(buckets.windows(2).all(|w| w[0] < w[1]));
         }
     }
 }
