@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod id;
 pub mod message;
+pub mod metric;
 pub mod run;
 pub mod step;
 

@@ -84,6 +84,7 @@ impl Engine {
         if created.replayed {
             return Ok(run);
         }
+        crate::meter::run_created(agent);
         self.emit(&run, || RunEventKind::Status { status: run.status });
         match (created.claimed, slot) {
             (Some(claimed), Some((permit, token))) => self.spawn_execute(claimed, permit, token),
@@ -163,6 +164,7 @@ impl Engine {
             .cancel_run(&who.tenant, id, &who.principal)
             .await?;
         if let Transition::Done(run, _) = &t {
+            crate::meter::run_settled(run);
             self.settle(run);
         }
         Ok(t)

@@ -16,6 +16,7 @@ pub mod contract;
 mod ctx;
 mod events;
 pub mod keys;
+mod meter;
 pub mod reads;
 pub mod retention;
 mod run;
@@ -28,6 +29,7 @@ pub use agent::Agent;
 pub use agentd_llm::BreakerState;
 pub use agentd_tools::McpServerStatus;
 pub use events::{RunEvent, RunEventKind};
+pub use meter::WorkerSlots;
 
 use agentd_config::{Config, MemoryStrategy};
 use agentd_core::{ConversationId, Identity, Run, RunStatus};

@@ -10,9 +10,10 @@
 use crate::ctx::{self, RunCtx, Stop};
 use crate::state::{self, Next, Rules};
 use crate::steps::{self, Happened};
-use crate::{Engine, RunEventKind};
-use agentd_core::{ErrorCode, Run, RunError, RunStatus, now_millis};
+use crate::{Engine, RunEventKind, meter};
+use agentd_core::{ErrorCode, Run, RunError, RunStatus, StepKind, now_millis};
 use agentd_store::{Claimed, Journal, Lease, Outcome};
+use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -39,7 +40,10 @@ impl Engine {
         // that waited for this run can start the next one on it at once.
         drop(slot);
         match result {
-            Ok(run) if crate::settled(run.status) => self.settle(&run),
+            Ok(run) if crate::settled(run.status) => {
+                crate::meter::run_settled(&run);
+                self.settle(&run)
+            }
             // Back in the queue for its next attempt.
             Ok(run) => self.emit(&run, || RunEventKind::Status { status: run.status }),
             Err(Stop::LeaseLost) => {
@@ -132,8 +136,18 @@ async fn run_loop(
         }
         let happened = match st.next(ctx.agent, ctx.rules, now_millis()) {
             Next::Finish(outcome) => Happened::Ended(outcome),
-            Next::CallModel { remaining } => steps::llm::run(ctx, st, remaining).await?,
-            Next::CallTool(plan) => steps::tool::run(ctx, st, plan).await?,
+            Next::CallModel { remaining } => {
+                let started = Instant::now();
+                let happened = steps::llm::run(ctx, st, remaining).await?;
+                meter::step_took(&ctx.agent.config.name, StepKind::Llm, started.elapsed());
+                happened
+            }
+            Next::CallTool(plan) => {
+                let started = Instant::now();
+                let happened = steps::tool::run(ctx, st, plan).await?;
+                meter::step_took(&ctx.agent.config.name, StepKind::Tool, started.elapsed());
+                happened
+            }
             Next::Refuse(refusal) => steps::tool::refuse(ctx, st, refusal).await?,
             Next::Pause(approval) => steps::approval::ask(st, approval),
         };

@@ -217,6 +217,9 @@ impl Application {
             let token = stop.clone();
             tasks.spawn(async move { engine.run_workers(token).await });
         }
+        if self.http.is_some() {
+            tasks.spawn(crate::telemetry::run_upkeep(stop.clone()));
+        }
         if let Some(limiter) = self.http.as_ref().and_then(|h| h.state.limiter()) {
             tasks.spawn(limiter.clone().run_retention(stop.clone()));
         }

@@ -12,6 +12,7 @@ mod extract;
 pub mod limit;
 mod readiness;
 mod routes;
+mod telemetry;
 pub mod tls;
 
 pub use app::{AppError, Application, open_store};
@@ -66,6 +67,8 @@ impl AppState {
         version: impl Into<String>,
         shutdown: CancellationToken,
     ) -> Result<Self, ServerError> {
+        // The recorder first: the limiter registers its counters.
+        telemetry::prometheus();
         let auth = Authenticator::from_config(config, engine.store()).await?;
         let limiter = RateLimiter::from_config(config.rate_limit.as_ref())?;
         Ok(Self {

@@ -31,13 +31,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Metric names of the limiter, rendered by `/metrics`.
+/// Metric names of the limiter (counters through the `metrics` facade).
 pub mod metric {
-    /// Requests refused with 429 by a request rate limit.
-    pub const LIMITED: &str = "agentd_rate_limited_requests_total";
-    /// Requests the local limiter decided because the Redis limiter was
-    /// unreachable, failed or too slow.
-    pub const REDIS_FALLBACKS: &str = "agentd_rate_limit_redis_fallbacks_total";
+    pub use agentd_core::metric::{
+        RATE_LIMIT_REDIS_FALLBACKS as REDIS_FALLBACKS, RATE_LIMITED as LIMITED,
+    };
 }
 
 /// How often the "Redis limiter unavailable" warning may be logged: one
@@ -211,6 +209,12 @@ impl RateLimiter {
     /// A limiter over `local`, and `redis` when given (tests build their
     /// own, with a key prefix of their own).
     pub(crate) fn new(local: Local, redis: Option<RedisLimiter>) -> Self {
+        // Registered at zero, so a scrape shows the limiter is on before it
+        // first refuses a request.
+        metrics::counter!(metric::LIMITED).increment(0);
+        if redis.is_some() {
+            metrics::counter!(metric::REDIS_FALLBACKS).increment(0);
+        }
         Self {
             inner: Arc::new(Inner {
                 local,
@@ -233,6 +237,7 @@ impl RateLimiter {
         };
         if !decision.allowed {
             self.inner.limited.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(metric::LIMITED).increment(1);
         }
         decision
     }
@@ -256,6 +261,7 @@ impl RateLimiter {
             }
         }
         self.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(metric::REDIS_FALLBACKS).increment(1);
         self.inner.local.check(who)
     }
 
@@ -294,25 +300,6 @@ impl RateLimiter {
     /// ([`metric::REDIS_FALLBACKS`]).
     pub fn redis_fallbacks_total(&self) -> u64 {
         self.inner.fallbacks.load(Ordering::Relaxed)
-    }
-
-    /// Appends the limiter's metrics in Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = write!(
-            out,
-            "# HELP {limited} Requests refused with 429 by a request rate limit.\n\
-             # TYPE {limited} counter\n\
-             {limited} {}\n\
-             # HELP {fallbacks} Requests the local limiter decided because the Redis limiter \
-             was unavailable.\n\
-             # TYPE {fallbacks} counter\n\
-             {fallbacks} {}\n",
-            self.limited_total(),
-            self.redis_fallbacks_total(),
-            limited = metric::LIMITED,
-            fallbacks = metric::REDIS_FALLBACKS,
-        );
     }
 
     /// Forgets local keys whose state is back to full, so memory follows

@@ -249,16 +249,6 @@ async fn an_unreachable_or_hung_redis_falls_back_to_local_limits() {
         assert_eq!(limiter.limited_total(), 1);
         // One bounded wait for Redis, then none during the cooldown.
         assert!(took < redis::TIMEOUT * 3, "{url}: {took:?}");
-        let mut metrics = String::new();
-        limiter.render_metrics(&mut metrics);
-        assert!(
-            metrics.contains(&format!("{} 3\n", metric::REDIS_FALLBACKS)),
-            "{metrics}"
-        );
-        assert!(
-            metrics.contains(&format!("{} 1\n", metric::LIMITED)),
-            "{metrics}"
-        );
     }
 }
 

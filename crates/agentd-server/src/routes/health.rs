@@ -55,27 +55,3 @@ pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Valu
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
 }
-
-/// `GET /metrics`: Prometheus text exposition: the store's commit counter
-/// (each commit is one durable sync, the figure that bounds throughput)
-/// and, with request limits, the rate limiter's counters.
-pub(crate) async fn metrics(
-    State(app): State<AppState>,
-) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    let commits = app.engine.reads().commits();
-    let mut body = format!(
-        "# HELP agentd_store_commits_total Write transactions committed to the store by this process.\n\
-         # TYPE agentd_store_commits_total counter\n\
-         agentd_store_commits_total {commits}\n"
-    );
-    if let Some(limiter) = &app.limiter {
-        limiter.render_metrics(&mut body);
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-}

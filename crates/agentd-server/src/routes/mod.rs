@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready));
-    let metrics = Router::new().route("/metrics", get(health::metrics));
+    let metrics = Router::new().route("/metrics", get(crate::telemetry::render));
     let (open, metrics) = if state.metrics_auth {
         (open, metrics)
     } else {
@@ -77,7 +77,9 @@ pub fn router(state: AppState) -> Router {
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
+        .with_state(state)
+        // Inside the router, where the matched route template is known.
+        .layer(middleware::from_fn(crate::telemetry::track_http));
     with_middleware(routes, max_body_bytes)
 }
 

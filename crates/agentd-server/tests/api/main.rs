@@ -14,6 +14,7 @@ mod helpers;
 mod jwt;
 mod keys;
 mod lifecycle;
+mod metrics;
 mod postgres;
 mod rate_limit;
 mod runs;

@@ -1,0 +1,300 @@
+//! `/metrics`: the process-wide Prometheus recorder behind the `metrics`
+//! facade, the HTTP middleware that counts and times every request, and the
+//! values read at scrape time (the store's commits, the worker slots and the
+//! `process_*` figures from `/proc/self`).
+//!
+//! The recorder is global to the process, installed once by the first
+//! [`crate::AppState`] built: every Application of a process (the API tests
+//! start many) shares its counters.
+
+use crate::AppState;
+use agentd_core::metric;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Buckets of HTTP request durations, seconds: most answers take
+/// milliseconds; `wait` requests block for up to a minute or more.
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Buckets of run and step durations, seconds: a mock step takes
+/// milliseconds, a model call seconds, a run with tools minutes.
+const RUN_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1800.0, 3600.0,
+];
+
+/// How often histogram samples are folded into their buckets between
+/// scrapes, so an unscraped process does not accumulate them.
+pub(crate) const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The `route` label of a request no route matched: never the raw path,
+/// which is client data of unbounded variety.
+const UNMATCHED: &str = "unmatched";
+
+/// The process's Prometheus handle, installing the global recorder on
+/// first use. If another recorder was installed first (an embedding
+/// process), `/metrics` shows only what is set at scrape time.
+pub(crate) fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = builder().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "histogram buckets rejected; using summaries");
+            PrometheusBuilder::new()
+        });
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(error = %e, "another metrics recorder is installed; /metrics is partial");
+        }
+        describe();
+        handle
+    })
+}
+
+/// Seconds buckets for every histogram, so they are exported as
+/// Prometheus histograms (aggregatable across replicas), not summaries.
+fn builder() -> Result<PrometheusBuilder, BuildError> {
+    let full = |name: &str| Matcher::Full(name.to_string());
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(full(metric::HTTP_REQUEST_DURATION), HTTP_BUCKETS)?
+        .set_buckets_for_metric(full(metric::RUN_DURATION), RUN_BUCKETS)?
+        .set_buckets_for_metric(full(metric::STEP_DURATION), RUN_BUCKETS)
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(metric::HTTP_REQUESTS, "HTTP requests answered.");
+    describe_histogram!(
+        metric::HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "Time from a request to its response's headers."
+    );
+    describe_counter!(metric::RUNS_CREATED, "Runs created by this process.");
+    describe_counter!(
+        metric::RUNS_FINISHED,
+        "Runs this process brought to a terminal status."
+    );
+    describe_histogram!(
+        metric::RUN_DURATION,
+        Unit::Seconds,
+        "Time from a run's creation to its terminal status."
+    );
+    describe_histogram!(
+        metric::STEP_DURATION,
+        Unit::Seconds,
+        "Time one step took to execute."
+    );
+    describe_gauge!(metric::WORKER_SLOTS, "Worker slots of this process.");
+    describe_counter!(
+        metric::STORE_COMMITS,
+        "Write transactions committed to the store by this process."
+    );
+    describe_counter!(
+        metric::RATE_LIMITED,
+        "Requests refused with 429 by a request rate limit."
+    );
+    describe_counter!(
+        metric::RATE_LIMIT_REDIS_FALLBACKS,
+        "Requests the local limiter decided because the Redis limiter was unavailable."
+    );
+    describe_gauge!(
+        metric::PROCESS_RESIDENT_MEMORY,
+        Unit::Bytes,
+        "Resident memory size."
+    );
+    describe_counter!(
+        metric::PROCESS_CPU_SECONDS,
+        "User and system CPU time spent, whole seconds."
+    );
+    describe_gauge!(metric::PROCESS_OPEN_FDS, "Open file descriptors.");
+}
+
+/// Folds histogram samples into buckets every [`UPKEEP_EVERY`] until
+/// `stop` fires.
+pub(crate) async fn run_upkeep(stop: tokio_util::sync::CancellationToken) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => prometheus().run_upkeep(),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Middleware: counts every request by method, route template and status,
+/// and times it. Added inside the router, where the matched route is known.
+pub(crate) async fn track_http(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::histogram!(metric::HTTP_REQUEST_DURATION, "method" => method, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(metric::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    res
+}
+
+/// The `method` label: a standard method's name, `other` for an extension
+/// method, whose name the client chooses (a label must stay bounded).
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| *name)
+}
+
+/// `GET /metrics`: Prometheus text exposition of every metric of the
+/// process, with the values kept elsewhere refreshed first.
+pub(crate) async fn render(
+    State(app): State<AppState>,
+) -> ([(HeaderName, &'static str); 1], String) {
+    // The store keeps its own count; a counter only moves up, so the
+    // largest count of the process's stores is shown (one in production).
+    metrics::counter!(metric::STORE_COMMITS).absolute(app.engine.reads().commits());
+    let slots = app.engine.worker_slots();
+    metrics::gauge!(metric::WORKER_SLOTS, "state" => "busy").set(f64::from(slots.busy));
+    metrics::gauge!(metric::WORKER_SLOTS, "state" => "free").set(f64::from(slots.free));
+    process::record();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus().render(),
+    )
+}
+
+/// The `process_*` metrics, read from `/proc/self` at scrape time (Linux;
+/// elsewhere they are absent).
+mod process {
+    use agentd_core::metric;
+
+    /// Clock ticks per second of `/proc/<pid>/stat` times: `USER_HZ`,
+    /// fixed at 100 in the Linux user-space ABI.
+    const TICKS_PER_SECOND: u64 = 100;
+
+    /// Sets the process gauges and counter from `/proc/self`.
+    pub(super) fn record() {
+        if let Some(rss) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| rss_bytes(&s))
+        {
+            metrics::gauge!(metric::PROCESS_RESIDENT_MEMORY).set(rss as f64);
+        }
+        if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| cpu_ticks(&s))
+        {
+            metrics::counter!(metric::PROCESS_CPU_SECONDS).absolute(ticks / TICKS_PER_SECOND);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            // One of them is the directory being read.
+            let open = fds.count().saturating_sub(1);
+            metrics::gauge!(metric::PROCESS_OPEN_FDS).set(open as f64);
+        }
+    }
+
+    /// The `VmRSS` line of `/proc/self/status`, in bytes.
+    pub(super) fn rss_bytes(status: &str) -> Option<u64> {
+        let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+        let mut parts = line.split_whitespace();
+        let n: u64 = parts.next()?.parse().ok()?;
+        match parts.next() {
+            Some("kB") => Some(n * 1024),
+            _ => None,
+        }
+    }
+
+    /// `utime + stime` of `/proc/self/stat`, in clock ticks. The fields
+    /// are counted after the command name, which is in parentheses and may
+    /// itself hold spaces and parentheses.
+    pub(super) fn cpu_ticks(stat: &str) -> Option<u64> {
+        let after = &stat[stat.rfind(')')? + 1..];
+        let mut fields = after.split_whitespace();
+        // Fields 3.. of proc(5): state is the first here; utime is 14th
+        // overall, the 12th after the name, stime right after it.
+        let utime: u64 = fields.nth(11)?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some(utime + stime)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn rss_is_read_from_vmrss_in_bytes() {
+            let status = "Name:\tagentd\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads:\t4\n";
+            assert_eq!(rss_bytes(status), Some(1234 * 1024));
+            assert_eq!(rss_bytes("Name:\tkthread\n"), None);
+            assert_eq!(rss_bytes("VmRSS:\tlots kB\n"), None);
+        }
+
+        #[test]
+        fn cpu_ticks_add_utime_and_stime_after_an_awkward_name() {
+            // pid (comm) state ppid pgrp session tty tpgid flags minflt
+            // cminflt majflt cmajflt utime stime cutime ...
+            let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 3 4 20 0 8 0";
+            assert_eq!(cpu_ticks(stat), Some(325));
+            assert_eq!(cpu_ticks("42 (x) S 1"), None);
+            assert_eq!(cpu_ticks("garbage"), None);
+        }
+
+        #[test]
+        fn this_process_reads_on_linux() {
+            if !cfg!(target_os = "linux") {
+                return;
+            }
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            assert!(rss_bytes(&status).unwrap() > 0);
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+            assert!(cpu_ticks(&stat).is_some());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let custom = Method::from_bytes(b"PURGE-EVERYTHING-42").unwrap();
+        assert_eq!(method_label(&custom), "other");
+    }
+
+    #[test]
+    fn durations_are_histograms_with_seconds_buckets() {
+        assert!(builder().is_ok());
+        for buckets in [HTTP_BUCKETS, RUN_BUCKETS] {
+            assert!(buckets.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
