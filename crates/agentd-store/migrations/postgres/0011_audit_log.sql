@@ -1,0 +1,18 @@
+-- The audit log as a queryable list (GET /v1/audit, `agentd audit`).
+--
+-- `run_id` becomes nullable: records of a tenant that concern no run (an
+-- API key created or revoked) live in the same trail. It can no longer be
+-- part of the key, so the key is the record id alone and a run's trail
+-- gets its own index, in the order the records were written.
+--
+-- Every filter of the list is a range of one index, newest first by
+-- `(at, id)`: the tenant's whole log, one actor's, or one kind's, each
+-- cut at `since` by the same range. A run's trail is short: sorting it
+-- costs nothing.
+ALTER TABLE audit DROP CONSTRAINT audit_pkey;
+ALTER TABLE audit ALTER COLUMN run_id DROP NOT NULL;
+ALTER TABLE audit ADD PRIMARY KEY (id);
+CREATE INDEX audit_by_run ON audit (run_id, tenant, id);
+CREATE INDEX audit_by_time ON audit (tenant, at, id);
+CREATE INDEX audit_by_actor ON audit (tenant, actor, at, id);
+CREATE INDEX audit_by_kind ON audit (tenant, event, at, id);
