@@ -3,7 +3,9 @@
 -- `run_id` becomes nullable: records of a tenant that concern no run (an
 -- API key created or revoked) live in the same trail. It can no longer be
 -- part of the key, so the key is the record id alone and a run's trail
--- gets its own index, in the order the records were written.
+-- gets its own index, in the order the records were written. The tenant
+-- is in it too: a run's trail is then found on two columns of one index,
+-- which the planner prefers to one column of the tenant-led ones below.
 --
 -- Every filter of the list is a range of one index, newest first by
 -- `(at, id)`: the tenant's whole log, one actor's, or one kind's, each
