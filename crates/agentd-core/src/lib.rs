@@ -33,6 +33,14 @@ pub fn rfc3339(ms: Millis) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Parses an RFC 3339 time (any offset) as epoch milliseconds; `None` if
+/// it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<Millis> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// The current wall-clock time in epoch milliseconds.
 pub fn now_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()

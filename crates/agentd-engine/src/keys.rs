@@ -61,6 +61,19 @@ pub enum Manager<'a> {
     Local,
 }
 
+impl Manager<'_> {
+    /// Who the audit log records as having acted.
+    fn actor(&self) -> &str {
+        match self {
+            Manager::Caller(who) => who.principal.as_str(),
+            Manager::Local => LOCAL_ACTOR,
+        }
+    }
+}
+
+/// The actor the audit log records for the local CLI's key changes.
+pub const LOCAL_ACTOR: &str = "cli";
+
 /// A key to mint.
 #[derive(Debug, Clone)]
 pub struct MintRequest {
@@ -127,6 +140,7 @@ impl<'a> Keys<'a> {
                     secret_hash: token.secret_hash(),
                     expires_at,
                 },
+                by.actor(),
             )
             .await?;
         tracing::info!(key_id = %key.id, tenant = %key.tenant, principal = %key.principal, "API key minted");
@@ -155,7 +169,10 @@ impl<'a> Keys<'a> {
         id: &KeyId,
     ) -> Result<Option<ApiKey>> {
         let scope = scope(self.operators, by, tenant)?;
-        let revoked = self.store.revoke_key(scope.as_ref(), id).await?;
+        let revoked = self
+            .store
+            .revoke_key(scope.as_ref(), id, by.actor())
+            .await?;
         if let Some(key) = &revoked {
             tracing::info!(key_id = %key.id, tenant = %key.tenant, "API key revoked");
         }

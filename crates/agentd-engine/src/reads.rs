@@ -7,11 +7,15 @@
 //! Role rules: any identity of a tenant reads every run of that tenant,
 //! dead ones included, so the dead-letter list is a view of runs the caller
 //! can already read one by one. Restarting a dead run is a write and keeps
-//! needing role `admin` (`Engine::requeue_dead`).
+//! needing role `admin` (`Engine::requeue_dead`). The tenant's audit log
+//! shows role `admin` every entry, and anyone else only the entries whose
+//! actor is the caller's own principal.
 
-use crate::{Engine, Result};
+use crate::{ADMIN_ROLE, Engine, EngineError, Result};
 use agentd_core::{ConversationId, Identity, Run, RunId, RunStatus, Step};
-use agentd_store::{AuditEntry, ConversationMessage, Page, RunFilter, Store};
+use agentd_store::{
+    AUDIT_KINDS, AuditEntry, AuditFilter, ConversationMessage, Page, RunFilter, Store,
+};
 
 /// Tenant-scoped reads over a store. Borrowed, so building one per request
 /// costs nothing.
@@ -73,6 +77,39 @@ impl<'a> Reads<'a> {
     /// A run's audit trail, oldest first (empty for another tenant's run).
     pub async fn audit(&self, who: &Identity, id: RunId) -> Result<Vec<AuditEntry>> {
         Ok(self.store.list_audit(&who.tenant, id).await?)
+    }
+
+    /// The tenant's audit log, newest first, as `filter` narrows it: every
+    /// entry for role `admin`, otherwise only the caller's own (a filter
+    /// naming another actor then finds nothing).
+    pub async fn audit_log(
+        &self,
+        who: &Identity,
+        filter: &AuditFilter,
+    ) -> Result<Page<AuditEntry>> {
+        if let Some(kind) = filter.kind.as_deref()
+            && !AUDIT_KINDS.contains(&kind)
+        {
+            return Err(EngineError::Invalid(format!(
+                "invalid kind {kind:?}; expected one of: {}",
+                AUDIT_KINDS.join(", ")
+            )));
+        }
+        if who.has_role(ADMIN_ROLE) {
+            return Ok(self.store.list_audit_log(&who.tenant, filter).await?);
+        }
+        let own = who.principal.as_str();
+        if filter.actor.as_deref().is_some_and(|a| a != own) {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let filter = AuditFilter {
+            actor: Some(own.to_string()),
+            ..filter.clone()
+        };
+        Ok(self.store.list_audit_log(&who.tenant, &filter).await?)
     }
 
     /// The caller's dead runs (retries exhausted), newest first: exactly what

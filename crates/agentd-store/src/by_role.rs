@@ -15,9 +15,9 @@ macro_rules! store_by_role {
             };
             use std::time::Duration;
             use $crate::{
-                ApiKey, AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage,
-                Created, KeyChanges, KeyCredential, Lease, NewApiKey, Outcome, Page, Reservation,
-                Result, RunFilter, StepWrite, Store, Transition,
+                ApiKey, AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed,
+                ConversationMessage, Created, KeyChanges, KeyCredential, Lease, NewApiKey, Outcome,
+                Page, Reservation, Result, RunFilter, StepWrite, Store, Transition,
             };
 
             #[async_trait::async_trait]
@@ -101,6 +101,14 @@ macro_rules! store_by_role {
                     id: RunId,
                 ) -> Result<Vec<AuditEntry>> {
                     runs::list_audit(self, tenant, id).await
+                }
+
+                async fn list_audit_log(
+                    &self,
+                    tenant: &TenantId,
+                    filter: &AuditFilter,
+                ) -> Result<Page<AuditEntry>> {
+                    runs::list_audit_log(self, tenant, filter).await
                 }
 
                 async fn cancel_run(
@@ -211,8 +219,13 @@ macro_rules! store_by_role {
                     queue::release_owner(self, owner).await
                 }
 
-                async fn create_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<ApiKey> {
-                    keys::create_key(self, tenant, key).await
+                async fn create_key(
+                    &self,
+                    tenant: &TenantId,
+                    key: &NewApiKey,
+                    actor: &str,
+                ) -> Result<ApiKey> {
+                    keys::create_key(self, tenant, key, actor).await
                 }
 
                 async fn list_keys(
@@ -228,8 +241,9 @@ macro_rules! store_by_role {
                     &self,
                     tenant: Option<&TenantId>,
                     id: &KeyId,
+                    actor: &str,
                 ) -> Result<Option<ApiKey>> {
-                    keys::revoke_key(self, tenant, id).await
+                    keys::revoke_key(self, tenant, id, actor).await
                 }
 
                 async fn key_credential(&self, id: &KeyId) -> Result<Option<KeyCredential>> {

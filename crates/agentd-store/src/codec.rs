@@ -37,7 +37,9 @@ pub(crate) fn parse_opt<T: serde::de::DeserializeOwned>(
 /// associated data) and how errors name it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Field<'a> {
-    run: &'a RunId,
+    /// `None`: a record of a tenant that belongs to no run (an audit
+    /// record of an API key).
+    run: Option<&'a RunId>,
     /// `table.column`.
     column: &'static str,
     /// A step's index: its payloads are bound to their step.
@@ -48,6 +50,24 @@ impl<'a> Field<'a> {
     /// A column of run `run` (or of a row that belongs to it).
     pub(crate) fn of(run: &'a RunId, column: &'static str) -> Self {
         Self {
+            run: Some(run),
+            column,
+            step: None,
+        }
+    }
+
+    /// A column of a tenant's record that belongs to no run.
+    pub(crate) fn unowned(column: &'static str) -> Self {
+        Self {
+            run: None,
+            column,
+            step: None,
+        }
+    }
+
+    /// A column of the record of run `run`, if it has one.
+    pub(crate) fn of_opt(run: Option<&'a RunId>, column: &'static str) -> Self {
+        Self {
             run,
             column,
             step: None,
@@ -57,7 +77,7 @@ impl<'a> Field<'a> {
     /// A column of step `index` of run `run`.
     pub(crate) fn step(run: &'a RunId, index: u32, column: &'static str) -> Self {
         Self {
-            run,
+            run: Some(run),
             column,
             step: Some(index),
         }
@@ -66,7 +86,11 @@ impl<'a> Field<'a> {
     fn aad(&self) -> Vec<u8> {
         let mut aad = Vec::with_capacity(48);
         aad.extend_from_slice(b"agentd:");
-        aad.extend_from_slice(self.run.0.as_bytes());
+        // A record of no run binds to its column alone; run ids are 16
+        // bytes, so the two shapes never collide.
+        if let Some(run) = self.run {
+            aad.extend_from_slice(run.0.as_bytes());
+        }
         aad.push(b':');
         aad.extend_from_slice(self.column.as_bytes());
         if let Some(i) = self.step {
@@ -79,9 +103,10 @@ impl<'a> Field<'a> {
 
 impl fmt::Display for Field<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.step {
-            Some(i) => write!(f, "{} of step {i} of run {}", self.column, self.run),
-            None => write!(f, "{} of run {}", self.column, self.run),
+        match (self.run, self.step) {
+            (Some(run), Some(i)) => write!(f, "{} of step {i} of run {run}", self.column),
+            (Some(run), None) => write!(f, "{} of run {run}", self.column),
+            (None, _) => write!(f, "{} of a tenant record", self.column),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the list cursor.
 
 use crate::codec::corrupt;
-use crate::{ApiKey, KeyCredential, Result, StoreError};
+use crate::{ApiKey, KeyCredential, NewApiKey, Result, StoreError};
 use agentd_core::{KeyId, Millis, PrincipalId, SecretHash, TenantId};
 
 /// The columns every key query reads, in [`KeyRow`]'s order.
@@ -51,6 +51,22 @@ impl KeyRow {
             SecretHash::from_bytes(&self.secret_hash).map_err(|e| bad("secret_hash", &e))?;
         Ok(KeyCredential { key, secret_hash })
     }
+}
+
+/// The audit detail of a created key: what it is and whom it speaks for,
+/// never its secret.
+pub(crate) fn created_detail(key: &NewApiKey) -> serde_json::Value {
+    serde_json::json!({
+        "key_id": key.id,
+        "principal": key.principal,
+        "roles": key.roles,
+        "name": key.name,
+    })
+}
+
+/// The audit detail of a revoked key.
+pub(crate) fn revoked_detail(id: &KeyId) -> serde_json::Value {
+    serde_json::json!({ "key_id": id })
 }
 
 /// The cursor after `key` in a list, newest first: its creation time and

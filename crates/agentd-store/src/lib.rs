@@ -18,11 +18,14 @@ mod codec;
 mod crypt;
 #[macro_use]
 mod keys;
+#[macro_use]
+mod audit;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use audit::AUDIT_KINDS;
 pub use crypt::{Keyring, KeyringError};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
@@ -300,15 +303,41 @@ pub struct ConversationMessage {
     pub created_at: Millis,
 }
 
-/// One audit record: a state transition, who caused it and when.
+/// One audit record: a state transition or a change of the tenant's keys,
+/// who caused it and when. Serialized as the API and the CLI show it:
+/// `{time, actor, kind, run_id, details}`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {
-    pub run_id: RunId,
-    #[serde(with = "agentd_core::run::ts")]
+    /// The record's id in the store: orders records written in the same
+    /// millisecond, for list cursors.
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(rename = "time", with = "agentd_core::run::ts")]
     pub at: Millis,
+    /// The principal (or the engine's part: `agent`, `policy`, a worker's
+    /// node id) that caused it.
     pub actor: String,
+    /// What happened: one of [`AUDIT_KINDS`].
+    #[serde(rename = "kind")]
     pub event: String,
+    /// The run it concerns; `None` for a tenant's records (API keys).
+    pub run_id: Option<RunId>,
+    #[serde(rename = "details")]
     pub detail: serde_json::Value,
+}
+
+/// Filters for listing a tenant's audit log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub run_id: Option<RunId>,
+    pub actor: Option<String>,
+    /// One of [`AUDIT_KINDS`].
+    pub kind: Option<String>,
+    /// Records at or after this time (epoch ms).
+    pub since: Option<Millis>,
+    pub limit: u32,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 /// An API key to store: whom it speaks for and the hash of its secret
@@ -450,6 +479,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// A run's audit trail, oldest first.
     async fn list_audit(&self, tenant: &TenantId, id: RunId) -> Result<Vec<AuditEntry>>;
+    /// The tenant's audit log, newest first, as `filter` narrows it; every
+    /// filter is served by an index.
+    async fn list_audit_log(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+    ) -> Result<Page<AuditEntry>>;
     /// Cancels a queued, running or paused run. A running run's lease is
     /// revoked, so its worker stops at its next write.
     async fn cancel_run(
@@ -546,8 +582,10 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- API keys ----
 
-    /// Stores a new key of `tenant`; `Duplicate` if its id is taken.
-    async fn create_key(&self, tenant: &TenantId, key: &NewApiKey) -> Result<ApiKey>;
+    /// Stores a new key of `tenant`; `Duplicate` if its id is taken. The
+    /// tenant's audit log records `key_created` by `actor` in the same
+    /// transaction.
+    async fn create_key(&self, tenant: &TenantId, key: &NewApiKey, actor: &str) -> Result<ApiKey>;
     /// Keys, newest first: `tenant`'s, or with `None` every tenant's (for
     /// operators, who manage keys across tenants).
     async fn list_keys(
@@ -558,8 +596,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<ApiKey>>;
     /// Revokes a key of `tenant` (`None`: of any tenant, for operators);
     /// the key as it is now, or `None` if no such key is in scope.
-    /// Revoking a revoked key keeps its first revocation time.
-    async fn revoke_key(&self, tenant: Option<&TenantId>, id: &KeyId) -> Result<Option<ApiKey>>;
+    /// Revoking a revoked key keeps its first revocation time. The key's
+    /// tenant's audit log records `key_revoked` by `actor` when this call
+    /// revoked it (not again for a revoked key).
+    async fn revoke_key(
+        &self,
+        tenant: Option<&TenantId>,
+        id: &KeyId,
+        actor: &str,
+    ) -> Result<Option<ApiKey>>;
     /// A key and its secret's hash, by id alone: the one tenant-less read of
     /// keys, because authentication learns the tenant from the key.
     async fn key_credential(&self, id: &KeyId) -> Result<Option<KeyCredential>>;

@@ -78,6 +78,7 @@ pub(crate) trait RawRow {
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
     fn real(&self, i: usize) -> Result<f64>;
     fn run_id(&self, i: usize) -> Result<RunId>;
+    fn opt_run_id(&self, i: usize) -> Result<Option<RunId>>;
 }
 
 /// A stored integer as the unsigned count `column` of run `run` holds.
@@ -186,16 +187,20 @@ pub(crate) fn message(codec: &Codec, row: &impl RawRow) -> Result<ConversationMe
     })
 }
 
-/// Reads an audit record of run `id` from `SELECT at, actor, event,
-/// detail`.
-pub(crate) fn audit(codec: &Codec, id: RunId, row: &impl RawRow) -> Result<AuditEntry> {
+/// Reads an audit record from `SELECT audit_columns!()`.
+pub(crate) fn audit(codec: &Codec, row: &impl RawRow) -> Result<AuditEntry> {
+    let run_id = row.opt_run_id(1)?;
     Ok(AuditEntry {
-        run_id: id,
-        at: row.int(0)?,
-        actor: row.text(1)?,
-        event: row.text(2)?,
+        id: row.int(0)?,
+        at: row.int(2)?,
+        actor: row.text(3)?,
+        event: row.text(4)?,
         detail: codec
-            .parse_opt(Field::of(&id, "audit.detail"), row.opt_text(3)?)?
+            .parse_opt(
+                Field::of_opt(run_id.as_ref(), "audit.detail"),
+                row.opt_text(5)?,
+            )?
             .unwrap_or_default(),
+        run_id,
     })
 }

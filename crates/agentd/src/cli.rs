@@ -50,6 +50,9 @@ pub enum Command {
     /// API keys (`auth.mode = "api_key"`): mint, list, revoke.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The tenant's audit log, newest first: who did what to which run,
+    /// and API key changes.
+    Audit(AuditArgs),
     /// Apply store migrations.
     Migrate,
     /// Contract tests: check the config, every tool schema and MCP server,
@@ -127,6 +130,48 @@ pub enum RunsCommand {
         #[arg(long, value_parser = parse_duration)]
         older_than: Option<Duration>,
     },
+}
+
+/// `agentd audit`. The CLI reads as an admin of `--tenant`: every entry
+/// of the tenant.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this run's entries.
+    #[arg(long = "run", value_name = "ID")]
+    pub run: Option<String>,
+    /// Only entries caused by this principal (or `agent`, `policy`, a
+    /// worker's node id).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only entries of this kind (created, running, paused, resumed,
+    /// cancelled, retry, dead, requeued, succeeded, failed, tool_denied,
+    /// key_created, key_revoked, ...).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only entries at or after this time: RFC 3339
+    /// (`2026-12-01T00:00:00Z`) or a duration back from now (`1h`, `7d`).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<i64>,
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[command(flatten)]
+    pub who: Who,
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from now, as epoch ms.
+fn parse_since(s: &str) -> Result<i64, String> {
+    if let Some(at) = agentd_core::parse_rfc3339(s) {
+        return Ok(at);
+    }
+    let back = parse_duration(s).map_err(|_| {
+        format!(
+            "expected an RFC 3339 time (2026-12-01T00:00:00Z) or a duration (1h, 7d), got {s:?}"
+        )
+    })?;
+    let back = i64::try_from(back.as_millis()).unwrap_or(i64::MAX);
+    Ok(agentd_core::now_millis().saturating_sub(back))
 }
 
 /// A duration as the config writes them ("30s", "7d", "1h30m").

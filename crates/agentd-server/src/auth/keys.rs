@@ -293,6 +293,7 @@ mod tests {
                     secret_hash: token.secret_hash(),
                     expires_at,
                 },
+                "test",
             )
             .await
             .unwrap();
@@ -309,7 +310,7 @@ mod tests {
         let good = mint(&store, None).await;
         let expired = mint(&store, Some(agentd_core::now_millis() - 1)).await;
         let revoked = mint(&store, None).await;
-        store.revoke_key(None, revoked.id()).await.unwrap();
+        store.revoke_key(None, revoked.id(), "test").await.unwrap();
         let (cache, _) = KeyCache::load(store.clone()).await.unwrap();
 
         let who = cache.authenticate(&good.reveal()).await.unwrap();

@@ -1,6 +1,7 @@
 //! The route table and the middleware stack around it; one module per
 //! resource holds the handlers.
 
+mod audit;
 mod conversations;
 mod events;
 mod health;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/messages",
             get(conversations::messages),
         )
+        .route("/v1/audit", get(audit::list))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::revoke))
         // The last layer added runs first: authentication, then the rate

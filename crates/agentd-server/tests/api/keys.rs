@@ -89,6 +89,7 @@ async fn a_key_authenticates_and_every_bad_credential_is_refused_with_its_reason
                 secret_hash: expired.secret_hash(),
                 expires_at: Some(agentd_core::now_millis() - 1),
             },
+            "test",
         )
         .await
         .unwrap();

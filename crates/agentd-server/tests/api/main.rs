@@ -6,6 +6,7 @@
 // failed test. (clippy's allow-*-in-tests does not reach helper modules.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod dead_letters;
 mod errors;
 mod events;

@@ -31,7 +31,12 @@ pub(super) async fn create_key(
     store: &PgStore,
     tenant: &TenantId,
     key: &NewApiKey,
+    actor: &str,
 ) -> Result<ApiKey> {
+    let detail = store.codec.seal_json(
+        Field::unowned("audit.detail"),
+        &crate::keys::created_detail(key),
+    )?;
     let inserted = sqlx::query(sql::CREATE_KEY)
         .bind(key.id.as_str())
         .bind(tenant.as_str())
@@ -40,6 +45,8 @@ pub(super) async fn create_key(
         .bind(key.name.as_deref())
         .bind(key.secret_hash.as_bytes().as_slice())
         .bind(key.expires_at)
+        .bind(actor)
+        .bind(detail)
         .fetch_one(&store.pool)
         .await;
     match inserted {
@@ -94,10 +101,17 @@ pub(super) async fn revoke_key(
     store: &PgStore,
     tenant: Option<&TenantId>,
     id: &KeyId,
+    actor: &str,
 ) -> Result<Option<ApiKey>> {
+    let detail = store.codec.seal_json(
+        Field::unowned("audit.detail"),
+        &crate::keys::revoked_detail(id),
+    )?;
     let row = sqlx::query(sql::REVOKE_KEY)
         .bind(id.as_str())
         .bind(tenant.map(TenantId::as_str))
+        .bind(actor)
+        .bind(detail)
         .fetch_optional(&store.pool)
         .await?;
     store.committed();

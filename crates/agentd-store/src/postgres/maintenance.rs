@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_queue_indexes.sql"),
     include_str!("../../migrations/postgres/0009_list_indexes.sql"),
     include_str!("../../migrations/postgres/0010_api_keys.sql"),
+    include_str!("../../migrations/postgres/0011_audit_log.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.
@@ -170,7 +171,21 @@ pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static st
         ),
         ("audit of a run", q(sql::LIST_AUDIT).bind(run).bind("t")),
     ];
-    let mut plans = Vec::with_capacity(lists.len());
+    let audit = crate::audit::plan_samples(|n| format!("${n}"))?;
+    let lists = lists
+        .into_iter()
+        .chain(audit.iter().map(|(name, sql, args)| {
+            let mut query = q(sql);
+            for arg in args {
+                query = match arg {
+                    crate::audit::Arg::Text(t) => query.bind(t.clone()),
+                    crate::audit::Arg::Run(r) => query.bind(r.0),
+                    crate::audit::Arg::Int(i) => query.bind(*i),
+                };
+            }
+            (*name, query)
+        }));
+    let mut plans = Vec::new();
     for (name, query) in lists {
         let lines = query
             .fetch_all(&store.pool)

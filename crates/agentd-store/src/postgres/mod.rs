@@ -21,8 +21,9 @@ mod sql;
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
 use crate::status::{admit, cancelled_by, done, no_waiting_step, waiting_step};
 use crate::{
-    AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring,
-    Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store, StoreError, Transition,
+    AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
+    Journal, Keyring, Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store,
+    StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, Message, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,

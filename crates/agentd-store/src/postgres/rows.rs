@@ -44,6 +44,10 @@ impl RawRow for PgRow {
     fn run_id(&self, i: usize) -> Result<RunId> {
         Ok(RunId(self.try_get(i)?))
     }
+
+    fn opt_run_id(&self, i: usize) -> Result<Option<RunId>> {
+        Ok(self.try_get::<Option<uuid::Uuid>, _>(i)?.map(RunId))
+    }
 }
 
 /// The byte width of integer column `i` (`int2`, `int4`; 8 otherwise):

@@ -398,8 +398,35 @@ pub(super) async fn list_audit(
         .fetch_all(&store.pool)
         .await?
         .iter()
-        .map(|row| crate::row::audit(&store.codec, id, row))
+        .map(|row| crate::row::audit(&store.codec, row))
         .collect()
+}
+
+/// [`Store::list_audit_log`](crate::Store::list_audit_log) on this backend.
+pub(super) async fn list_audit_log(
+    store: &PgStore,
+    tenant: &TenantId,
+    filter: &AuditFilter,
+) -> Result<Page<AuditEntry>> {
+    use crate::audit::{Arg, cursor_of, list_sql};
+    let (limit, _) = limit_of(filter.limit);
+    let (sql, args) = list_sql(tenant.as_str(), filter, limit, |n| format!("${n}"))?;
+    // Built from fixed clauses only; every value is a bound parameter.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+    for arg in args {
+        query = match arg {
+            Arg::Text(t) => query.bind(t),
+            Arg::Run(r) => query.bind(r.0),
+            Arg::Int(i) => query.bind(i),
+        };
+    }
+    let items = query
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(|row| crate::row::audit(&store.codec, row))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(items, limit, cursor_of))
 }
 
 /// A caller's change to a run, in one transaction: the run is locked; it

@@ -245,8 +245,11 @@ pub(super) const LIST_STEPS: &str = concat!(
 pub(super) const LIST_MESSAGES: &str = "SELECT seq, run_id, message, created_at FROM messages \
      WHERE tenant = $1 AND conversation_id = $2 AND seq > $3 ORDER BY seq LIMIT $4";
 
-pub(super) const LIST_AUDIT: &str = "SELECT at, actor, event, detail FROM audit \
-     WHERE run_id = $1 AND tenant = $2 ORDER BY id";
+pub(super) const LIST_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit WHERE run_id = $1 AND tenant = $2 ORDER BY id"
+);
 
 /// Locks a run for a caller's transition.
 pub(super) const LOCK_RUN: &str = concat!(
@@ -586,15 +589,20 @@ pub(super) const CIRCUITS_OPEN: &str = concat!(
 
 // ---- API keys ----
 
-/// Stores key `$1` of tenant `$2` (principal, roles, name, hash, expiry).
+/// Stores key `$1` of tenant `$2` (principal, roles, name, hash, expiry)
+/// and audits it: `$8` actor, `$9` detail.
 pub(super) const CREATE_KEY: &str = concat!(
-    "INSERT INTO api_keys (id, tenant, principal, roles, name, secret_hash, created_at, \
-     expires_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6, ",
+    "WITH k AS (INSERT INTO api_keys (id, tenant, principal, roles, name, secret_hash, \
+     created_at, expires_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6, ",
     now!(),
     ", $7, ",
     now!(),
     ") RETURNING ",
-    key_columns!()
+    key_columns!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
+     SELECT NULL, created_at, tenant, $8, 'key_created', $9 FROM k) SELECT ",
+    key_columns!(),
+    " FROM k"
 );
 
 /// One tenant's keys, newest first, below the cursor's `(created_at, id)`.
@@ -614,14 +622,24 @@ pub(super) const LIST_ALL_KEYS: &str = concat!(
 );
 
 /// Revokes key `$1` of tenant `$2` (any tenant if null). A second
-/// revocation changes nothing, so the caches see no change either.
+/// revocation changes nothing, so the caches see no change either, and
+/// only the first is audited: `$3` actor, `$4` detail.
 pub(super) const REVOKE_KEY: &str = concat!(
-    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ",
+    "WITH old AS (SELECT id, revoked_at FROM api_keys \
+     WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)), \
+     k AS (UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ",
     now!(),
     "), changed_at = CASE WHEN revoked_at IS NULL THEN ",
     now!(),
     " ELSE changed_at END WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) RETURNING ",
-    key_columns!()
+    key_columns!(),
+    "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
+     SELECT NULL, k.revoked_at, k.tenant, $3, 'key_revoked', $4 FROM k JOIN old USING (id) \
+     WHERE old.revoked_at IS NULL AND k.revoked_at = ",
+    now!(),
+    ") SELECT ",
+    key_columns!(),
+    " FROM k"
 );
 
 /// Key `$1`, of whichever tenant (authentication).

@@ -35,11 +35,13 @@ pub(super) async fn create_key(
     store: &SqliteStore,
     tenant: &TenantId,
     key: &NewApiKey,
+    actor: &str,
 ) -> Result<ApiKey> {
     let tenant = tenant.clone();
     let key = key.clone();
+    let actor = actor.to_string();
     store
-        .write(move |conn, now, _| {
+        .write(move |conn, now, codec| {
             let inserted = conn
                 .prepare_cached(concat!(
                     "INSERT INTO api_keys (id, tenant, principal, roles, name, secret_hash, \
@@ -61,7 +63,18 @@ pub(super) async fn create_key(
                     key_row,
                 );
             match inserted {
-                Ok(row) => Ok(row.decode()?.key),
+                Ok(row) => {
+                    insert_tenant_audit(
+                        conn,
+                        codec,
+                        tenant.as_str(),
+                        now,
+                        &actor,
+                        "key_created",
+                        &crate::keys::created_detail(&key),
+                    )?;
+                    Ok(row.decode()?.key)
+                }
                 Err(rusqlite::Error::SqliteFailure(f, _))
                     if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
                 {
@@ -122,13 +135,22 @@ pub(super) async fn revoke_key(
     store: &SqliteStore,
     tenant: Option<&TenantId>,
     id: &KeyId,
+    actor: &str,
 ) -> Result<Option<ApiKey>> {
     let tenant = tenant.map(|t| t.as_str().to_string());
     let id = id.clone();
+    let actor = actor.to_string();
     store
-        .write(move |conn, now, _| {
+        .write(move |conn, now, codec| {
+            let live: Option<bool> = conn
+                .prepare_cached(
+                    "SELECT revoked_at IS NULL FROM api_keys \
+                     WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                )?
+                .query_row(params![id.as_str(), tenant], |r| r.get(0))
+                .optional()?;
             // A second revocation changes nothing, so the caches see no
-            // change either.
+            // change either, and the audit log no second record.
             let row = conn
                 .prepare_cached(concat!(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?1), \
@@ -138,7 +160,21 @@ pub(super) async fn revoke_key(
                 ))?
                 .query_row(params![now, id.as_str(), tenant], key_row)
                 .optional()?;
-            row.map(|r| Ok(r.decode()?.key)).transpose()
+            let Some(key) = row.map(|r| r.decode()).transpose()?.map(|k| k.key) else {
+                return Ok(None);
+            };
+            if live == Some(true) {
+                insert_tenant_audit(
+                    conn,
+                    codec,
+                    key.tenant.as_str(),
+                    now,
+                    &actor,
+                    "key_revoked",
+                    &crate::keys::revoked_detail(&key.id),
+                )?;
+            }
+            Ok(Some(key))
         })
         .await
 }

@@ -90,5 +90,8 @@ pub(super) const LIST_MESSAGES: &str = "SELECT seq, run_id, message, created_at 
      WHERE tenant = ?1 AND conversation_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4";
 
 /// A run's audit trail: `?1` tenant, `?2` run.
-pub(super) const LIST_AUDIT: &str = "SELECT at, actor, event, detail FROM audit \
-     WHERE tenant = ?1 AND run_id = ?2 ORDER BY id";
+pub(super) const LIST_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit WHERE tenant = ?1 AND run_id = ?2 ORDER BY id"
+);

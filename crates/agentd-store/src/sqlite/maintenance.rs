@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_list_indexes.sql"),
     include_str!("../../migrations/sqlite/0010_api_keys.sql"),
     include_str!("../../migrations/sqlite/0011_active_runs.sql"),
+    include_str!("../../migrations/sqlite/0012_audit_log.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {
@@ -126,6 +127,7 @@ pub(super) async fn purge_finished(
 pub(super) async fn list_query_plans(store: &SqliteStore) -> Result<Vec<(&'static str, String)>> {
     store
         .read(|c, _| {
+            let audit = crate::audit::plan_samples(|n| format!("?{n}"))?;
             let lists = [
                 ("runs", list_runs_sql(0)),
                 ("runs by agent", list_runs_sql(1)),
@@ -139,7 +141,11 @@ pub(super) async fn list_query_plans(store: &SqliteStore) -> Result<Vec<(&'stati
                 // Not a list, but every idle worker runs it every poll.
                 ("runnable runs", super::queue::NEXT_RUNNABLE.as_str()),
             ];
-            let mut plans = Vec::with_capacity(lists.len());
+            let lists = lists
+                .into_iter()
+                .map(|(name, sql)| (name, sql.to_string()))
+                .chain(audit.into_iter().map(|(name, sql, _)| (name, sql)));
+            let mut plans = Vec::new();
             for (name, sql) in lists {
                 let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
                 // Planned without values: parameters stay unbound.

@@ -17,8 +17,9 @@ mod writer;
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};
 use crate::status::{admit, cancelled_by, done, no_waiting_step, waiting_step};
 use crate::{
-    AuditEntry, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Keyring,
-    Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, StoreError, Transition,
+    AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
+    Journal, Keyring, Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, StoreError,
+    Transition,
 };
 use agentd_core::{
     ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunId, SCHEMA_VERSION, Step,

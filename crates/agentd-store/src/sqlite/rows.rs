@@ -38,4 +38,10 @@ impl RawRow for Row<'_> {
     fn run_id(&self, i: usize) -> Result<RunId> {
         run_id(&self.get::<_, Vec<u8>>(i)?)
     }
+
+    fn opt_run_id(&self, i: usize) -> Result<Option<RunId>> {
+        self.get::<_, Option<Vec<u8>>>(i)?
+            .map(|b| run_id(&b))
+            .transpose()
+    }
 }

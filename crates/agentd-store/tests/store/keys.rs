@@ -23,6 +23,7 @@ async fn mint(s: &Arc<dyn Store>, t: &TenantId, name: &str) -> (ApiKey, ApiKeyTo
                 secret_hash: token.secret_hash(),
                 expires_at: Some(4_000_000_000_000),
             },
+            "test",
         )
         .await
         .unwrap();
@@ -74,17 +75,31 @@ pub async fn create_list_revoke_within_a_tenant(ctx: &Ctx) {
     ));
 
     // Tenant a can neither see nor revoke b's key.
-    assert!(s.revoke_key(Some(&a), &b1.id).await.unwrap().is_none());
+    assert!(
+        s.revoke_key(Some(&a), &b1.id, "test")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let unknown = KeyId::parse("0000000000000000").unwrap();
-    assert!(s.revoke_key(None, &unknown).await.unwrap().is_none());
+    assert!(
+        s.revoke_key(None, &unknown, "test")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let b_keys = s.list_keys(Some(&b), 10, None).await.unwrap();
     assert_eq!(b_keys.items[0].revoked_at, None);
 
     // b revokes it; a second revocation keeps the first time.
-    let revoked = s.revoke_key(Some(&b), &b1.id).await.unwrap().unwrap();
+    let revoked = s
+        .revoke_key(Some(&b), &b1.id, "test")
+        .await
+        .unwrap()
+        .unwrap();
     let at = revoked.revoked_at.expect("revoked");
     ctx.advance(Duration::from_millis(5)).await;
-    let again = s.revoke_key(None, &b1.id).await.unwrap().unwrap();
+    let again = s.revoke_key(None, &b1.id, "test").await.unwrap().unwrap();
     assert_eq!(again.revoked_at, Some(at));
 
     // An id is a key's for good.
@@ -99,6 +114,7 @@ pub async fn create_list_revoke_within_a_tenant(ctx: &Ctx) {
                 secret_hash: ApiKeyToken::generate().unwrap().secret_hash(),
                 expires_at: None,
             },
+            "test",
         )
         .await;
     assert!(matches!(dup, Err(StoreError::Duplicate { .. })), "{dup:?}");
@@ -129,7 +145,7 @@ pub async fn change_feed_and_last_used(ctx: &Ctx) {
     let mark = s.key_changes(None).await.unwrap().read_at + 1;
     ctx.advance(Duration::from_millis(20)).await;
     assert!(s.key_changes(Some(mark)).await.unwrap().keys.is_empty());
-    s.revoke_key(Some(&t), &old.id).await.unwrap();
+    s.revoke_key(Some(&t), &old.id, "test").await.unwrap();
     let changed = s.key_changes(Some(mark)).await.unwrap();
     assert_eq!(changed.keys.len(), 1);
     assert_eq!(changed.keys[0].key.id, old.id);

@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod audit;
 mod budget;
 mod concurrency;
 mod encryption;
@@ -93,4 +94,6 @@ conformance!(
     limits::concurrent_capped_creates_do_not_overshoot,
     keys::create_list_revoke_within_a_tenant,
     keys::change_feed_and_last_used,
+    audit::audit_log_filters_pages_and_isolates_tenants,
+    audit::key_records_are_sealed_like_run_records,
 );

@@ -184,7 +184,7 @@ pub async fn audit_trail(ctx: &Ctx) {
             ("succeeded", "agent"),
         ]
     );
-    assert!(audit.iter().all(|e| e.run_id == c.id));
+    assert!(audit.iter().all(|e| e.run_id == Some(c.id)));
     assert!(audit.windows(2).all(|w| w[0].at <= w[1].at));
     assert_eq!(
         audit[2].detail,

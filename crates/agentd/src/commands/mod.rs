@@ -2,6 +2,7 @@
 //! errors are printed once, in [`dispatch`], with the code the contract
 //! gives them.
 
+mod audit;
 mod dlq;
 mod failure;
 mod keys;
@@ -56,6 +57,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Runs(cmd) => runs::runs(&config, cmd, cli.json).await,
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
+        Command::Audit(args) => audit::audit(&config, args, cli.json).await,
     }
 }
 

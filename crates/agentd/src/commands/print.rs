@@ -1,8 +1,8 @@
-//! Shared output: one-line step summaries, the runs and keys tables, and
-//! pages as JSON.
+//! Shared output: one-line step summaries, the runs, keys and audit
+//! tables, and pages as JSON.
 
 use agentd_core::{Millis, Run, Step, StepKind};
-use agentd_store::{ApiKey, Page};
+use agentd_store::{ApiKey, AuditEntry, Page};
 
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -157,4 +157,29 @@ pub(super) fn roles_text(roles: &[String]) -> String {
 /// An expiry as the CLI prints it: a time, or `never`.
 pub(super) fn expires_text(at: Option<Millis>) -> String {
     at.map_or_else(|| "never".to_string(), agentd_core::rfc3339)
+}
+
+/// Prints a page of the audit log as a table, newest first.
+pub(super) fn print_audit(page: &Page<AuditEntry>) {
+    println!(
+        "{:<24}  {:<12}  {:<16}  {:<36}  DETAILS",
+        "TIME", "KIND", "ACTOR", "RUN"
+    );
+    for e in &page.items {
+        let details = if e.detail.is_null() {
+            "-".to_string()
+        } else {
+            truncate(&e.detail.to_string(), 100)
+        };
+        println!(
+            "{:<24}  {:<12}  {:<16}  {:<36}  {details}",
+            agentd_core::rfc3339(e.at),
+            e.event,
+            e.actor,
+            e.run_id.map_or_else(|| "-".to_string(), |r| r.to_string()),
+        );
+    }
+    if let Some(c) = &page.next_cursor {
+        eprintln!("more: --cursor {c}");
+    }
 }
