@@ -130,8 +130,9 @@ pub(crate) async fn run_upkeep(stop: tokio_util::sync::CancellationToken) {
     }
 }
 
-/// Middleware: counts every request by method, route template and status,
-/// and times it. Added inside the router, where the matched route is known.
+/// Middleware: the access log line and the HTTP metrics of every request,
+/// by method, route template and status. Added inside the router, where
+/// the matched route is known.
 pub(crate) async fn track_http(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
@@ -139,11 +140,30 @@ pub(crate) async fn track_http(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
+    // Set by the request-id layer outside the router, so always present.
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    // The access log: one line per request, the route template rather
+    // than the path (no ids or client data in it).
+    tracing::info!(
+        target: "agentd::access",
+        method,
+        route = %route,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request"
+    );
     metrics::histogram!(metric::HTTP_REQUEST_DURATION, "method" => method, "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(metric::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+        .record(elapsed.as_secs_f64());
+    metrics::counter!(metric::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
         .increment(1);
     res
 }

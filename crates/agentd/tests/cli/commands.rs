@@ -301,3 +301,54 @@ fn serve_warns_loudly_when_auth_none_listens_beyond_loopback() {
         );
     }
 }
+
+#[test]
+fn serve_logs_one_access_line_per_request_at_info() {
+    // Arrange
+    let ws = Workspace::new();
+    let port = free_port();
+    let config = ws.write_config(&format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let log = ws.path().join("serve.log");
+    let mut child = ws
+        .cmd()
+        .env("AGENTD_LOG", "info")
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_ok(&format!("{base}/health")) {
+        assert!(Instant::now() < deadline, "agentd never served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Act: a request that matches a route template and answers 404
+    assert!(!http_ok(&format!(
+        "{base}/v1/runs/0190d5a0-0000-7000-8000-000000000000"
+    )));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Assert: one JSON line with the route template, status, duration and
+    // request id as top-level fields
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let access: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "agentd::access" && v["route"] == "/v1/runs/{id}")
+        .collect();
+    assert_eq!(access.len(), 1, "{stderr}");
+    let line = &access[0];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["status"], 404, "{line}");
+    assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(
+        line["request_id"].as_str().map(str::len),
+        Some(36),
+        "a UUID: {line}"
+    );
+}
