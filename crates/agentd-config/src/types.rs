@@ -117,6 +117,10 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Whether `/metrics` needs a credential like the rest of the API.
     pub metrics_auth: bool,
+    /// After SIGTERM, how long the listener still accepts connections
+    /// while `/ready` answers 503, so load balancers take the process out
+    /// before its port refuses them (0: stop accepting at once).
+    pub drain_delay: Dur,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             metrics_auth: false,
+            drain_delay: Dur::from_secs(0),
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct Application {
     retention: Option<Retention>,
     /// How long in-flight requests (a `wait`) may outlive the shutdown.
     request_grace: Duration,
+    /// How long the listener keeps accepting after the stop, answering
+    /// `/ready` with 503 (`server.drain_delay`).
+    drain_delay: Duration,
     /// The process's stop signal, made once here: the router's state holds
     /// it (so `/ready` turns 503 and event streams end the moment it fires)
     /// and every task `run_until_stopped` starts stops on it.
@@ -127,6 +130,7 @@ impl Application {
                 .checkpoint_ttl
                 .map(|ttl| Retention::for_ttl(ttl.get())),
             request_grace: config.queue.shutdown_grace.get(),
+            drain_delay: config.server.drain_delay.get(),
             stop,
         })
     }
@@ -225,7 +229,13 @@ impl Application {
         }
         tasks.close();
         let served = match self.http {
-            Some(http) => serve_until(http, self.workers, &stop, self.request_grace).await,
+            Some(http) => {
+                let times = Drain {
+                    delay: self.drain_delay,
+                    grace: self.request_grace,
+                };
+                serve_until(http, self.workers, &stop, times).await
+            }
             None => {
                 let workers = self.engine.settings().workers;
                 tracing::info!(workers, "worker started");
@@ -241,13 +251,22 @@ impl Application {
     }
 }
 
+/// The HTTP server's shutdown: accept for `delay` after the stop (while
+/// `/ready` says 503), then stop accepting and give requests in flight
+/// `grace` to finish.
+#[derive(Clone, Copy)]
+struct Drain {
+    delay: Duration,
+    grace: Duration,
+}
+
 /// Serves the API until `stop` fires and the requests drain, or the grace
-/// after `stop` runs out.
+/// after the drain delay runs out.
 async fn serve_until(
     http: Http,
     workers: bool,
     stop: &CancellationToken,
-    grace: Duration,
+    drain: Drain,
 ) -> Result<(), AppError> {
     let router = router(http.state);
     // HTTPS and plain HTTP run the same serve loop, so they stop and drain
@@ -256,11 +275,11 @@ async fn serve_until(
         Some(tls) => {
             tracing::info!(addr = %http.addr, workers, "listening (HTTPS)");
             let listener = TlsListener::new(http.listener, tls);
-            serve_with_grace(listener, router, stop, grace).await
+            serve_with_grace(listener, router, stop, drain).await
         }
         None => {
             tracing::info!(addr = %http.addr, workers, "listening");
-            serve_with_grace(http.listener, router, stop, grace).await
+            serve_with_grace(http.listener, router, stop, drain).await
         }
     }
 }
@@ -269,19 +288,25 @@ async fn serve_with_grace<L>(
     listener: L,
     router: Router,
     stop: &CancellationToken,
-    grace: Duration,
+    drain: Drain,
 ) -> Result<(), AppError>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
     let token = stop.clone();
-    let server = crate::serve(listener, router, async move { token.cancelled().await });
+    let server = crate::serve(listener, router, async move {
+        token.cancelled().await;
+        if !drain.delay.is_zero() {
+            tracing::info!(delay = ?drain.delay, "draining: /ready answers 503 before the listener closes");
+            tokio::time::sleep(drain.delay).await;
+        }
+    });
     // Requests blocked in `wait` may outlive the signal: give them a
-    // bounded grace, then stop anyway.
+    // bounded grace after the drain, then stop anyway.
     let grace = async {
         stop.cancelled().await;
-        tokio::time::sleep(grace).await;
+        tokio::time::sleep(drain.delay + drain.grace).await;
     };
     tokio::select! {
         r = server => r?,

@@ -253,3 +253,46 @@ async fn shutdown_turns_ready_503_and_ends_event_streams_with_a_shutdown_event()
         signalled.elapsed()
     );
 }
+
+#[tokio::test]
+async fn with_a_drain_delay_probes_over_tcp_see_503_before_the_port_closes() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agentd_config::Config::from_toml_str(CONFIG).unwrap();
+    config.store.url = agentd_test_support::sqlite_url(dir.path());
+    config.server.drain_delay = agentd_config::Dur::from_secs(2);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Application::build(&config, Some(listener)).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    // A fresh connection per request: what a load balancer's probe opens.
+    let probe = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let (status, _) = json(probe.get(format!("{base}/ready")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Act
+    let signalled = Instant::now();
+    shutdown.cancel();
+    let (during, body) = json(probe.get(format!("{base}/ready")).send().await.unwrap()).await;
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the process stops after the delay")
+        .unwrap()
+        .unwrap();
+    let after = probe.get(format!("{base}/ready")).send().await;
+
+    // Assert: 503 draining over a new connection, then the port closes
+    // once the delay is over
+    assert_eq!(during, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["draining"], true, "{body}");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "stopped after {:?}, before the 2 s delay",
+        signalled.elapsed()
+    );
+    assert!(after.is_err(), "the port still answers: {after:?}");
+}
