@@ -34,7 +34,7 @@ fn spawn_workers(bin: &Path, s: &Setup, n: usize, workers: usize) -> anyhow::Res
         let path = s.dir.join(format!("worker-{i}.toml"));
         // Distinct node ids: a process releases its node's leases at start.
         let queue = format!("node_id = \"bench-worker-{i}\"\npoll_interval = \"5ms\"");
-        let text = crate::config_text(&s.url, workers, 0, &queue);
+        let text = crate::config::config_text(&s.url, workers, 0, &queue);
         std::fs::write(&path, text)?;
         let child = Command::new(bin)
             .args(["worker", "--config"])

@@ -3,9 +3,10 @@
 //! per call are started at once (with as many workers), and the process's
 //! RSS while they are all in flight is set against its RSS idle.
 
+use crate::config::config_text;
 use crate::stats::{round3, rss_mb};
 use crate::target::{InProc, Target};
-use crate::{RunArgs, Setup, base, check, config_text, input, w1_batch};
+use crate::{RunArgs, Setup, base, check, input, w1_batch};
 use agentd_config::Config;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! structural validation, with errors that name the source, key and
 //! expectation.
 
+mod access;
 mod dur;
 mod error;
 mod keypath;
@@ -13,14 +14,17 @@ mod validate;
 
 use std::path::Path;
 
+pub use access::{
+    AuthConfig, AuthMode, DEFAULT_JWT_ALGORITHMS, JWT_ALGORITHMS, JwtConfig, OneOrMany,
+    RateLimitBackend, RateLimitConfig,
+};
 pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
-    AgentConfig, AgentTest, AuthConfig, AuthMode, Backoff, CircuitBreakerConfig, Config,
-    DEFAULT_JWT_ALGORITHMS, JWT_ALGORITHMS, JwtConfig, Memory, MemoryStrategy, OneOrMany, Pricing,
-    ProviderConfig, ProviderKind, QueueConfig, RateLimitBackend, RateLimitConfig, RetryConfig,
-    ScriptEntry, ScriptError, ServerConfig, StoreConfig,
+    AgentConfig, AgentTest, Backoff, CircuitBreakerConfig, Config, Memory, MemoryStrategy, Pricing,
+    ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry, ScriptError, ServerConfig,
+    StoreConfig,
 };
 
 /// The file `load(None)` looks for in the current directory.

@@ -2,7 +2,7 @@
 //! record the store writes, the one statement builder for a filter (each
 //! backend only says how it numbers parameters), and the list cursor.
 
-use crate::{AuditEntry, AuditFilter, Result, StoreError};
+use crate::{Result, StoreError};
 use agentd_core::{Millis, RunId};
 
 /// Every kind of audit record the store and the engine write.
@@ -175,4 +175,41 @@ mod tests {
             );
         }
     }
+}
+
+/// One audit record: a state transition or a change of the tenant's keys,
+/// who caused it and when. Serialized as the API and the CLI show it:
+/// `{time, actor, kind, run_id, details}`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    /// The record's id in the store: orders records written in the same
+    /// millisecond, for list cursors.
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(rename = "time", with = "agentd_core::run::ts")]
+    pub at: Millis,
+    /// The principal (or the engine's part: `agent`, `policy`, a worker's
+    /// node id) that caused it.
+    pub actor: String,
+    /// What happened: one of [`AUDIT_KINDS`].
+    #[serde(rename = "kind")]
+    pub event: String,
+    /// The run it concerns; `None` for a tenant's records (API keys).
+    pub run_id: Option<RunId>,
+    #[serde(rename = "details")]
+    pub detail: serde_json::Value,
+}
+
+/// Filters for listing a tenant's audit log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub run_id: Option<RunId>,
+    pub actor: Option<String>,
+    /// One of [`AUDIT_KINDS`].
+    pub kind: Option<String>,
+    /// Records at or after this time (epoch ms).
+    pub since: Option<Millis>,
+    pub limit: u32,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }

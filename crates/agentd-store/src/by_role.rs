@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
-//! method goes to the backend's module for its role (`runs`, `queue`,
-//! `journal`, `budget`, `keys`, `maintenance`), which each backend has with the
+//! method goes to the backend's module for its role (`runs`, `audit`,
+//! `queue`, `journal`, `budget`, `keys`, `maintenance`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -92,7 +92,7 @@ macro_rules! store_by_role {
                     event: &str,
                     detail: &serde_json::Value,
                 ) -> Result<()> {
-                    runs::audit(self, tenant, id, actor, event, detail).await
+                    audit::audit(self, tenant, id, actor, event, detail).await
                 }
 
                 async fn list_audit(
@@ -100,7 +100,7 @@ macro_rules! store_by_role {
                     tenant: &TenantId,
                     id: RunId,
                 ) -> Result<Vec<AuditEntry>> {
-                    runs::list_audit(self, tenant, id).await
+                    audit::list_audit(self, tenant, id).await
                 }
 
                 async fn list_audit_log(
@@ -108,7 +108,7 @@ macro_rules! store_by_role {
                     tenant: &TenantId,
                     filter: &AuditFilter,
                 ) -> Result<Page<AuditEntry>> {
-                    runs::list_audit_log(self, tenant, filter).await
+                    audit::list_audit_log(self, tenant, filter).await
                 }
 
                 async fn cancel_run(

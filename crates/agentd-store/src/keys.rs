@@ -3,7 +3,7 @@
 //! the list cursor.
 
 use crate::codec::corrupt;
-use crate::{ApiKey, KeyCredential, NewApiKey, Result, StoreError};
+use crate::{Result, StoreError};
 use agentd_core::{KeyId, Millis, PrincipalId, SecretHash, TenantId};
 
 /// The columns every key query reads, in [`KeyRow`]'s order.
@@ -104,4 +104,54 @@ mod tests {
             );
         }
     }
+}
+
+/// An API key to store: whom it speaks for and the hash of its secret
+/// (the secret itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: KeyId,
+    pub principal: PrincipalId,
+    pub roles: Vec<String>,
+    pub name: Option<String>,
+    pub secret_hash: SecretHash,
+    pub expires_at: Option<Millis>,
+}
+
+/// An API key as it is listed: never its secret, nor the secret's hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub name: Option<String>,
+    pub tenant: TenantId,
+    pub principal: PrincipalId,
+    pub roles: Vec<String>,
+    #[serde(with = "agentd_core::run::ts")]
+    pub created_at: Millis,
+    #[serde(with = "agentd_core::run::ts_opt")]
+    pub expires_at: Option<Millis>,
+    /// When a process last recorded a use; written in batches, so it may
+    /// lag actual use by some seconds.
+    #[serde(with = "agentd_core::run::ts_opt")]
+    pub last_used_at: Option<Millis>,
+    #[serde(with = "agentd_core::run::ts_opt")]
+    pub revoked_at: Option<Millis>,
+}
+
+/// A key with the hash of its secret: what authentication checks a
+/// presented key against.
+#[derive(Debug, Clone)]
+pub struct KeyCredential {
+    pub key: ApiKey,
+    pub secret_hash: SecretHash,
+}
+
+/// The keys created or revoked since a point in time (see
+/// [`Store::key_changes`]).
+#[derive(Debug, Clone)]
+pub struct KeyChanges {
+    pub keys: Vec<KeyCredential>,
+    /// The store's clock when the changes were read: rows changed later
+    /// are not in `keys`.
+    pub read_at: Millis,
 }

@@ -25,8 +25,9 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use audit::AUDIT_KINDS;
+pub use audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
 pub use crypt::{Keyring, KeyringError};
+pub use keys::{ApiKey, KeyChanges, KeyCredential, NewApiKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
 #[cfg(feature = "sqlite")]
@@ -34,7 +35,7 @@ pub use sqlite::{Clock, SqliteStore};
 
 use agentd_core::{
     ConversationId, KeyId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunError, RunId,
-    RunStatus, SecretHash, Step, TenantId, Usage,
+    RunStatus, Step, TenantId, Usage,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -301,93 +302,6 @@ pub struct ConversationMessage {
     pub message: Message,
     #[serde(with = "agentd_core::run::ts")]
     pub created_at: Millis,
-}
-
-/// One audit record: a state transition or a change of the tenant's keys,
-/// who caused it and when. Serialized as the API and the CLI show it:
-/// `{time, actor, kind, run_id, details}`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AuditEntry {
-    /// The record's id in the store: orders records written in the same
-    /// millisecond, for list cursors.
-    #[serde(skip)]
-    pub id: i64,
-    #[serde(rename = "time", with = "agentd_core::run::ts")]
-    pub at: Millis,
-    /// The principal (or the engine's part: `agent`, `policy`, a worker's
-    /// node id) that caused it.
-    pub actor: String,
-    /// What happened: one of [`AUDIT_KINDS`].
-    #[serde(rename = "kind")]
-    pub event: String,
-    /// The run it concerns; `None` for a tenant's records (API keys).
-    pub run_id: Option<RunId>,
-    #[serde(rename = "details")]
-    pub detail: serde_json::Value,
-}
-
-/// Filters for listing a tenant's audit log, newest first.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub run_id: Option<RunId>,
-    pub actor: Option<String>,
-    /// One of [`AUDIT_KINDS`].
-    pub kind: Option<String>,
-    /// Records at or after this time (epoch ms).
-    pub since: Option<Millis>,
-    pub limit: u32,
-    /// Opaque cursor from a previous page's `next_cursor`.
-    pub cursor: Option<String>,
-}
-
-/// An API key to store: whom it speaks for and the hash of its secret
-/// (the secret itself is never stored).
-#[derive(Debug, Clone)]
-pub struct NewApiKey {
-    pub id: KeyId,
-    pub principal: PrincipalId,
-    pub roles: Vec<String>,
-    pub name: Option<String>,
-    pub secret_hash: SecretHash,
-    pub expires_at: Option<Millis>,
-}
-
-/// An API key as it is listed: never its secret, nor the secret's hash.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ApiKey {
-    pub id: KeyId,
-    pub name: Option<String>,
-    pub tenant: TenantId,
-    pub principal: PrincipalId,
-    pub roles: Vec<String>,
-    #[serde(with = "agentd_core::run::ts")]
-    pub created_at: Millis,
-    #[serde(with = "agentd_core::run::ts_opt")]
-    pub expires_at: Option<Millis>,
-    /// When a process last recorded a use; written in batches, so it may
-    /// lag actual use by some seconds.
-    #[serde(with = "agentd_core::run::ts_opt")]
-    pub last_used_at: Option<Millis>,
-    #[serde(with = "agentd_core::run::ts_opt")]
-    pub revoked_at: Option<Millis>,
-}
-
-/// A key with the hash of its secret: what authentication checks a
-/// presented key against.
-#[derive(Debug, Clone)]
-pub struct KeyCredential {
-    pub key: ApiKey,
-    pub secret_hash: SecretHash,
-}
-
-/// The keys created or revoked since a point in time (see
-/// [`Store::key_changes`]).
-#[derive(Debug, Clone)]
-pub struct KeyChanges {
-    pub keys: Vec<KeyCredential>,
-    /// The store's clock when the changes were read: rows changed later
-    /// are not in `keys`.
-    pub read_at: Millis,
 }
 
 /// The result of a state change requested by a caller.

@@ -5,11 +5,9 @@ use std::net::SocketAddr;
 
 mod tools;
 
+use crate::access::{AuthMode, JWT_ALGORITHMS, RateLimitBackend};
 use crate::keypath::KeyPath;
-use crate::types::{
-    AgentConfig, AuthMode, Config, JWT_ALGORITHMS, MemoryStrategy, ProviderConfig, ProviderKind,
-    RateLimitBackend,
-};
+use crate::types::{AgentConfig, Config, MemoryStrategy, ProviderConfig, ProviderKind};
 
 /// A failed check: the full key and what is wrong; the caller adds the source.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 //! and commits the jobs that are ready together (group commit, see
 //! [`writer`]); reads go to a pool of read-only connections.
 
+mod audit;
 mod budget;
 mod journal;
 mod keys;
@@ -27,6 +28,7 @@ use agentd_core::{
     checkpoint::{StepRecord, migrate_journal},
     run::Change,
 };
+use audit::*;
 use budget::*;
 use lists::*;
 use queue::*;
