@@ -9,6 +9,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::fmt;
+use std::time::Duration;
 
 /// Result alias of the handlers.
 pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
@@ -24,7 +25,7 @@ pub enum ApiError {
     NotFound(String),
     /// No credential, or one that was refused; only the reason code is sent.
     #[error("missing or invalid credential")]
-    Unauthorized(crate::auth::Reason),
+    Unauthorized(Reason),
     /// The caller's roles do not allow the request.
     #[error("{0}")]
     Forbidden(String),
@@ -117,7 +118,7 @@ impl From<StoreError> for ApiError {
             e @ StoreError::IdempotencyConflict { .. } => Self::Conflict(e.to_string()),
             e @ StoreError::TooManyActiveRuns { .. } => Self::RateLimited {
                 message: e.to_string(),
-                retry_after: crate::limit::ACTIVE_RUNS_RETRY_AFTER,
+                retry_after: ACTIVE_RUNS_RETRY_AFTER,
             },
             other => Self::internal(other),
         }
@@ -136,7 +137,7 @@ impl IntoResponse for ApiError {
         if let Self::RateLimited { retry_after, .. } = self {
             res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                crate::limit::ceil_secs(retry_after).max(1).into(),
+                ceil_secs(retry_after).max(1).into(),
             );
         }
         res
@@ -146,8 +147,8 @@ impl IntoResponse for ApiError {
 /// 401 with the reason code in the body and the RFC 6750 challenge: a
 /// request without a credential gets the bare challenge, a refused one
 /// `error="invalid_token"`.
-fn unauthorized_response(reason: crate::auth::Reason) -> Response {
-    let challenge = if reason == crate::auth::Reason::MissingCredential {
+fn unauthorized_response(reason: Reason) -> Response {
+    let challenge = if reason == Reason::MissingCredential {
         r#"Bearer realm="agentd""#
     } else {
         r#"Bearer realm="agentd", error="invalid_token""#
@@ -227,4 +228,55 @@ mod tests {
             StatusCode::CONFLICT
         );
     }
+}
+
+/// Why a credential was refused: a stable code sent to the client (the
+/// detail is logged by the auth module, never sent, never sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No `Authorization: Bearer ...` header.
+    MissingCredential,
+    /// The header or the token is not well-formed.
+    MalformedCredential,
+    /// The credential is not one this server issued or trusts (unknown key,
+    /// bad secret, bad signature, unknown `kid`, refused algorithm).
+    InvalidCredential,
+    /// The key was revoked.
+    Revoked,
+    /// The key or token is past its expiry.
+    Expired,
+    /// The token's `nbf` is in the future.
+    NotYetValid,
+    /// The token was issued by another issuer or for another audience.
+    WrongIssuerOrAudience,
+    /// A claim the identity needs is missing or not usable.
+    BadClaims,
+    /// The signing keys could not be fetched; the credential may be fine.
+    KeysUnavailable,
+}
+
+impl Reason {
+    /// The code in the error body's `reason` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingCredential => "missing_credential",
+            Reason::MalformedCredential => "malformed_credential",
+            Reason::InvalidCredential => "invalid_credential",
+            Reason::Revoked => "revoked",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::WrongIssuerOrAudience => "wrong_issuer_or_audience",
+            Reason::BadClaims => "bad_claims",
+            Reason::KeysUnavailable => "keys_unavailable",
+        }
+    }
+}
+
+/// `Retry-After` of a run refused by `max_concurrent_runs_per_tenant`: a
+/// run slot frees when some run ends, which the API cannot predict.
+pub(crate) const ACTIVE_RUNS_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Whole seconds, rounded up: a client that waits this long is not early.
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

@@ -31,47 +31,7 @@ pub use agentd_engine::ADMIN_ROLE;
 /// Role that may manage API keys of every tenant.
 pub use agentd_engine::keys::OPERATOR_ROLE;
 
-/// Why a credential was refused: a stable code sent to the client (the
-/// detail is logged by [`AuthFailure`]'s conversion, never sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// No `Authorization: Bearer ...` header.
-    MissingCredential,
-    /// The header or the token is not well-formed.
-    MalformedCredential,
-    /// The credential is not one this server issued or trusts (unknown key,
-    /// bad secret, bad signature, unknown `kid`, refused algorithm).
-    InvalidCredential,
-    /// The key was revoked.
-    Revoked,
-    /// The key or token is past its expiry.
-    Expired,
-    /// The token's `nbf` is in the future.
-    NotYetValid,
-    /// The token was issued by another issuer or for another audience.
-    WrongIssuerOrAudience,
-    /// A claim the identity needs is missing or not usable.
-    BadClaims,
-    /// The signing keys could not be fetched; the credential may be fine.
-    KeysUnavailable,
-}
-
-impl Reason {
-    /// The code in the error body's `reason` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MissingCredential => "missing_credential",
-            Reason::MalformedCredential => "malformed_credential",
-            Reason::InvalidCredential => "invalid_credential",
-            Reason::Revoked => "revoked",
-            Reason::Expired => "expired",
-            Reason::NotYetValid => "not_yet_valid",
-            Reason::WrongIssuerOrAudience => "wrong_issuer_or_audience",
-            Reason::BadClaims => "bad_claims",
-            Reason::KeysUnavailable => "keys_unavailable",
-        }
-    }
-}
+pub use crate::error::Reason;
 
 /// A refused credential: the code for the client and the detail for the log.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ pub(crate) use local::Local;
 pub(crate) use redis::RedisLimiter;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ceil_secs};
 use agentd_config::{RateLimitBackend, RateLimitConfig};
 use agentd_core::Identity;
 use axum::extract::{Request, State};
@@ -49,10 +49,6 @@ const REDIS_COOLDOWN: Duration = Duration::from_secs(1);
 
 /// How often the local limiter forgets keys whose state is back to full.
 pub const RETAIN_EVERY: Duration = Duration::from_secs(60);
-
-/// `Retry-After` of a run refused by `max_concurrent_runs_per_tenant`: a
-/// run slot frees when some run ends, which the API cannot predict.
-pub const ACTIVE_RUNS_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// Why the limiter cannot be built from the config.
 #[derive(Debug, thiserror::Error)]
@@ -151,11 +147,6 @@ impl Decision {
             );
         }
     }
-}
-
-/// Whole seconds, rounded up: a client that waits this long is not early.
-pub fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// The request limits of this process: the local limiter, and the Redis
