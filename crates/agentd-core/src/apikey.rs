@@ -45,6 +45,17 @@ pub enum KeyError {
 #[serde(transparent)]
 pub struct KeyId(String);
 
+impl utoipa::PartialSchema for KeyId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(format!("^[0-9a-f]{{{}}}$", 2 * ID_BYTES)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for KeyId {}
+
 impl KeyId {
     /// Parses a key id as printed by `keys list`.
     pub fn parse(s: &str) -> Result<Self, KeyError> {

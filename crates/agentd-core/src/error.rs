@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stable, snake_case error code. API clients match on these strings, so a
 /// variant's serialized name never changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -54,7 +54,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// Why a run (or a step) failed: `{code, message}` in the run object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunError {
     pub code: ErrorCode,
     pub message: String,

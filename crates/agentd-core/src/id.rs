@@ -16,6 +16,10 @@ pub enum IdError {
     BadUuid(String),
 }
 
+/// What [`check_token`] accepts, as a regular expression (for the API's
+/// schema; the length bound is stated separately).
+const TOKEN_PATTERN: &str = "^[A-Za-z0-9._:@-]+$";
+
 fn check_token(kind: &'static str, s: &str, max: usize) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty { kind });
@@ -58,6 +62,21 @@ macro_rules! token_id {
             }
         }
 
+        // The schema states the rule `parse` checks, so generated clients
+        // and fuzzers send ids the server accepts.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some(TOKEN_PATTERN))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
@@ -84,6 +103,19 @@ token_id!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RunId(pub uuid::Uuid);
+
+impl utoipa::PartialSchema for RunId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Uuid,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RunId {}
 
 impl RunId {
     /// A fresh, time-ordered id.

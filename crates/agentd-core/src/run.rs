@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// `queued → running → (paused ⇄ queued → running) → succeeded | failed |
 /// cancelled`; a run that exhausts its attempts becomes `dead` and can be
 /// requeued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
@@ -163,7 +163,7 @@ impl std::fmt::Display for RunStatus {
 }
 
 /// Why a run is paused: what the human is asked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Pause {
     pub question: String,
     /// Journal index of the waiting step that the answer completes.
@@ -178,7 +178,7 @@ pub struct Pause {
 }
 
 /// Tokens a run (or a step) consumed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -197,7 +197,7 @@ impl std::ops::Add for Usage {
 }
 
 /// The run object, as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     pub id: RunId,
     pub agent: String,
@@ -218,8 +218,10 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
     #[serde(with = "crate::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
     #[serde(with = "crate::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Millis,
 }
 

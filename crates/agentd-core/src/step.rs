@@ -4,7 +4,7 @@ use crate::{Millis, RunError, Usage};
 use serde::{Deserialize, Serialize};
 
 /// What kind of work a step was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// A model call; output is the assistant message.
@@ -37,7 +37,7 @@ impl StepKind {
 }
 
 /// A step's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Completed,
@@ -68,7 +68,7 @@ impl StepStatus {
 }
 
 /// One journal entry. `index` starts at 0 and has no gaps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     pub index: u32,
     pub kind: StepKind,
@@ -82,6 +82,7 @@ pub struct Step {
     pub status: StepStatus,
     pub attempt: u32,
     #[serde(with = "crate::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: Millis,
     pub duration_ms: u64,
     pub input: serde_json::Value,

@@ -98,7 +98,7 @@ pub struct Readiness {
 }
 
 /// One provider's circuit breaker.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CircuitStatus {
     pub provider: String,
     pub state: agentd_llm::BreakerState,

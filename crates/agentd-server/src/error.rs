@@ -8,8 +8,10 @@ use agentd_store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// Result alias of the handlers.
 pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
@@ -153,17 +155,12 @@ fn unauthorized_response(reason: Reason) -> Response {
     } else {
         r#"Bearer realm="agentd", error="invalid_token""#
     };
-    let body = serde_json::json!({
-        "error": {
-            "code": ErrorCode::Unauthorized.as_str(),
-            "message": "missing or invalid credential",
-            "reason": reason.as_str(),
-        }
-    });
+    let mut detail = ErrorDetail::new(ErrorCode::Unauthorized, "missing or invalid credential");
+    detail.reason = Some(reason);
     (
         StatusCode::UNAUTHORIZED,
         [(axum::http::header::WWW_AUTHENTICATE, challenge)],
-        Json(body),
+        Json(ErrorBody { error: detail }),
     )
         .into_response()
 }
@@ -171,10 +168,36 @@ fn unauthorized_response(reason: Reason) -> Response {
 /// The error body in the API's one format; also used by the panic handler,
 /// which has no `ApiError` to convert.
 pub(crate) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body = serde_json::json!({
-        "error": { "code": code.as_str(), "message": message }
-    });
+    let body = ErrorBody {
+        error: ErrorDetail::new(code, message),
+    };
     (status, Json(body)).into_response()
+}
+
+/// Every error response's body: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable code to match on and a message for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Why a credential was refused (401 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
+impl ErrorDetail {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            reason: None,
+        }
+    }
 }
 
 /// Formats an error and all its sources as `outer: inner: root`, so one log
@@ -228,11 +251,23 @@ mod tests {
             StatusCode::CONFLICT
         );
     }
+
+    #[test]
+    fn reasons_serialize_as_their_codes() {
+        for reason in [
+            Reason::MissingCredential,
+            Reason::WrongIssuerOrAudience,
+            Reason::KeysUnavailable,
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+    }
 }
 
 /// Why a credential was refused: a stable code sent to the client (the
-/// detail is logged by the auth module, never sent, never sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// detail is logged by the auth module, never sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// No `Authorization: Bearer ...` header.
     MissingCredential,

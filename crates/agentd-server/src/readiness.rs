@@ -8,9 +8,10 @@
 
 use agentd_engine::{BreakerState, CircuitStatus, McpServerStatus};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// What the store check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum StoreCheck {
     /// It answered, with every migration applied.
@@ -24,7 +25,7 @@ pub(crate) enum StoreCheck {
 }
 
 /// The verdict of `/ready`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Status {
     /// Everything this process depends on works.
@@ -37,7 +38,7 @@ pub(crate) enum Status {
 }
 
 /// Everything `/ready` reports, and the verdict drawn from it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Report {
     pub(crate) status: Status,
     pub(crate) checks: Checks,
@@ -47,7 +48,7 @@ pub(crate) struct Report {
 }
 
 /// The checks behind a [`Report`], sent as they are.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Checks {
     pub(crate) store: StoreCheck,
     /// The process received its shutdown signal and is finishing requests.

@@ -190,6 +190,14 @@ fn method_label(method: &Method) -> &'static str {
 
 /// `GET /metrics`: Prometheus text exposition of every metric of the
 /// process, with the values kept elsewhere refreshed first.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "probes",
+    responses((status = 200, description = "Prometheus text format 0.0.4.",
+        content_type = "text/plain", body = String)),
+)]
 pub(crate) async fn render(
     State(app): State<AppState>,
 ) -> ([(HeaderName, &'static str); 1], String) {

@@ -180,13 +180,14 @@ mod tests {
 /// One audit record: a state transition or a change of the tenant's keys,
 /// who caused it and when. Serialized as the API and the CLI show it:
 /// `{time, actor, kind, run_id, details}`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// The record's id in the store: orders records written in the same
     /// millisecond, for list cursors.
     #[serde(skip)]
     pub id: i64,
     #[serde(rename = "time", with = "agentd_core::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Millis,
     /// The principal (or the engine's part: `agent`, `policy`, a worker's
     /// node id) that caused it.

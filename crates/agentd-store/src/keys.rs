@@ -119,7 +119,7 @@ pub struct NewApiKey {
 }
 
 /// An API key as it is listed: never its secret, nor the secret's hash.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: KeyId,
     pub name: Option<String>,
@@ -127,14 +127,18 @@ pub struct ApiKey {
     pub principal: PrincipalId,
     pub roles: Vec<String>,
     #[serde(with = "agentd_core::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
     #[serde(with = "agentd_core::run::ts_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Millis>,
     /// When a process last recorded a use; written in batches, so it may
     /// lag actual use by some seconds.
     #[serde(with = "agentd_core::run::ts_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<Millis>,
     #[serde(with = "agentd_core::run::ts_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<Millis>,
 }
 

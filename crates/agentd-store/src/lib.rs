@@ -294,13 +294,14 @@ pub struct Page<T> {
 }
 
 /// A message stored in a conversation.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ConversationMessage {
     pub seq: u64,
     pub run_id: RunId,
     #[serde(flatten)]
     pub message: Message,
     #[serde(with = "agentd_core::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
 }
 

@@ -11,29 +11,48 @@ use agentd_store::{AuditEntry, AuditFilter};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// Query of `GET /v1/audit`. Values stay text here so a bad one gets a
 /// message naming its parameter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
+    /// Only entries about this run.
     #[serde(default)]
+    #[param(value_type = Option<String>, format = Uuid)]
     run_id: Option<String>,
+    /// Only entries this principal caused.
     #[serde(default)]
     actor: Option<String>,
+    /// Only entries of this kind (`created`, `claimed`, `paused`, `key_created`, ...).
     #[serde(default)]
     kind: Option<String>,
-    /// RFC 3339, e.g. `2026-12-01T00:00:00Z`.
+    /// Entries at or after this time, RFC 3339, e.g. `2026-12-01T00:00:00Z`.
     #[serde(default)]
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
 /// `GET /v1/audit`: the tenant's audit log, newest first: every entry for
 /// role `admin`, otherwise the caller's own.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "list_audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of the tenant's audit log, newest first: \
+        every entry for role `admin`, otherwise the caller's own.", body = List<AuditEntry>)),
+)]
 pub(crate) async fn list(
     State(app): State<AppState>,
     Caller(who): Caller,

@@ -12,7 +12,8 @@
 //! process past its grace.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::runs::RunIdParam;
 use crate::extract::{Caller, RunPath};
 use agentd_core::{Identity, Run, RunId, Step};
 use agentd_engine::{RunEventKind, settled};
@@ -33,6 +34,25 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 type EventStream = axum::response::sse::KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>;
 
 /// `GET /v1/runs/{id}/events`.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}/events",
+    operation_id = "run_events",
+    tag = "runs",
+    params(
+        RunIdParam,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this step \
+            index (the `id` of the last `step.completed` received)."),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: `run.status`, the journal as \
+            `step.completed` (its index as the event id), then live `step.started`, `token`, \
+            `step.completed` and `run.status`, ending with `run.finished` once the run pauses \
+            or ends, or with `shutdown` (and a `retry` hint) when the server stops.",
+            content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn events(
     State(app): State<AppState>,
     Caller(who): Caller,

@@ -2,7 +2,7 @@
 //! orchestrators probe them.
 
 use crate::AppState;
-use crate::error::CauseChain;
+use crate::error::{CauseChain, ErrorDetail};
 use crate::readiness::{Report, StoreCheck};
 use agentd_core::ErrorCode;
 use agentd_engine::EngineError;
@@ -10,16 +10,49 @@ use agentd_store::StoreError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// A probe must answer before the orchestrator's own timeout, even when the
 /// database hangs (a locked file, an unreachable server).
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The body of `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`: a process that answers is alive.
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// The agentd version serving.
+    version: String,
+}
+
 /// `GET /health`: the process is up.
-pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "version": &*app.version }))
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "The process is up.", body = Health)),
+)]
+pub(crate) async fn health(State(app): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: app.version.to_string(),
+    })
+}
+
+/// The body of `GET /ready`: the report, and when not ready the error in
+/// the API's format as well.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Ready {
+    #[serde(flatten)]
+    report: Report,
+    /// Present with 503: `unavailable`, with the reasons joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail>,
 }
 
 /// `GET /ready`: 200 while this process can serve (`ok`, or `degraded`
@@ -27,7 +60,20 @@ pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
 /// the store fails its check or the process drains after its shutdown
 /// signal. See [`Report`] for the rule. A store failure's cause is logged,
 /// not sent: the endpoint is unauthenticated.
-pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "ready",
+    tag = "probes",
+    security(()),
+    responses(
+        (status = 200, description = "The process can serve: `ok`, or `degraded` with the open \
+            circuits and disconnected MCP servers named.", body = Ready),
+        (status = 503, description = "The store fails its check or the process is draining after \
+            its shutdown signal.", body = Ready),
+    ),
+)]
+pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Ready>) {
     let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.reads().ping()).await {
         Ok(Ok(())) => StoreCheck::Ok,
         Ok(Err(EngineError::Store(StoreError::Migrate(_)))) => {
@@ -44,14 +90,18 @@ pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Valu
         }
     };
     let report = Report::assess(store, app.draining(), app.engine.readiness());
-    let mut body = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
     if report.is_ready() {
+        let body = Ready {
+            report,
+            error: None,
+        };
         (StatusCode::OK, Json(body))
     } else {
-        body["error"] = json!({
-            "code": ErrorCode::Unavailable.as_str(),
-            "message": report.reasons.join("; "),
-        });
+        let error = ErrorDetail::new(ErrorCode::Unavailable, report.reasons.join("; "));
+        let body = Ready {
+            report,
+            error: Some(error),
+        };
         (StatusCode::SERVICE_UNAVAILABLE, Json(body))
     }
 }

@@ -6,7 +6,7 @@ mod conversations;
 mod events;
 mod health;
 mod keys;
-mod runs;
+pub(crate) mod runs;
 
 pub use keys::MintedKey;
 
@@ -20,51 +20,73 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
 use serde::Serialize;
 use std::any::Any;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Page size of a list when the request names none.
 const DEFAULT_LIMIT: u32 = 50;
 /// Largest page a client may ask for (the store clamps to the same bound).
 const MAX_LIMIT: u32 = 1000;
 
-/// Builds the API's router with its middleware.
+/// Builds the API's router with its middleware, and serves its OpenAPI
+/// document at `/openapi.json` with Swagger UI at `/docs`.
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    let open = Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready));
-    let metrics = Router::new().route("/metrics", get(crate::telemetry::render));
+    let (routes, spec) = api(&state).split_for_parts();
+    let spec = crate::openapi::document(spec, state.metrics_auth);
+    let routes = routes
+        .merge(crate::openapi::docs(spec))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        // Inside the router, where the matched route template is known.
+        .layer(middleware::from_fn(crate::telemetry::track_http));
+    with_middleware(routes, max_body_bytes)
+}
+
+/// The API's OpenAPI document as [`router`] serves it at `/openapi.json`.
+pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
+    let (_, spec) = api(state).split_for_parts();
+    crate::openapi::document(spec, state.metrics_auth)
+}
+
+/// Every route of the API, each registered with its OpenAPI operation by
+/// `routes!`, so the document describes exactly the routes served. (Swagger
+/// UI and the document itself are added by [`router`].)
+fn api(state: &AppState) -> OpenApiRouter<AppState> {
+    let open = OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready));
+    let metrics = OpenApiRouter::new().routes(routes!(crate::telemetry::render));
     let (open, metrics) = if state.metrics_auth {
         (open, metrics)
     } else {
-        (open.merge(metrics), Router::new())
+        (open.merge(metrics), OpenApiRouter::new())
     };
     // Everything below needs a credential: the layer runs before any
     // extractor, so no handler sees a request without an identity.
-    let authenticated = Router::new()
+    let authenticated = OpenApiRouter::new()
         .merge(metrics)
-        .route("/v1/agents/{agent}/runs", post(runs::create))
-        .route("/v1/runs", get(runs::list))
-        .route("/v1/runs/{id}", get(runs::get))
-        .route("/v1/runs/{id}/steps", get(runs::steps))
-        .route("/v1/runs/{id}/events", get(events::events))
-        .route("/v1/runs/{id}/resume", post(runs::resume))
-        .route("/v1/runs/{id}/cancel", post(runs::cancel))
-        .route("/v1/dead-letters", get(runs::dead_letters))
-        .route("/v1/dead-letters/{id}/requeue", post(runs::requeue))
-        .route(
-            "/v1/conversations/{id}/messages",
-            get(conversations::messages),
-        )
-        .route("/v1/audit", get(audit::list))
-        .route("/v1/keys", post(keys::create).get(keys::list))
-        .route("/v1/keys/{id}", delete(keys::revoke))
+        .routes(routes!(runs::create))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::steps))
+        .routes(routes!(events::events))
+        .routes(routes!(runs::resume))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::dead_letters))
+        .routes(routes!(runs::requeue))
+        .routes(routes!(conversations::messages))
+        .routes(routes!(audit::list))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
         // The last layer added runs first: authentication, then the rate
         // limits, which key on the identity it establishes.
         .route_layer(middleware::from_fn_with_state(
@@ -75,14 +97,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::middleware,
         ));
-    let routes = open
-        .merge(authenticated)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        // Inside the router, where the matched route template is known.
-        .layer(middleware::from_fn(crate::telemetry::track_http));
-    with_middleware(routes, max_body_bytes)
+    open.merge(authenticated)
 }
 
 /// Wraps routes in the stack every response goes through: request ids,
@@ -138,9 +153,10 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// The envelope of every list: `{"items": [...], "next_cursor": ...}`.
-#[derive(Debug, Serialize)]
-struct List<T> {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct List<T> {
     items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
     next_cursor: Option<String>,
 }
 
@@ -168,6 +184,7 @@ fn page_limit(requested: Option<u32>) -> ApiResult<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
     use tower::ServiceExt;
 
     async fn boom() -> &'static str {

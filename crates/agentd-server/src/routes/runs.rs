@@ -4,7 +4,7 @@
 
 use super::{List, page_limit};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, PathText, RunPath};
 use agentd_core::{ConversationId, Run, RunId, RunStatus, Step};
 use agentd_engine::{Submit, settled};
@@ -15,24 +15,65 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+/// The `{id}` path parameter of the routes of one run (also a dead
+/// letter): a UUID; anything else is 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct RunIdParam {
+    /// The run's id.
+    #[allow(dead_code)] // read by the OpenAPI document only
+    id: RunId,
+}
 
 /// Body of `POST /v1/agents/{agent}/runs`. Unknown fields are rejected: a
 /// client sending a field this version ignores (say `if_busy`) must learn it
 /// was not honoured.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRun {
+    /// The run's input: any JSON value but `null`.
     input: Value,
+    /// Links the run to earlier runs of the conversation (its memory).
     #[serde(default)]
     conversation_id: Option<ConversationId>,
+    /// Stored with the run and returned as it was sent.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
+    /// Answer once the run pauses or finishes (up to `server.wait_timeout`).
     #[serde(default)]
     wait: bool,
 }
 
 /// `POST /v1/agents/{agent}/runs`: 202 with the queued run, or with `wait`
 /// 200 once it is paused or finished within `server.wait_timeout`.
+#[utoipa::path(
+    post,
+    path = "/v1/agents/{agent}/runs",
+    operation_id = "create_run",
+    tag = "runs",
+    params(
+        ("agent" = String, Path, description = "The agent's name (`[[agents]] name`)."),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII \
+            characters, per tenant: the same key and body return the run the first request \
+            created; another body is 409."),
+    ),
+    request_body = CreateRun,
+    responses(
+        (status = 202, description = "Queued; with `wait`, still underway when \
+            `server.wait_timeout` ran out.", body = Run, headers(("Location" = String))),
+        (status = 200, description = "With `wait`: the run paused or finished in time.",
+            body = Run, headers(("Location" = String))),
+        (status = 404, description = "No such agent.", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another request.",
+            body = ErrorBody),
+        (status = 429, description = "A rate limit, or the tenant's \
+            `max_concurrent_runs_per_tenant`, refuses the run.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 pub(crate) async fn create(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -78,6 +119,17 @@ pub(crate) async fn create(
 }
 
 /// `GET /v1/runs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    operation_id = "get_run",
+    tag = "runs",
+    params(RunIdParam),
+    responses(
+        (status = 200, description = "The run.", body = Run),
+        (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn get(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -89,16 +141,31 @@ pub(crate) async fn get(
 
 /// Query of `GET /v1/runs/{id}/steps`. `cursor` is accepted as an alias of
 /// `after` so a client can page every list by echoing `next_cursor`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StepsQuery {
+    /// Steps after this index (`cursor` is an alias: echo `next_cursor`).
     #[serde(default, alias = "cursor")]
     after: Option<u32>,
+    /// Page size, 1 to 1000 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 /// `GET /v1/runs/{id}/steps`: the run's journal, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}/steps",
+    operation_id = "list_steps",
+    tag = "runs",
+    params(RunIdParam, StepsQuery),
+    responses(
+        (status = 200, description = "A page of the journal, oldest first.", body = List<Step>),
+        (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn steps(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -112,9 +179,11 @@ pub(crate) async fn steps(
 }
 
 /// Body of `POST /v1/runs/{id}/resume`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResumeRun {
+    /// The answer to the run's question (for an approval:
+    /// `{"approve": true}` or `{"approve": false, "reason": "..."}`).
     answer: Value,
     /// Block until the run pauses again or finishes (up to
     /// `server.wait_timeout`), like `wait` on run creation.
@@ -123,6 +192,20 @@ pub(crate) struct ResumeRun {
 }
 
 /// `POST /v1/runs/{id}/resume`: answers a paused run and queues it again.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/resume",
+    operation_id = "resume_run",
+    tag = "runs",
+    params(RunIdParam),
+    request_body = ResumeRun,
+    responses(
+        (status = 200, description = "Answered and queued again (with `wait`: as it is once \
+            it paused again, finished, or `server.wait_timeout` ran out).", body = Run),
+        (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
+        (status = 409, description = "The run is not paused.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn resume(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -141,6 +224,18 @@ pub(crate) async fn resume(
 }
 
 /// `POST /v1/runs/{id}/cancel`: cancels a queued, running or paused run.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/cancel",
+    operation_id = "cancel_run",
+    tag = "runs",
+    params(RunIdParam),
+    responses(
+        (status = 200, description = "Cancelled.", body = Run),
+        (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
+        (status = 409, description = "The run already finished.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn cancel(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -151,17 +246,30 @@ pub(crate) async fn cancel(
 }
 
 /// Query of `GET /v1/dead-letters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
+    /// Page size, 1 to 1000 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
 /// `GET /v1/dead-letters`: the caller's dead runs, for any identity of the
 /// tenant (the same runs `GET /v1/runs?status=dead` shows).
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    operation_id = "list_dead_letters",
+    tag = "dead-letters",
+    params(PageQuery),
+    responses((status = 200, description = "A page of the tenant's dead runs, newest first.",
+        body = List<Run>)),
+)]
 pub(crate) async fn dead_letters(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -177,6 +285,19 @@ pub(crate) async fn dead_letters(
 
 /// `POST /v1/dead-letters/{id}/requeue`: queues a dead run again (role
 /// `admin`); it continues from its journal.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/{id}/requeue",
+    operation_id = "requeue_dead_letter",
+    tag = "dead-letters",
+    params(RunIdParam),
+    responses(
+        (status = 200, description = "Queued again.", body = Run),
+        (status = 403, description = "The caller lacks role `admin`.", body = ErrorBody),
+        (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
+        (status = 409, description = "The run is not dead.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn requeue(
     State(app): State<AppState>,
     Caller(who): Caller,
@@ -190,20 +311,36 @@ pub(crate) async fn requeue(
 
 /// Query of `GET /v1/runs`. `status` stays text here so a bad value gets a
 /// message listing the valid ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RunsQuery {
+    /// Only this agent's runs.
     #[serde(default)]
     agent: Option<String>,
+    /// Only runs in this status.
     #[serde(default)]
+    #[param(value_type = Option<RunStatus>)]
     status: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
 /// `GET /v1/runs`: the caller's runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    operation_id = "list_runs",
+    tag = "runs",
+    params(RunsQuery),
+    responses((status = 200, description = "A page of the caller's runs, newest first.",
+        body = List<Run>)),
+)]
 pub(crate) async fn list(
     State(app): State<AppState>,
     Caller(who): Caller,

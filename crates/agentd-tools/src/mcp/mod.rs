@@ -88,7 +88,7 @@ impl Default for Backoff {
 }
 
 /// Health of one MCP server, for `/ready`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct McpServerStatus {
     /// The `[[mcp]]` name.
     pub name: String,
