@@ -11,7 +11,7 @@ use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{
     HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -224,6 +224,16 @@ fn add_common_errors(op: &mut Operation) {
         "500",
         error("An internal error; its cause is logged, never sent."),
     );
+}
+
+/// The schema of a JSON value that must not be `null` (a run's input, an
+/// answer): any of the other JSON types.
+pub(crate) fn non_null_json() -> Schema {
+    let mut any = AnyOfBuilder::new();
+    for t in [Type::String, Type::Number, Type::Boolean, Type::Object, Type::Array] {
+        any = any.item(ObjectBuilder::new().schema_type(t));
+    }
+    Schema::AnyOf(any.build())
 }
 
 /// A response with the API's error body.

@@ -33,6 +33,42 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 type EventStream = axum::response::sse::KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>;
 
+/// One event of the stream, as the SSE wire format names its fields (the
+/// OpenAPI document's schema of each event; the handler writes them with
+/// axum's [`Event`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub(crate) struct StreamEvent {
+    event: EventName,
+    /// JSON: `run.status` `{"status"}`; `step.started` `{"index", "kind",
+    /// "name"}`; `token` `{"index", "text"}`; `step.completed` a step;
+    /// `run.finished` the run; `shutdown` `{"message"}`.
+    data: String,
+    /// A `step.completed` event's step index: send it back as
+    /// `Last-Event-ID` to resume after it.
+    id: Option<String>,
+    /// With `shutdown`: the milliseconds to wait before reconnecting.
+    retry: Option<u64>,
+}
+
+/// The events of a run's stream.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub(crate) enum EventName {
+    #[schema(rename = "run.status")]
+    RunStatus,
+    #[schema(rename = "step.started")]
+    StepStarted,
+    #[schema(rename = "token")]
+    Token,
+    #[schema(rename = "step.completed")]
+    StepCompleted,
+    #[schema(rename = "run.finished")]
+    RunFinished,
+    #[schema(rename = "shutdown")]
+    Shutdown,
+}
+
 /// `GET /v1/runs/{id}/events`.
 #[utoipa::path(
     get,
@@ -49,7 +85,7 @@ type EventStream = axum::response::sse::KeepAliveStream<ReceiverStream<Result<Ev
             `step.completed` (its index as the event id), then live `step.started`, `token`, \
             `step.completed` and `run.status`, ending with `run.finished` once the run pauses \
             or ends, or with `shutdown` (and a `retry` hint) when the server stops.",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = "No such run in the caller's tenant.", body = ErrorBody),
     ),
 )]

@@ -21,9 +21,9 @@ use utoipa::{IntoParams, ToSchema};
 /// letter): a UUID; anything else is 400.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the OpenAPI document only
 pub(crate) struct RunIdParam {
     /// The run's id.
-    #[allow(dead_code)] // read by the OpenAPI document only
     id: RunId,
 }
 
@@ -34,6 +34,7 @@ pub(crate) struct RunIdParam {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRun {
     /// The run's input: any JSON value but `null`.
+    #[schema(schema_with = crate::openapi::non_null_json)]
     input: Value,
     /// Links the run to earlier runs of the conversation (its memory).
     #[serde(default)]
@@ -47,6 +48,18 @@ pub(crate) struct CreateRun {
     wait: bool,
 }
 
+/// The headers of `POST /v1/agents/{agent}/runs`, for the OpenAPI document
+/// (the handler reads them from the request).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub(crate) struct CreateRunHeaders {
+    /// Up to 255 visible ASCII characters, per tenant: the same key and
+    /// body return the run the first request created; another body is 409.
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]+$", min_length = 1, max_length = 255)]
+    idempotency_key: Option<String>,
+}
+
 /// `POST /v1/agents/{agent}/runs`: 202 with the queued run, or with `wait`
 /// 200 once it is paused or finished within `server.wait_timeout`.
 #[utoipa::path(
@@ -55,10 +68,9 @@ pub(crate) struct CreateRun {
     operation_id = "create_run",
     tag = "runs",
     params(
-        ("agent" = String, Path, description = "The agent's name (`[[agents]] name`)."),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII \
-            characters, per tenant: the same key and body return the run the first request \
-            created; another body is 409."),
+        ("agent" = String, Path, description = "The agent's name (`[[agents]] name`).",
+            example = "demo"),
+        CreateRunHeaders,
     ),
     request_body = CreateRun,
     responses(
@@ -184,6 +196,7 @@ pub(crate) async fn steps(
 pub(crate) struct ResumeRun {
     /// The answer to the run's question (for an approval:
     /// `{"approve": true}` or `{"approve": false, "reason": "..."}`).
+    #[schema(schema_with = crate::openapi::non_null_json)]
     answer: Value,
     /// Block until the run pauses again or finishes (up to
     /// `server.wait_timeout`), like `wait` on run creation.
