@@ -63,13 +63,15 @@ cleanup() {
 trap cleanup EXIT
 
 status=0
-schemathesis run "http://127.0.0.1:${port}/openapi.json" \
+# From the temporary directory: schemathesis writes its cache to the
+# working directory.
+(cd "$dir" && schemathesis run "http://127.0.0.1:${port}/openapi.json" \
   --wait-for-schema 60 \
   -H "Authorization: Bearer ${key}" \
   --max-examples "$MAX_EXAMPLES" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --workers 2 \
-  --request-timeout 30 || status=$?
+  --request-timeout 30) || status=$?
 if [ "$status" -ne 0 ]; then
   echo "schemathesis failed (exit $status); the server's log:"
   grep -E '"level":"(ERROR|WARN)"' "$dir/serve.log" | tail -50 || true

@@ -33,9 +33,8 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 type EventStream = axum::response::sse::KeepAliveStream<ReceiverStream<Result<Event, Infallible>>>;
 
-/// One event of the stream, as the SSE wire format names its fields (the
-/// OpenAPI document's schema of each event; the handler writes them with
-/// axum's [`Event`]).
+/// One event of the stream, its fields named as the SSE wire format names
+/// them: the OpenAPI document's schema of each event.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // read by the OpenAPI document only
 pub(crate) struct StreamEvent {

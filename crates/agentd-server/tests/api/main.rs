@@ -16,6 +16,7 @@ mod jwt;
 mod keys;
 mod lifecycle;
 mod metrics;
+mod openapi;
 mod postgres;
 mod rate_limit;
 mod runs;
