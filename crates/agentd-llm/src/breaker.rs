@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// Where a breaker is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Calls pass; consecutive faults are counted.

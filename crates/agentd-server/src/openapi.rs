@@ -12,9 +12,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{
-    HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
-};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApiVersion, Ref, RefOr};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -188,7 +186,9 @@ fn add_common_errors(op: &mut Operation) {
     if authenticated {
         add(
             "400",
-            error("The request is malformed: a bad parameter, body or (under `auth.mode = \"none\"`) identity header."),
+            error(
+                "The request is malformed: a bad parameter, body or (under `auth.mode = \"none\"`) identity header.",
+            ),
         );
         let mut unauthorized = error(
             "No credential, or one that was refused; `error.reason` says why \
@@ -214,7 +214,12 @@ fn add_common_errors(op: &mut Operation) {
         add("429", limited);
     }
     if op.request_body.is_some() {
-        add("400", error("The body is not valid JSON of the documented shape, or the `Content-Type` is not `application/json`."));
+        add(
+            "400",
+            error(
+                "The body is not valid JSON of the documented shape, or the `Content-Type` is not `application/json`.",
+            ),
+        );
         add(
             "413",
             error("The body is larger than `server.max_body_bytes`."),
@@ -230,7 +235,13 @@ fn add_common_errors(op: &mut Operation) {
 /// answer): any of the other JSON types.
 pub(crate) fn non_null_json() -> Schema {
     let mut any = AnyOfBuilder::new();
-    for t in [Type::String, Type::Number, Type::Boolean, Type::Object, Type::Array] {
+    for t in [
+        Type::String,
+        Type::Number,
+        Type::Boolean,
+        Type::Object,
+        Type::Array,
+    ] {
         any = any.item(ObjectBuilder::new().schema_type(t));
     }
     Schema::AnyOf(any.build())

@@ -13,8 +13,8 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::runs::RunIdParam;
 use crate::extract::{Caller, RunPath};
+use crate::routes::runs::RunIdParam;
 use agentd_core::{Identity, Run, RunId, Step};
 use agentd_engine::{RunEventKind, settled};
 use axum::extract::State;

@@ -56,7 +56,12 @@ pub(crate) struct CreateRun {
 pub(crate) struct CreateRunHeaders {
     /// Up to 255 visible ASCII characters, per tenant: the same key and
     /// body return the run the first request created; another body is 409.
-    #[param(rename = "Idempotency-Key", pattern = "^[!-~]+$", min_length = 1, max_length = 255)]
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[!-~]+$",
+        min_length = 1,
+        max_length = 255
+    )]
     idempotency_key: Option<String>,
 }
 

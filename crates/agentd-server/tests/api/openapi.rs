@@ -100,8 +100,8 @@ async fn every_documented_operation_is_routed_and_no_other_method_is() {
 async fn the_readme_route_table_lists_exactly_the_documented_operations() {
     // Arrange
     let app = spawn_app().await;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
 
     // Act
     let mut listed = BTreeSet::new();
@@ -215,7 +215,10 @@ async fn docs_serve_swagger_ui_from_the_binary() {
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(page.contains("swagger-ui"), "{page}");
     // Every file the page loads is relative: nothing is fetched elsewhere.
-    assert!(!page.contains("http://") && !page.contains("https://"), "{page}");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
     assert!(init.contains("/openapi.json"), "{init}");
     assert_eq!(bundle.status(), StatusCode::OK);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
