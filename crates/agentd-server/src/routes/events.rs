@@ -231,7 +231,9 @@ async fn follow(
         app,
         who,
         id: run.id,
-        next: after.map_or(0, |a| a + 1),
+        // Saturating: `Last-Event-ID` is client input, and u32::MAX is
+        // past every step all the same.
+        next: after.map_or(0, |a| a.saturating_add(1)),
         tx,
     };
     let status = serde_json::json!({ "status": run.status });

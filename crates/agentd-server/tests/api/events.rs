@@ -83,6 +83,18 @@ async fn a_live_run_streams_its_steps_and_a_finished_one_replays_them() {
     assert_eq!(names, ["run.status", "step.completed", "run.finished"]);
     assert_eq!(replay[1].1.as_deref(), Some("2"));
 
+    // The largest Last-Event-ID a client can send skips every step, and
+    // the stream still ends with the run (it used to overflow).
+    let past_all = app
+        .get(&format!("/v1/runs/{id}/events"))
+        .header("last-event-id", u32::MAX.to_string())
+        .send()
+        .await
+        .unwrap();
+    let past_all = parse(&past_all.text().await.unwrap());
+    let names: Vec<&str> = past_all.iter().map(|(e, _, _)| e.as_str()).collect();
+    assert_eq!(names, ["run.status", "run.finished"]);
+
     // Another tenant's run is a 404.
     let other = app
         .get(&format!("/v1/runs/{id}/events"))
