@@ -20,7 +20,7 @@ pub use app::{AppError, Application, open_store};
 pub use auth::headers::{PRINCIPAL_HEADER, ROLES_HEADER, TENANT_HEADER};
 pub use error::{ApiError, ApiResult};
 pub use extract::Caller;
-pub use routes::{MintedKey, openapi, router};
+pub use routes::{MintedKey, router};
 pub use tls::{TlsError, TlsListener, TlsReloader};
 
 use agentd_config::Config;

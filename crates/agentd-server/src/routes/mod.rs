@@ -51,12 +51,6 @@ pub fn router(state: AppState) -> Router {
     with_middleware(routes, max_body_bytes)
 }
 
-/// The API's OpenAPI document as [`router`] serves it at `/openapi.json`.
-pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
-    let (_, spec) = api(state).split_for_parts();
-    crate::openapi::document(spec, state.metrics_auth)
-}
-
 /// Every route of the API, each registered with its OpenAPI operation by
 /// `routes!`, so the document describes exactly the routes served. (Swagger
 /// UI and the document itself are added by [`router`].)
