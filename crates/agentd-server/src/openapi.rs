@@ -11,7 +11,9 @@ use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApiVersion, Ref, RefOr};
 use utoipa_swagger_ui::SwaggerUi;
@@ -235,15 +237,13 @@ fn add_common_errors(op: &mut Operation) {
 /// answer): any of the other JSON types.
 pub(crate) fn non_null_json() -> Schema {
     let mut any = AnyOfBuilder::new();
-    for t in [
-        Type::String,
-        Type::Number,
-        Type::Boolean,
-        Type::Object,
-        Type::Array,
-    ] {
+    for t in [Type::String, Type::Number, Type::Boolean, Type::Object] {
         any = any.item(ObjectBuilder::new().schema_type(t));
     }
+    // `items` spelled out: client generators (openapi-python-client)
+    // refuse an array without one.
+    let any_value = ObjectBuilder::new().schema_type(SchemaType::AnyValue);
+    any = any.item(ArrayBuilder::new().items(any_value));
     Schema::AnyOf(any.build())
 }
 

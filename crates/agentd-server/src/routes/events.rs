@@ -50,22 +50,35 @@ pub(crate) struct StreamEvent {
     retry: Option<u64>,
 }
 
-/// The events of a run's stream.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // read by the OpenAPI document only
+/// The events of a run's stream, by their SSE `event` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub(crate) enum EventName {
-    #[schema(rename = "run.status")]
+    #[serde(rename = "run.status")]
     RunStatus,
-    #[schema(rename = "step.started")]
+    #[serde(rename = "step.started")]
     StepStarted,
-    #[schema(rename = "token")]
+    #[serde(rename = "token")]
     Token,
-    #[schema(rename = "step.completed")]
+    #[serde(rename = "step.completed")]
     StepCompleted,
-    #[schema(rename = "run.finished")]
+    #[serde(rename = "run.finished")]
     RunFinished,
-    #[schema(rename = "shutdown")]
+    #[serde(rename = "shutdown")]
     Shutdown,
+}
+
+impl EventName {
+    /// The name on the wire (the serde name, which the document shows).
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::RunStatus => "run.status",
+            Self::StepStarted => "step.started",
+            Self::Token => "token",
+            Self::StepCompleted => "step.completed",
+            Self::RunFinished => "run.finished",
+            Self::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// `GET /v1/runs/{id}/events`.
@@ -111,11 +124,11 @@ pub(crate) async fn events(
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default()))
 }
 
-fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
+fn json_event(name: EventName, data: &impl serde::Serialize) -> Event {
     Event::default()
-        .event(name)
+        .event(name.as_str())
         .json_data(data)
-        .unwrap_or_else(|_| Event::default().event(name))
+        .unwrap_or_else(|_| Event::default().event(name.as_str()))
 }
 
 /// The last event of a stream cut by shutdown. It carries no `id`, so the
@@ -124,11 +137,11 @@ fn shutdown_event() -> Event {
     let data = serde_json::json!({
         "message": "the server is shutting down; reconnect with Last-Event-ID to continue",
     });
-    json_event("shutdown", &data).retry(RECONNECT_AFTER)
+    json_event(EventName::Shutdown, &data).retry(RECONNECT_AFTER)
 }
 
 fn step_event(step: &Step) -> Event {
-    json_event("step.completed", step).id(step.index.to_string())
+    json_event(EventName::StepCompleted, step).id(step.index.to_string())
 }
 
 struct Follower {
@@ -169,7 +182,7 @@ impl Follower {
 
     async fn finish(&mut self, run: &Run) -> bool {
         matches!(self.catch_up().await, Ok(true))
-            && self.send(json_event("run.finished", run)).await
+            && self.send(json_event(EventName::RunFinished, run)).await
     }
 
     /// Forwards a live event of the run; false when the stream is over.
@@ -177,15 +190,15 @@ impl Follower {
         match kind {
             RunEventKind::Status { status } => {
                 let data = serde_json::json!({ "status": status });
-                self.send(json_event("run.status", &data)).await
+                self.send(json_event(EventName::RunStatus, &data)).await
             }
             RunEventKind::StepStarted { index, kind, name } => {
                 let data = serde_json::json!({ "index": index, "kind": kind, "name": name });
-                self.send(json_event("step.started", &data)).await
+                self.send(json_event(EventName::StepStarted, &data)).await
             }
             RunEventKind::Token { index, text } => {
                 let data = serde_json::json!({ "index": index, "text": text });
-                self.send(json_event("token", &data)).await
+                self.send(json_event(EventName::Token, &data)).await
             }
             RunEventKind::StepCompleted { step } => {
                 if step.index < self.next {
@@ -237,7 +250,7 @@ async fn follow(
         tx,
     };
     let status = serde_json::json!({ "status": run.status });
-    if !f.send(json_event("run.status", &status)).await {
+    if !f.send(json_event(EventName::RunStatus, &status)).await {
         return;
     }
     if settled(run.status) {
@@ -266,6 +279,26 @@ async fn follow(
         };
         if !more {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_on_the_wire_are_the_documented_ones() {
+        use EventName::*;
+        for name in [
+            RunStatus,
+            StepStarted,
+            Token,
+            StepCompleted,
+            RunFinished,
+            Shutdown,
+        ] {
+            assert_eq!(serde_json::to_value(name).unwrap(), name.as_str());
         }
     }
 }
