@@ -204,6 +204,10 @@ async fn shutdown_turns_ready_503_and_ends_event_streams_with_a_shutdown_event()
     // Act
     let signalled = Instant::now();
     shutdown.cancel();
+    // The process hears the caller's signal through a task of its own;
+    // let it run once (this test's runtime has one thread), as any
+    // request arriving after the signal would.
+    tokio::task::yield_now().await;
     let ready = tower::ServiceExt::oneshot(
         router,
         axum::http::Request::get("/ready")
@@ -277,6 +281,10 @@ async fn with_a_drain_delay_probes_over_tcp_see_503_before_the_port_closes() {
     // Act
     let signalled = Instant::now();
     shutdown.cancel();
+    // The process hears the caller's signal through a task of its own;
+    // let it run once (this test's runtime has one thread), as any
+    // request arriving after the signal would.
+    tokio::task::yield_now().await;
     let (during, body) = json(probe.get(format!("{base}/ready")).send().await.unwrap()).await;
     tokio::time::timeout(Duration::from_secs(10), running)
         .await
