@@ -147,9 +147,18 @@ pub(crate) async fn track_http(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    // The request span (made outside the router) gets its name, the
+    // method and route template: bounded, unlike the path.
+    let span = tracing::Span::current();
+    span.record("otel.name", format!("{method} {route}"));
+    span.record("http.route", route.as_str());
     let res = next.run(req).await;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     // The access log: one line per request, the route template rather
     // than the path (no ids or client data in it).
     tracing::info!(

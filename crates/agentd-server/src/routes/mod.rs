@@ -107,12 +107,23 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     // The path only: query strings are client data with no bound on size.
-    tracing::info_span!(
+    // The OpenTelemetry name and route are recorded once the route is
+    // known ([`crate::telemetry::track_http`]).
+    let span = tracing::info_span!(
         "http_request",
-        method = %req.method(),
-        path = %req.uri().path(),
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %req.method(),
+        url.path = %req.uri().path(),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
         request_id = %request_id,
-    )
+    );
+    // A caller's W3C `traceparent` makes this request (and the runs it
+    // creates) part of the caller's trace.
+    agentd_telemetry::set_parent_from_headers(&span, req.headers());
+    span
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -25,6 +25,7 @@ pub(super) async fn run_once(config: &Config, args: &RunArgs, json: bool) -> Res
         conversation_id,
         metadata: None,
         idempotency_key: None,
+        origin: agentd_telemetry::run_origin(None),
     };
     let run = engine
         .submit(&who, &args.agent, submit)
