@@ -5,7 +5,9 @@
 //!
 //! `otel.name` gives each span its low-cardinality OpenTelemetry name; the
 //! `agentd.*` fields are its attributes and, in the JSON log, the
-//! `run_id`/`tenant`/`agent` of every line logged inside it.
+//! `run_id`/`tenant`/`agent` of every line logged inside it. Numbers are
+//! recorded as `i64`: tracing-opentelemetry exports unsigned ones as
+//! strings.
 
 use crate::ctx::RunCtx;
 use crate::state::RunState;
@@ -24,7 +26,7 @@ pub(crate) fn attempt_span(lease: &Lease, journal: &Journal) -> Span {
         agentd.run_id = %lease.run_id,
         agentd.tenant = %lease.tenant,
         agentd.agent = %journal.run.agent,
-        agentd.attempt = journal.run.attempt,
+        agentd.attempt = i64::from(journal.run.attempt),
         request_id = journal.origin.request_id.as_deref(),
     );
     agentd_telemetry::set_parent_from_origin(&span, &journal.origin);
@@ -43,7 +45,7 @@ pub(crate) fn step_span(ctx: &RunCtx<'_>, st: &RunState, kind: StepKind) -> Span
         otel.name = name,
         agentd.run_id = %ctx.lease.run_id,
         agentd.tenant = %ctx.lease.tenant,
-        agentd.step = st.next_index,
+        agentd.step = i64::from(st.next_index),
         agentd.step.kind = kind.as_str(),
     )
 }
@@ -64,6 +66,6 @@ pub(crate) fn tool_span(ctx: &RunCtx<'_>, index: u32, name: &str, known: bool) -
         gen_ai.tool.name = name,
         agentd.run_id = %ctx.lease.run_id,
         agentd.tenant = %ctx.lease.tenant,
-        agentd.step = index,
+        agentd.step = i64::from(index),
     )
 }

@@ -53,8 +53,10 @@ fn record(span: &tracing::Span, result: &Result<Completion, ProviderError>) {
     match result {
         Ok(c) => {
             span.record("gen_ai.response.model", c.model.as_str());
-            span.record("gen_ai.usage.input_tokens", c.usage.input_tokens);
-            span.record("gen_ai.usage.output_tokens", c.usage.output_tokens);
+            // i64: tracing-opentelemetry exports unsigned values as strings.
+            let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            span.record("gen_ai.usage.input_tokens", int(c.usage.input_tokens));
+            span.record("gen_ai.usage.output_tokens", int(c.usage.output_tokens));
         }
         Err(e) => {
             span.record("otel.status_code", "ERROR");

@@ -106,17 +106,22 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    // The path only: query strings are client data with no bound on size.
-    // The OpenTelemetry name and route are recorded once the route is
-    // known ([`crate::telemetry::track_http`]).
+    // Layered on each route (`Router::layer`), so the route template is
+    // known: it names the span (bounded, unlike the path). The path only:
+    // query strings are client data with no bound on size.
+    let method = crate::telemetry::method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or(crate::telemetry::UNMATCHED, |p| p.as_str());
     let span = tracing::info_span!(
         "http_request",
-        otel.name = tracing::field::Empty,
+        otel.name = format!("{method} {route}"),
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
-        http.request.method = %req.method(),
+        http.request.method = method,
         url.path = %req.uri().path(),
-        http.route = tracing::field::Empty,
+        http.route = route,
         http.response.status_code = tracing::field::Empty,
         request_id = %request_id,
     );
