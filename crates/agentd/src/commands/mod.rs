@@ -49,7 +49,10 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.ping().await?;
-            eprintln!("migrations applied to {}", config.store.url);
+            eprintln!(
+                "migrations applied to {}",
+                agentd_core::redact_url(&config.store.url)
+            );
             Ok(exit::OK)
         }
         Command::Run(args) => run::run_once(&config, args, cli.json).await,

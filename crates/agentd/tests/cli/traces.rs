@@ -191,6 +191,9 @@ async fn a_paused_and_resumed_run_is_one_trace_with_run_fields_in_every_log_line
 [server]
 listen = "127.0.0.1:{port}"
 
+[auth]
+mode = "api_key"
+
 [providers.main]
 kind = "openai"
 base_url = "http://127.0.0.1:{model_port}/v1"
@@ -205,11 +208,30 @@ tools = ["echo", "ask_human"]
     ));
     let log = ws.path().join("serve.log");
     let client = reqwest::Client::new();
+    // The caller's bearer token: a secret too.
+    let minted = ws
+        .cmd()
+        .args([
+            "--json",
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--principal",
+            "ops",
+        ])
+        .args(["--role", "admin", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let minted: Value = serde_json::from_slice(&minted.stdout).unwrap();
+    let token = minted["key"].as_str().unwrap().to_owned();
 
     // Act 1: the caller's trace context comes in; the run pauses.
     let server = start(&ws, &config, port, otlp_port, &log);
     let res = client
         .post(format!("http://127.0.0.1:{port}/v1/agents/w1/runs"))
+        .bearer_auth(&token)
         .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
         .json(&json!({ "input": "deploy", "wait": true }))
         .send()
@@ -225,6 +247,7 @@ tools = ["echo", "ask_human"]
     let server = start(&ws, &config, port, otlp_port, &log);
     let done: Value = client
         .post(format!("http://127.0.0.1:{port}/v1/runs/{run_id}/resume"))
+        .bearer_auth(&token)
         .json(&json!({ "answer": "yes", "wait": true }))
         .send()
         .await
@@ -260,7 +283,7 @@ tools = ["echo", "ask_human"]
             "stored context is the parent"
         );
         assert_eq!(attr_str(a, "agentd.run_id"), Some(run_id.as_str()));
-        assert_eq!(attr_str(a, "agentd.tenant"), Some("default"));
+        assert_eq!(attr_str(a, "agentd.tenant"), Some("acme"));
         assert_eq!(attr_str(a, "agentd.agent"), Some("w1"));
     }
     let attempt_ids: Vec<&Vec<u8>> = attempts.iter().map(|a| &a.span_id).collect();
@@ -271,7 +294,7 @@ tools = ["echo", "ask_human"]
     for s in llm_steps.iter().chain(&tool_steps) {
         assert!(attempt_ids.contains(&&s.parent_span_id), "{s:?}");
         assert_eq!(attr_str(s, "agentd.run_id"), Some(run_id.as_str()));
-        assert_eq!(attr_str(s, "agentd.tenant"), Some("default"));
+        assert_eq!(attr_str(s, "agentd.tenant"), Some("acme"));
         step_indexes.push(attr_int(s, "agentd.step").unwrap());
     }
     step_indexes.sort_unstable();
@@ -318,14 +341,15 @@ tools = ["echo", "ask_human"]
         .collect();
     assert!(run_lines.len() >= 2, "{text}");
     for l in &run_lines {
-        assert_eq!(l["tenant"], "default", "{l}");
+        assert_eq!(l["tenant"], "acme", "{l}");
         assert_eq!(l["agent"], "w1", "{l}");
         assert_eq!(l["request_id"], request_id.as_str(), "{l}");
         assert_eq!(l["trace_id"], TRACE, "{l}");
         assert!(l.get("span").is_none() && l.get("spans").is_none(), "{l}");
     }
 
-    // Assert (secrets): the key reached the provider, never the log.
+    // Assert (secrets): the keys reached the provider and the server,
+    // never the log.
     assert_eq!(
         calls[0].1.as_deref(),
         Some(format!("Bearer {SECRET}").as_str())
