@@ -85,10 +85,13 @@ impl TracePipeline {
     /// Flushes buffered spans and stops the exporter thread. Blocks (on
     /// the export's HTTP calls): call it outside async code or through
     /// `spawn_blocking`.
-    pub fn shutdown(self) {
-        if let Err(e) = self.provider.shutdown() {
-            eprintln!("warning: flushing traces at exit failed: {e}");
-        }
+    ///
+    /// # Errors
+    /// The last export failed or timed out: those spans are lost.
+    pub fn shutdown(self) -> Result<(), OtlpError> {
+        self.provider
+            .shutdown()
+            .map_err(|e| OtlpError(e.to_string()))
     }
 }
 

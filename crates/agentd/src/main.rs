@@ -31,8 +31,8 @@ fn main() -> ExitCode {
     let code = runtime.block_on(commands::dispatch(cli, loaded));
     drop(runtime);
     // Outside any runtime: the export of the last spans blocks.
-    if let Some(traces) = traces {
-        traces.shutdown();
+    if let Some(Err(e)) = traces.map(agentd_telemetry::TracePipeline::shutdown) {
+        eprintln!("warning: flushing traces at exit: {e}");
     }
     ExitCode::from(code)
 }
