@@ -56,7 +56,7 @@ pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
 pub use retry::{Retry, RetryOutcome, RetryPolicy};
 pub use timeout::WithTimeout;
-pub use traced::Traced;
+pub use traced::{RunTags, Traced, for_run};
 
 use agentd_config::{ProviderConfig, ProviderKind};
 use agentd_core::{Message, ToolSpec, Usage};

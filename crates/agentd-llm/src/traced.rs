@@ -1,11 +1,34 @@
 //! One span per provider call, the innermost decorator (so each retry is
 //! its own span), with the OpenTelemetry GenAI semantic-convention
-//! attributes. The HTTP clients send its trace context as `traceparent`.
+//! attributes, and the run's when the engine names it ([`for_run`]). The
+//! HTTP clients send its trace context as `traceparent`.
 
 use crate::{Completion, CompletionRequest, OnToken, Provider, ProviderError};
 use async_trait::async_trait;
 use tracing::Instrument;
 use tracing::field::Empty;
+
+tokio::task_local! {
+    static RUN: RunTags;
+}
+
+/// The run, tenant and step a model call is made for.
+#[derive(Debug, Clone)]
+pub struct RunTags {
+    /// `agentd.run_id`.
+    pub run_id: String,
+    /// `agentd.tenant`.
+    pub tenant: String,
+    /// `agentd.step`: the journal index of the model step.
+    pub step: u32,
+}
+
+/// Runs `call` (a model call through a chain) so that every provider-call
+/// span made inside it carries `tags`: the chain and its decorators know
+/// nothing of runs.
+pub async fn for_run<F: Future>(tags: RunTags, call: F) -> F::Output {
+    RUN.scope(tags, call).await
+}
 
 /// A provider whose calls are traced.
 pub struct Traced<P> {
@@ -31,6 +54,11 @@ impl<P: Provider> Traced<P> {
     }
 
     fn span(&self) -> tracing::Span {
+        RUN.try_with(|tags| self.span_for(Some(tags)))
+            .unwrap_or_else(|_| self.span_for(None))
+    }
+
+    fn span_for(&self, run: Option<&RunTags>) -> tracing::Span {
         tracing::info_span!(
             "provider_call",
             otel.name = self.span_name.as_str(),
@@ -43,6 +71,9 @@ impl<P: Provider> Traced<P> {
             gen_ai.usage.input_tokens = Empty,
             gen_ai.usage.output_tokens = Empty,
             agentd.provider = self.inner.name(),
+            agentd.run_id = run.map(|r| r.run_id.as_str()),
+            agentd.tenant = run.map(|r| r.tenant.as_str()),
+            agentd.step = run.map(|r| i64::from(r.step)),
             error.type = Empty,
         )
     }

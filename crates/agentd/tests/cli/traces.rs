@@ -309,6 +309,13 @@ tools = ["echo", "ask_human"]
         assert_eq!(attr_str(c, "gen_ai.request.model"), Some("gpt-test"));
         assert_eq!(attr_int(c, "gen_ai.usage.input_tokens"), Some(21));
         assert_eq!(attr_int(c, "gen_ai.usage.output_tokens"), Some(7));
+        assert_eq!(attr_str(c, "agentd.run_id"), Some(run_id.as_str()));
+        assert_eq!(attr_str(c, "agentd.tenant"), Some("acme"));
+        let parent = llm_steps.iter().find(|s| s.span_id == c.parent_span_id);
+        assert_eq!(
+            attr_int(c, "agentd.step"),
+            parent.and_then(|s| attr_int(s, "agentd.step"))
+        );
     }
     let tool_ids: Vec<&Vec<u8>> = tool_steps.iter().map(|s| &s.span_id).collect();
     for name in ["tool echo", "tool ask_human"] {
