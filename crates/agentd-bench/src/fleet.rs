@@ -60,6 +60,7 @@ fn new_run(i: usize) -> anyhow::Result<NewRun> {
         metadata: None,
         roles: Vec::new(),
         idempotency: None,
+        origin: Default::default(),
     })
 }
 

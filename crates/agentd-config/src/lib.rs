@@ -24,7 +24,7 @@ pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
     AgentConfig, AgentTest, Backoff, CircuitBreakerConfig, Config, Memory, MemoryStrategy, Pricing,
     ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry, ScriptError, ServerConfig,
-    StoreConfig,
+    StoreConfig, TelemetryConfig,
 };
 
 /// The file `load(None)` looks for in the current directory.

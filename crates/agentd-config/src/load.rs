@@ -34,6 +34,7 @@ const ENV_SECTIONS: &[&str] = &[
     "pricing",
     "agents",
     "rate_limit",
+    "telemetry",
     "tenants",
     "mcp",
     "tools",

@@ -400,6 +400,33 @@ fn env_error_names_the_variable() {
 }
 
 #[test]
+fn telemetry_endpoint_loads_checks_and_overrides() {
+    let c =
+        Config::from_toml_str("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n").unwrap();
+    assert_eq!(
+        c.telemetry.otlp_endpoint.as_deref(),
+        Some("http://127.0.0.1:4318")
+    );
+    let (c, _) = Config::load_with_env(
+        None,
+        &env(&[(
+            "AGENTD_TELEMETRY__OTLP_ENDPOINT",
+            "https://otel.internal:4318",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.telemetry.otlp_endpoint.as_deref(),
+        Some("https://otel.internal:4318")
+    );
+    for bad in ["127.0.0.1:4318", "grpc://c:4317", "http://"] {
+        let err = file_error(&format!("[telemetry]\notlp_endpoint = {bad:?}\n"));
+        assert_eq!(err.key(), Some("telemetry.otlp_endpoint"), "{bad}: {err}");
+        assert!(err.message().contains("OTLP/HTTP"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn rate_limits_from_env() {
     let (c, _) =
         Config::load_with_env(None, &env(&[("AGENTD_RATE_LIMIT__PER_PRINCIPAL_RPM", "5")]))

@@ -44,6 +44,26 @@ pub struct Config {
     /// means no limits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitConfig>,
+    /// `[telemetry]`: where traces go.
+    #[serde(skip_serializing_if = "TelemetryConfig::is_default")]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP collector (`http://127.0.0.1:4318`); traces
+    /// are sent to its `/v1/traces`. Unset (and no `OTEL_EXPORTER_OTLP_*`
+    /// endpoint variable): no traces are recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    fn is_default(&self) -> bool {
+        *self == TelemetryConfig::default()
+    }
 }
 
 /// `[tenants."ID"]`: limits of one tenant.

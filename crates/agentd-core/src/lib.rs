@@ -10,6 +10,7 @@ pub mod error;
 pub mod id;
 pub mod message;
 pub mod metric;
+pub mod redact;
 pub mod run;
 pub mod step;
 
@@ -20,7 +21,8 @@ pub use checkpoint::SCHEMA_VERSION;
 pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};
-pub use run::{IdempotencyKey, NewRun, Pause, Run, RunStatus, Usage};
+pub use redact::redact_url;
+pub use run::{IdempotencyKey, NewRun, Pause, Run, RunOrigin, RunStatus, Usage};
 pub use step::{Step, StepKind, StepStatus};
 
 /// Milliseconds since the Unix epoch, the one timestamp unit used in records.

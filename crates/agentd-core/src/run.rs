@@ -238,6 +238,30 @@ pub struct NewRun {
     pub roles: Vec<String>,
     /// The caller's `Idempotency-Key` and a fingerprint of its request.
     pub idempotency: Option<IdempotencyKey>,
+    /// The request that created the run, kept for its logs and traces.
+    pub origin: RunOrigin,
+}
+
+/// Where a run came from, stored with it so every attempt, in any process,
+/// logs the creating request's id and continues its trace.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunOrigin {
+    /// The `x-request-id` of the creating request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// W3C `traceparent` of the span that created the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// W3C `tracestate` that came with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+impl RunOrigin {
+    /// Nothing to store.
+    pub fn is_empty(&self) -> bool {
+        self.request_id.is_none() && self.traceparent.is_none() && self.tracestate.is_none()
+    }
 }
 
 /// An `Idempotency-Key` with a fingerprint of the request that used it: the

@@ -68,6 +68,7 @@ impl Engine {
             metadata: req.metadata,
             roles: who.roles.clone(),
             idempotency,
+            origin: req.origin,
         };
         let slot = self.free_slot();
         let created = self

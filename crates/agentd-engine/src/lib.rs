@@ -22,6 +22,7 @@ pub mod retention;
 mod run;
 mod state;
 mod steps;
+mod trace;
 mod waiters;
 mod worker;
 
@@ -113,6 +114,8 @@ pub struct Submit {
     /// The caller's `Idempotency-Key`: the same key and request return the
     /// run it created; the same key with another request is a conflict.
     pub idempotency_key: Option<String>,
+    /// The creating request's id and trace context, stored with the run.
+    pub origin: agentd_core::RunOrigin,
 }
 
 impl Submit {

@@ -28,7 +28,7 @@ impl Engine {
         slot: Option<OwnedSemaphorePermit>,
     ) {
         let Claimed { lease, journal } = claimed;
-        let span = tracing::info_span!("run", run_id = %lease.run_id, tenant = %lease.tenant, agent = %journal.run.agent);
+        let span = crate::trace::attempt_span(&lease, &journal);
         self.emit(&journal.run, || RunEventKind::Status {
             status: RunStatus::Running,
         });
@@ -138,13 +138,15 @@ async fn run_loop(
             Next::Finish(outcome) => Happened::Ended(outcome),
             Next::CallModel { remaining } => {
                 let started = Instant::now();
-                let happened = steps::llm::run(ctx, st, remaining).await?;
+                let span = crate::trace::step_span(ctx, st, StepKind::Llm);
+                let happened = steps::llm::run(ctx, st, remaining).instrument(span).await?;
                 meter::step_took(&ctx.agent.config.name, StepKind::Llm, started.elapsed());
                 happened
             }
             Next::CallTool(plan) => {
                 let started = Instant::now();
-                let happened = steps::tool::run(ctx, st, plan).await?;
+                let span = crate::trace::step_span(ctx, st, StepKind::Tool);
+                let happened = steps::tool::run(ctx, st, plan).instrument(span).await?;
                 meter::step_took(&ctx.agent.config.name, StepKind::Tool, started.elapsed());
                 happened
             }

@@ -142,6 +142,7 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
         steps,
         history,
         roles,
+        origin: _,
     } = journal;
     let mut messages = history;
     let run_start = messages.len();

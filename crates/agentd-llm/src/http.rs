@@ -273,6 +273,14 @@ impl HttpSettings {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
+        // The provider-call span's trace context, when traced.
+        let mut trace = HeaderMap::new();
+        agentd_telemetry::inject(&mut trace);
+        let req = if trace.is_empty() {
+            req
+        } else {
+            req.headers(trace)
+        };
         let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         if resp.status().is_success() {
             Ok(resp)

@@ -41,6 +41,7 @@ pub mod openai;
 pub mod pricing;
 pub mod retry;
 pub mod timeout;
+mod traced;
 
 pub use anthropic::AnthropicProvider;
 pub use breaker::{
@@ -55,6 +56,7 @@ pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
 pub use retry::{Retry, RetryOutcome, RetryPolicy};
 pub use timeout::WithTimeout;
+pub use traced::{RunTags, Traced, for_run};
 
 use agentd_config::{ProviderConfig, ProviderKind};
 use agentd_core::{Message, ToolSpec, Usage};
@@ -161,15 +163,24 @@ pub fn build_with_env(
     cfg: &ProviderConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Arc<dyn Provider>, BuildError> {
+    let system = cfg.kind.as_str();
     match cfg.kind {
-        ProviderKind::Mock => Ok(Arc::new(MockProvider::from_config(name, cfg))),
+        ProviderKind::Mock => {
+            let mock = MockProvider::from_config(name, cfg);
+            let model = mock.model().to_owned();
+            Ok(Arc::new(Traced::new(mock, system, model)))
+        }
         ProviderKind::OpenAi => {
             let settings = http::HttpSettings::from_config(name, cfg, env)?;
-            Ok(Arc::new(OpenAiProvider::new(settings)?))
+            let model = settings.model.clone();
+            let provider = OpenAiProvider::new(settings)?;
+            Ok(Arc::new(Traced::new(provider, system, model)))
         }
         ProviderKind::Anthropic => {
             let settings = http::HttpSettings::from_config(name, cfg, env)?;
-            Ok(Arc::new(AnthropicProvider::new(settings)?))
+            let model = settings.model.clone();
+            let provider = AnthropicProvider::new(settings)?;
+            Ok(Arc::new(Traced::new(provider, system, model)))
         }
     }
 }

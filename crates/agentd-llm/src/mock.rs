@@ -35,6 +35,11 @@ impl MockProvider {
             latency,
         }
     }
+
+    /// The model name it reports.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
 }
 
 /// The run's Nth model call gets entry N: N is the number of assistant

@@ -36,7 +36,7 @@ pub(crate) const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The `route` label of a request no route matched: never the raw path,
 /// which is client data of unbounded variety.
-const UNMATCHED: &str = "unmatched";
+pub(crate) const UNMATCHED: &str = "unmatched";
 
 /// The process's Prometheus handle, installing the global recorder on
 /// first use. If another recorder was installed first (an embedding
@@ -147,9 +147,15 @@ pub(crate) async fn track_http(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let span = tracing::Span::current();
     let res = next.run(req).await;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
+    // i64: tracing-opentelemetry exports unsigned values as strings.
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     // The access log: one line per request, the route template rather
     // than the path (no ids or client data in it).
     tracing::info!(
@@ -170,7 +176,7 @@ pub(crate) async fn track_http(req: Request, next: Next) -> Response {
 
 /// The `method` label: a standard method's name, `other` for an extension
 /// method, whose name the client chooses (a label must stay bounded).
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     const KNOWN: [(Method, &str); 9] = [
         (Method::GET, "GET"),
         (Method::POST, "POST"),

@@ -25,6 +25,15 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(col: &str, s: &str) -> Resul
     serde_json::from_str(s).map_err(|e| corrupt(format_args!("column {col}: {e}")))
 }
 
+/// A run's origin as stored: JSON, or NULL when there is none.
+pub(crate) fn origin_json(origin: &agentd_core::RunOrigin) -> Result<Option<String>> {
+    if origin.is_empty() {
+        Ok(None)
+    } else {
+        to_json(origin).map(Some)
+    }
+}
+
 /// Parses nullable JSON column `col`.
 pub(crate) fn parse_opt<T: serde::de::DeserializeOwned>(
     col: &str,

@@ -155,6 +155,8 @@ pub struct Journal {
     pub history: Vec<Message>,
     /// Roles of the identity that created the run.
     pub roles: Vec<String>,
+    /// The request that created the run (its id and trace context).
+    pub origin: agentd_core::RunOrigin,
 }
 
 /// A created run and, if a claim was asked for and the run was runnable at

@@ -151,6 +151,12 @@ impl GuardedClient {
                 .client
                 .request(req.method.clone(), req.url.clone())
                 .headers(req.headers.clone());
+            // The tool call's trace context, when traced.
+            let mut trace = reqwest::header::HeaderMap::new();
+            agentd_telemetry::inject(&mut trace);
+            if !trace.is_empty() {
+                builder = builder.headers(trace);
+            }
             if let Some(body) = &req.body {
                 builder = builder.body(body.clone());
             }

@@ -9,7 +9,7 @@ import os
 import sys
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("agentd-test", log_level="WARNING")
@@ -50,6 +50,13 @@ def crash() -> str:
     """Exits the server process at once."""
     print("crash tool called, exiting", file=sys.stderr, flush=True)
     os._exit(3)
+
+
+@server.tool()
+def traceparent(ctx: Context) -> str:
+    """The W3C traceparent in the call's _meta, or <none>."""
+    meta = ctx.request_context.meta or {}
+    return meta.get("traceparent", "<none>")
 
 
 @server.tool()

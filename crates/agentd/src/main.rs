@@ -14,7 +14,10 @@ fn main() -> ExitCode {
     // rustls panics at first use. Err only means one is installed already.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = cli::Cli::parse();
-    telemetry::init(&cli);
+    // Before telemetry, which needs `[telemetry]`; an error is reported by
+    // `dispatch`, once logging is set up.
+    let loaded = commands::load_config(&cli);
+    let traces = telemetry::init(&cli, loaded.as_ref().ok().map(|(c, _)| &c.telemetry));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -25,6 +28,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(commands::dispatch(cli));
+    let code = runtime.block_on(commands::dispatch(cli, loaded));
+    drop(runtime);
+    // Outside any runtime: the export of the last spans blocks.
+    if let Some(Err(e)) = traces.map(agentd_telemetry::TracePipeline::shutdown) {
+        eprintln!("warning: flushing traces at exit: {e}");
+    }
     ExitCode::from(code)
 }

@@ -1,13 +1,19 @@
-//! Logging to stderr: text on a terminal, JSON lines otherwise.
+//! Logging to stderr (text on a terminal, JSON lines otherwise) and, when a
+//! collector is configured, OpenTelemetry traces.
 
 use crate::cli::{Cli, Command, LogFormat};
+use agentd_config::TelemetryConfig;
+use agentd_telemetry::{JsonLines, TracePipeline};
 use std::io::IsTerminal;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// Installs the global subscriber. `AGENTD_LOG` (or `RUST_LOG`) sets the
-/// filter; long-running commands log at info, one-shot commands at warn so
-/// their output stays readable.
-pub fn init(cli: &Cli) {
+/// Installs the global subscriber and returns the trace pipeline, if any,
+/// to be shut down (flushed) at exit. `AGENTD_LOG` (or `RUST_LOG`) sets the
+/// log filter; long-running commands log at info, one-shot commands at
+/// warn so their output stays readable. Traces do not depend on it.
+pub fn init(cli: &Cli, telemetry: Option<&TelemetryConfig>) -> Option<TracePipeline> {
     let default = match cli.command {
         Command::Serve { .. } | Command::Worker => "info",
         _ => "warn",
@@ -24,11 +30,27 @@ pub fn init(cli: &Cli) {
         } else {
             LogFormat::Json
         });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let endpoint = telemetry.and_then(|t| t.otlp_endpoint.as_deref());
+    let (traces, trace_error) = match TracePipeline::from_config(endpoint) {
+        Ok(traces) => (traces, None),
+        Err(e) => (None, Some(e)),
     };
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Json => JsonLines::new(std::io::stderr, traces.is_some())
+            .with_filter(JsonLines::<fn() -> std::io::Stderr>::filter(filter))
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+    };
+    let spans = traces.as_ref().map(agentd_telemetry::trace_layer);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init();
+    if let Some(e) = trace_error {
+        tracing::warn!(error = %e, "traces are off");
+    }
+    traces
 }

@@ -46,7 +46,25 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     check_pricing(config)?;
     check_tenants(config)?;
     check_agents(config)?;
+    check_telemetry(config)?;
     tools::check(config)
+}
+
+/// `[telemetry]`: the collector's base URL, over HTTP (OTLP/HTTP).
+fn check_telemetry(config: &Config) -> Result<(), Invalid> {
+    let Some(endpoint) = &config.telemetry.otlp_endpoint else {
+        return Ok(());
+    };
+    let key = KeyPath::of(&["telemetry", "otlp_endpoint"]);
+    match url::Url::parse(endpoint) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => invalid(
+            key,
+            format!(
+                "expected an OTLP/HTTP collector URL such as \"http://127.0.0.1:4318\", found {endpoint:?}"
+            ),
+        ),
+    }
 }
 
 /// `[server]`.

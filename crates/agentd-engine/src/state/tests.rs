@@ -96,6 +96,7 @@ fn journal(steps: Vec<Step>) -> Journal {
         steps,
         history: Vec::new(),
         roles: vec!["user".into()],
+        origin: Default::default(),
     }
 }
 

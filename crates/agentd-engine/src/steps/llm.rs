@@ -46,6 +46,12 @@ pub(crate) async fn run(
     let call = agent
         .chain
         .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));
+    let tags = agentd_llm::RunTags {
+        run_id: run_id.to_string(),
+        tenant: tenant.to_string(),
+        step: index,
+    };
+    let call = agentd_llm::for_run(tags, call);
     let result = ctx
         .with_heartbeat(tokio::time::timeout(remaining, call))
         .await?;

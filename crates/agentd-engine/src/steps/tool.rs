@@ -8,6 +8,7 @@ use crate::events::RunEventKind;
 use crate::state::{Refusal, RunState, ToolStep, new_step, timeout_error};
 use agentd_core::{ErrorCode, Pause, RunError, Step, StepKind, StepStatus, now_millis};
 use agentd_tools::{ToolContext, ToolError, ToolOutput};
+use tracing::Instrument;
 
 /// Runs the call `plan` describes.
 pub(crate) async fn run(
@@ -44,12 +45,20 @@ pub(crate) async fn run(
     // from there.
     step.call_id = Some(call.id);
     step.input = call.args;
+    let span = crate::trace::tool_span(ctx, index, &name, tool.is_some());
     let outcome = match tool {
         // A tool this agent does not have, or whose MCP server is down: the
         // tool set says which.
-        None => ctx.agent.tools.call(&tctx, &name, &step.input).await,
+        None => {
+            ctx.agent
+                .tools
+                .call(&tctx, &name, &step.input)
+                .instrument(span)
+                .await
+        }
         Some(tool) => {
-            let work = tokio::time::timeout(remaining, tool.call(&tctx, &step.input));
+            let call = tool.call(&tctx, &step.input).instrument(span);
+            let work = tokio::time::timeout(remaining, call);
             match ctx.with_heartbeat(work).await? {
                 Ok(r) => r,
                 Err(_) => {

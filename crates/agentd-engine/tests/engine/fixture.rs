@@ -81,6 +81,7 @@ async fn write_store_fixture() -> anyhow::Result<()> {
             conversation_id: conversation.map(ConversationId::parse).transpose()?,
             metadata: Some(json!({ "fixture": true })),
             idempotency_key: None,
+            origin: Default::default(),
         })
     };
     let token = tokio_util::sync::CancellationToken::new();

@@ -98,6 +98,7 @@ impl TestEngine {
             conversation_id: conversation.map(ConversationId::parse).transpose()?,
             metadata: None,
             idempotency_key: None,
+            origin: Default::default(),
         };
         Ok(self.engine.submit(who, agent, req).await?)
     }

@@ -115,13 +115,29 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    // The path only: query strings are client data with no bound on size.
-    tracing::info_span!(
+    // Layered on each route (`Router::layer`), so the route template is
+    // known: it names the span (bounded, unlike the path). The path only:
+    // query strings are client data with no bound on size.
+    let method = crate::telemetry::method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or(crate::telemetry::UNMATCHED, |p| p.as_str());
+    let span = tracing::info_span!(
         "http_request",
-        method = %req.method(),
-        path = %req.uri().path(),
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        url.path = %req.uri().path(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
         request_id = %request_id,
-    )
+    );
+    // A caller's W3C `traceparent` makes this request (and the runs it
+    // creates) part of the caller's trace.
+    agentd_telemetry::set_parent_from_headers(&span, req.headers());
+    span
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

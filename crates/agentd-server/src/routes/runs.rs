@@ -118,6 +118,10 @@ pub(crate) async fn create(
         conversation_id: req.conversation_id,
         metadata: req.metadata.map(Value::Object),
         idempotency_key,
+        // This request's id and span (the parent of the run's attempts).
+        origin: agentd_telemetry::run_origin(
+            headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        ),
     };
     let run = if req.wait {
         app.engine

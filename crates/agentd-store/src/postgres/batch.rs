@@ -50,6 +50,8 @@ pub(super) struct CreateRow {
     pub input: String,
     pub metadata: Option<String>,
     pub roles: String,
+    /// The run's [`agentd_core::RunOrigin`] as JSON, if it has one.
+    pub origin: Option<String>,
     /// The lease owner and lease length in ms of a run created claimed.
     pub claim: Option<(String, i64)>,
 }
@@ -439,6 +441,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
     let mut input = Vec::with_capacity(n);
     let mut metadata = Vec::with_capacity(n);
     let mut roles = Vec::with_capacity(n);
+    let mut origin = Vec::with_capacity(n);
     let mut owner = Vec::with_capacity(n);
     let mut lease_ms = Vec::with_capacity(n);
     for r in rows {
@@ -450,6 +453,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
         input.push(r.input.as_str());
         metadata.push(r.metadata.as_deref());
         roles.push(r.roles.as_str());
+        origin.push(r.origin.as_deref());
         owner.push(r.claim.as_ref().map(|(o, _)| o.as_str()));
         lease_ms.push(r.claim.as_ref().map(|(_, ms)| *ms));
     }
@@ -465,6 +469,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
         .bind(owner)
         .bind(lease_ms)
         .bind(rows::int::<i16, _>(SCHEMA_VERSION))
+        .bind(origin)
 }
 
 /// Rows keyed by their first column, a run id.

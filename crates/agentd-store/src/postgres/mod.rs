@@ -82,6 +82,7 @@ impl PgStore {
                 .codec
                 .seal_opt(Field::of(&run.id, "runs.metadata"), run.metadata.as_ref())?,
             roles: crate::codec::to_json(&run.roles)?,
+            origin: crate::codec::origin_json(&run.origin)?,
             claim: claim.map(|req| (req.owner.clone(), lease_ms(req.lease_for))),
         })
     }
@@ -111,6 +112,7 @@ impl PgStore {
                 steps: Vec::new(),
                 history: Vec::new(),
                 roles: run.roles.clone(),
+                origin: run.origin.clone(),
             },
         });
         Ok(Created {

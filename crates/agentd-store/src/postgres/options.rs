@@ -66,17 +66,7 @@ impl PgOptions {
 
 /// `url` with its password, if any, masked: it ends up in error messages.
 pub(super) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    agentd_core::redact_url(url)
 }
 
 /// Schema names are put into DDL, so only plain identifiers are accepted.

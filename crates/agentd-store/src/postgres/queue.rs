@@ -3,17 +3,18 @@
 
 use super::*;
 
-/// The lease a claim's result row (`reclaim, lease_token, roles, run_cols`)
-/// grants.
+/// The lease a claim's result row (`reclaim, lease_token, roles, origin,
+/// run_cols`) grants.
 pub(super) fn claimed_lease(row: &PgRow) -> Result<Lease> {
     Ok(Lease {
-        run_id: RunId(row.try_get(3)?),
-        tenant: TenantId::parse(row.try_get::<String, _>(4)?).map_err(corrupt)?,
+        run_id: RunId(row.try_get(4)?),
+        tenant: TenantId::parse(row.try_get::<String, _>(5)?).map_err(corrupt)?,
         token: row.try_get(1)?,
     })
 }
 
-/// Reads a claim's result row (`reclaim, lease_token, roles, run_cols`) and
+/// Reads a claim's result row (`reclaim, lease_token, roles, origin,
+/// run_cols`) and
 /// the journal. Only the lease holder writes a run's journal, so it may be
 /// read after the claim committed.
 pub(super) async fn claimed(
@@ -24,8 +25,10 @@ pub(super) async fn claimed(
 ) -> Result<Claimed> {
     let token: i64 = row.try_get(1)?;
     let roles: Option<String> = row.try_get(2)?;
-    let run = rows::run(codec, row, 3)?;
+    let origin: Option<String> = row.try_get(3)?;
+    let run = rows::run(codec, row, 4)?;
     let roles: Vec<String> = crate::codec::parse_opt("roles", roles)?.unwrap_or_default();
+    let origin = crate::codec::parse_opt("origin", origin)?.unwrap_or_default();
     let steps = if run.steps > 0 {
         load_steps(conn, codec, &run.id).await?
     } else {
@@ -51,6 +54,7 @@ pub(super) async fn claimed(
             steps,
             history,
             roles,
+            origin,
         },
     ))
 }

@@ -32,7 +32,7 @@ macro_rules! runnable {
 
 /// Claims the runs the CTE `c (cid, reclaim)` locked: `$1` owner, `$2` lease
 /// length in ms. Bumps the fencing token, counts a reclaim as a new attempt
-/// and audits it. Returns `reclaim, lease_token, roles, run_cols`.
+/// and audits it. Returns `reclaim, lease_token, roles, origin, run_cols`.
 macro_rules! claim {
     ($candidate:expr) => {
         claim!("", $candidate)
@@ -48,12 +48,12 @@ macro_rules! claim {
             " + $2, lease_token = lease_token + 1, attempt = attempt + c.reclaim::int4, \
              updated_at = ",
             now!(),
-            " FROM c WHERE id = c.cid RETURNING c.reclaim, lease_token, roles, ",
+            " FROM c WHERE id = c.cid RETURNING c.reclaim, lease_token, roles, origin, ",
             run_cols!(),
             "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
              SELECT id, updated_at, tenant, $1, \
              CASE WHEN reclaim THEN 'reclaimed' ELSE 'running' END FROM u) \
-             SELECT reclaim, lease_token, roles, ",
+             SELECT reclaim, lease_token, roles, origin, ",
             run_cols!(),
             " FROM u"
         )
@@ -196,18 +196,18 @@ pub(super) const LOCK_CONVERSATION: &str =
 
 /// Inserts runs and audits them, one row of the arrays per run: `$1` ids,
 /// `$2` tenants, `$3` agents, `$4` principals, `$5` conversations, `$6`
-/// inputs, `$7` metadata, `$8` roles, `$9` lease owners and `$10` lease
-/// lengths in ms; `$11` the record version. A run with an owner is created
+/// inputs, `$7` metadata, `$8` roles, `$9` lease owners, `$10` lease
+/// lengths in ms and `$12` origins; `$11` the record version. A run with an owner is created
 /// already claimed by it (as a claim right after creating it would leave
 /// it), the others queued.
 pub(super) const CREATE: &str = concat!(
     "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
-     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[]) AS w(w_id, \
-     w_tenant, w_agent, w_principal, w_conversation, w_input, w_metadata, w_roles, w_owner, \
-     w_lease_ms)), \
+     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $12::text[]) \
+     AS w(w_id, w_tenant, w_agent, w_principal, w_conversation, w_input, w_metadata, w_roles, \
+     w_owner, w_lease_ms, w_origin)), \
      ins AS (INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
      metadata, created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v, \
-     roles) SELECT w_id, w_tenant, w_agent, w_principal, w_conversation, \
+     roles, origin) SELECT w_id, w_tenant, w_agent, w_principal, w_conversation, \
      CASE WHEN w_owner IS NULL THEN 'queued' ELSE 'running' END, w_input, w_metadata, ",
     now!(),
     ", ",
@@ -216,7 +216,7 @@ pub(super) const CREATE: &str = concat!(
     now!(),
     ", w_owner, ",
     now!(),
-    " + w_lease_ms, CASE WHEN w_owner IS NULL THEN 0 ELSE 1 END, $11, w_roles FROM w \
+    " + w_lease_ms, CASE WHEN w_owner IS NULL THEN 0 ELSE 1 END, $11, w_roles, w_origin FROM w \
      RETURNING ",
     run_cols!(),
     ", lease_owner), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \

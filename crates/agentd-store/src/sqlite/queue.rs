@@ -98,7 +98,7 @@ pub(super) fn take_lease(
         None,
     )?;
     let steps = load_steps(conn, codec, &run.id)?;
-    let roles = load_roles(conn, &run.id)?;
+    let (roles, origin) = load_roles(conn, &run.id)?;
     let history = match &run.conversation_id {
         None => Vec::new(),
         Some(conv) => load_history(
@@ -116,6 +116,7 @@ pub(super) fn take_lease(
             steps,
             history,
             roles,
+            origin,
         },
     ))
 }
@@ -141,11 +142,18 @@ pub(super) fn claim_one(
     }
 }
 
-pub(super) fn load_roles(conn: &Connection, id: &RunId) -> Result<Vec<String>> {
-    let text: Option<String> = conn
-        .prepare_cached("SELECT roles FROM runs WHERE id = ?1")?
-        .query_row(params![id.0.as_bytes()], |r| r.get(0))?;
-    Ok(crate::codec::parse_opt("roles", text)?.unwrap_or_default())
+/// The creator's roles and the run's origin, kept beside the run's row.
+pub(super) fn load_roles(
+    conn: &Connection,
+    id: &RunId,
+) -> Result<(Vec<String>, agentd_core::RunOrigin)> {
+    let (roles, origin): (Option<String>, Option<String>) = conn
+        .prepare_cached("SELECT roles, origin FROM runs WHERE id = ?1")?
+        .query_row(params![id.0.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((
+        crate::codec::parse_opt("roles", roles)?.unwrap_or_default(),
+        crate::codec::parse_opt("origin", origin)?.unwrap_or_default(),
+    ))
 }
 
 pub(super) fn load_steps(conn: &Connection, codec: &Codec, id: &RunId) -> Result<Vec<Step>> {

@@ -152,8 +152,8 @@ pub(super) async fn create_run(
             }
             let mut stmt = conn.prepare_cached(concat!(
                 "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-             metadata, created_at, updated_at, available_at, v, roles) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10) \
+             metadata, created_at, updated_at, available_at, v, roles, origin) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11) \
              RETURNING ",
                 run_cols!()
             ))?;
@@ -171,6 +171,7 @@ pub(super) async fn create_run(
                         now,
                         SCHEMA_VERSION,
                         to_json(&new.roles)?,
+                        crate::codec::origin_json(&new.origin)?,
                     ],
                     |row| Ok(rows::run(codec, row, 0)),
                 )

@@ -363,6 +363,7 @@ pub fn new_run(agent: &str) -> NewRun {
         metadata: None,
         roles: vec!["user".into()],
         idempotency: None,
+        origin: Default::default(),
     }
 }
 

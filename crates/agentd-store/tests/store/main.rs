@@ -66,6 +66,7 @@ conformance!(
     queue::conversation_serialization,
     queue::conversation_waits_for_a_newer_running_run,
     queue::create_with_claim,
+    queue::origin_travels_with_the_run,
     lease::heartbeat_extends_only_a_held_lease,
     lease::journal_under_lease,
     lease::fencing_after_cancel,

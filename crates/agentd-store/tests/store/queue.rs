@@ -227,3 +227,37 @@ pub async fn create_with_claim(ctx: &Ctx) {
     // A failed run adds nothing to the conversation.
     assert!(next.journal.history.is_empty());
 }
+
+/// A run's origin (request id, trace context) comes back with every claim:
+/// in the creating commit, from the queue, and for a run without one.
+pub async fn origin_travels_with_the_run(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let req = claim("node-1");
+    let origin = agentd_core::RunOrigin {
+        request_id: Some("req-42".into()),
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        tracestate: Some("vendor=1".into()),
+    };
+    let traced = |conv: Option<&str>| agentd_core::NewRun {
+        origin: origin.clone(),
+        ..match conv {
+            Some(c) => conv_run("a", c),
+            None => new_run("a"),
+        }
+    };
+
+    // Claimed as it is created (PostgreSQL's batched insert).
+    let created = s.create_run(&t, &traced(None), Some(&req)).await.unwrap();
+    assert_eq!(created.claimed.unwrap().journal.origin, origin);
+    // Claimed from the queue, in whichever process, later: read back.
+    let queued = s.create_run(&t, &traced(Some("c")), None).await.unwrap();
+    assert!(queued.claimed.is_none());
+    let claimed = s.claim_next(&req).await.unwrap().expect("queued run");
+    assert_eq!(claimed.lease.run_id, queued.run.id);
+    assert_eq!(claimed.journal.origin, origin);
+    // None stored, none read.
+    s.create_run(&t, &new_run("a"), None).await.unwrap();
+    let plain = s.claim_next(&req).await.unwrap().expect("plain run");
+    assert_eq!(plain.journal.origin, agentd_core::RunOrigin::default());
+}

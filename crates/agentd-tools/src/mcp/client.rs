@@ -192,7 +192,8 @@ impl Session for RmcpSession {
         name: &str,
         args: Map<String, Value>,
     ) -> Result<CallResult, McpError> {
-        let params = CallToolRequestParams::new(name.to_owned()).with_arguments(args);
+        let mut params = CallToolRequestParams::new(name.to_owned()).with_arguments(args);
+        params.meta = trace_meta();
         match self.peer.call_tool_once(params).await.map_err(map_error)? {
             CallToolResponse::Complete(result) => Ok(result_value(result)),
             CallToolResponse::InputRequired(_) => Err(McpError::Remote(
@@ -224,4 +225,20 @@ impl Session for RmcpSession {
     fn last_words(&self) -> Option<String> {
         last_line(&self.tail)
     }
+}
+
+/// The current span's trace context as request `_meta` (`traceparent`,
+/// `tracestate`: MCP's SEP-414), for stdio and HTTP servers alike; `None`
+/// when the call is not traced.
+fn trace_meta() -> Option<rmcp::model::RequestMetaObject> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    agentd_telemetry::inject(&mut headers);
+    let field = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let traceparent = field("traceparent")?;
+    let mut meta = rmcp::model::RequestMetaObject::new();
+    meta.set_traceparent(traceparent);
+    if let Some(state) = field("tracestate") {
+        meta.set_tracestate(state);
+    }
+    Some(meta)
 }

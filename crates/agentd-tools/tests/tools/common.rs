@@ -130,3 +130,24 @@ pub async fn twin_listeners() -> (tokio::net::TcpListener, tokio::net::TcpListen
     }
     panic!("no port free on both 127.0.0.1 and 127.0.0.2");
 }
+
+/// Traces this thread's spans with OpenTelemetry (no exporter) until the
+/// guard drops.
+pub fn traced() -> tracing::subscriber::DefaultGuard {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test"))),
+    )
+}
+
+/// The W3C `traceparent` a call made inside `span` sends.
+pub fn traceparent_of(span: &tracing::Span) -> String {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    format!("00-{}-{}-01", sc.trace_id(), sc.span_id())
+}

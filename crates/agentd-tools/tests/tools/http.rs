@@ -47,6 +47,7 @@ async fn server() -> std::net::SocketAddr {
                         "idempotency_key": headers.get("idempotency-key").and_then(|v| v.to_str().ok()),
                         "content_type": headers.get("content-type").and_then(|v| v.to_str().ok()),
                         "x_custom": headers.get("x-custom").and_then(|v| v.to_str().ok()),
+                        "traceparent": headers.get("traceparent").and_then(|v| v.to_str().ok()),
                         "body": body,
                     }))
                 },
@@ -195,4 +196,33 @@ async fn http_request_sends_method_headers_body_and_idempotency_key() {
         let err = req.call(&c, &bad).await.unwrap_err();
         assert!(matches!(err, ToolError::InvalidArgs { .. }), "{bad}: {err}");
     }
+}
+
+/// Webhook and HTTP tools share one client: a call made in a traced span
+/// sends that span's W3C `traceparent`, an untraced one sends none.
+#[tokio::test]
+async fn a_traced_call_sends_its_trace_context() {
+    use tracing::Instrument;
+
+    let addr = server().await;
+    let reg = registry_with(
+        "[tools.http_get]\nallow = [\"127.0.0.1\"]\n",
+        FakeDns::new(&[]),
+        &[],
+    )
+    .await;
+    let get = reg.get("http_get").unwrap();
+    let url = json!({ "url": format!("http://{addr}/echo") });
+    let sent = |v: Value| -> Value {
+        let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+        body["traceparent"].clone()
+    };
+
+    assert_eq!(sent(value(get.call(&ctx(), &url).await)), Value::Null);
+
+    let _traced = traced();
+    let span = tracing::info_span!("tool_call");
+    let expected = traceparent_of(&span);
+    let v = value(get.call(&ctx(), &url).instrument(span).await);
+    assert_eq!(sent(v), json!(expected));
 }

@@ -91,7 +91,7 @@ async fn exercise(reg: &Registry) {
     let status = reg.mcp_status();
     assert_eq!(status.len(), 1);
     assert!(status[0].healthy, "{status:?}");
-    assert_eq!(status[0].detail, "connected, 7 tools");
+    assert_eq!(status[0].detail, "connected, 8 tools");
 
     let set = reg
         .resolve(&["echo".to_owned(), "mcp:py/*".to_owned()])
@@ -107,7 +107,8 @@ async fn exercise(reg: &Registry) {
             "mcp:py/fail",
             "mcp:py/pid",
             "mcp:py/shout",
-            "mcp:py/slow"
+            "mcp:py/slow",
+            "mcp:py/traceparent"
         ]
     );
     // Providers get names they accept; calls by those names work.
@@ -164,6 +165,17 @@ async fn exercise(reg: &Registry) {
         panic!("{err:?}")
     };
     assert!(message.contains("at /a"), "{message}");
+    // A traced call carries its span's context in the request's `_meta`
+    // (SEP-414); an untraced one carries none.
+    assert_eq!(
+        value(reg, "mcp:py/traceparent", json!({})).await,
+        json!("<none>")
+    );
+    let _traced = traced();
+    let span = tracing::info_span!("tool_call");
+    let expected = traceparent_of(&span);
+    let sent = tracing::Instrument::instrument(value(reg, "mcp:py/traceparent", json!({})), span);
+    assert_eq!(sent.await, json!(expected));
 }
 
 #[tokio::test]

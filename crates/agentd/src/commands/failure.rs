@@ -9,7 +9,7 @@ use agentd_store::StoreError;
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]
-pub(super) struct Failure {
+pub struct Failure {
     pub(super) code: u8,
     pub(super) message: String,
 }

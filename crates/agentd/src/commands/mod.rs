@@ -17,7 +17,7 @@ use agentd_config::{Config, ConfigSource};
 use agentd_core::{Identity, PrincipalId, RunId, TenantId};
 use agentd_engine::{Engine, EngineError};
 use agentd_store::Store;
-use failure::Failure;
+pub use failure::Failure;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,8 +30,8 @@ pub mod exit {
 }
 
 /// Runs the command and turns its outcome into an exit code.
-pub async fn dispatch(cli: Cli) -> u8 {
-    match run(cli).await {
+pub async fn dispatch(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> u8 {
+    match run(cli, loaded).await {
         Ok(code) => code,
         Err(f) => {
             eprintln!("error: {}", f.message);
@@ -40,8 +40,8 @@ pub async fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8, Failure> {
-    let (config, source) = load_config(&cli)?;
+async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Result<u8, Failure> {
+    let (config, source) = loaded?;
     let _ = SOURCE.set(source.to_string());
     match &cli.command {
         Command::Serve { no_workers } => serve::serve(&config, &source, !no_workers, true).await,
@@ -49,7 +49,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.ping().await?;
-            eprintln!("migrations applied to {}", config.store.url);
+            eprintln!(
+                "migrations applied to {}",
+                agentd_core::redact_url(&config.store.url)
+            );
             Ok(exit::OK)
         }
         Command::Run(args) => run::run_once(&config, args, cli.json).await,
@@ -61,7 +64,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), Failure> {
+/// The configuration the command line names (or the default one).
+pub fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), Failure> {
     // Only the HTTP API authenticates; its auth config is checked when it
     // is built (`AuthSetupError`, exit 2).
     Config::load(cli.config.as_deref()).map_err(|e| Failure::usage(e.to_string()))

@@ -20,11 +20,15 @@ pub(super) async fn run_once(config: &Config, args: &RunArgs, json: bool) -> Res
         .map(ConversationId::parse)
         .transpose()
         .map_err(|e| Failure::usage(format!("--conversation: {e}")))?;
+    // With tracing on, the run's attempts are children of this command's
+    // span, which lasts until the command returns: one trace per run.
+    let command = tracing::info_span!("cli_run", otel.name = "agentd run");
     let submit = Submit {
         input: json_or_text(&args.input),
         conversation_id,
         metadata: None,
         idempotency_key: None,
+        origin: command.in_scope(|| agentd_telemetry::run_origin(None)),
     };
     let run = engine
         .submit(&who, &args.agent, submit)

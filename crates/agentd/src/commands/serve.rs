@@ -28,7 +28,9 @@ pub(super) async fn serve(
         .await?
         .with_version(env!("CARGO_PKG_VERSION"));
     let app = if workers { app } else { app.without_workers() };
-    tracing::info!(config = %source, store = %config.store.url, "agentd starting");
+    // The URL may hold the database password.
+    let store = agentd_core::redact_url(&config.store.url);
+    tracing::info!(config = %source, store = %store, "agentd starting");
     if config.auth.mode == AuthMode::None && http {
         tracing::warn!(
             "auth.mode = \"none\": identities come from X-Tenant-Id headers; for development only"

@@ -12,3 +12,4 @@ mod keys;
 mod store;
 mod support;
 mod tls;
+mod traces;
