@@ -236,6 +236,8 @@ struct Inner {
     events: EventBus,
     pool: Pool,
     waiters: Waiters,
+    /// When the gauges read from the store were last refreshed.
+    store_gauges: meter::StoreGauges,
 }
 
 impl Engine {
@@ -273,6 +275,7 @@ impl Engine {
                 claim,
                 events: EventBus::new(4096),
                 waiters: Waiters::default(),
+                store_gauges: meter::StoreGauges::default(),
             }),
         })
     }

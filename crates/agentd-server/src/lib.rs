@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod limit;
+mod ops;
 mod readiness;
 mod routes;
 mod telemetry;

@@ -1,8 +1,8 @@
 //! `/health` (liveness) and `/ready` (readiness). Neither needs a credential:
 //! orchestrators probe them.
 
-use crate::AppState;
 use crate::error::CauseChain;
+use crate::ops::Probe;
 use crate::readiness::{Report, StoreCheck};
 use agentd_core::ErrorCode;
 use agentd_engine::EngineError;
@@ -18,7 +18,7 @@ use std::time::Duration;
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: the process is up.
-pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
+pub(crate) async fn health(State(app): State<Probe>) -> Json<Value> {
     Json(json!({ "status": "ok", "version": &*app.version }))
 }
 
@@ -27,7 +27,7 @@ pub(crate) async fn health(State(app): State<AppState>) -> Json<Value> {
 /// the store fails its check or the process drains after its shutdown
 /// signal. See [`Report`] for the rule. A store failure's cause is logged,
 /// not sent: the endpoint is unauthenticated.
-pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn ready(State(app): State<Probe>) -> (StatusCode, Json<Value>) {
     let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.reads().ping()).await {
         Ok(Ok(())) => StoreCheck::Ok,
         Ok(Err(EngineError::Store(StoreError::Migrate(_)))) => {

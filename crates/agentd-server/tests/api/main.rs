@@ -15,6 +15,7 @@ mod helpers;
 mod jwt;
 mod keys;
 mod lifecycle;
+mod metric_families;
 mod metrics;
 mod postgres;
 mod rate_limit;
