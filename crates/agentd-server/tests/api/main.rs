@@ -8,6 +8,7 @@
 
 mod audit;
 mod dead_letters;
+mod deploy;
 mod errors;
 mod events;
 mod health;

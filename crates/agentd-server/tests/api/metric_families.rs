@@ -255,6 +255,8 @@ async fn each_family_appears_with_bounded_labels_after_runs() {
             "{name}"
         );
     }
+    // What the dashboard and alert rules read is really exported.
+    crate::deploy::check_against_scrape(&text);
 }
 
 #[tokio::test]
