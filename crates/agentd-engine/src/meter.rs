@@ -197,6 +197,10 @@ fn run_seconds(created: i64, ended: i64) -> f64 {
     (ended.saturating_sub(created)).max(0) as f64 / 1000.0
 }
 
+/// How long a scrape waits for a store read: a slow store must not hold
+/// `/metrics` past the scraper's own timeout (the last values stay).
+const STORE_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// When the gauges read from the store were last refreshed.
 #[derive(Default)]
 pub(crate) struct StoreGauges {
@@ -257,27 +261,39 @@ impl Engine {
             return;
         }
         let store = &self.inner.store;
-        match store.count_queue_all_tenants().await {
-            Ok(counts) => {
-                metrics::gauge!(metric::RUNS, metric::STATUS => "queued").set(counts.queued as f64);
-                metrics::gauge!(metric::RUNS, metric::STATUS => "running")
-                    .set(counts.running as f64);
-            }
-            Err(e) => tracing::warn!(error = %e, "counting the queue for /metrics failed"),
+        if let Some(counts) = gauge_read("the queue", store.count_queue_all_tenants()).await {
+            metrics::gauge!(metric::RUNS, metric::STATUS => "queued").set(counts.queued as f64);
+            metrics::gauge!(metric::RUNS, metric::STATUS => "running").set(counts.running as f64);
         }
         for (tenant, limit) in &self.inner.budgets {
             let Ok(id) = agentd_core::TenantId::parse(tenant) else {
                 continue;
             };
-            match store.budget_spent(&id, limit.period).await {
-                Ok(spent) => {
-                    metrics::gauge!(metric::BUDGET_SPENT_USD, metric::TENANT => tenant.clone())
-                        .set(spent)
-                }
-                Err(e) => {
-                    tracing::warn!(tenant, error = %e, "reading budget spending for /metrics failed")
-                }
+            if let Some(spent) =
+                gauge_read("budget spending", store.budget_spent(&id, limit.period)).await
+            {
+                metrics::gauge!(metric::BUDGET_SPENT_USD, metric::TENANT => tenant.clone())
+                    .set(spent);
             }
+        }
+    }
+}
+
+/// The result of a store read for a gauge, or `None` (logged) when it
+/// failed or outlasted [`STORE_READ_TIMEOUT`].
+async fn gauge_read<T>(
+    what: &str,
+    read: impl std::future::Future<Output = agentd_store::Result<T>>,
+) -> Option<T> {
+    match tokio::time::timeout(STORE_READ_TIMEOUT, read).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "reading {what} for /metrics failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?STORE_READ_TIMEOUT, "reading {what} for /metrics timed out");
+            None
         }
     }
 }

@@ -204,6 +204,10 @@ async fn shutdown_turns_ready_503_and_ends_event_streams_with_a_shutdown_event()
     // Act
     let signalled = Instant::now();
     shutdown.cancel();
+    // The caller's token reaches the process's own stop token through a
+    // task: let it run (this test runs on one thread, and the store ping
+    // below need not yield).
+    tokio::task::yield_now().await;
     let ready = tower::ServiceExt::oneshot(
         router,
         axum::http::Request::get("/ready")
