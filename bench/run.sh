@@ -52,6 +52,11 @@ for store in $stores; do
   run --store "$store" --transport http --mode seq --runs "$seq_runs" --api-key --rate-limits
   run --store "$store" --transport http --mode conc --runs "$conc_runs" --concurrency 64 \
     --api-key --rate-limits
+  # Metrics overhead: W1 conc in process with no recorder at all; compare
+  # with the in-process conc row above (agentd's Prometheus recorder on).
+  # For a tighter figure alternate the two: NEW_ARGS=--no-metrics bench/ab.sh.
+  run --store "$store" --transport inproc --mode conc --runs "$conc_runs" --concurrency 64 \
+    --no-metrics
 done
 # A fleet on one PostgreSQL: 1 and 3 `agentd worker` processes.
 case " $stores " in *" postgres "*)

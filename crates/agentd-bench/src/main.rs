@@ -116,6 +116,11 @@ struct RunArgs {
     /// authenticating costs.
     #[arg(long)]
     api_key: bool,
+    /// In process: install a no-op metrics recorder before agentd starts,
+    /// so no metric is recorded (agentd's Prometheus recorder then cannot
+    /// install): the baseline of the metrics' overhead.
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 fn input(i: usize) -> String {
@@ -245,12 +250,20 @@ async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Resu
                     "--api-key needs --transport http: in process there is no request to authenticate"
                 );
             }
+            if args.no_metrics && metrics::set_global_recorder(metrics::NoopRecorder).is_err() {
+                bail!("--no-metrics: a metrics recorder is already installed");
+            }
             let text = config_text(&s.url, workers, 0, "") + &rate_limit_text(args);
             let mut config = Config::from_toml_str(&text)?;
             config.store.url = s.url.clone();
             Target::InProc(InProc::start(&config).await?)
         }
         Transport::Http => {
+            if args.no_metrics {
+                bail!(
+                    "--no-metrics needs --transport inproc: the served process records its metrics"
+                );
+            }
             let port = target::free_port()?;
             let path = s.dir.join("bench.toml");
             let text =
@@ -329,6 +342,9 @@ fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<Stri
     }
     if args.api_key {
         m.insert("auth".into(), json!("api_key"));
+    }
+    if args.no_metrics {
+        m.insert("metrics".into(), json!(false));
     }
     if args.store == StoreKind::Postgres {
         m.insert("pg".into(), json!(pg_link(&args.pg_url)));

@@ -74,7 +74,8 @@ fn transport(v: &Value) -> String {
     prefilled(v, t)
 }
 
-/// `t`, and the prefill, auth and rate limits if the line had them.
+/// `t`, and the prefill, auth, metrics and rate limits if the line had
+/// them.
 fn prefilled(v: &Value, t: String) -> String {
     let t = match v["prefill"].as_u64() {
         Some(n) => format!("{t}, prefill {n}"),
@@ -83,6 +84,10 @@ fn prefilled(v: &Value, t: String) -> String {
     let t = match v["auth"].as_str() {
         Some(mode) => format!("{t}, {mode} auth"),
         None => t,
+    };
+    let t = match v["metrics"].as_bool() {
+        Some(false) => format!("{t}, no metrics recorder"),
+        _ => t,
     };
     match v["rate_limits"].as_str() {
         Some(backend) => format!("{t}, rate limits on ({backend})"),

@@ -110,6 +110,11 @@ pub struct ServerConfig {
     /// while `/ready` answers 503, so load balancers take the process out
     /// before its port refuses them (0: stop accepting at once).
     pub drain_delay: Dur,
+    /// A second, plain-HTTP listener serving only `/health`, `/ready` and
+    /// `/metrics` without a credential, e.g. `"0.0.0.0:9090"`: how an
+    /// `agentd worker`, which serves no API, is probed and scraped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +127,7 @@ impl Default for ServerConfig {
             tls_key: None,
             metrics_auth: false,
             drain_delay: Dur::from_secs(0),
+            metrics_listen: None,
         }
     }
 }

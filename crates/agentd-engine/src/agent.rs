@@ -6,6 +6,7 @@ use agentd_config::{AgentConfig, Config, MemoryStrategy, Pricing};
 use agentd_llm::{BreakerRegistry, ProviderChain};
 use agentd_tools::{Registry, ToolSet};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A runnable agent.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct Agent {
     pub price_ceiling: Option<Pricing>,
     /// The most output tokens a call of the chain is assumed to produce.
     pub max_output_tokens: u32,
+    /// Its metric handles (shared by clones).
+    pub(crate) meters: Arc<crate::meter::AgentMeters>,
 }
 
 impl Agent {
@@ -56,7 +59,13 @@ impl Agent {
                 .unwrap_or(agentd_llm::pricing::DEFAULT_OUTPUT_ESTIMATE);
             max_output_tokens = max_output_tokens.max(out);
         }
+        let meters = crate::meter::AgentMeters::new(
+            &a.name,
+            &a.providers,
+            config.tenants.keys().cloned().collect(),
+        );
         Ok(Self {
+            meters: Arc::new(meters),
             config: a.clone(),
             chain,
             tools,

@@ -53,6 +53,7 @@ impl RunCtx<'_> {
             loop {
                 every.tick().await;
                 if let Err(e) = self.store.heartbeat(self.lease, lease_for).await {
+                    crate::meter::heartbeat_lost();
                     return self.failure(e);
                 }
             }
@@ -162,6 +163,7 @@ pub(crate) async fn finish(
         .finish_run(lease, &writes, &outcome)
         .await
         .map_err(|e| store_failure(lease, e))?;
+    crate::meter::attempt_ended(&run, &outcome);
     events.completed(&run, writes);
     match &outcome {
         Outcome::Succeeded { .. } => {

@@ -239,6 +239,8 @@ struct Inner {
     events: EventBus,
     pool: Pool,
     waiters: Waiters,
+    /// When the gauges read from the store were last refreshed.
+    store_gauges: meter::StoreGauges,
 }
 
 impl Engine {
@@ -276,6 +278,7 @@ impl Engine {
                 claim,
                 events: EventBus::new(4096),
                 waiters: Waiters::default(),
+                store_gauges: meter::StoreGauges::default(),
             }),
         })
     }

@@ -81,6 +81,7 @@ impl Engine {
             let outcome = Outcome::Failed { error };
             return ctx::finish(store, &inner.events, lease, Vec::new(), outcome).await;
         };
+        meter::attempt_started(agent, &journal);
         // Every lost lease (a worker that died mid-step) counts as an
         // attempt, so a run that keeps killing its workers ends up dead
         // instead of taking the fleet down one process at a time.
@@ -140,14 +141,14 @@ async fn run_loop(
                 let started = Instant::now();
                 let span = crate::trace::step_span(ctx, st, StepKind::Llm);
                 let happened = steps::llm::run(ctx, st, remaining).instrument(span).await?;
-                meter::step_took(&ctx.agent.config.name, StepKind::Llm, started.elapsed());
+                meter::step_took(ctx.agent, StepKind::Llm, started.elapsed());
                 happened
             }
             Next::CallTool(plan) => {
                 let started = Instant::now();
                 let span = crate::trace::step_span(ctx, st, StepKind::Tool);
                 let happened = steps::tool::run(ctx, st, plan).instrument(span).await?;
-                meter::step_took(&ctx.agent.config.name, StepKind::Tool, started.elapsed());
+                meter::step_took(ctx.agent, StepKind::Tool, started.elapsed());
                 happened
             }
             Next::Refuse(refusal) => steps::tool::refuse(ctx, st, refusal).await?,

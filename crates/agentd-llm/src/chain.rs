@@ -1,11 +1,11 @@
 //! The fallback chain the engine calls: an agent's `providers` in order,
-//! each behind retry → circuit breaker → per-call timeout, skipping a
+//! each behind retry → circuit breaker → metering → per-call timeout, skipping a
 //! provider whose circuit is open; the first answer wins.
 
 use crate::breaker::WithBreaker;
 use crate::{
     BreakerRegistry, BreakerSettings, BuildError, CircuitBreaker, Completion, CompletionRequest,
-    OnToken, Provider, ProviderError, Retry, RetryPolicy, WithTimeout,
+    Metered, OnToken, Provider, ProviderError, Retry, RetryPolicy, WithTimeout,
 };
 use agentd_config::{AgentConfig, ProviderConfig};
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ impl ProviderChain {
             .into_iter()
             .map(|(provider, timeout)| {
                 let name = provider.name().to_owned();
-                let timed = WithTimeout::new(provider, timeout);
+                let timed = Metered::new(WithTimeout::new(provider, timeout));
                 let breaker = breaker.map(|s| breakers.get_or_create(&name, s));
                 let guarded: Arc<dyn Provider> = match &breaker {
                     Some(b) => Arc::new(WithBreaker::new(timed, b.clone())),

@@ -26,6 +26,7 @@
 //! Layering per provider, outermost first: [`Retry`] (backoff + jitter,
 //! `Retry-After`, no retry once text was streamed) → [`WithBreaker`] (one
 //! [`CircuitBreaker`] per provider name, shared through the registry) →
+//! [`Metered`] (call duration, time to first token, errors by class) →
 //! [`WithTimeout`] (`providers.<name>.timeout`) → the client. Every failed
 //! attempt counts towards the breaker, and an open breaker stops the retries
 //! so the chain moves to the next provider at once.
@@ -36,6 +37,7 @@ pub mod chain;
 mod error;
 mod http;
 mod messages;
+pub mod metered;
 pub mod mock;
 pub mod openai;
 pub mod pricing;
@@ -52,6 +54,7 @@ pub use chain::{ChainOutcome, ProviderChain};
 pub use error::{BuildError, ProviderError};
 pub use http::{ApiKey, HttpSettings};
 pub use messages::Messages;
+pub use metered::Metered;
 pub use mock::MockProvider;
 pub use openai::OpenAiProvider;
 pub use retry::{Retry, RetryOutcome, RetryPolicy};

@@ -6,8 +6,12 @@
 //! until the shutdown token fires. With `server.tls_cert` /
 //! `server.tls_key` the server speaks HTTPS, and
 //! [`Application::tls_reloader`] reloads its certificate (SIGHUP).
+//! With [`Application::with_ops_listener`] (`server.metrics_listen`) a
+//! second listener serves only `/health`, `/ready` and `/metrics`: an
+//! `agentd worker` is probed and scraped there.
 //! The binary, the API tests and the bench all start agentd through here.
 
+use crate::ops::Probe;
 use crate::tls::{TlsError, TlsListener, TlsReloader};
 use crate::{AppState, ServerError, router};
 use agentd_config::Config;
@@ -76,6 +80,10 @@ pub struct Application {
     /// it (so `/ready` turns 503 and event streams end the moment it fires)
     /// and every task `run_until_stopped` starts stops on it.
     stop: CancellationToken,
+    /// The listener of `/health`, `/ready` and `/metrics` alone, if any.
+    ops: Option<(TcpListener, SocketAddr)>,
+    /// The version `/health` reports on the ops listener.
+    version: Arc<str>,
 }
 
 impl Application {
@@ -91,6 +99,9 @@ impl Application {
             (Some(_), Some(cert), Some(key)) => Some(TlsReloader::load(cert, key)?),
             _ => None,
         };
+        // The metrics recorder before anything records: the engine's and
+        // the providers' metric handles are looked up once, on first use.
+        crate::telemetry::prometheus();
         let store = open_store(config).await?;
         let engine = Engine::new(config, store).await?;
         let stop = CancellationToken::new();
@@ -132,7 +143,23 @@ impl Application {
             request_grace: config.queue.shutdown_grace.get(),
             drain_delay: config.server.drain_delay.get(),
             stop,
+            ops: None,
+            version: env!("CARGO_PKG_VERSION").into(),
         })
+    }
+
+    /// Also serves `/health`, `/ready` and `/metrics`, without a
+    /// credential, on `listener` (`server.metrics_listen`): the only
+    /// endpoints of a process without the API (`agentd worker`).
+    pub fn with_ops_listener(mut self, listener: TcpListener) -> Result<Self, AppError> {
+        let addr = listener.local_addr()?;
+        self.ops = Some((listener, addr));
+        Ok(self)
+    }
+
+    /// The address of the ops listener, if there is one.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|(_, addr)| *addr)
     }
 
     /// Serves the API without executing runs (`agentd serve --no-workers`).
@@ -143,8 +170,10 @@ impl Application {
 
     /// The version `/health` reports (the crate's version by default).
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        let version: String = version.into();
+        self.version = version.as_str().into();
         if let Some(http) = &mut self.http {
-            http.state.set_version(version.into());
+            http.state.set_version(version);
         }
         self
     }
@@ -221,8 +250,18 @@ impl Application {
             let token = stop.clone();
             tasks.spawn(async move { engine.run_workers(token).await });
         }
-        if self.http.is_some() {
-            tasks.spawn(crate::telemetry::run_upkeep(stop.clone()));
+        tasks.spawn(crate::telemetry::run_upkeep(stop.clone()));
+        if let Some((listener, addr)) = self.ops {
+            let probe = Probe::new(self.engine.clone(), self.version.clone(), stop.clone());
+            let token = stop.clone();
+            tracing::info!(%addr, "serving /health, /ready and /metrics");
+            tasks.spawn(async move {
+                let router = crate::ops::router(probe);
+                let stopped = async move { token.cancelled().await };
+                if let Err(e) = crate::serve(listener, router, stopped).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
         }
         if let Some(limiter) = self.http.as_ref().and_then(|h| h.state.limiter()) {
             tasks.spawn(limiter.clone().run_retention(stop.clone()));

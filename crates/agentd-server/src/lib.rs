@@ -11,6 +11,7 @@ mod error;
 mod extract;
 pub mod limit;
 mod openapi;
+mod ops;
 mod readiness;
 mod routes;
 mod telemetry;

@@ -7,7 +7,7 @@
 //! [`crate::AppState`] built: every Application of a process (the API tests
 //! start many) shares its counters.
 
-use crate::AppState;
+use crate::ops::Probe;
 use agentd_core::metric;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, Method, header};
@@ -29,6 +29,21 @@ const RUN_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
     1800.0, 3600.0,
 ];
+
+/// Buckets of provider calls and time to first token, seconds: a first
+/// token comes in a fraction of a second, a long answer in minutes.
+const PROVIDER_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// Buckets of store commits, seconds: an fsync takes well under a
+/// millisecond on NVMe and tens of milliseconds on network disks.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Buckets of writes per group commit (the writers take at most 256).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// How often histogram samples are folded into their buckets between
 /// scrapes, so an unscraped process does not accumulate them.
@@ -65,7 +80,12 @@ fn builder() -> Result<PrometheusBuilder, BuildError> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(full(metric::HTTP_REQUEST_DURATION), HTTP_BUCKETS)?
         .set_buckets_for_metric(full(metric::RUN_DURATION), RUN_BUCKETS)?
-        .set_buckets_for_metric(full(metric::STEP_DURATION), RUN_BUCKETS)
+        .set_buckets_for_metric(full(metric::STEP_DURATION), RUN_BUCKETS)?
+        .set_buckets_for_metric(full(metric::RUN_QUEUE_WAIT), RUN_BUCKETS)?
+        .set_buckets_for_metric(full(metric::PROVIDER_CALL_DURATION), PROVIDER_BUCKETS)?
+        .set_buckets_for_metric(full(metric::PROVIDER_TIME_TO_FIRST_TOKEN), PROVIDER_BUCKETS)?
+        .set_buckets_for_metric(full(metric::STORE_COMMIT_DURATION), COMMIT_BUCKETS)?
+        .set_buckets_for_metric(full(metric::STORE_BATCH_SIZE), BATCH_BUCKETS)
 }
 
 /// The `# HELP` lines.
@@ -93,6 +113,77 @@ fn describe() {
         "Time one step took to execute."
     );
     describe_gauge!(metric::WORKER_SLOTS, "Worker slots of this process.");
+    describe_histogram!(
+        metric::RUN_QUEUE_WAIT,
+        Unit::Seconds,
+        "Time from a run's creation to its first claim by a worker."
+    );
+    describe_gauge!(
+        metric::RUNS,
+        "Runs queued or running in the whole store, refreshed at most every 10s."
+    );
+    describe_counter!(
+        metric::RUN_ATTEMPTS,
+        "Run attempts started by this process's workers."
+    );
+    describe_counter!(
+        metric::RUN_RETRIES,
+        "Attempts that failed retryably and requeued their run."
+    );
+    describe_counter!(metric::DEAD_LETTERS, "Runs moved to the dead-letter list.");
+    describe_histogram!(
+        metric::PROVIDER_CALL_DURATION,
+        Unit::Seconds,
+        "One call to a model provider, retries counted separately."
+    );
+    describe_histogram!(
+        metric::PROVIDER_TIME_TO_FIRST_TOKEN,
+        Unit::Seconds,
+        "Time from a streamed provider call's start to its first text."
+    );
+    describe_counter!(
+        metric::PROVIDER_ERRORS,
+        "Failed provider calls by error class."
+    );
+    describe_gauge!(
+        metric::PROVIDER_CIRCUIT_STATE,
+        "Provider circuit breaker state: 0 closed, 1 half-open, 2 open."
+    );
+    describe_counter!(metric::TOKENS, "Model tokens by type (input, output).");
+    describe_gauge!(
+        metric::COST_USD,
+        "USD of model calls since the process started (only increases)."
+    );
+    describe_counter!(
+        metric::BUDGET_RESERVATIONS,
+        "Model calls that reserved tenant budget."
+    );
+    describe_counter!(
+        metric::BUDGET_REJECTIONS,
+        "Model calls refused because the tenant's budget was spent."
+    );
+    describe_gauge!(
+        metric::BUDGET_SPENT_USD,
+        "USD the tenant spent in the current budget period."
+    );
+    describe_gauge!(metric::BUDGET_LIMIT_USD, "The tenant's budget per period.");
+    describe_counter!(
+        metric::LEASES_RECLAIMED,
+        "Runs claimed after their previous lease expired."
+    );
+    describe_counter!(
+        metric::HEARTBEATS_LOST,
+        "Lease heartbeats that failed, dropping the run."
+    );
+    describe_histogram!(
+        metric::STORE_COMMIT_DURATION,
+        Unit::Seconds,
+        "One group commit of the store's writer."
+    );
+    describe_histogram!(
+        metric::STORE_BATCH_SIZE,
+        "Writes carried by one group commit."
+    );
     describe_counter!(
         metric::STORE_COMMITS,
         "Write transactions committed to the store by this process."
@@ -112,7 +203,7 @@ fn describe() {
     );
     describe_counter!(
         metric::PROCESS_CPU_SECONDS,
-        "User and system CPU time spent, whole seconds."
+        "User and system CPU time spent in seconds."
     );
     describe_gauge!(metric::PROCESS_OPEN_FDS, "Open file descriptors.");
 }
@@ -204,15 +295,11 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
     responses((status = 200, description = "Prometheus text format 0.0.4.",
         content_type = "text/plain", body = String)),
 )]
-pub(crate) async fn render(
-    State(app): State<AppState>,
-) -> ([(HeaderName, &'static str); 1], String) {
+pub(crate) async fn render(State(app): State<Probe>) -> ([(HeaderName, &'static str); 1], String) {
     // The store keeps its own count; a counter only moves up, so the
     // largest count of the process's stores is shown (one in production).
     metrics::counter!(metric::STORE_COMMITS).absolute(app.engine.reads().commits());
-    let slots = app.engine.worker_slots();
-    metrics::gauge!(metric::WORKER_SLOTS, "state" => "busy").set(f64::from(slots.busy));
-    metrics::gauge!(metric::WORKER_SLOTS, "state" => "free").set(f64::from(slots.free));
+    app.engine.refresh_gauges().await;
     process::record();
     (
         [(
@@ -228,9 +315,41 @@ pub(crate) async fn render(
 mod process {
     use agentd_core::metric;
 
-    /// Clock ticks per second of `/proc/<pid>/stat` times: `USER_HZ`,
-    /// fixed at 100 in the Linux user-space ABI.
-    const TICKS_PER_SECOND: u64 = 100;
+    /// `AT_CLKTCK` of the auxiliary vector: the kernel's `USER_HZ`, the
+    /// unit of `/proc/<pid>/stat` times (what `sysconf(_SC_CLK_TCK)`
+    /// returns, read without `unsafe`).
+    const AT_CLKTCK: u64 = 17;
+
+    /// `USER_HZ` when the auxiliary vector cannot be read: 100 on every
+    /// Linux architecture agentd builds for.
+    const DEFAULT_TICKS_PER_SECOND: u64 = 100;
+
+    /// Clock ticks per second, read once from `/proc/self/auxv`.
+    fn ticks_per_second() -> u64 {
+        static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *TICKS.get_or_init(|| {
+            std::fs::read("/proc/self/auxv")
+                .ok()
+                .and_then(|a| clock_ticks(&a))
+                .unwrap_or(DEFAULT_TICKS_PER_SECOND)
+        })
+    }
+
+    /// The `AT_CLKTCK` value of an auxiliary vector (native-endian
+    /// `(type, value)` pairs of machine words, ended by type 0).
+    pub(super) fn clock_ticks(auxv: &[u8]) -> Option<u64> {
+        const WORD: usize = std::mem::size_of::<usize>();
+        let word = |b: &[u8]| -> Option<u64> {
+            let bytes: [u8; WORD] = b.try_into().ok()?;
+            Some(usize::from_ne_bytes(bytes) as u64)
+        };
+        auxv.chunks_exact(2 * WORD)
+            .map_while(|pair| Some((word(&pair[..WORD])?, word(&pair[WORD..])?)))
+            .take_while(|(ty, _)| *ty != 0)
+            .find(|(ty, _)| *ty == AT_CLKTCK)
+            .map(|(_, v)| v)
+            .filter(|v| *v > 0)
+    }
 
     /// Sets the process gauges and counter from `/proc/self`.
     pub(super) fn record() {
@@ -244,7 +363,10 @@ mod process {
             .ok()
             .and_then(|s| cpu_ticks(&s))
         {
-            metrics::counter!(metric::PROCESS_CPU_SECONDS).absolute(ticks / TICKS_PER_SECOND);
+            // Fractional seconds: a counter holds whole numbers, so this
+            // one is set as a gauge would be (it only grows).
+            metrics::gauge!(metric::PROCESS_CPU_SECONDS)
+                .set(ticks as f64 / ticks_per_second() as f64);
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
             // One of them is the directory being read.
@@ -300,6 +422,22 @@ mod process {
         }
 
         #[test]
+        fn clock_ticks_come_from_at_clktck() {
+            let pairs: &[(usize, usize)] = &[(6, 4096), (17, 250), (0, 0), (17, 99)];
+            let auxv: Vec<u8> = pairs
+                .iter()
+                .flat_map(|(t, v)| [t.to_ne_bytes(), v.to_ne_bytes()].concat())
+                .collect();
+            assert_eq!(clock_ticks(&auxv), Some(250));
+            // Past the end marker and in truncated input, nothing is read.
+            assert_eq!(
+                clock_ticks(&auxv[2 * std::mem::size_of::<usize>() * 2..]),
+                None
+            );
+            assert_eq!(clock_ticks(&auxv[..5]), None);
+        }
+
+        #[test]
         fn this_process_reads_on_linux() {
             if !cfg!(target_os = "linux") {
                 return;
@@ -308,6 +446,11 @@ mod process {
             assert!(rss_bytes(&status).unwrap() > 0);
             let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
             assert!(cpu_ticks(&stat).is_some());
+            assert_eq!(
+                ticks_per_second(),
+                100,
+                "USER_HZ is 100 on x86-64 and arm64"
+            );
         }
     }
 }
@@ -327,7 +470,13 @@ mod tests {
     #[test]
     fn durations_are_histograms_with_seconds_buckets() {
         assert!(builder().is_ok());
-        for buckets in [HTTP_BUCKETS, RUN_BUCKETS] {
+        for buckets in [
+            HTTP_BUCKETS,
+            RUN_BUCKETS,
+            PROVIDER_BUCKETS,
+            COMMIT_BUCKETS,
+            BATCH_BUCKETS,
+        ] {
             assert!(buckets.windows(2).all(|w| w[0] < w[1]));
         }
     }

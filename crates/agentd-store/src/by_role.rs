@@ -17,7 +17,7 @@ macro_rules! store_by_role {
             use $crate::{
                 ApiKey, AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed,
                 ConversationMessage, Created, KeyChanges, KeyCredential, Lease, NewApiKey, Outcome,
-                Page, Reservation, Result, RunFilter, StepWrite, Store, Transition,
+                Page, QueueCounts, Reservation, Result, RunFilter, StepWrite, Store, Transition,
             };
 
             #[async_trait::async_trait]
@@ -203,6 +203,10 @@ macro_rules! store_by_role {
                     budget::set_circuit(self, provider, open_for).await
                 }
 
+                async fn budget_spent(&self, tenant: &TenantId, period: Duration) -> Result<f64> {
+                    budget::budget_spent(self, tenant, period).await
+                }
+
                 async fn open_circuits(&self) -> Result<Vec<(String, Duration)>> {
                     budget::open_circuits(self).await
                 }
@@ -260,6 +264,10 @@ macro_rules! store_by_role {
 
                 async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64> {
                     maintenance::purge_finished(self, older_than, limit).await
+                }
+
+                async fn count_queue_all_tenants(&self) -> Result<QueueCounts> {
+                    maintenance::count_queue_all_tenants(self).await
                 }
             }
         };

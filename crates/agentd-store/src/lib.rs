@@ -16,6 +16,7 @@ mod status;
 mod row;
 mod codec;
 mod crypt;
+mod meter;
 #[macro_use]
 mod keys;
 #[macro_use]
@@ -278,6 +279,16 @@ pub enum Reservation {
     Exhausted { spent_usd: f64, reserved_usd: f64 },
 }
 
+/// Runs of every tenant waiting in or taken from the queue, for the
+/// `agentd_runs` gauge ([`Store::count_queue_all_tenants`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Runs `queued` (due now or later).
+    pub queued: u64,
+    /// Runs `running` (leased, including leases that expired).
+    pub running: u64,
+}
+
 /// Filters for listing a tenant's runs, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -480,6 +491,10 @@ pub trait Store: Send + Sync + 'static {
         estimate_usd: f64,
         hold_for: Duration,
     ) -> Result<Reservation>;
+    /// What `tenant` spent in the budget period of length `period` that
+    /// holds now (0 when nothing was journaled in it): the `agentd_budget_spent_usd`
+    /// gauge. A read only; reservations in flight are not included.
+    async fn budget_spent(&self, tenant: &TenantId, period: Duration) -> Result<f64>;
     /// Shares a provider's circuit with every process on this store: open
     /// for `open_for` from now (never shortening an open one), or closed
     /// (`None`). Providers are deployment-wide, so this is not scoped by a
@@ -550,6 +565,13 @@ pub trait Store: Send + Sync + 'static {
     /// operator requeues or removes them; conversation messages stay too:
     /// they are the conversation's memory, not the run's journal.
     async fn purge_finished(&self, older_than: Duration, limit: u32) -> Result<u64>;
+
+    /// How many runs of all tenants are `queued` and `running`: the
+    /// operator's view of the whole queue for the `agentd_runs` gauge, like
+    /// [`Store::purge_finished`] not scoped by a tenant and never reachable
+    /// from a tenant's request. Both statuses are in the partial index of
+    /// runnable runs, so the count reads the queue, not the table.
+    async fn count_queue_all_tenants(&self) -> Result<QueueCounts>;
 }
 
 /// Most runs one [`Store::claim_batch`] call claims.

@@ -91,6 +91,7 @@ fn settle(
                 .pricing
                 .get(&model)
                 .map_or(0.0, |p| agentd_llm::pricing::cost_usd(usage, p));
+            crate::meter::model_call(agent, &step.name, st.run.tenant.as_str(), usage, cost);
             step.usage = Some(usage);
             step.output = serde_json::to_value(&message).unwrap_or_default();
             let w = StepWrite {
@@ -144,10 +145,14 @@ async fn reserve_budget(
                 .reserve_budget(lease, limit, estimate, remaining)
                 .await
             {
-                Ok(Reservation::Granted) => return Ok(None),
+                Ok(Reservation::Granted) => {
+                    crate::meter::budget_checked(lease.tenant.as_str(), true);
+                    return Ok(None);
+                }
                 Ok(Reservation::Exhausted { spent_usd, .. })
                     if spent_usd + estimate > limit.limit_usd =>
                 {
+                    crate::meter::budget_checked(lease.tenant.as_str(), false);
                     return Ok(Some(RunError::new(
                         ErrorCode::BudgetExceeded,
                         format!(

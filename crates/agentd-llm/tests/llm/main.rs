@@ -6,6 +6,7 @@
 mod anthropic;
 mod config;
 mod fake;
+mod metered;
 mod openai;
 mod resilience;
 

@@ -1,8 +1,8 @@
 //! `/health` (liveness) and `/ready` (readiness). Neither needs a credential:
 //! orchestrators probe them.
 
-use crate::AppState;
 use crate::error::{CauseChain, ErrorDetail};
+use crate::ops::Probe;
 use crate::readiness::{Report, StoreCheck};
 use agentd_core::ErrorCode;
 use agentd_engine::EngineError;
@@ -37,7 +37,7 @@ pub(crate) struct Health {
     security(()),
     responses((status = 200, description = "The process is up.", body = Health)),
 )]
-pub(crate) async fn health(State(app): State<AppState>) -> Json<Health> {
+pub(crate) async fn health(State(app): State<Probe>) -> Json<Health> {
     Json(Health {
         status: "ok",
         version: app.version.to_string(),
@@ -73,7 +73,7 @@ pub(crate) struct Ready {
             its shutdown signal.", body = Ready),
     ),
 )]
-pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Ready>) {
+pub(crate) async fn ready(State(app): State<Probe>) -> (StatusCode, Json<Ready>) {
     let store = match tokio::time::timeout(STORE_PING_TIMEOUT, app.engine.reads().ping()).await {
         Ok(Ok(())) => StoreCheck::Ok,
         Ok(Err(EngineError::Store(StoreError::Migrate(_)))) => {

@@ -4,7 +4,7 @@
 mod audit;
 mod conversations;
 mod events;
-mod health;
+pub(crate) mod health;
 mod keys;
 pub(crate) mod runs;
 

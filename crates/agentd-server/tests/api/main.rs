@@ -8,6 +8,7 @@
 
 mod audit;
 mod dead_letters;
+mod deploy;
 mod errors;
 mod events;
 mod health;
@@ -15,6 +16,7 @@ mod helpers;
 mod jwt;
 mod keys;
 mod lifecycle;
+mod metric_families;
 mod metrics;
 mod openapi;
 mod postgres;

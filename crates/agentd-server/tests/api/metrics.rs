@@ -261,8 +261,10 @@ async fn a_w1_run_shows_up_in_prometheus_text_with_bounded_labels() {
             "{text}"
         );
         assert!(value(&after, "process_open_fds", &[]) >= 3.0, "{text}");
+        // Fractional seconds: exported as a gauge that only grows (the
+        // exporter's counters hold whole numbers).
         assert!(
-            text.contains("# TYPE process_cpu_seconds_total counter"),
+            text.contains("# TYPE process_cpu_seconds_total gauge"),
             "{text}"
         );
     }

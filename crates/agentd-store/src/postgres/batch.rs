@@ -206,11 +206,13 @@ fn isolating<'a>(
     Box::pin(async move {
         let mut tries = 0;
         loop {
+            let started = std::time::Instant::now();
             match execute(shared, writes).await {
                 Ok(results) => {
                     // Refused writes (leases lost) change nothing: no commit.
                     if results.iter().any(|r| r.is_ok()) {
                         shared.commits.fetch_add(1, Ordering::Relaxed);
+                        crate::meter::committed("postgres", writes.len(), started.elapsed());
                     }
                     return results;
                 }

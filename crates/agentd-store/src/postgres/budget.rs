@@ -84,6 +84,23 @@ pub(super) async fn set_circuit(
     Ok(())
 }
 
+/// [`Store::budget_spent`](crate::Store::budget_spent) on this backend.
+pub(super) async fn budget_spent(
+    store: &PgStore,
+    tenant: &TenantId,
+    period: Duration,
+) -> Result<f64> {
+    let row = sqlx::query(sql::BUDGET_SPENT)
+        .bind(tenant.as_str())
+        .bind(lease_ms(period).max(1))
+        .fetch_optional(&store.pool)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get(0)?,
+        None => 0.0,
+    })
+}
+
 /// [`Store::open_circuits`](crate::Store::open_circuits) on this backend.
 pub(super) async fn open_circuits(store: &PgStore) -> Result<Vec<(String, Duration)>> {
     let rows = sqlx::query(sql::CIRCUITS_OPEN)

@@ -84,6 +84,22 @@ pub(super) async fn storage_bytes(store: &PgStore) -> Result<u64> {
     Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
+/// [`Store::count_queue_all_tenants`](crate::Store::count_queue_all_tenants)
+/// on this backend.
+pub(super) async fn count_queue_all_tenants(store: &PgStore) -> Result<crate::QueueCounts> {
+    let rows = sqlx::query(sql::COUNT_QUEUE).fetch_all(&store.pool).await?;
+    let mut counts = crate::QueueCounts::default();
+    for row in rows {
+        let status: String = row.try_get(0)?;
+        let n = u64::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
+        match status.as_str() {
+            "queued" => counts.queued = n,
+            _ => counts.running = n,
+        }
+    }
+    Ok(counts)
+}
+
 /// [`Store::purge_finished`](crate::Store::purge_finished) on this backend.
 pub(super) async fn purge_finished(
     store: &PgStore,

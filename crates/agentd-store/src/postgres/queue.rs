@@ -23,6 +23,9 @@ pub(super) async fn claimed(
     row: &PgRow,
     req: &ClaimRequest,
 ) -> Result<Claimed> {
+    if row.try_get::<bool, _>(0)? {
+        crate::meter::reclaimed();
+    }
     let token: i64 = row.try_get(1)?;
     let roles: Option<String> = row.try_get(2)?;
     let origin: Option<String> = row.try_get(3)?;

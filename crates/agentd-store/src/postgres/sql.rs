@@ -544,6 +544,21 @@ pub(super) const BUDGET_PERIOD: &str = concat!(
      period_start = GREATEST(t.period_start, excluded.period_start) RETURNING spent_usd"
 );
 
+/// The tenant's spending in the period that holds now, if its row is of
+/// that period: `$1` tenant, `$2` period in ms. A read: no row is created
+/// or rolled, nothing is locked.
+pub(super) const BUDGET_SPENT: &str = concat!(
+    "SELECT spent_usd FROM tenant_budgets WHERE tenant = $1 AND period_start >= ",
+    now!(),
+    " - ",
+    now!(),
+    " % $2"
+);
+
+/// Runs of all tenants by queue status (the `runs_runnable` partial index).
+pub(super) const COUNT_QUEUE: &str = "SELECT status, count(*) FROM runs \
+    WHERE status IN ('queued', 'running') GROUP BY status";
+
 /// What other calls of the tenant hold: `$1` tenant, `$2` this run.
 pub(super) const BUDGET_RESERVED: &str = concat!(
     "SELECT COALESCE(sum(amount_usd), 0)::float8 FROM budget_reservations \

@@ -90,6 +90,30 @@ pub(super) async fn set_circuit(
         .await
 }
 
+/// [`Store::budget_spent`](crate::Store::budget_spent) on this backend.
+pub(super) async fn budget_spent(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    period: Duration,
+) -> Result<f64> {
+    let now = (store.clock)();
+    let period = (period.as_millis() as i64).max(1);
+    let period_start = now - now.rem_euclid(period);
+    let tenant = tenant.as_str().to_owned();
+    store
+        .read(move |conn, _| {
+            // A row of an earlier period is spending that no longer counts.
+            let spent = conn
+                .prepare_cached(
+                    "SELECT spent_usd FROM tenant_budgets WHERE tenant = ?1 AND period_start >= ?2",
+                )?
+                .query_row(params![tenant, period_start], |r| r.get::<_, f64>(0))
+                .optional()?;
+            Ok(spent.unwrap_or(0.0))
+        })
+        .await
+}
+
 /// [`Store::open_circuits`](crate::Store::open_circuits) on this backend.
 pub(super) async fn open_circuits(store: &SqliteStore) -> Result<Vec<(String, Duration)>> {
     let now = (store.clock)();

@@ -91,6 +91,29 @@ pub(super) async fn storage_bytes(store: &SqliteStore) -> Result<u64> {
         })
 }
 
+/// [`Store::count_queue_all_tenants`](crate::Store::count_queue_all_tenants)
+/// on this backend: the statuses of the `runs_runnable` partial index.
+pub(super) async fn count_queue_all_tenants(store: &SqliteStore) -> Result<crate::QueueCounts> {
+    store
+        .read(|conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT status, COUNT(*) FROM runs WHERE status IN ('queued', 'running') GROUP BY status",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut counts = crate::QueueCounts::default();
+            for row in rows {
+                let (status, n) = row?;
+                let n = u64::try_from(n).unwrap_or(0);
+                match status.as_str() {
+                    "queued" => counts.queued = n,
+                    _ => counts.running = n,
+                }
+            }
+            Ok(counts)
+        })
+        .await
+}
+
 /// [`Store::purge_finished`](crate::Store::purge_finished) on this backend.
 pub(super) async fn purge_finished(
     store: &SqliteStore,

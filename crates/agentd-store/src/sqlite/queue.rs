@@ -86,7 +86,12 @@ pub(super) fn take_lease(
     let run = rows::run(codec, row, 1)?;
     drop(rows);
     // A run found `running` had its lease expire: its worker died mid-run.
-    let event = if was_running { "reclaimed" } else { "running" };
+    let event = if was_running {
+        crate::meter::reclaimed();
+        "reclaimed"
+    } else {
+        "running"
+    };
     insert_audit(
         conn,
         codec,

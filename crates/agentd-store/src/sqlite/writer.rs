@@ -151,9 +151,11 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, commits: Arc<Atom
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let outcome = commit_batch(&conn, &mut batch);
         if let Ok(true) = outcome {
             commits.fetch_add(1, Ordering::Relaxed);
+            crate::meter::committed("sqlite", batch.len(), started.elapsed());
         }
         let committed = outcome.map(|_| ()).map_err(Arc::new);
         for job in batch.drain(..) {

@@ -132,3 +132,44 @@ pub async fn reservations_expire_and_periods_roll(ctx: &Ctx) {
         Reservation::Granted
     );
 }
+
+/// `budget_spent`, the `/metrics` read: what was journaled in the current
+/// period, per tenant, never what is only reserved, and nothing once the
+/// period has rolled.
+pub async fn spending_is_read_per_tenant_and_period(ctx: &Ctx) {
+    let s = &ctx.store;
+    let (t, other) = (tenant("acme"), tenant("globex"));
+    let period = Duration::from_secs(2);
+    let limit = BudgetLimit {
+        limit_usd: 10.0,
+        period,
+    };
+    assert_eq!(s.budget_spent(&t, period).await.unwrap(), 0.0);
+    let a = running(s, &t).await;
+    // Align to the start of a period so the next steps stay inside it.
+    let until_next = 2_000 - (agentd_core::now_millis() + ctx.offset_ms()).rem_euclid(2_000);
+    ctx.advance(Duration::from_millis(until_next as u64 + 50))
+        .await;
+
+    assert_eq!(
+        s.reserve_budget(&a.lease, &limit, 1.0, HOLD).await.unwrap(),
+        Reservation::Granted
+    );
+    assert_eq!(
+        s.budget_spent(&t, period).await.unwrap(),
+        0.0,
+        "reserved only"
+    );
+    s.append_steps(&a.lease, &[step(0, StepKind::Llm)], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(s.budget_spent(&t, period).await.unwrap(), 0.25);
+    assert_eq!(s.budget_spent(&other, period).await.unwrap(), 0.0);
+
+    ctx.advance(period).await;
+    assert_eq!(
+        s.budget_spent(&t, period).await.unwrap(),
+        0.0,
+        "a new period"
+    );
+}

@@ -261,3 +261,42 @@ pub async fn origin_travels_with_the_run(ctx: &Ctx) {
     let plain = s.claim_next(&req).await.unwrap().expect("plain run");
     assert_eq!(plain.journal.origin, agentd_core::RunOrigin::default());
 }
+
+/// `count_queue_all_tenants`, the `/metrics` gauge: queued and running runs
+/// of every tenant; paused and finished ones are not counted.
+pub async fn queue_counts_span_tenants(ctx: &Ctx) {
+    let s = &ctx.store;
+    assert_eq!(
+        s.count_queue_all_tenants().await.unwrap(),
+        agentd_store::QueueCounts::default()
+    );
+    for (t, agent) in [
+        ("acme", "a"),
+        ("acme", "b"),
+        ("globex", "c"),
+        ("globex", "d"),
+    ] {
+        s.create_run(&tenant(t), &new_run(agent), None)
+            .await
+            .unwrap();
+    }
+    let first = s.claim_next(&claim("w")).await.unwrap().unwrap();
+    let second = s.claim_next(&claim("w")).await.unwrap().unwrap();
+    s.pause_run(&second.lease, &[waiting(0)], &pause("ok?", 0))
+        .await
+        .unwrap();
+    let counts = s.count_queue_all_tenants().await.unwrap();
+    assert_eq!((counts.queued, counts.running), (2, 1));
+    s.finish_run(
+        &first.lease,
+        &[],
+        &Outcome::Succeeded {
+            output: serde_json::json!("done"),
+            messages: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let counts = s.count_queue_all_tenants().await.unwrap();
+    assert_eq!((counts.queued, counts.running), (2, 0));
+}

@@ -7,7 +7,9 @@ use agentd_config::{AuthMode, Config, ConfigSource};
 use agentd_server::Application;
 
 /// Runs the API (`http`), the workers (`workers`) or both until SIGTERM or
-/// Ctrl-C; over HTTPS, SIGHUP reloads the certificate.
+/// Ctrl-C; over HTTPS, SIGHUP reloads the certificate. With
+/// `server.metrics_listen`, `/health`, `/ready` and `/metrics` are also
+/// served there.
 pub(super) async fn serve(
     config: &Config,
     source: &ConfigSource,
@@ -28,6 +30,16 @@ pub(super) async fn serve(
         .await?
         .with_version(env!("CARGO_PKG_VERSION"));
     let app = if workers { app } else { app.without_workers() };
+    // `server.metrics_listen`: how a worker (no API) is probed and scraped.
+    let app = match &config.server.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::failed(format!("cannot listen on {addr}: {e}")))?;
+            app.with_ops_listener(listener)?
+        }
+        None => app,
+    };
     // The URL may hold the database password.
     let store = agentd_core::redact_url(&config.store.url);
     tracing::info!(config = %source, store = %store, "agentd starting");

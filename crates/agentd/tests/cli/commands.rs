@@ -352,3 +352,59 @@ fn serve_logs_one_access_line_per_request_at_info() {
         "a UUID: {line}"
     );
 }
+
+#[test]
+fn worker_serves_health_ready_and_metrics_on_metrics_listen() {
+    // Arrange: a worker process (no API) with `server.metrics_listen`; its
+    // `listen` is a port nobody serves.
+    let ws = Workspace::new();
+    let (api, ops) = (free_port(), free_port());
+    let config = ws.write_config(&format!(
+        "[server]\nlisten = \"127.0.0.1:{api}\"\nmetrics_listen = \"127.0.0.1:{ops}\"\n\n[queue]\nworkers = 3\n"
+    ));
+    let mut child = ws
+        .cmd()
+        .args(["worker", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{ops}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_ok(&format!("{base}/health")) {
+        assert!(Instant::now() < deadline, "the worker never served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Act
+    let ready = http_ok(&format!("{base}/ready"));
+    let metrics = get_body(ops, "/metrics");
+    let api_served = http_ok(&format!("http://127.0.0.1:{api}/health"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Assert: the worker's own slots, and no API anywhere
+    assert!(ready);
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("agentd_worker_slots{state=\"free\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE process_cpu_seconds_total"),
+        "{metrics}"
+    );
+    assert!(!api_served, "a worker serves no API");
+}
+
+/// The whole response to a GET on `127.0.0.1:port`.
+fn get_body(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf
+}
