@@ -29,6 +29,12 @@ impl Engine {
     ) {
         let Claimed { lease, journal } = claimed;
         let span = tracing::info_span!("run", run_id = %lease.run_id, tenant = %lease.tenant, agent = %journal.run.agent);
+        // Lets a watch from another process that arrives mid-run be answered.
+        let _executing = self
+            .inner
+            .events
+            .remote()
+            .map(|r| r.executing(lease.run_id, &lease.tenant));
         self.emit(&journal.run, || RunEventKind::Status {
             status: RunStatus::Running,
         });
