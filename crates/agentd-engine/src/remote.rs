@@ -18,7 +18,9 @@
 //!
 //! The feed is a fast path, never the only one: a follower still polls the
 //! store ([`POLL_CONNECTED`] while the feed listens, every second when it
-//! does not), and re-reads it at once after a gap (a lost connection).
+//! does not), and re-reads it at once after a gap (a lost connection). When
+//! any process listens again after a lost connection, every follower also
+//! announces its watch again: the watch may be what that process missed.
 
 use crate::RunEventKind;
 use crate::events::RunEvent;
@@ -202,6 +204,9 @@ impl Remote {
                 // Runs queued meanwhile were not announced.
                 self.wake.notify_one();
             }
+            // Another process missed notices, watches perhaps: followers
+            // announce theirs again (and re-read the store, which is cheap).
+            FeedItem::Notice(Notice::Listening) => self.gaps.send_modify(|n| *n += 1),
         }
     }
 }

@@ -28,6 +28,11 @@ pub enum Notice {
     /// executing it should publish them for a while (see the engine's
     /// watch TTL).
     Watch { tenant: TenantId, run: RunId },
+    /// A process started listening, or listens again after losing its
+    /// connection: notices sent meanwhile did not reach it, so followers
+    /// announce their watches again (the process executing a run they
+    /// follow may be that one).
+    Listening,
     /// Something happened to `run` of `tenant`.
     Run {
         tenant: TenantId,

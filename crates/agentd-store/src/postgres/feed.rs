@@ -10,8 +10,10 @@
 //! own (requests cannot starve it, nor it them), LISTENing on the channel;
 //! notices are fanned out in memory to every subscriber. A lost connection
 //! is re-established with backoff, and subscribers get [`FeedItem::Gap`]:
-//! notices sent meanwhile are gone, so they re-read the store. A ping every
-//! [`PING_EVERY`] finds a connection that died without a word.
+//! notices sent meanwhile are gone, so they re-read the store. The other
+//! processes are told too ([`Notice::Listening`]), since what they sent
+//! meanwhile is lost. A ping every [`PING_EVERY`] finds a connection that
+//! died without a word.
 //!
 //! Payloads are JSON of at most [`MAX_PAYLOAD`] bytes (PostgreSQL refuses
 //! 8000 and more). A token whose notice would be longer is split at
@@ -249,8 +251,7 @@ impl Listen {
             };
             backoff = Duration::from_millis(100);
             self.connected.store(true, Ordering::Relaxed);
-            // Whatever was sent while nobody listened is lost.
-            let _ = self.fanout.send(FeedItem::Gap);
+            self.listening_again(&mut listener).await;
             tracing::debug!(channel = %self.channel, "change feed listening");
             let lost = tokio::select! {
                 _ = &mut stop => return,
@@ -273,9 +274,7 @@ impl Listen {
                     Ok(Some(n)) => self.deliver(n.payload()),
                     // sqlx re-established the connection and listens
                     // again; notices in between are lost.
-                    Ok(None) => {
-                        let _ = self.fanout.send(FeedItem::Gap);
-                    }
+                    Ok(None) => self.listening_again(listener).await,
                     Err(e) => return e,
                 },
                 _ = ping.tick() => {
@@ -292,6 +291,22 @@ impl Listen {
                     }
                 }
             }
+        }
+    }
+
+    /// Whatever was sent while this process did not listen is lost: tells
+    /// its subscribers ([`FeedItem::Gap`]) and the other processes
+    /// ([`Notice::Listening`], sent on the listening connection itself).
+    async fn listening_again(&self, listener: &mut PgListener) {
+        let _ = self.fanout.send(FeedItem::Gap);
+        let payload = to_payload(self.origin, &mut 0, Notice::Listening);
+        let told = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&self.channel)
+            .bind(payload)
+            .execute(&mut *listener)
+            .await;
+        if let Err(e) = told {
+            tracing::debug!(error = %e, "telling the other processes this one listens again failed");
         }
     }
 
@@ -330,6 +345,8 @@ struct Wire {
 enum Body {
     #[serde(rename = "q")]
     Queued,
+    #[serde(rename = "l")]
+    Listening,
     #[serde(rename = "w")]
     Watch { t: TenantId, r: RunId },
     #[serde(rename = "e")]
@@ -340,6 +357,7 @@ impl From<Notice> for Body {
     fn from(n: Notice) -> Self {
         match n {
             Notice::Queued => Body::Queued,
+            Notice::Listening => Body::Listening,
             Notice::Watch { tenant, run } => Body::Watch { t: tenant, r: run },
             Notice::Run {
                 tenant,
@@ -358,6 +376,7 @@ impl From<Body> for Notice {
     fn from(b: Body) -> Self {
         match b {
             Body::Queued => Notice::Queued,
+            Body::Listening => Notice::Listening,
             Body::Watch { t, r } => Notice::Watch { tenant: t, run: r },
             Body::Run { t, r, e } => Notice::Run {
                 tenant: t,
@@ -476,6 +495,7 @@ mod tests {
         let tenant = TenantId::parse("acme").unwrap();
         let notices = [
             Notice::Queued,
+            Notice::Listening,
             Notice::Watch {
                 tenant: tenant.clone(),
                 run,

@@ -17,13 +17,26 @@ async fn next(rx: &mut Receiver<FeedItem>, within: Duration) -> Option<FeedItem>
         .map(|r| r.unwrap())
 }
 
-/// The next notice, skipping gaps; fails after five seconds.
+/// The next notice, skipping gaps and other processes starting to listen;
+/// fails after five seconds.
 async fn notice(rx: &mut Receiver<FeedItem>) -> Notice {
     loop {
         match next(rx, Duration::from_secs(5)).await {
+            Some(FeedItem::Notice(Notice::Listening) | FeedItem::Gap) => {}
             Some(FeedItem::Notice(n)) => return n,
-            Some(FeedItem::Gap) => {}
             None => panic!("no notice within 5 s"),
+        }
+    }
+}
+
+/// Asserts no notice (but gaps and processes starting to listen) arrives
+/// within `d`.
+async fn quiet(rx: &mut Receiver<FeedItem>, d: Duration) {
+    let until = tokio::time::Instant::now() + d;
+    while let Ok(item) = tokio::time::timeout_at(until, rx.recv()).await {
+        match item.unwrap() {
+            FeedItem::Notice(Notice::Listening) | FeedItem::Gap => {}
+            other => panic!("expected quiet, got {other:?}"),
         }
     }
 }
@@ -128,8 +141,8 @@ pub async fn notices_reach_the_other_processes_of_a_schema_in_order(ctx: &Ctx) {
     }
     assert_eq!(joined, long);
     assert_eq!(notice(&mut at_b).await, sent[6]);
-    assert_eq!(next(&mut at_a, Duration::from_millis(300)).await, None);
-    assert_eq!(next(&mut at_other, Duration::from_millis(10)).await, None);
+    quiet(&mut at_a, Duration::from_millis(300)).await;
+    quiet(&mut at_other, Duration::from_millis(10)).await;
 
     // The store announces a run it queued without a claim, and only then.
     let t = tenant("acme");
@@ -146,14 +159,16 @@ pub async fn the_listener_recovers_from_a_lost_connection(ctx: &Ctx) {
     let Some(pg) = ctx.pg_store() else {
         return;
     };
-    // Arrange: b listens; a publishes.
+    // Arrange: b listens; a listens and publishes.
     let a = ctx.reopen(None).await.feed().unwrap();
     let b = ctx.store.feed().unwrap();
     let mut at_b = listening(&b).await;
+    let mut at_a = listening(&a).await;
     a.publish(Notice::Queued);
     assert_eq!(notice(&mut at_b).await, Notice::Queued);
 
-    // Act: the server ends b's listening connection.
+    // Act: the server ends both listening connections (they share the
+    // channel's name).
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
     )
@@ -161,14 +176,25 @@ pub async fn the_listener_recovers_from_a_lost_connection(ctx: &Ctx) {
     .fetch_all(pg.pool())
     .await
     .unwrap();
-    assert_eq!(ended, [true]);
+    assert_eq!(ended, [true, true]);
 
-    // Assert: b reports the gap, listens again, and hears a again.
-    assert_eq!(
-        next(&mut at_b, Duration::from_secs(10)).await,
-        Some(FeedItem::Gap)
-    );
-    assert!(b.connected());
+    // Assert: both report the gap and listen again; the one back last
+    // tells the other (whose own word went out while it was away); then b
+    // hears a again.
+    let mut told = false;
+    for rx in [&mut at_a, &mut at_b] {
+        let mut gap = false;
+        while let Some(item) = next(rx, Duration::from_secs(if gap { 1 } else { 10 })).await {
+            match item {
+                FeedItem::Gap => gap = true,
+                FeedItem::Notice(Notice::Listening) => told = true,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(gap);
+    }
+    assert!(told);
+    assert!(a.connected() && b.connected());
     let run = RunId::new();
     a.publish(run_notice(run, RunChange::Stored));
     assert_eq!(notice(&mut at_b).await, run_notice(run, RunChange::Stored));
