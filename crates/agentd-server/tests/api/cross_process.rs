@@ -99,6 +99,11 @@ async fn start(app: &TestApp, agent: &str, tenant: &str, input: &str) -> String 
     run["id"].as_str().unwrap().to_string()
 }
 
+/// How late an event may arrive through the feed, in ms: well under the 1 s
+/// a stream polled the store at before, far under the 5 s it polls at while
+/// the feed listens (room for a loaded CI machine).
+const LAG_MS: i64 = 750;
+
 /// An event and when it arrived (epoch ms).
 struct Got {
     event: String,
@@ -224,14 +229,15 @@ async fn a_stream_on_another_process_gets_steps_status_and_tokens_at_once() {
     assert_eq!(got[token].data, json!({ "index": 2, "text": "done: hi" }));
     assert_eq!(got[0].event, "run.status");
     // At once: while the feed listens the store is polled every 5 s, so
-    // only the feed brings a step within 400 ms of its end.
+    // only the feed brings a step within 750 ms of its end (well under the
+    // 1 s poll a stream used to rely on).
     let mut live = 0;
     for (step, at) in &steps {
         let ended = step.started_at + step.duration_ms as i64;
         if ended > opened {
             live += 1;
             assert!(
-                at - ended < 400,
+                at - ended < LAG_MS,
                 "step {} came {} ms late",
                 step.index,
                 at - ended
@@ -239,7 +245,7 @@ async fn a_stream_on_another_process_gets_steps_status_and_tokens_at_once() {
         }
     }
     assert!(live >= 2, "{live} steps ended after the stream opened");
-    assert!(finish_lag_ms(&got) < 400, "{}", finish_lag_ms(&got));
+    assert!(finish_lag_ms(&got) < LAG_MS, "{}", finish_lag_ms(&got));
 }
 
 #[tokio::test]
@@ -307,7 +313,7 @@ async fn a_stream_survives_the_loss_of_the_listening_connections() {
     assert_eq!(ended, 2);
     assert_whole_run(&got, 5);
     assert_eq!(tokens(&got), ["done: hi"]);
-    assert!(finish_lag_ms(&got) < 400, "{}", finish_lag_ms(&got));
+    assert!(finish_lag_ms(&got) < LAG_MS, "{}", finish_lag_ms(&got));
 }
 
 #[tokio::test]
@@ -327,12 +333,25 @@ async fn an_idle_worker_of_another_process_claims_a_queued_run_at_once() {
     let (_, run) = a.create_run("quick", json!({ "input": "hi" })).await;
     assert_eq!(run["status"], "queued", "{run}");
     let id = run["id"].as_str().unwrap();
+    let claimed = loop {
+        let (_, now) =
+            crate::helpers::json(a.get(&format!("/v1/runs/{id}")).send().await.unwrap()).await;
+        if now["status"] != "queued" {
+            break t0.elapsed();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let done = a.wait_for_status(id, "succeeded").await;
     let took = t0.elapsed();
     b.stop().await;
     a.stop().await;
 
-    // Assert: B ran it at once.
+    // Assert: B claimed it at once, and ran it while A was still busy.
+    assert!(
+        claimed < Duration::from_secs(1),
+        "claimed after {claimed:?}"
+    );
     assert_eq!(done["output"], "done: hi");
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
 }
