@@ -28,12 +28,18 @@ impl Drop for Fleet {
     }
 }
 
-fn spawn_workers(bin: &Path, s: &Setup, n: usize, workers: usize) -> anyhow::Result<Fleet> {
+fn spawn_workers(
+    bin: &Path,
+    s: &Setup,
+    n: usize,
+    workers: usize,
+    poll_interval: &str,
+) -> anyhow::Result<Fleet> {
     let mut fleet = Fleet(Vec::new());
     for i in 0..n {
         let path = s.dir.join(format!("worker-{i}.toml"));
         // Distinct node ids: a process releases its node's leases at start.
-        let queue = format!("node_id = \"bench-worker-{i}\"\npoll_interval = \"5ms\"");
+        let queue = format!("node_id = \"bench-worker-{i}\"\npoll_interval = \"{poll_interval}\"");
         let text = crate::config::config_text(&s.url, workers, 0, &queue);
         std::fs::write(&path, text)?;
         let child = Command::new(bin)
@@ -181,7 +187,13 @@ pub async fn bench(args: &RunArgs, s: &Setup, processes: usize) -> anyhow::Resul
         .agentd
         .clone()
         .unwrap_or_else(crate::target::sibling_agentd);
-    let fleet = spawn_workers(&bin, s, processes, args.concurrency)?;
+    let fleet = spawn_workers(
+        &bin,
+        s,
+        processes,
+        args.concurrency,
+        &args.fleet_poll_interval,
+    )?;
     let tenant = TenantId::parse("bench")?;
     feed(&store, &tenant, 0, warmup, args.concurrency).await?;
     let since = db_now(&store).await?;
@@ -203,6 +215,7 @@ pub async fn bench(args: &RunArgs, s: &Setup, processes: usize) -> anyhow::Resul
     let rps = runs as f64 / secs;
     let mut m = crate::base(args, runs, args.concurrency);
     m.insert("processes".into(), json!(processes));
+    m.insert("poll_interval".into(), json!(args.fleet_poll_interval));
     m.insert("transport".into(), json!("fleet"));
     m.insert("runs_per_s".into(), json!(round3(rps)));
     m.insert("steps_per_s".into(), json!(round3(rps * 3.0)));

@@ -96,6 +96,11 @@ struct RunArgs {
     /// engine runs in this process, as for SQLite).
     #[arg(long, default_value_t = 0)]
     processes: usize,
+    /// Fleet mode: the worker processes' `queue.poll_interval` (how long an
+    /// idle worker sleeps before looking at the queue again when nothing
+    /// wakes it).
+    #[arg(long, default_value = "5ms")]
+    fleet_poll_interval: String,
     /// Before measuring, fill the store with this many finished W1 runs
     /// (copies of one real run, older than the measured ones).
     #[arg(long, default_value_t = 0)]

@@ -1,9 +1,13 @@
-//! Live run events, broadcast in-process to the API (SSE, `wait`) and the CLI.
+//! Live run events, broadcast in-process to the API (SSE, `wait`) and the
+//! CLI, and across processes through the store's change feed (see
+//! [`crate::remote`]).
 
+use crate::remote::Remote;
 use agentd_core::{Run, RunId, RunStatus, Step, StepKind, TenantId};
-use agentd_store::StepWrite;
+use agentd_store::{ChangeFeed, StepWrite};
 use serde::Serialize;
-use tokio::sync::broadcast;
+use std::sync::Arc;
+use tokio::sync::{Notify, broadcast};
 
 /// Something that happened to a run.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +36,11 @@ pub enum RunEventKind {
     StepCompleted { step: Step },
     /// The run paused or ended: the run object as stored.
     Finished { run: Box<Run> },
+    /// Another process changed the run in the store (journaled steps,
+    /// paused or ended it): read it from the store. The feed carries no
+    /// step or run content, so a reader gets it through the tenant-scoped
+    /// store API.
+    Changed,
 }
 
 impl RunEvent {
@@ -41,58 +50,114 @@ impl RunEvent {
     }
 }
 
-/// The in-process broadcast of run events. Payloads are built only when
-/// someone listens, so an unwatched run pays for no event.
-pub(crate) struct EventBus(broadcast::Sender<RunEvent>);
+/// The broadcast of run events: to this process's listeners, and to the
+/// change feed for runs another process follows. Payloads are built only
+/// when someone listens, so an unwatched run pays for no event.
+pub(crate) struct EventBus {
+    local: broadcast::Sender<RunEvent>,
+    /// The cross-process half, on a store with a change feed.
+    remote: Option<Arc<Remote>>,
+}
 
 impl EventBus {
-    /// A bus keeping up to `capacity` events for slow listeners.
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self(broadcast::channel(capacity).0)
+    /// A bus keeping up to `capacity` events for slow listeners; with a
+    /// change feed, also publishing and receiving events of other processes
+    /// (a queued run they announce wakes `wake`, the claimer).
+    pub(crate) fn new(
+        capacity: usize,
+        feed: Option<Arc<dyn ChangeFeed>>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let local = broadcast::channel(capacity).0;
+        let remote = feed.map(|feed| Remote::new(feed, local.clone(), wake));
+        Self { local, remote }
     }
 
-    /// A new listener.
+    /// The cross-process half, if the store has a change feed.
+    pub(crate) fn remote(&self) -> Option<&Arc<Remote>> {
+        self.remote.as_ref()
+    }
+
+    /// Starts receiving other processes' notices (idempotent): the worker
+    /// pool and the first listener call it.
+    pub(crate) fn start_remote(&self) {
+        if let Some(r) = &self.remote {
+            r.start();
+        }
+    }
+
+    /// A new listener: events of this process, and of runs other processes
+    /// execute that [`crate::Follow`] asked for.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
-        self.0.subscribe()
+        self.start_remote();
+        self.local.subscribe()
     }
 
-    /// True while someone listens (then model text is streamed).
-    pub(crate) fn listening(&self) -> bool {
-        self.0.receiver_count() > 0
+    /// True while someone in this process listens.
+    fn listening(&self) -> bool {
+        self.local.receiver_count() > 0
+    }
+
+    /// True while another process follows `run`.
+    fn watched(&self, run: RunId) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.watched(run))
+    }
+
+    /// True while someone, here or elsewhere, listens to `run`: its model
+    /// text is then streamed.
+    pub(crate) fn streaming(&self, run: RunId) -> bool {
+        self.listening() || self.watched(run)
     }
 
     /// Publishes an event of `run`; `kind` runs only if someone listens.
     pub(crate) fn emit(&self, run: &Run, kind: impl FnOnce() -> RunEventKind) {
-        if !self.listening() {
+        self.send(run.id, &run.tenant, kind);
+    }
+
+    fn send(&self, run_id: RunId, tenant: &TenantId, kind: impl FnOnce() -> RunEventKind) {
+        let (local, watched) = (self.listening(), self.watched(run_id));
+        if !local && !watched {
             return;
         }
-        // A receiver may drop between the check and the send: harmless.
-        let _ = self.0.send(RunEvent {
-            run_id: run.id,
-            tenant: run.tenant.clone(),
-            kind: kind(),
-        });
+        let kind = kind();
+        if watched && let Some(r) = &self.remote {
+            r.publish(run_id, tenant, &kind);
+        }
+        if local {
+            // A receiver may drop between the check and the send: harmless.
+            let _ = self.local.send(RunEvent {
+                run_id,
+                tenant: tenant.clone(),
+                kind,
+            });
+        }
     }
 
     /// Forwards streamed model text of step `index` to listeners.
     pub(crate) fn token(&self, run_id: RunId, tenant: &TenantId, index: u32, text: &str) {
-        if !self.listening() {
-            return;
-        }
-        let _ = self.0.send(RunEvent {
-            run_id,
-            tenant: tenant.clone(),
-            kind: RunEventKind::Token {
-                index,
-                text: text.to_string(),
-            },
+        self.send(run_id, tenant, || RunEventKind::Token {
+            index,
+            text: text.to_string(),
         });
     }
 
-    /// Announces steps just journaled.
+    /// Announces steps just journaled: each to this process's listeners,
+    /// one notice for all to other processes (they read the steps).
     pub(crate) fn completed(&self, run: &Run, writes: Vec<StepWrite>) {
+        if self.watched(run.id)
+            && let Some(r) = &self.remote
+        {
+            r.publish(run.id, &run.tenant, &RunEventKind::Changed);
+        }
+        if !self.listening() {
+            return;
+        }
         for w in writes {
-            self.emit(run, || RunEventKind::StepCompleted { step: w.step });
+            let _ = self.local.send(RunEvent {
+                run_id: run.id,
+                tenant: run.tenant.clone(),
+                kind: RunEventKind::StepCompleted { step: w.step },
+            });
         }
     }
 }

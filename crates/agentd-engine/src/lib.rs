@@ -18,6 +18,7 @@ mod events;
 pub mod keys;
 mod meter;
 pub mod reads;
+pub mod remote;
 pub mod retention;
 mod run;
 mod state;
@@ -31,6 +32,7 @@ pub use agentd_llm::BreakerState;
 pub use agentd_tools::McpServerStatus;
 pub use events::{RunEvent, RunEventKind};
 pub use meter::WorkerSlots;
+pub use remote::Follow;
 
 use agentd_config::{Config, MemoryStrategy};
 use agentd_core::{ConversationId, Identity, Run, RunStatus};
@@ -263,6 +265,8 @@ impl Engine {
         }
         let settings = EngineSettings::from_config(config);
         let claim = claim_request(config, &settings);
+        let pool = Pool::new(settings.workers);
+        let events = EventBus::new(4096, store.feed(), pool.wake.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -273,10 +277,10 @@ impl Engine {
                 circuit_events: Mutex::new(Some(circuit_events)),
                 budgets: budgets(config),
                 operators: keys::Operators::from_config(config),
-                pool: Pool::new(settings.workers),
+                pool,
                 settings,
                 claim,
-                events: EventBus::new(4096),
+                events,
                 waiters: Waiters::default(),
                 store_gauges: meter::StoreGauges::default(),
             }),
@@ -332,9 +336,24 @@ impl Engine {
         self.inner.agents.keys().map(String::as_str)
     }
 
-    /// Live events of every run this process executes or changes.
+    /// Live events of every run this process executes or changes, and of
+    /// runs other processes execute that a [`Follow`] asked for.
     pub fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Follows run `id` of `tenant` from this process (see [`Follow`]):
+    /// on a store with a change feed, the process executing the run
+    /// publishes its events, which [`Engine::subscribe`] then delivers.
+    pub fn follow(&self, tenant: &agentd_core::TenantId, id: agentd_core::RunId) -> Follow {
+        self.inner.events.start_remote();
+        Follow::new(self.inner.events.remote().cloned(), tenant, id)
+    }
+
+    /// Whether events of other processes reach this one now: `None` on a
+    /// store without a change feed (SQLite), else whether it listens.
+    pub fn feed_connected(&self) -> Option<bool> {
+        self.inner.events.remote().map(|r| r.connected())
     }
 
     /// Publishes an event; the payload is built only if someone listens.

@@ -29,6 +29,12 @@ impl Engine {
     ) {
         let Claimed { lease, journal } = claimed;
         let span = crate::trace::attempt_span(&lease, &journal);
+        // Lets a watch from another process that arrives mid-run be answered.
+        let _executing = self
+            .inner
+            .events
+            .remote()
+            .map(|r| r.executing(lease.run_id, &lease.tenant));
         self.emit(&journal.run, || RunEventKind::Status {
             status: RunStatus::Running,
         });

@@ -23,8 +23,9 @@ pub(crate) struct Pool {
     /// dropped and their runs released. Replaced by each `run_workers`.
     pub(crate) abort: Mutex<CancellationToken>,
     pub(crate) tracker: TaskTracker,
-    /// Wakes the claimer when this process queues a run it could not start.
-    pub(crate) wake: Notify,
+    /// Wakes the claimer when this process queues a run it could not start,
+    /// or another process announces one (the store's change feed).
+    pub(crate) wake: Arc<Notify>,
     /// Set while runs may wait in the queue for a free slot here: a slot
     /// that frees up then wakes the claimer.
     pub(crate) backlog: AtomicBool,
@@ -38,7 +39,7 @@ impl Pool {
             live: Mutex::new(None),
             abort: Mutex::new(CancellationToken::new()),
             tracker: TaskTracker::new(),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             backlog: AtomicBool::new(false),
         }
     }
@@ -58,6 +59,8 @@ impl Engine {
         if let Ok(mut live) = self.inner.pool.live.lock() {
             *live = Some(shutdown.clone());
         }
+        // Runs other processes queue wake the claimer at once.
+        self.inner.events.start_remote();
         let circuits = {
             let e = self.clone();
             let t = shutdown.clone();
@@ -85,8 +88,10 @@ impl Engine {
     }
 
     /// Claims queued runs while there are any and a slot is free, then
-    /// sleeps until this process queues a run, a slot frees up while runs
-    /// wait, or the poll interval passes (runs queued by other processes).
+    /// sleeps until this process queues a run, another process announces
+    /// one (the store's change feed), a slot frees up while runs wait, or
+    /// the poll interval passes (retries coming due, expired leases, and
+    /// whatever a lost notice did not announce).
     /// It does not hold a slot while it looks, so a free slot stays free for
     /// a run submitted here to start in its creating commit.
     async fn claim_loop(&self, shutdown: &CancellationToken) {

@@ -42,6 +42,10 @@ macro_rules! store_by_role {
                     maintenance::storage_bytes(self).await
                 }
 
+                fn feed(&self) -> Option<std::sync::Arc<dyn $crate::ChangeFeed>> {
+                    maintenance::feed(self)
+                }
+
                 async fn create_run_capped(
                     &self,
                     tenant: &TenantId,

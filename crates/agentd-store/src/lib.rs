@@ -16,6 +16,7 @@ mod status;
 mod row;
 mod codec;
 mod crypt;
+mod feed;
 mod meter;
 #[macro_use]
 mod keys;
@@ -28,6 +29,7 @@ mod sqlite;
 
 pub use audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
 pub use crypt::{Keyring, KeyringError};
+pub use feed::{ChangeFeed, FeedItem, Notice, RunChange};
 pub use keys::{ApiKey, KeyChanges, KeyCredential, NewApiKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
@@ -348,6 +350,13 @@ pub trait Store: Send + Sync + 'static {
     /// WAL checkpoint; PostgreSQL: `pg_total_relation_size` of agentd's
     /// tables, indexes included).
     async fn storage_bytes(&self) -> Result<u64>;
+    /// The change feed between the processes sharing this store (see
+    /// [`ChangeFeed`]), or `None` where the store is not shared live:
+    /// SQLite is one process's, whose in-process signals suffice.
+    /// PostgreSQL's is LISTEN/NOTIFY; it connects on first use. The store
+    /// itself announces runs it queued without a claim
+    /// ([`Notice::Queued`]).
+    fn feed(&self) -> Option<Arc<dyn ChangeFeed>>;
 
     // ---- caller side: every call is scoped by the caller's tenant ----
 

@@ -16,6 +16,6 @@ pub mod tls;
 pub mod webhook;
 
 pub use config::{W1_SCRIPT, identity, sqlite_url, unique_name};
-pub use pg::{drop_schema, postgres_url};
+pub use pg::{drop_schema, postgres_url, terminate_connections};
 pub use redis::redis_url;
 pub use webhook::WebhookReceiver;

@@ -49,3 +49,18 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
     .await?;
     conn.close().await
 }
+
+/// Ends, on the server, every connection whose `application_name` is
+/// `name` (a store's change-feed listeners are named after their channel):
+/// how tests show a lost connection is survived. Returns how many ended.
+pub async fn terminate_connections(url: &str, name: &str) -> Result<usize, sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(name)
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(ended.into_iter().filter(|e| *e).count())
+}

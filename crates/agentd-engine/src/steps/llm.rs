@@ -38,11 +38,12 @@ pub(crate) async fn run(
     });
     let started_at = now_millis();
     let t0 = tokio::time::Instant::now();
-    // Stream only when someone watches this process's events: a streamed
-    // call is not retried once text was forwarded.
+    // Stream only when someone watches this run's events, here or in
+    // another process: a streamed call is not retried once text was
+    // forwarded.
     let (run_id, tenant) = (st.run.id, &st.run.tenant);
     let on_token = |text: &str| ctx.events.token(run_id, tenant, index, text);
-    let stream = ctx.events.listening();
+    let stream = ctx.events.streaming(run_id);
     let call = agent
         .chain
         .complete(&req, stream.then_some(&on_token as agentd_llm::OnToken<'_>));

@@ -2,9 +2,16 @@
 //!
 //! The stream first replays the journal (one `step.completed` per step, its
 //! index as the event id, so `Last-Event-ID` resumes after it), then follows
-//! live events of this process (`step.started`, `token`, `step.completed`,
-//! `run.status`) and ends with `run.finished` once the run pauses or ends.
-//! A run executed by another process is followed by polling the store.
+//! live events (`step.started`, `token`, `step.completed`, `run.status`)
+//! and ends with `run.finished` once the run pauses or ends.
+//!
+//! A run executed by another process is followed through the store's change
+//! feed where it has one (PostgreSQL; see `agentd_engine::remote`): that
+//! process publishes the run's status, started steps and model text, and
+//! says when steps were journaled, which the stream then reads from the
+//! store. The store is also polled, as a safety net: every few seconds
+//! while the feed listens, every second when it does not (SQLite, or a lost
+//! connection), and at once after the feed reconnects.
 //!
 //! When the process shuts down, an open stream ends at once with a
 //! `shutdown` event (and a `retry` hint) telling the client to reconnect,
@@ -16,7 +23,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Caller, RunPath};
 use crate::routes::runs::RunIdParam;
 use agentd_core::{Identity, Run, RunId, Step};
-use agentd_engine::{RunEventKind, settled};
+use agentd_engine::{Follow, RunEventKind, settled};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,8 +32,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-/// How often a stream re-reads the store, for runs another process runs.
-const POLL: Duration = Duration::from_secs(1);
+/// How often a stream checks whether to re-read the store (the poll's
+/// pace itself is [`Follow::poll_due`]'s).
+const TICK: Duration = Duration::from_secs(1);
 
 /// The reconnection delay the `shutdown` event suggests to the client.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
@@ -212,6 +220,8 @@ impl Follower {
                 self.finish(&run).await;
                 false
             }
+            // Another process journaled steps or settled the run.
+            RunEventKind::Changed => self.poll().await,
         }
     }
 
@@ -260,8 +270,12 @@ async fn follow(
     if !matches!(f.catch_up().await, Ok(true)) {
         return;
     }
+    // Only now, the run being the caller's: another process executing it
+    // publishes its events while this stream follows.
+    let mut watch: Follow = f.app.engine.follow(&f.who.tenant, f.id);
     let shutdown = f.app.shutdown.clone();
-    let mut tick = tokio::time::interval(POLL);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let more = tokio::select! {
             _ = shutdown.cancelled() => {
@@ -269,13 +283,20 @@ async fn follow(
                 false
             },
             ev = live.recv() => match ev {
+                // Events of this run and tenant only: other processes'
+                // notices name both.
                 Ok(ev) if ev.run_id == f.id && ev.tenant == f.who.tenant => f.live(ev.kind).await,
                 Ok(_) => true,
                 // Missed events: the store has the journal.
                 Err(broadcast::error::RecvError::Lagged(_)) => matches!(f.catch_up().await, Ok(true)),
                 Err(broadcast::error::RecvError::Closed) => false,
             },
-            _ = tick.tick() => f.poll().await,
+            // The feed reconnected: notices may be lost, the store is not.
+            _ = watch.gap() => f.poll().await,
+            _ = tick.tick() => {
+                watch.keep_watching();
+                if watch.poll_due() { f.poll().await } else { !f.tx.is_closed() }
+            }
         };
         if !more {
             return;

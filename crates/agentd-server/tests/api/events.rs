@@ -4,7 +4,7 @@ use crate::helpers::spawn_app;
 use serde_json::{Value, json};
 
 /// Parses an SSE body into (event, id, data) triples, keep-alives dropped.
-fn parse(body: &str) -> Vec<(String, Option<String>, Value)> {
+pub(crate) fn parse(body: &str) -> Vec<(String, Option<String>, Value)> {
     body.split("\n\n")
         .filter_map(|block| {
             let mut event = None;

@@ -94,7 +94,7 @@ pub(super) async fn finish_run(
     let delay = outcome.retry_delay();
     let totals = Totals::of(writes);
     let settles = store.set_reserved(lease.run_id, false) || totals.cost_usd > 0.0;
-    store
+    let run = store
         .batcher
         .finish(FinishRow {
             lease: lease.clone(),
@@ -116,5 +116,10 @@ pub(super) async fn finish_run(
             event: outcome.event(),
             messages,
         })
-        .await
+        .await?;
+    // The next run of its conversation may be runnable now.
+    if run.conversation_id.is_some() && run.status.is_terminal() {
+        store.announce_queued();
+    }
+    Ok(run)
 }

@@ -22,6 +22,11 @@ pub(super) fn commits(store: &PgStore) -> u64 {
     store.commits.load(Ordering::Relaxed)
 }
 
+/// The LISTEN/NOTIFY feed of this store's schema (see [`super::feed`]).
+pub(super) fn feed(store: &PgStore) -> Option<Arc<dyn crate::ChangeFeed>> {
+    Some(store.feed.clone())
+}
+
 /// Schema migrations, applied in order; `agentd_migrations` records how
 /// many ran.
 const MIGRATIONS: &[&str] = &[

@@ -10,6 +10,7 @@
 mod audit;
 mod batch;
 mod budget;
+mod feed;
 mod journal;
 mod keys;
 mod maintenance;
@@ -59,6 +60,8 @@ pub struct PgStore {
     /// reservation whose worker died is not in any process's set; it ends
     /// when it expires, at the run's deadline.
     reserved: Arc<Mutex<HashSet<uuid::Uuid>>>,
+    /// LISTEN/NOTIFY between the processes on this schema.
+    feed: Arc<feed::PgFeed>,
 }
 
 impl PgStore {
@@ -101,6 +104,9 @@ impl PgStore {
             .create(self.create_row(tenant, run, claim)?)
             .await
             .map_err(|e| batch::create_error(e, &run.id.0))?;
+        if claim.is_none() {
+            self.announce_queued();
+        }
         let claimed = claim.map(|_| Claimed {
             lease: Lease {
                 run_id: created.id,
@@ -173,16 +179,18 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         let commits = Arc::new(AtomicU64::new(0));
         let codec = Codec::default();
+        let feed = feed::PgFeed::new(pool.clone(), connect, opts.schema.as_deref());
         Ok(Self {
             batcher: Batcher::start(pool.clone(), codec.clone(), commits.clone()),
             pool,
             commits,
             codec,
             reserved: Arc::default(),
+            feed: Arc::new(feed),
         })
     }
 
@@ -205,6 +213,21 @@ impl PgStore {
     /// The connection pool (benchmarks count rows through it).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The channel this store's change feed LISTENs on, which is also the
+    /// `application_name` of its listening connection (tests end that
+    /// connection to show the feed recovers). Not part of the API.
+    #[doc(hidden)]
+    pub fn feed_channel(&self) -> &str {
+        self.feed.channel()
+    }
+
+    /// Tells idle workers of every process on this store that a run was
+    /// queued without a claim, so they claim it now rather than at their
+    /// next poll.
+    fn announce_queued(&self) {
+        crate::ChangeFeed::publish(&*self.feed, crate::Notice::Queued);
     }
 
     /// Closes the pool's connections.

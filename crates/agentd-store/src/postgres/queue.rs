@@ -201,6 +201,8 @@ pub(super) async fn release(store: &PgStore, lease: &Lease) -> Result<()> {
         .rows_affected();
     if n > 0 {
         store.committed();
+        // Due at once: another process may continue it now.
+        store.announce_queued();
     }
     Ok(())
 }
@@ -214,6 +216,7 @@ pub(super) async fn release_owner(store: &PgStore, owner: &str) -> Result<u64> {
         .rows_affected();
     if n > 0 {
         store.committed();
+        store.announce_queued();
     }
     Ok(n)
 }

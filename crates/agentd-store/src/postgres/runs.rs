@@ -128,6 +128,9 @@ pub(super) async fn create_run(
         None => None,
     };
     store.commit(tx).await?;
+    if claimed.is_none() {
+        store.announce_queued();
+    }
     Ok(Created {
         run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
         claimed,
@@ -398,7 +401,14 @@ pub(super) async fn cancel_run(
         .bind(tenant.as_str())
         .bind(error)
         .bind(actor.as_str());
-    apply_change(store, tenant, id, Change::Cancel, update).await
+    let t = apply_change(store, tenant, id, Change::Cancel, update).await?;
+    // The next run of its conversation may be runnable now.
+    if let Transition::Done(run, _) = &t
+        && run.conversation_id.is_some()
+    {
+        store.announce_queued();
+    }
+    Ok(t)
 }
 
 /// [`Store::requeue_dead`](crate::Store::requeue_dead) on this backend.
@@ -412,7 +422,11 @@ pub(super) async fn requeue_dead(
         .bind(id.0)
         .bind(tenant.as_str())
         .bind(actor.as_str());
-    apply_change(store, tenant, id, Change::Requeue, update).await
+    let t = apply_change(store, tenant, id, Change::Requeue, update).await?;
+    if matches!(t, Transition::Done(..)) {
+        store.announce_queued();
+    }
+    Ok(t)
 }
 
 /// [`Store::resume_run`](crate::Store::resume_run) on this backend.
@@ -451,5 +465,8 @@ pub(super) async fn resume_run(
         None => None,
     };
     store.commit(tx).await?;
+    if claimed.is_none() {
+        store.announce_queued();
+    }
     Ok(done(resumed, claimed))
 }

@@ -7,6 +7,13 @@ pub(super) fn commits(store: &SqliteStore) -> u64 {
     store.writer.commits()
 }
 
+/// No change feed: a SQLite store is one process's, and the engine's
+/// in-process signals (a queued run wakes the claimer, events go to this
+/// process's listeners) cover it.
+pub(super) fn feed(_: &SqliteStore) -> Option<std::sync::Arc<dyn crate::ChangeFeed>> {
+    None
+}
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many ran.
 pub(super) const MIGRATIONS: &[&str] = &[

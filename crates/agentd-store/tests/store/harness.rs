@@ -127,6 +127,13 @@ impl Ctx {
         }
     }
 
+    /// The PostgreSQL handle behind `store` (the same pool and change
+    /// feed); `None` on SQLite.
+    pub fn pg_store(&self) -> Option<PgStore> {
+        let pg = self.pg.as_ref()?;
+        Some(pg.stores.lock().unwrap()[0].1.clone())
+    }
+
     /// The plans of the store's list statements on the test's own
     /// storage, by name (`EXPLAIN QUERY PLAN` / `EXPLAIN`).
     pub async fn list_query_plans(&self) -> Vec<(&'static str, String)> {

@@ -14,6 +14,7 @@ mod audit;
 mod budget;
 mod concurrency;
 mod encryption;
+mod feed;
 mod fixture;
 mod keys;
 mod lease;
@@ -99,4 +100,6 @@ conformance!(
     keys::change_feed_and_last_used,
     audit::audit_log_filters_pages_and_isolates_tenants,
     audit::key_records_are_sealed_like_run_records,
+    feed::notices_reach_the_other_processes_of_a_schema_in_order,
+    feed::the_listener_recovers_from_a_lost_connection,
 );

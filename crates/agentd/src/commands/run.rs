@@ -68,7 +68,9 @@ pub(super) async fn drive_and_report(
                     eprintln!("{}", step_line(&step, "in "));
                 }
                 RunEventKind::Finished { .. } => break,
-                RunEventKind::Status { .. } | RunEventKind::Token { .. } => {}
+                RunEventKind::Status { .. }
+                | RunEventKind::Token { .. }
+                | RunEventKind::Changed => {}
             }
         }
     });
