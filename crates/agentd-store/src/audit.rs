@@ -8,7 +8,7 @@ use agentd_core::{Millis, RunId};
 /// Every kind of audit record the store and the engine write.
 pub const AUDIT_KINDS: &[&str] = &[
     "created",
-    "running",
+    "claimed",
     "reclaimed",
     "paused",
     "resumed",

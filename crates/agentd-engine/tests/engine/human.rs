@@ -70,10 +70,10 @@ async fn ask_human_pauses_the_run_and_resume_continues_it_with_the_answer() -> a
         events(&t.audit(run.id).await?),
         [
             "created",
-            "running",
+            "claimed",
             "paused",
             "resumed",
-            "running",
+            "claimed",
             "succeeded"
         ]
     );

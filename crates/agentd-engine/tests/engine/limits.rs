@@ -44,7 +44,7 @@ max_steps = 4
     assert!(steps.iter().all(|s| s.status == StepStatus::Completed));
     assert_eq!(
         events(&t.audit(run.id).await?),
-        ["created", "running", "failed"]
+        ["created", "claimed", "failed"]
     );
     Ok(())
 }

@@ -83,7 +83,7 @@ providers = ["down"]
     assert_eq!(
         events(&audit),
         [
-            "created", "running", "retry", "running", "retry", "running", "retry", "running",
+            "created", "claimed", "retry", "claimed", "retry", "claimed", "retry", "claimed",
             "dead"
         ]
     );
@@ -136,7 +136,7 @@ async fn an_expired_lease_is_taken_over_only_when_it_runs_out() {
     assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
     assert_eq!(done.attempt, 2, "a lost lease counts as an attempt");
     let audit = t.audit(run.id).await.unwrap();
-    let claimed_at = audit.iter().find(|a| a.event == "running").unwrap().at;
+    let claimed_at = audit.iter().find(|a| a.event == "claimed").unwrap().at;
     let reclaimed = audit.iter().find(|a| a.event == "reclaimed").unwrap();
     let waited = reclaimed.at - claimed_at;
     assert!(

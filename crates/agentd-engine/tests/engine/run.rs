@@ -100,7 +100,7 @@ async fn a_run_on_the_mock_succeeds_with_a_complete_journal_usage_cost_and_audit
 
     // Assert: the audit trail
     let audit = t.audit(run.id).await?;
-    assert_eq!(events(&audit), ["created", "running", "succeeded"]);
+    assert_eq!(events(&audit), ["created", "claimed", "succeeded"]);
     assert_eq!(audit[0].actor, "p");
     assert!(audit.iter().all(|a| a.run_id == Some(run.id)));
     assert!(audit.windows(2).all(|w| w[0].at <= w[1].at));

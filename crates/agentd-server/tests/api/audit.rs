@@ -92,7 +92,7 @@ async fn runs_leave_a_trail_that_admins_read_whole_and_others_only_their_own() {
         trail(&page),
         pairs(&[
             ("created", "alice"),
-            ("running", "test-node"),
+            ("claimed", "test-node"),
             ("succeeded", "agent")
         ])
     );
@@ -105,10 +105,10 @@ async fn runs_leave_a_trail_that_admins_read_whole_and_others_only_their_own() {
         trail(&page),
         pairs(&[
             ("created", "alice"),
-            ("running", "test-node"),
+            ("claimed", "test-node"),
             ("paused", "agent"),
             ("resumed", "bob"),
-            ("running", "test-node"),
+            ("claimed", "test-node"),
             ("succeeded", "agent"),
         ])
     );

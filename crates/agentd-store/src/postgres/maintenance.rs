@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_api_keys.sql"),
     include_str!("../../migrations/postgres/0011_audit_log.sql"),
     include_str!("../../migrations/postgres/0012_run_origin.sql"),
+    include_str!("../../migrations/postgres/0013_audit_claimed.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

@@ -52,7 +52,7 @@ macro_rules! claim {
             run_cols!(),
             "), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
              SELECT id, updated_at, tenant, $1, \
-             CASE WHEN reclaim THEN 'reclaimed' ELSE 'running' END FROM u) \
+             CASE WHEN reclaim THEN 'reclaimed' ELSE 'claimed' END FROM u) \
              SELECT reclaim, lease_token, roles, origin, ",
             run_cols!(),
             " FROM u"
@@ -221,7 +221,7 @@ pub(super) const CREATE: &str = concat!(
     run_cols!(),
     ", lease_owner), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \
      SELECT ins.id, ins.created_at, ins.tenant, e.actor, e.event FROM ins \
-     CROSS JOIN LATERAL (VALUES (1, ins.principal, 'created'), (2, ins.lease_owner, 'running')) \
+     CROSS JOIN LATERAL (VALUES (1, ins.principal, 'created'), (2, ins.lease_owner, 'claimed')) \
      AS e (n, actor, event) WHERE e.actor IS NOT NULL ORDER BY ins.id, e.n) SELECT ",
     run_cols!(),
     " FROM ins"

@@ -30,6 +30,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_active_runs.sql"),
     include_str!("../../migrations/sqlite/0012_audit_log.sql"),
     include_str!("../../migrations/sqlite/0013_run_origin.sql"),
+    include_str!("../../migrations/sqlite/0014_audit_claimed.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

@@ -90,7 +90,7 @@ pub(super) fn take_lease(
         crate::meter::reclaimed();
         "reclaimed"
     } else {
-        "running"
+        "claimed"
     };
     insert_audit(
         conn,

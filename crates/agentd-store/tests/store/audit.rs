@@ -87,7 +87,7 @@ pub async fn audit_log_filters_pages_and_isolates_tenants(ctx: &Ctx) {
             "cancelled",
             "created",
             "succeeded",
-            "running",
+            "claimed",
             "created"
         ]
     );
@@ -127,7 +127,7 @@ pub async fn audit_log_filters_pages_and_isolates_tenants(ctx: &Ctx) {
         },
     )
     .await;
-    assert_eq!(kinds(&by_run), ["succeeded", "running", "created"]);
+    assert_eq!(kinds(&by_run), ["succeeded", "claimed", "created"]);
     let by_actor = log(
         s,
         &a,

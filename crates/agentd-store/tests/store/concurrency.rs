@@ -67,7 +67,7 @@ pub async fn parallel_claims_are_exclusive(ctx: &Ctx) {
             .into_iter()
             .map(|e| e.event)
             .collect();
-        assert_eq!(events, ["created", "running"]);
+        assert_eq!(events, ["created", "claimed"]);
     }
 }
 

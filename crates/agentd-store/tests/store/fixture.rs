@@ -45,6 +45,11 @@ async fn a_v1_database_migrates_and_its_paused_runs_resume() {
         )
     );
     assert_eq!(helper.metadata, Some(json!({ "fixture": true })));
+    // v1 audited a claim as `running`; the migration renames it `claimed`.
+    let trail = s.list_audit(&t, helper.id).await.unwrap();
+    let kinds: Vec<&str> = trail.iter().map(|a| a.event.as_str()).collect();
+    assert!(kinds.contains(&"claimed"), "{kinds:?}");
+    assert!(!kinds.contains(&"running"), "{kinds:?}");
     assert_eq!(asker.status, RunStatus::Paused);
     assert_eq!(asker.pause.as_ref().unwrap().question, "Ship beta?");
     assert_eq!(

@@ -236,7 +236,7 @@ pub async fn lease_expiry_reclaim(ctx: &Ctx) {
         .collect();
     let want = [
         ("created", "alice"),
-        ("running", "w1"),
+        ("claimed", "w1"),
         ("reclaimed", "w2"),
         ("succeeded", "agent"),
     ]

@@ -177,10 +177,10 @@ pub async fn audit_trail(ctx: &Ctx) {
         events,
         [
             ("created", "alice"),
-            ("running", "node-a"),
+            ("claimed", "node-a"),
             ("paused", "agent"),
             ("resumed", "ops"),
-            ("running", "node-b"),
+            ("claimed", "node-b"),
             ("succeeded", "agent"),
         ]
     );

@@ -194,7 +194,7 @@ pub async fn create_with_claim(ctx: &Ctx) {
         .iter()
         .map(|e| (e.event.as_str(), e.actor.as_str()))
         .collect();
-    assert_eq!(events, [("created", "alice"), ("running", "node-1")]);
+    assert_eq!(events, [("created", "alice"), ("claimed", "node-1")]);
     // Nothing left to claim.
     assert!(s.claim_next(&req).await.unwrap().is_none());
 

@@ -125,10 +125,10 @@ pub async fn resume_with_claim(ctx: &Ctx) {
         events,
         [
             "created:alice",
-            "running:w",
+            "claimed:w",
             "paused:agent",
             "resumed:bob",
-            "running:node-2"
+            "claimed:node-2"
         ]
     );
     s.finish_run(
@@ -322,7 +322,7 @@ pub async fn retry_dead_and_requeue(ctx: &Ctx) {
     assert_eq!(
         events,
         [
-            "created", "running", "retry", "running", "dead", "requeued", "running"
+            "created", "claimed", "retry", "claimed", "dead", "requeued", "claimed"
         ]
     );
     assert_eq!(audit[2].detail["delay_ms"], 400);

@@ -87,7 +87,7 @@ fn audit_shows_a_tenants_trail_filtered_and_paged() {
     let all = audit_json(&ws, &cfg, &["--tenant", "acme"]);
     assert_eq!(
         kinds(&all),
-        ["key_created", "succeeded", "running", "created"]
+        ["key_created", "succeeded", "claimed", "created"]
     );
     assert_eq!(all["next_cursor"], Value::Null);
     let created = &all["items"][3];
@@ -101,7 +101,7 @@ fn audit_shows_a_tenants_trail_filtered_and_paged() {
 
     // Filters and pages.
     let by_run = audit_json(&ws, &cfg, &["--tenant", "acme", "--run", run_id]);
-    assert_eq!(kinds(&by_run), ["succeeded", "running", "created"]);
+    assert_eq!(kinds(&by_run), ["succeeded", "claimed", "created"]);
     let by_actor = audit_json(&ws, &cfg, &["--tenant", "acme", "--actor", "alice"]);
     assert_eq!(kinds(&by_actor), ["created"]);
     let by_kind = audit_json(&ws, &cfg, &["--tenant", "acme", "--kind", "key_created"]);
@@ -115,7 +115,7 @@ fn audit_shows_a_tenants_trail_filtered_and_paged() {
     );
     assert_eq!(kinds(&future), Vec::<&str>::new());
     let first = audit_json(&ws, &cfg, &["--tenant", "acme", "--limit", "3"]);
-    assert_eq!(kinds(&first), ["key_created", "succeeded", "running"]);
+    assert_eq!(kinds(&first), ["key_created", "succeeded", "claimed"]);
     let cursor = first["next_cursor"].as_str().unwrap();
     let rest = audit_json(
         &ws,
@@ -127,7 +127,7 @@ fn audit_shows_a_tenants_trail_filtered_and_paged() {
 
     // Another tenant sees only its own run.
     let theirs = audit_json(&ws, &cfg, &["--tenant", "other"]);
-    assert_eq!(kinds(&theirs), ["succeeded", "running", "created"]);
+    assert_eq!(kinds(&theirs), ["succeeded", "claimed", "created"]);
     assert!(!theirs.to_string().contains(run_id));
 
     // The table for humans.
