@@ -12,7 +12,7 @@ mod otlp;
 mod propagate;
 
 pub use logfmt::{ContextFields, JsonLines};
-pub use otlp::{OtlpError, TracePipeline, trace_layer};
+pub use otlp::{OTLP_ENDPOINT_VARS, OtlpError, TracePipeline, trace_layer};
 pub use propagate::{
     current_trace_id, inject, run_origin, set_parent_from_headers, set_parent_from_origin,
 };

@@ -13,7 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// The standard variables that name a collector; either one turns tracing
 /// on and takes precedence over `[telemetry] otlp_endpoint`, the way
 /// environment settings override the file elsewhere.
-const ENDPOINT_VARS: [&str; 2] = [
+pub const OTLP_ENDPOINT_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
@@ -55,7 +55,7 @@ impl TracePipeline {
         otlp_endpoint: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<TracePipeline>, OtlpError> {
-        let from_env = ENDPOINT_VARS
+        let from_env = OTLP_ENDPOINT_VARS
             .iter()
             .any(|v| env(v).is_some_and(|s| !s.is_empty()));
         let builder = SpanExporter::builder().with_http();

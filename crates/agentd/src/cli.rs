@@ -58,6 +58,20 @@ pub enum Command {
     /// Contract tests: check the config, every tool schema and MCP server,
     /// and run each agent's `[[agents.tests]]` cases on the mock provider.
     Test,
+    /// Production-readiness score (0-15) of the config, with live probes
+    /// of the store and providers, and what to change for each lost point.
+    Check(CheckArgs),
+}
+
+/// `agentd check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Exit 1 when the total score is below N (a CI gate).
+    #[arg(long, value_name = "N")]
+    pub min: Option<u32>,
+    /// Skip the live probes of the store and providers.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// `agentd run`.

@@ -3,6 +3,7 @@
 //! gives them.
 
 mod audit;
+mod check;
 mod dlq;
 mod failure;
 mod keys;
@@ -61,6 +62,7 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
         Command::Audit(args) => audit::audit(&config, args, cli.json).await,
+        Command::Check(args) => check::check(&config, args, cli.log_format, cli.json).await,
     }
 }
 

@@ -5,6 +5,7 @@
 mod approval;
 mod audit;
 mod chaos;
+mod check;
 mod commands;
 mod crash;
 mod jwt;
