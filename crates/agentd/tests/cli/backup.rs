@@ -127,6 +127,7 @@ async fn a_backup_under_w1_load_restores_finished_runs_and_a_resumable_pause() {
     let before = created.load(Ordering::Relaxed);
     let file = ws.path().join("agentd.backup");
     let (ws_path, cfg2, file2) = (ws.path().to_path_buf(), cfg.clone(), file.clone());
+    let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(crate::support::BIN)
             .current_dir(ws_path)
@@ -141,6 +142,10 @@ async fn a_backup_under_w1_load_restores_finished_runs_and_a_resumable_pause() {
     .await
     .unwrap();
     let during = created.load(Ordering::Relaxed) - before;
+    eprintln!(
+        "backup took {:?} (process start included); {during} runs were created meanwhile",
+        started.elapsed()
+    );
     stop.store(true, Ordering::Relaxed);
     for t in load {
         t.await.unwrap();
