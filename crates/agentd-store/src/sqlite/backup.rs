@@ -34,6 +34,22 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Refuses `other` when it is the database file itself: a backup written
+/// over it, or a restore from it, would replace the live data.
+fn not_the_database(db: &Path, other: &Path) -> Result<(), BackupError> {
+    let same = match (db.canonicalize(), other.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(BackupError::Unsupported {
+            url: other.display().to_string(),
+            reason: "it is the store's own database file".into(),
+        });
+    }
+    Ok(())
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
 ) -> Result<T, BackupError> {
@@ -53,6 +69,7 @@ pub(crate) async fn backup(url: &str, out: &Path) -> Result<Done, BackupError> {
                 reason: "no database file there".into(),
             });
         }
+        not_the_database(&db, &out)?;
         let conn = open_read_only(&db).map_err(crate::StoreError::from)?;
         // No integrity check of a live database: it would read it all
         // once more; the restore checks the copy.
@@ -118,6 +135,7 @@ pub(crate) async fn restore(url: &str, file: &Path, force: bool) -> Result<Done,
     let db = file_of(url)?;
     let file = file.to_path_buf();
     blocking(move || {
+        not_the_database(&db, &file)?;
         let conn = open_read_only(&file).map_err(|e| BackupError::NotABackup {
             path: file.clone(),
             reason: e.to_string(),

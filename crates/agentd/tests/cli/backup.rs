@@ -219,6 +219,18 @@ fn backup_and_restore_refuse_existing_targets_and_bad_files() {
     let out = backup(true);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
+    // The store's own file is never a backup's output nor its input.
+    let db = ws.path().join("agentd.db");
+    for args in [
+        vec!["backup", "--out", db.to_str().unwrap(), "--force"],
+        vec!["restore", db.to_str().unwrap(), "--force"],
+    ] {
+        let out = run_with(&ws, &cfg, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("it is the store's own database file"), "{err}");
+    }
+
     // Restoring over a store that holds data needs --force.
     let out = run_with(&ws, &cfg, &["restore", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
