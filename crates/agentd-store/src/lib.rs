@@ -14,6 +14,7 @@ mod by_role;
 mod status;
 #[macro_use]
 mod row;
+pub mod backup;
 mod codec;
 mod crypt;
 mod feed;
@@ -28,6 +29,7 @@ mod postgres;
 mod sqlite;
 
 pub use audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
+pub use backup::BackupError;
 pub use crypt::{Keyring, KeyringError};
 pub use feed::{ChangeFeed, FeedItem, Notice, RunChange};
 pub use keys::{ApiKey, KeyChanges, KeyCredential, NewApiKey};

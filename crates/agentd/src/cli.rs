@@ -55,6 +55,24 @@ pub enum Command {
     Audit(AuditArgs),
     /// Apply store migrations.
     Migrate,
+    /// Back up the whole store (every tenant) into FILE while agentd
+    /// serves: SQLite with `VACUUM INTO`, PostgreSQL with `pg_dump -Fc`.
+    Backup {
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup into the configured store (stop agentd first).
+    Restore {
+        /// A file written by `agentd backup`.
+        file: std::path::PathBuf,
+        /// Replace a store that already holds agentd data.
+        #[arg(long)]
+        force: bool,
+    },
     /// Contract tests: check the config, every tool schema and MCP server,
     /// and run each agent's `[[agents.tests]]` cases on the mock provider.
     Test,

@@ -8,6 +8,7 @@
 //! `tests/store` runs against both.
 
 mod audit;
+pub(crate) mod backup;
 mod batch;
 mod budget;
 mod feed;

@@ -4,6 +4,7 @@
 //! [`writer`]); reads go to a pool of read-only connections.
 
 mod audit;
+pub(crate) mod backup;
 mod budget;
 mod journal;
 mod keys;

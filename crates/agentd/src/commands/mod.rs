@@ -3,6 +3,7 @@
 //! gives them.
 
 mod audit;
+mod backup;
 mod check;
 mod dlq;
 mod failure;
@@ -56,6 +57,8 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
             );
             Ok(exit::OK)
         }
+        Command::Backup { out, force } => backup::backup(&config, out, *force).await,
+        Command::Restore { file, force } => backup::restore(&config, file, *force).await,
         Command::Run(args) => run::run_once(&config, args, cli.json).await,
         Command::Test => test::contract_tests(&config, cli.json).await,
         Command::Runs(cmd) => runs::runs(&config, cmd, cli.json).await,

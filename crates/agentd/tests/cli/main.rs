@@ -4,6 +4,7 @@
 
 mod approval;
 mod audit;
+mod backup;
 mod chaos;
 mod check;
 mod commands;
