@@ -4,6 +4,7 @@
 //! expectation.
 
 mod access;
+pub mod deploy;
 mod dur;
 mod error;
 mod keypath;

@@ -58,6 +58,53 @@ pub enum Command {
     /// Contract tests: check the config, every tool schema and MCP server,
     /// and run each agent's `[[agents.tests]]` cases on the mock provider.
     Test,
+    /// Generate deployment files from the config: `docker` (Dockerfile,
+    /// .dockerignore) or `systemd` (hardened unit, environment file
+    /// example). Secrets are referenced by name, never written.
+    Deploy(DeployArgs),
+    /// Probe this node's own HTTP listener: exit 0 when `/health` (or
+    /// `/ready`) answers 2xx, 1 otherwise. The container image's
+    /// HEALTHCHECK; needs no curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `agentd deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// What to generate.
+    pub target: DeployTargetArg,
+    /// Directory to write into (created if missing; files in it are
+    /// replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// systemd: the installed `agentd` binary the unit runs.
+    #[arg(long, default_value = "/usr/local/bin/agentd")]
+    pub bin: PathBuf,
+    /// systemd: the installed config file the unit passes to `--config`.
+    #[arg(long, default_value = "/etc/agentd/agentd.toml")]
+    pub config_path: PathBuf,
+}
+
+/// `agentd deploy` targets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeployTargetArg {
+    Docker,
+    Systemd,
+}
+
+/// `agentd healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Probe `/ready` (accepting work) instead of `/health` (alive).
+    #[arg(long)]
+    pub ready: bool,
+    /// Probe `server.metrics_listen` instead of `server.listen` (for an
+    /// `agentd worker`, which serves no API).
+    #[arg(long)]
+    pub metrics: bool,
+    /// Give up after this long ("3s", "500ms").
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// `agentd run`.

@@ -3,8 +3,10 @@
 //! gives them.
 
 mod audit;
+mod deploy;
 mod dlq;
 mod failure;
+mod healthcheck;
 mod keys;
 mod print;
 mod run;
@@ -61,6 +63,8 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
         Command::Audit(args) => audit::audit(&config, args, cli.json).await,
+        Command::Deploy(args) => deploy::deploy(&config, args, cli.json),
+        Command::Healthcheck(args) => healthcheck::healthcheck(&config, args).await,
     }
 }
 
