@@ -7,6 +7,7 @@ mod audit;
 mod chaos;
 mod commands;
 mod crash;
+mod deploy;
 mod jwt;
 mod keys;
 mod store;
