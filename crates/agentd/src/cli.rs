@@ -59,8 +59,9 @@ pub enum Command {
     /// and run each agent's `[[agents.tests]]` cases on the mock provider.
     Test,
     /// Generate deployment files from the config: `docker` (Dockerfile,
-    /// .dockerignore) or `systemd` (hardened unit, environment file
-    /// example). Secrets are referenced by name, never written.
+    /// .dockerignore), `compose` (compose.yaml) or `systemd` (hardened
+    /// unit, environment file example). Secrets are referenced by name,
+    /// never written.
     Deploy(DeployArgs),
     /// Probe this node's own HTTP listener: exit 0 when `/health` (or
     /// `/ready`) answers 2xx, 1 otherwise. The container image's
@@ -83,12 +84,16 @@ pub struct DeployArgs {
     /// systemd: the installed config file the unit passes to `--config`.
     #[arg(long, default_value = "/etc/agentd/agentd.toml")]
     pub config_path: PathBuf,
+    /// compose: how many `agentd worker` replicas.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: u32,
 }
 
 /// `agentd deploy` targets.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DeployTargetArg {
     Docker,
+    Compose,
     Systemd,
 }
 

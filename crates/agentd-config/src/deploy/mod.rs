@@ -6,9 +6,13 @@
 //! `*_env` keys point at, and the operator supplies their values through
 //! the target's own secret mechanism (`--env-file`, an `EnvironmentFile`).
 
+mod compose;
 mod docker;
 mod systemd;
+mod yaml;
 
+#[cfg(test)]
+mod compose_tests;
 #[cfg(test)]
 mod tests;
 
@@ -16,12 +20,14 @@ use crate::Config;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// What `agentd deploy` can generate. Compose and Kubernetes manifests are
-/// not generated yet (see README, Deploy).
+/// What `agentd deploy` can generate. Kubernetes manifests are not
+/// generated yet (see README, Deploy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployTarget {
     /// A multi-stage `Dockerfile` and its `.dockerignore`.
     Docker,
+    /// `compose.yaml`: the API, worker replicas, PostgreSQL (and Redis).
+    Compose,
     /// A hardened `agentd.service` unit and an `agentd.env.example`.
     Systemd,
 }
@@ -33,6 +39,8 @@ pub struct DeployOptions {
     pub binary: PathBuf,
     /// The config file the unit passes to `--config`.
     pub config_path: PathBuf,
+    /// Compose: how many `agentd worker` replicas.
+    pub workers: u32,
 }
 
 impl Default for DeployOptions {
@@ -40,6 +48,7 @@ impl Default for DeployOptions {
         DeployOptions {
             binary: PathBuf::from("/usr/local/bin/agentd"),
             config_path: PathBuf::from("/etc/agentd/agentd.toml"),
+            workers: 2,
         }
     }
 }
@@ -64,6 +73,7 @@ pub struct DeployError {
 pub fn render(config: &Config, target: DeployTarget, options: &DeployOptions) -> Vec<DeployFile> {
     match target {
         DeployTarget::Docker => docker::render(),
+        DeployTarget::Compose => compose::render(config, options),
         DeployTarget::Systemd => systemd::render(config, options),
     }
 }

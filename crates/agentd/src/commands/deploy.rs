@@ -11,11 +11,13 @@ use agentd_config::deploy::{self, DeployOptions, DeployTarget};
 pub(super) fn deploy(config: &Config, args: &DeployArgs, json: bool) -> Result<u8, Failure> {
     let target = match args.target {
         DeployTargetArg::Docker => DeployTarget::Docker,
+        DeployTargetArg::Compose => DeployTarget::Compose,
         DeployTargetArg::Systemd => DeployTarget::Systemd,
     };
     let options = DeployOptions {
         binary: args.bin.clone(),
         config_path: args.config_path.clone(),
+        workers: args.workers,
     };
     let files = deploy::render(config, target, &options);
     // An output directory we cannot write is a usage error: the operator

@@ -67,6 +67,26 @@ fn deploy_writes_the_targets_files_and_never_a_secret() {
 }
 
 #[test]
+fn deploy_compose_writes_the_requested_worker_replicas() {
+    let ws = Workspace::new();
+    let out_dir = ws.path().join("compose");
+    let out = ws
+        .cmd()
+        .args(["deploy", "compose", "--workers", "4", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = std::fs::read_to_string(out_dir.join("compose.yaml")).unwrap();
+    assert!(
+        yaml.contains("\n    deploy:\n      replicas: 4\n"),
+        "{yaml}"
+    );
+    let out = ws.run(&["deploy", "compose", "--workers", "0", "--out", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn deploy_rejects_an_unknown_target_and_an_unwritable_out() {
     let ws = Workspace::new();
     let out = ws.run(&["deploy", "nomad", "--out", "x"]);
