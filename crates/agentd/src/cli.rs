@@ -59,7 +59,8 @@ pub enum Command {
     /// and run each agent's `[[agents.tests]]` cases on the mock provider.
     Test,
     /// Generate deployment files from the config: `docker` (Dockerfile,
-    /// .dockerignore), `compose` (compose.yaml) or `systemd` (hardened
+    /// .dockerignore), `compose` (compose.yaml), `k8s` (agentd.yaml) or
+    /// `systemd` (hardened
     /// unit, environment file example). Secrets are referenced by name,
     /// never written.
     Deploy(DeployArgs),
@@ -94,6 +95,7 @@ pub struct DeployArgs {
 pub enum DeployTargetArg {
     Docker,
     Compose,
+    K8s,
     Systemd,
 }
 

@@ -124,7 +124,7 @@ fn compose_yaml_reads_back_as_the_document() {
     }
     let dir = tempfile::tempdir().unwrap();
     let c = config(REDIS);
-    let files = render(&c, DeployTarget::Compose, &DeployOptions::default());
+    let files = render(&c, DeployTarget::Compose, &DeployOptions::default()).unwrap();
     write_files(dir.path(), &files).unwrap();
     let out = Command::new("python3")
         .args([

@@ -8,11 +8,14 @@
 
 mod compose;
 mod docker;
+mod k8s;
 mod systemd;
 mod yaml;
 
 #[cfg(test)]
 mod compose_tests;
+#[cfg(test)]
+mod k8s_tests;
 #[cfg(test)]
 mod tests;
 
@@ -20,14 +23,16 @@ use crate::Config;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// What `agentd deploy` can generate. Kubernetes manifests are not
-/// generated yet (see README, Deploy).
+/// What `agentd deploy` can generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployTarget {
     /// A multi-stage `Dockerfile` and its `.dockerignore`.
     Docker,
     /// `compose.yaml`: the API, worker replicas, PostgreSQL (and Redis).
     Compose,
+    /// `agentd.yaml`: Kubernetes Deployments, Service, ConfigMap, HPA, PDBs,
+    /// NetworkPolicy, ServiceAccount.
+    K8s,
     /// A hardened `agentd.service` unit and an `agentd.env.example`.
     Systemd,
 }
@@ -60,22 +65,34 @@ pub struct DeployFile {
     pub contents: String,
 }
 
-/// Writing the generated files failed.
+/// Rendering or writing the generated files failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}: {source}")]
-pub struct DeployError {
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+pub enum DeployError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot render the config: {0}")]
+    Render(String),
 }
 
 /// The files of `target` for `config`.
-pub fn render(config: &Config, target: DeployTarget, options: &DeployOptions) -> Vec<DeployFile> {
-    match target {
+///
+/// # Errors
+/// The config cannot be written as TOML (for the k8s ConfigMap).
+pub fn render(
+    config: &Config,
+    target: DeployTarget,
+    options: &DeployOptions,
+) -> Result<Vec<DeployFile>, DeployError> {
+    Ok(match target {
         DeployTarget::Docker => docker::render(),
         DeployTarget::Compose => compose::render(config, options),
+        DeployTarget::K8s => k8s::render(config, options)?,
         DeployTarget::Systemd => systemd::render(config, options),
-    }
+    })
 }
 
 /// Creates `dir` if needed and writes every file into it.
@@ -84,13 +101,14 @@ pub fn render(config: &Config, target: DeployTarget, options: &DeployOptions) ->
 /// The directory cannot be created or a file cannot be written; the error
 /// names the path.
 pub fn write_files(dir: &Path, files: &[DeployFile]) -> Result<(), DeployError> {
-    std::fs::create_dir_all(dir).map_err(|source| DeployError {
+    std::fs::create_dir_all(dir).map_err(|source| DeployError::Write {
         path: dir.to_path_buf(),
         source,
     })?;
     for file in files {
         let path = dir.join(file.name);
-        std::fs::write(&path, &file.contents).map_err(|source| DeployError { path, source })?;
+        std::fs::write(&path, &file.contents)
+            .map_err(|source| DeployError::Write { path, source })?;
     }
     Ok(())
 }

@@ -46,7 +46,8 @@ fn repository_dockerfile_is_the_generated_one() {
         &Config::embedded(),
         DeployTarget::Docker,
         &DeployOptions::default(),
-    );
+    )
+    .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for name in ["Dockerfile", ".dockerignore"] {
         let on_disk = std::fs::read_to_string(root.join(name)).unwrap();
@@ -64,7 +65,8 @@ fn dockerfile_is_multi_stage_non_root_and_checks_itself() {
         &Config::embedded(),
         DeployTarget::Docker,
         &DeployOptions::default(),
-    );
+    )
+    .unwrap();
     let d = file(&files, "Dockerfile");
     assert_eq!(d.matches("\nFROM ").count(), 2, "two stages");
     assert!(d.contains(" AS build\n"));
@@ -91,7 +93,7 @@ fn secrets_are_named_never_valued() {
         secret_env_names(&c),
         ["AGENTD_KEY", "HOOK_SECRET", "OPENAI_API_KEY"]
     );
-    let files = render(&c, DeployTarget::Systemd, &DeployOptions::default());
+    let files = render(&c, DeployTarget::Systemd, &DeployOptions::default()).unwrap();
     let unit = file(&files, "agentd.service");
     assert!(unit.contains("\nEnvironmentFile=/etc/agentd/agentd.env\n"));
     assert!(unit.contains("AGENTD_KEY, HOOK_SECRET, OPENAI_API_KEY"));
@@ -106,7 +108,8 @@ fn no_secrets_makes_the_environment_file_optional() {
         &Config::embedded(),
         DeployTarget::Systemd,
         &DeployOptions::default(),
-    );
+    )
+    .unwrap();
     let unit = file(&files, "agentd.service");
     assert!(unit.contains("\nEnvironmentFile=-/etc/agentd/agentd.env\n"));
     assert!(unit.contains("\nTimeoutStopSec=45s\n"), "{unit}");
@@ -115,7 +118,7 @@ fn no_secrets_makes_the_environment_file_optional() {
 #[test]
 fn unit_is_hardened_and_outlasts_the_shutdown_grace() {
     let c = config(WITH_SECRETS);
-    let files = render(&c, DeployTarget::Systemd, &DeployOptions::default());
+    let files = render(&c, DeployTarget::Systemd, &DeployOptions::default()).unwrap();
     let unit = file(&files, "agentd.service");
     for line in [
         "ProtectSystem=strict",
@@ -165,7 +168,7 @@ fn privileged_port_keeps_only_the_bind_capability() {
     assert!(systemd::binds_privileged_port("[::]:80"));
     assert!(!systemd::binds_privileged_port("127.0.0.1:8080"));
     let c = config("[server]\nlisten = \"0.0.0.0:443\"\n");
-    let unit = &render(&c, DeployTarget::Systemd, &DeployOptions::default())[0].contents;
+    let unit = &render(&c, DeployTarget::Systemd, &DeployOptions::default()).unwrap()[0].contents;
     assert!(unit.contains("\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"));
     assert!(unit.contains("\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"));
 }
@@ -179,7 +182,8 @@ fn write_files_reports_the_unwritable_path() {
         &Config::embedded(),
         DeployTarget::Docker,
         &DeployOptions::default(),
-    );
+    )
+    .unwrap();
     let err = write_files(&blocker.join("out"), &files).unwrap_err();
     assert!(err.to_string().contains("not-a-dir"), "{err}");
     write_files(&dir.path().join("out"), &files).unwrap();
@@ -202,7 +206,7 @@ fn systemd_analyze_verifies_the_unit() {
         ..DeployOptions::default()
     };
     for toml in [WITH_SECRETS, "[server]\nlisten = \"0.0.0.0:443\"\n"] {
-        let files = render(&config(toml), DeployTarget::Systemd, &options);
+        let files = render(&config(toml), DeployTarget::Systemd, &options).unwrap();
         write_files(dir.path(), &files).unwrap();
         let out = Command::new("systemd-analyze")
             .args(["verify", "--man=no"])

@@ -12,6 +12,7 @@ pub(super) fn deploy(config: &Config, args: &DeployArgs, json: bool) -> Result<u
     let target = match args.target {
         DeployTargetArg::Docker => DeployTarget::Docker,
         DeployTargetArg::Compose => DeployTarget::Compose,
+        DeployTargetArg::K8s => DeployTarget::K8s,
         DeployTargetArg::Systemd => DeployTarget::Systemd,
     };
     let options = DeployOptions {
@@ -19,7 +20,8 @@ pub(super) fn deploy(config: &Config, args: &DeployArgs, json: bool) -> Result<u
         config_path: args.config_path.clone(),
         workers: args.workers,
     };
-    let files = deploy::render(config, target, &options);
+    let files =
+        deploy::render(config, target, &options).map_err(|e| Failure::failed(e.to_string()))?;
     // An output directory we cannot write is a usage error: the operator
     // named it.
     deploy::write_files(&args.out, &files).map_err(|e| Failure::usage(format!("--out: {e}")))?;

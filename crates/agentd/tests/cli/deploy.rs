@@ -67,7 +67,7 @@ fn deploy_writes_the_targets_files_and_never_a_secret() {
 }
 
 #[test]
-fn deploy_compose_writes_the_requested_worker_replicas() {
+fn deploy_compose_and_k8s_write_their_manifests() {
     let ws = Workspace::new();
     let out_dir = ws.path().join("compose");
     let out = ws
@@ -84,6 +84,17 @@ fn deploy_compose_writes_the_requested_worker_replicas() {
     );
     let out = ws.run(&["deploy", "compose", "--workers", "0", "--out", "x"]);
     assert_eq!(out.status.code(), Some(2));
+
+    let k8s_dir = ws.path().join("k8s");
+    let out = ws
+        .cmd()
+        .args(["deploy", "k8s", "--out"])
+        .arg(&k8s_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let manifest = std::fs::read_to_string(k8s_dir.join("agentd.yaml")).unwrap();
+    assert!(manifest.contains("\nkind: \"HorizontalPodAutoscaler\"\n"));
 }
 
 #[test]
