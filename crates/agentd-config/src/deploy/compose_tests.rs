@@ -104,12 +104,19 @@ a:
 ";
     assert_eq!(to_yaml(&v), expected);
     assert_eq!(to_yaml(&json!("a\nb")), "\"a\\nb\"\n");
+    // Multi-line text is a literal block when it reads back unchanged.
+    let texts =
+        json!({"t": "x = 1\n\n[s]\ny = \"z\"\n", "u": "a\nb", "v": " a\nb\n", "w": "a\n\n"});
+    assert_eq!(
+        to_yaml(&texts),
+        "t: |\n  x = 1\n\n  [s]\n  y = \"z\"\nu: \"a\\nb\"\nv: \" a\\nb\\n\"\nw: \"a\\n\\n\"\n"
+    );
 }
 
-/// The written YAML reads back as the validated document, per PyYAML (in
+/// The written YAML reads back as the documents it was made from, per PyYAML (in
 /// CI's pip install line; skipped locally when missing).
 #[test]
-fn compose_yaml_reads_back_as_the_document() {
+fn written_yaml_reads_back_as_the_documents() {
     let ok = Command::new("python3")
         .args(["-c", "import yaml"])
         .status()
@@ -124,21 +131,26 @@ fn compose_yaml_reads_back_as_the_document() {
     }
     let dir = tempfile::tempdir().unwrap();
     let c = config(REDIS);
-    let files = render(&c, DeployTarget::Compose, &DeployOptions::default()).unwrap();
-    write_files(dir.path(), &files).unwrap();
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        ])
-        .arg(dir.path().join("compose.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(read, compose::document(&c, &DeployOptions::default()));
+    let options = DeployOptions::default();
+    let read_back = |target, name: &str| {
+        write_files(dir.path(), &render(&c, target, &options).unwrap()).unwrap();
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+            ])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let compose = read_back(DeployTarget::Compose, "compose.yaml");
+    assert_eq!(compose, json!([compose::document(&c, &options)]));
+    let k8s = read_back(DeployTarget::K8s, "agentd.yaml");
+    assert_eq!(k8s, Value::Array(k8s::documents(&c, &options).unwrap()));
 }

@@ -2,10 +2,12 @@
 //!
 //! No YAML library is in the dependency tree, and the output only has to be
 //! read, never parsed back by agentd, so this writes block-style YAML from a
-//! `serde_json::Value`: every string is a JSON-style double-quoted scalar
+//! `serde_json::Value`: a string is a JSON-style double-quoted scalar
 //! (whose escapes YAML's double-quoted style accepts unchanged), so no
-//! value can be misread as a number, boolean, null or a YAML tag; keys are
-//! bare only when they are plain identifiers.
+//! value can be misread as a number, boolean, null or a YAML tag, except
+//! that a multi-line text (the config in a ConfigMap) is a literal block
+//! when it reads back unchanged; keys are bare only when they are plain
+//! identifiers.
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -59,10 +61,35 @@ fn write_nested(out: &mut String, value: &Value, indent: usize) {
             out.push('\n');
             write_seq(out, items, indent);
         }
+        Value::String(text) if is_block(text) => {
+            out.push_str(" |\n");
+            for line in text.lines() {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    let _ = writeln!(out, "{:indent$}{line}", "");
+                }
+            }
+        }
         scalar => {
             let _ = writeln!(out, " {}", inline(scalar));
         }
     }
+}
+
+/// Whether a string reads back unchanged as a literal block (`|`): several
+/// lines ending in exactly one newline, printable, and a first line that
+/// does not start with a space (it would set the block's indentation).
+fn is_block(text: &str) -> bool {
+    text.ends_with('\n')
+        && !text.ends_with("\n\n")
+        && text.trim_end_matches('\n').contains('\n')
+        && !text.chars().any(|c| c.is_control() && c != '\n')
+        && !text
+            .lines()
+            .find(|l| !l.is_empty())
+            .is_some_and(|l| l.starts_with(' '))
+        && !text.lines().any(|l| l.ends_with(' '))
 }
 
 /// A scalar or empty collection in flow style (JSON is valid flow YAML).
