@@ -5,6 +5,7 @@
 
 mod access;
 pub mod check;
+pub mod deploy;
 mod dur;
 mod error;
 mod keypath;

@@ -79,6 +79,60 @@ pub enum Command {
     /// Production-readiness score (0-15) of the config, with live probes
     /// of the store and providers, and what to change for each lost point.
     Check(CheckArgs),
+    /// Generate deployment files from the config: `docker` (Dockerfile,
+    /// .dockerignore), `compose` (compose.yaml), `k8s` (agentd.yaml) or
+    /// `systemd` (hardened
+    /// unit, environment file example). Secrets are referenced by name,
+    /// never written.
+    Deploy(DeployArgs),
+    /// Probe this node's own HTTP listener: exit 0 when `/health` (or
+    /// `/ready`) answers 2xx, 1 otherwise. The container image's
+    /// HEALTHCHECK; needs no curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `agentd deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// What to generate.
+    pub target: DeployTargetArg,
+    /// Directory to write into (created if missing; files in it are
+    /// replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// systemd: the installed `agentd` binary the unit runs.
+    #[arg(long, default_value = "/usr/local/bin/agentd")]
+    pub bin: PathBuf,
+    /// systemd: the installed config file the unit passes to `--config`.
+    #[arg(long, default_value = "/etc/agentd/agentd.toml")]
+    pub config_path: PathBuf,
+    /// compose: how many `agentd worker` replicas.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: u32,
+}
+
+/// `agentd deploy` targets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeployTargetArg {
+    Docker,
+    Compose,
+    K8s,
+    Systemd,
+}
+
+/// `agentd healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Probe `/ready` (accepting work) instead of `/health` (alive).
+    #[arg(long)]
+    pub ready: bool,
+    /// Probe `server.metrics_listen` instead of `server.listen` (for an
+    /// `agentd worker`, which serves no API).
+    #[arg(long)]
+    pub metrics: bool,
+    /// Give up after this long ("3s", "500ms").
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// `agentd check`.

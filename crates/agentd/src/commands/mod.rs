@@ -5,8 +5,10 @@
 mod audit;
 mod backup;
 mod check;
+mod deploy;
 mod dlq;
 mod failure;
+mod healthcheck;
 mod keys;
 mod print;
 mod run;
@@ -66,6 +68,8 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
         Command::Audit(args) => audit::audit(&config, args, cli.json).await,
         Command::Check(args) => check::check(&config, args, cli.log_format, cli.json).await,
+        Command::Deploy(args) => deploy::deploy(&config, args, cli.json),
+        Command::Healthcheck(args) => healthcheck::healthcheck(&config, args).await,
     }
 }
 

@@ -9,6 +9,7 @@ mod chaos;
 mod check;
 mod commands;
 mod crash;
+mod deploy;
 mod jwt;
 mod keys;
 mod store;
