@@ -21,6 +21,7 @@ pub mod reads;
 pub mod remote;
 pub mod retention;
 mod run;
+mod run_event;
 mod state;
 mod steps;
 mod trace;
@@ -30,9 +31,9 @@ mod worker;
 pub use agent::Agent;
 pub use agentd_llm::BreakerState;
 pub use agentd_tools::McpServerStatus;
-pub use events::{RunEvent, RunEventKind};
 pub use meter::WorkerSlots;
 pub use remote::Follow;
+pub use run_event::{RunEvent, RunEventKind};
 
 use agentd_config::{Config, MemoryStrategy};
 use agentd_core::{ConversationId, Identity, Run, RunStatus};

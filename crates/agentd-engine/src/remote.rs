@@ -22,8 +22,7 @@
 //! any process listens again after a lost connection, every follower also
 //! announces its watch again: the watch may be what that process missed.
 
-use crate::RunEventKind;
-use crate::events::RunEvent;
+use crate::run_event::{RunEvent, RunEventKind};
 use agentd_core::{RunId, TenantId};
 use agentd_store::{ChangeFeed, FeedItem, Notice, RunChange};
 use std::collections::HashMap;

@@ -11,7 +11,7 @@
 //! `agentd worker` is probed and scraped there.
 //! The binary, the API tests and the bench all start agentd through here.
 
-use crate::ops::Probe;
+use crate::probe::Probe;
 use crate::tls::{TlsError, TlsListener, TlsReloader};
 use crate::{AppState, ServerError, router};
 use agentd_config::Config;

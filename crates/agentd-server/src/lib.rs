@@ -12,6 +12,7 @@ mod extract;
 pub mod limit;
 mod openapi;
 mod ops;
+mod probe;
 mod readiness;
 mod routes;
 mod telemetry;

@@ -7,7 +7,7 @@
 //! [`crate::AppState`] built: every Application of a process (the API tests
 //! start many) shares its counters.
 
-use crate::ops::Probe;
+use crate::probe::Probe;
 use agentd_core::metric;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, Method, header};

@@ -146,15 +146,8 @@ pub fn stop_timeout(config: &Config) -> Duration {
 /// (`None` for PostgreSQL and in-memory SQLite). A relative path is
 /// relative to the process's working directory.
 pub fn sqlite_dir(config: &Config) -> Option<PathBuf> {
-    let url = &config.store.url;
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
-        return None;
-    }
-    let dir = Path::new(path).parent().unwrap_or(Path::new(""));
+    let path = crate::check::sqlite_file(&config.store.url)?;
+    let dir = path.parent().unwrap_or(Path::new(""));
     Some(if dir.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {

@@ -5,7 +5,7 @@
 use super::Happened;
 use crate::Agent;
 use crate::ctx::{RunCtx, Stop};
-use crate::events::RunEventKind;
+use crate::run_event::RunEventKind;
 use crate::state::{RunState, new_step, timeout_error};
 use agentd_core::{ErrorCode, RunError, Step, StepKind, now_millis};
 use agentd_llm::{Completion, CompletionRequest, ProviderError};

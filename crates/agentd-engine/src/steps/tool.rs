@@ -4,7 +4,7 @@
 
 use super::Happened;
 use crate::ctx::{RunCtx, Stop};
-use crate::events::RunEventKind;
+use crate::run_event::RunEventKind;
 use crate::state::{Refusal, RunState, ToolStep, new_step, timeout_error};
 use agentd_core::{ErrorCode, Pause, RunError, Step, StepKind, StepStatus, now_millis};
 use agentd_tools::{ToolContext, ToolError, ToolOutput};

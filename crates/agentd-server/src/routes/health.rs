@@ -2,7 +2,7 @@
 //! orchestrators probe them.
 
 use crate::error::{CauseChain, ErrorDetail};
-use crate::ops::Probe;
+use crate::probe::Probe;
 use crate::readiness::{Report, StoreCheck};
 use agentd_core::ErrorCode;
 use agentd_engine::EngineError;

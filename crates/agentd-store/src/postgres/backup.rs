@@ -9,7 +9,7 @@
 //! to the child in `PGPASSWORD`.
 
 use super::options::{PgOptions, redact};
-use crate::backup::{BackupError, Done, commit_file, discard};
+use crate::backup::common::{BackupError, Done, commit_file, discard};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use std::path::{Path, PathBuf};
@@ -150,7 +150,7 @@ pub(crate) async fn backup(url: &str, out: &Path) -> Result<Done, BackupError> {
             recipe: target.recipe("pg_dump", out),
         });
     };
-    let tmp = crate::backup::temp_beside(out);
+    let tmp = crate::backup::common::temp_beside(out);
     let mut cmd = target.command(&pg_dump);
     cmd.arg("--format=custom")
         .arg(format!("--schema={}", target.schema))
@@ -179,7 +179,7 @@ pub(crate) async fn restore(url: &str, file: &Path, force: bool) -> Result<Done,
     let mut head = [0u8; 5];
     let read = std::fs::File::open(file)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .map_err(crate::backup::io_at(file))?;
+        .map_err(crate::backup::common::io_at(file))?;
     if read < head.len() || &head != b"PGDMP" {
         return Err(not_a_backup("not a pg_dump custom-format archive".into()));
     }
@@ -217,7 +217,7 @@ pub(crate) async fn restore(url: &str, file: &Path, force: bool) -> Result<Done,
     .arg(file);
     run("pg_restore", cmd, &target).await?;
     let bytes = std::fs::metadata(file)
-        .map_err(crate::backup::io_at(file))?
+        .map_err(crate::backup::common::io_at(file))?
         .len();
     Ok(Done {
         target: format!("{} (schema {})", target.shown, target.schema),

@@ -10,7 +10,7 @@
 
 use super::maintenance::MIGRATIONS;
 use super::{Location, configure, parse_url};
-use crate::backup::{BackupError, Done, commit_file, discard, io_at, temp_beside};
+use crate::backup::common::{BackupError, Done, commit_file, discard, io_at, temp_beside};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 
