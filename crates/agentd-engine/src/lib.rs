@@ -15,6 +15,7 @@ mod circuits;
 pub mod contract;
 mod ctx;
 mod events;
+mod fork;
 pub mod keys;
 mod meter;
 pub mod reads;
@@ -31,6 +32,7 @@ pub use agent::Agent;
 pub use agentd_llm::BreakerState;
 pub use agentd_tools::McpServerStatus;
 pub use events::{RunEvent, RunEventKind};
+pub use fork::Fork;
 pub use meter::WorkerSlots;
 pub use remote::Follow;
 
