@@ -191,6 +191,27 @@ pub async fn fork_keeps_no_waiting_step(ctx: &Ctx) {
     );
 }
 
+pub async fn a_running_run_forks_from_its_completed_steps(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let id = s.create_run(&t, &new_run("a"), None).await.unwrap().run.id;
+    let c = s.claim_run(&t, id, &claim("w")).await.unwrap().unwrap();
+    s.append_steps(&c.lease, &[step(0, StepKind::Llm)], LEASE)
+        .await
+        .unwrap();
+    // Step 1 is in flight (not journaled): only step 0 can be kept.
+    bad_fork(s.fork_run(&t, id, 2, &new_run("a")).await);
+    let fork = s.fork_run(&t, id, 1, &new_run("a")).await.unwrap().unwrap();
+    assert_eq!(fork.steps, 1);
+    // The original's worker still holds its lease and goes on.
+    s.append_steps(&c.lease, &[step(1, StepKind::Tool)], LEASE)
+        .await
+        .unwrap();
+    let original = s.get_run(&t, id).await.unwrap().unwrap();
+    assert_eq!((original.status, original.steps), (RunStatus::Running, 2));
+    assert_eq!(s.get_run(&t, fork.id).await.unwrap().unwrap().steps, 1);
+}
+
 pub async fn fork_reseals_copied_steps(ctx: &Ctx) {
     // Sealed values are bound to their run: the copies must be sealed for
     // the fork, or they would not open.

@@ -81,6 +81,7 @@ conformance!(
     transitions::retry_dead_and_requeue,
     fork::fork_copies_a_journal_prefix,
     fork::fork_keeps_no_waiting_step,
+    fork::a_running_run_forks_from_its_completed_steps,
     fork::fork_reseals_copied_steps,
     budget::reservations_settle_and_bound_spending,
     budget::reservations_expire_and_periods_roll,
