@@ -223,6 +223,19 @@ pub struct Run {
     #[serde(with = "crate::run::ts")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Millis,
+    /// The run this one was forked from (`POST /v1/runs/{id}/fork`), or
+    /// null.
+    #[serde(default)]
+    pub forked_from: Option<ForkOrigin>,
+}
+
+/// Where a forked run came from: it started with the first `step` steps
+/// (indexes `0..step`) of run `run_id`'s journal and executed from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ForkOrigin {
+    pub run_id: RunId,
+    /// The index the fork's execution resumed at (= steps kept).
+    pub step: u32,
 }
 
 /// What a caller supplies to create a run; the tenant is passed separately.

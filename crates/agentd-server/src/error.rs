@@ -117,6 +117,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::BadCursor(c) => Self::BadRequest(format!("invalid cursor {c:?}")),
+            e @ StoreError::BadFork(_) => Self::BadRequest(e.to_string()),
             e @ StoreError::IdempotencyConflict { .. } => Self::Conflict(e.to_string()),
             e @ StoreError::TooManyActiveRuns { .. } => Self::RateLimited {
                 message: e.to_string(),

@@ -18,6 +18,7 @@ pub const AUDIT_KINDS: &[&str] = &[
     "succeeded",
     "failed",
     "cancelled",
+    "forked",
     "tool_denied",
     "key_created",
     "key_revoked",

@@ -1,5 +1,5 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
-//! method goes to the backend's module for its role (`runs`, `audit`,
+//! method goes to the backend's module for its role (`runs`, `fork`, `audit`,
 //! `queue`, `journal`, `budget`, `keys`, `maintenance`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
@@ -131,6 +131,16 @@ macro_rules! store_by_role {
                     actor: &PrincipalId,
                 ) -> Result<Transition> {
                     runs::requeue_dead(self, tenant, id, actor).await
+                }
+
+                async fn fork_run(
+                    &self,
+                    tenant: &TenantId,
+                    from: RunId,
+                    from_step: u32,
+                    run: &NewRun,
+                ) -> Result<Option<Run>> {
+                    fork::fork_run(self, tenant, from, from_step, run).await
                 }
 
                 async fn resume_run(

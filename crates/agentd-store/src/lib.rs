@@ -18,6 +18,7 @@ pub mod backup;
 mod codec;
 mod crypt;
 mod feed;
+mod fork;
 mod meter;
 #[macro_use]
 mod keys;
@@ -86,6 +87,10 @@ pub enum StoreError {
     #[error("lease on run {run} is no longer held by this worker")]
     LeaseLost { run: RunId },
     /// A record with this key exists already (a run id used twice).
+    /// A fork's `from_step` does not name a point the journal can resume
+    /// from.
+    #[error("invalid from_step: {0}")]
+    BadFork(String),
     #[error("{what} already exists")]
     Duplicate { what: String },
     #[error("corrupt record in the store: {0}")]
@@ -441,6 +446,21 @@ pub trait Store: Send + Sync + 'static {
         id: RunId,
         actor: &PrincipalId,
     ) -> Result<Transition>;
+    /// Creates `run` (queued, not claimed) as a fork of run `from`: its
+    /// journal starts as a copy of `from`'s steps `0..from_step`, so
+    /// execution resumes at step `from_step`. Run insert, step copies and
+    /// the `created` and `forked` audit records are one transaction.
+    /// `None` if `from` does not exist for this tenant; `BadFork` if
+    /// `from_step` is past its journal or keeps a step waiting for an
+    /// answer. The fork's usage and cost start at zero (the copied steps
+    /// were paid for by the original) and it joins no conversation.
+    async fn fork_run(
+        &self,
+        tenant: &TenantId,
+        from: RunId,
+        from_step: u32,
+        run: &NewRun,
+    ) -> Result<Option<Run>>;
     /// Answers a paused run: completes its waiting step with `answer` and
     /// queues the run again (claiming it with `claim`), in one transaction.
     async fn resume_run(

@@ -16,7 +16,8 @@ use agentd_core::{
 macro_rules! run_cols {
     () => {
         "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
-         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v"
+         metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v, \
+         forked_from, fork_step"
     };
 }
 
@@ -49,6 +50,8 @@ pub(crate) mod run_col {
     pub(crate) const CREATED_AT: usize = 16;
     pub(crate) const UPDATED_AT: usize = 17;
     pub(crate) const VERSION: usize = 18;
+    pub(crate) const FORKED_FROM: usize = 19;
+    pub(crate) const FORK_STEP: usize = 20;
 }
 
 /// Where each column of `step_cols!()` is.
@@ -131,6 +134,17 @@ pub(crate) fn run(codec: &Codec, row: &impl RawRow, at: usize) -> Result<Run> {
         cost_usd: row.real(at + c::COST_USD)?,
         created_at: row.int(at + c::CREATED_AT)?,
         updated_at: row.int(at + c::UPDATED_AT)?,
+        forked_from: match row.opt_run_id(at + c::FORKED_FROM)? {
+            Some(run_id) => Some(agentd_core::ForkOrigin {
+                run_id,
+                step: count(
+                    &id,
+                    "runs.fork_step",
+                    row.opt_int(at + c::FORK_STEP)?.unwrap_or(0),
+                )?,
+            }),
+            None => None,
+        },
         id,
     };
     Ok(migrate_run(version, run)?)

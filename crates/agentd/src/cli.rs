@@ -202,6 +202,21 @@ pub enum RunsCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Fork a run: a new run that starts with the original's steps
+    /// `0..FROM_STEP` and continues here from step FROM_STEP.
+    Fork {
+        id: String,
+        /// Steps kept from the original (index < N); execution resumes at
+        /// step N. 0 re-runs from the start.
+        #[arg(long)]
+        from_step: u32,
+        /// Replaces the original's input: JSON if it parses as JSON, else
+        /// plain text.
+        #[arg(long)]
+        input: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
     /// Cancel a queued, running or paused run.
     Cancel {
         id: String,

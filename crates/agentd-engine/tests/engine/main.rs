@@ -6,6 +6,7 @@ mod budget;
 mod cancel;
 mod config;
 mod fixture;
+mod fork;
 mod heartbeat;
 mod helpers;
 mod human;

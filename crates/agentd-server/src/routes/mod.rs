@@ -4,6 +4,7 @@
 mod audit;
 mod conversations;
 mod events;
+mod fork;
 pub(crate) mod health;
 mod keys;
 pub(crate) mod runs;
@@ -74,6 +75,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(runs::steps))
         .routes(routes!(events::events))
         .routes(routes!(runs::resume))
+        .routes(routes!(fork::fork_run))
         .routes(routes!(runs::cancel))
         .routes(routes!(runs::dead_letters))
         .routes(routes!(runs::requeue))

@@ -12,6 +12,7 @@ mod dead_letters;
 mod deploy;
 mod errors;
 mod events;
+mod fork;
 mod health;
 mod helpers;
 mod jwt;

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0011_audit_log.sql"),
     include_str!("../../migrations/postgres/0012_run_origin.sql"),
     include_str!("../../migrations/postgres/0013_audit_claimed.sql"),
+    include_str!("../../migrations/postgres/0014_fork.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

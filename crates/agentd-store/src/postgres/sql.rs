@@ -606,3 +606,17 @@ pub(super) const CIRCUITS_OPEN: &str = concat!(
 
 mod keys;
 pub(super) use keys::*;
+
+/// Copies a fork's kept steps: the step arrays `$1..$15` (see
+/// `insert_steps!`) of the fork `$16`.
+pub(super) const INSERT_FORK_STEPS: &str = concat!(
+    "WITH u AS (SELECT $16::uuid AS id), ",
+    insert_steps!(),
+    " SELECT 1"
+);
+
+/// Marks run `$3` as forked from run `$2` at step `$1` (its step count).
+pub(super) const SET_FORKED_FROM: &str = concat!(
+    "UPDATE runs SET steps = $1, forked_from = $2, fork_step = $1 WHERE id = $3 RETURNING ",
+    run_cols!()
+);

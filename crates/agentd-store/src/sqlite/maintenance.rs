@@ -31,6 +31,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_audit_log.sql"),
     include_str!("../../migrations/sqlite/0013_run_origin.sql"),
     include_str!("../../migrations/sqlite/0014_audit_claimed.sql"),
+    include_str!("../../migrations/sqlite/0015_fork.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

@@ -127,6 +127,40 @@ fn check_active(conn: &Connection, tenant: &TenantId, max: u32) -> Result<()> {
     Ok(())
 }
 
+/// Inserts `new` as a queued run of `tenant`, with no audit record.
+pub(super) fn insert_run(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &TenantId,
+    new: &NewRun,
+    now: Millis,
+) -> Result<Run> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
+     metadata, created_at, updated_at, available_at, v, roles, origin) \
+     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11) \
+     RETURNING ",
+        run_cols!()
+    ))?;
+    stmt.query_row(
+        params![
+            new.id.0.as_bytes(),
+            tenant.as_str(),
+            new.agent,
+            new.principal.as_str(),
+            new.conversation_id.as_ref().map(|c| c.as_str()),
+            codec.seal_json(Field::of(&new.id, "runs.input"), &new.input)?,
+            codec.seal_opt(Field::of(&new.id, "runs.metadata"), new.metadata.as_ref())?,
+            now,
+            SCHEMA_VERSION,
+            to_json(&new.roles)?,
+            crate::codec::origin_json(&new.origin)?,
+        ],
+        |row| Ok(rows::run(codec, row, 0)),
+    )
+    .map_err(|e| duplicate_run(e, &new.id))?
+}
+
 /// [`Store::create_run_capped`](crate::Store::create_run_capped) on this
 /// backend.
 pub(super) async fn create_run(
@@ -150,32 +184,7 @@ pub(super) async fn create_run(
             if let Some(max) = max_active {
                 check_active(conn, &tenant, max)?;
             }
-            let mut stmt = conn.prepare_cached(concat!(
-                "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-             metadata, created_at, updated_at, available_at, v, roles, origin) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11) \
-             RETURNING ",
-                run_cols!()
-            ))?;
-            let created = stmt
-                .query_row(
-                    params![
-                        new.id.0.as_bytes(),
-                        tenant.as_str(),
-                        new.agent,
-                        new.principal.as_str(),
-                        new.conversation_id.as_ref().map(|c| c.as_str()),
-                        codec.seal_json(Field::of(&new.id, "runs.input"), &new.input)?,
-                        codec
-                            .seal_opt(Field::of(&new.id, "runs.metadata"), new.metadata.as_ref())?,
-                        now,
-                        SCHEMA_VERSION,
-                        to_json(&new.roles)?,
-                        crate::codec::origin_json(&new.origin)?,
-                    ],
-                    |row| Ok(rows::run(codec, row, 0)),
-                )
-                .map_err(|e| duplicate_run(e, &new.id))??;
+            let created = insert_run(conn, codec, &tenant, &new, now)?;
             insert_audit(
                 conn,
                 codec,

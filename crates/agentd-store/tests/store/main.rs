@@ -16,6 +16,7 @@ mod concurrency;
 mod encryption;
 mod feed;
 mod fixture;
+mod fork;
 mod keys;
 mod lease;
 mod limits;
@@ -78,6 +79,10 @@ conformance!(
     transitions::resume_with_claim,
     transitions::cancel_states,
     transitions::retry_dead_and_requeue,
+    fork::fork_copies_a_journal_prefix,
+    fork::fork_keeps_no_waiting_step,
+    fork::a_running_run_forks_from_its_completed_steps,
+    fork::fork_reseals_copied_steps,
     budget::reservations_settle_and_bound_spending,
     budget::reservations_expire_and_periods_roll,
     budget::spending_is_read_per_tenant_and_period,

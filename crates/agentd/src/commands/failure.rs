@@ -35,6 +35,7 @@ impl From<StoreError> for Failure {
         match e {
             StoreError::BadUrl { .. } => Self::usage(format!("store.url: {e}")),
             StoreError::BadCursor(_) => Self::usage(format!("--cursor: {e}")),
+            StoreError::BadFork(_) => Self::usage(e.to_string()),
             other => Self::failed(other.to_string()),
         }
     }

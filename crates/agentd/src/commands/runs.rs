@@ -1,4 +1,4 @@
-//! `agentd runs`: list, show, resume, cancel and purge runs. Reads go
+//! `agentd runs`: list, show, resume, fork, cancel and purge runs. Reads go
 //! through the engine's read facade over the store, without starting the
 //! agents' tools.
 
@@ -11,6 +11,7 @@ use super::{
 use crate::cli::{RunsCommand, Who};
 use agentd_config::Config;
 use agentd_core::RunStatus;
+use agentd_engine::Fork;
 use agentd_engine::reads::Reads;
 use agentd_engine::retention::{DEFAULT_BATCH, purge_pass};
 use agentd_store::{RunFilter, Transition};
@@ -36,6 +37,12 @@ pub(super) async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Resu
         }
         RunsCommand::Show { id, who } => show(config, who, id, json).await,
         RunsCommand::Resume { id, answer, who } => resume(config, who, id, answer, json).await,
+        RunsCommand::Fork {
+            id,
+            from_step,
+            input,
+            who,
+        } => fork(config, who, id, *from_step, input.as_deref(), json).await,
         RunsCommand::Cancel { id, who } => cancel(config, who, id, json).await,
         RunsCommand::Purge { older_than } => purge(config, *older_than, json).await,
     }
@@ -101,6 +108,31 @@ async fn resume(
             "run {id} is {s}; only a paused run can be resumed"
         ))),
     }
+}
+
+/// Forks a run and drives the fork here, as `resume` does.
+async fn fork(
+    config: &Config,
+    who: &Who,
+    id: &str,
+    from_step: u32,
+    input: Option<&str>,
+    json: bool,
+) -> Result<u8, Failure> {
+    let who = identity(who)?;
+    let id = parse_run_id(id)?;
+    let engine = build_engine(config).await?;
+    let req = Fork {
+        from_step,
+        input: input.map(json_or_text),
+        origin: Default::default(),
+    };
+    let fork = engine
+        .fork(&who, id, req)
+        .await?
+        .ok_or_else(|| Failure::failed(format!("run {id} not found")))?;
+    eprintln!("run {} forked from run {id} at step {from_step}", fork.id);
+    drive_and_report(&engine, &who.tenant, fork.id, json).await
 }
 
 async fn cancel(config: &Config, who: &Who, id: &str, json: bool) -> Result<u8, Failure> {

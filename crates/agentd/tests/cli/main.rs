@@ -10,6 +10,7 @@ mod check;
 mod commands;
 mod crash;
 mod deploy;
+mod fork;
 mod jwt;
 mod keys;
 mod store;
