@@ -14,7 +14,7 @@ mod budget;
 mod feed;
 mod journal;
 mod keys;
-mod maintenance;
+pub(crate) mod maintenance;
 mod options;
 mod queue;
 mod rows;

@@ -16,7 +16,7 @@ pub(super) fn feed(_: &SqliteStore) -> Option<std::sync::Arc<dyn crate::ChangeFe
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many ran.
-pub(super) const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_roles.sql"),
     include_str!("../../migrations/sqlite/0003_idempotency.sql"),
