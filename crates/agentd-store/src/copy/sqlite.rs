@@ -4,8 +4,8 @@
 use super::{Kind, TABLES, Table, Value, misfit};
 use crate::StoreError;
 use crate::sqlite::{Location, configure, maintenance::MIGRATIONS, parse_url};
-use rusqlite::Connection;
 use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::{Connection, OpenFlags};
 
 pub(crate) struct Lite {
     conn: Connection,
@@ -15,7 +15,10 @@ impl Lite {
     pub(super) fn open(url: &str) -> Result<Self, super::CopyError> {
         match parse_url(url)? {
             Location::File(path) => {
-                let conn = Connection::open(&path).map_err(StoreError::from)?;
+                // Never created here: a missing source is an error, and the
+                // target was created by its migration.
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(&path, flags).map_err(StoreError::from)?;
                 configure(&conn).map_err(StoreError::from)?;
                 Ok(Self { conn })
             }

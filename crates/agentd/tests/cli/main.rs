@@ -13,6 +13,7 @@ mod deploy;
 mod jwt;
 mod keys;
 mod store;
+mod storecopy;
 mod support;
 mod tls;
 mod traces;
