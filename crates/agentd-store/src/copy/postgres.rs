@@ -115,12 +115,16 @@ impl Pg {
         table: &Table,
         rows: &[Vec<Value>],
     ) -> Result<(), StoreError> {
-        let sql = insert_sql(table);
+        // Multi-row INSERTs, as many rows each as PostgreSQL's limit of
+        // bind parameters allows: one round trip per chunk, not per row.
+        let per_insert = (MAX_PARAMS / table.columns.len()).max(1);
         let mut tx = self.conn.begin().await?;
-        for row in rows {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-            for ((name, kind), v) in table.columns.iter().zip(row) {
-                q = bind(q, table, name, *kind, v)?;
+        for chunk in rows.chunks(per_insert) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(table, chunk.len())));
+            for row in chunk {
+                for ((name, kind), v) in table.columns.iter().zip(row) {
+                    q = bind(q, table, name, *kind, v)?;
+                }
             }
             q.execute(&mut *tx).await?;
         }
@@ -190,19 +194,29 @@ fn page_sql(table: &Table, after: bool) -> String {
     )
 }
 
-fn insert_sql(table: &Table) -> String {
+/// PostgreSQL's limit of bind parameters in one statement.
+const MAX_PARAMS: usize = 65_535;
+
+/// `INSERT` of `rows` rows of `table`'s columns.
+fn insert_sql(table: &Table, rows: usize) -> String {
     let cols = quoted(table);
-    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+    let n = cols.len();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=n).map(|i| format!("${}", r * n + i)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
     let overriding = if table.identity.is_some() {
         " OVERRIDING SYSTEM VALUE"
     } else {
         ""
     };
     format!(
-        "INSERT INTO \"{}\" ({}){overriding} VALUES ({})",
+        "INSERT INTO \"{}\" ({}){overriding} VALUES {}",
         table.name,
         cols.join(", "),
-        marks.join(", ")
+        values.join(", ")
     )
 }
 
