@@ -9,7 +9,7 @@
 //! `agentd migrate` on it); the target is migrated. Every table is read in
 //! primary-key order with keyset pagination inside one read snapshot of the
 //! source, and written one transaction per batch. The columns of each table
-//! are listed in [`TABLES`] with their type, because the backends store them
+//! are listed in `TABLES` with their type, because the backends store them
 //! differently (a run id is a 16-byte BLOB in SQLite and a `uuid` in
 //! PostgreSQL); a column the list does not know is refused rather than
 //! dropped. Finally the row counts of source and target are compared.
@@ -134,6 +134,7 @@ pub(crate) struct Table {
     pub columns: &'static [(&'static str, Kind)],
     /// PostgreSQL generates this column (`GENERATED ALWAYS AS IDENTITY`):
     /// inserts override it and its sequence is advanced after the copy.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub identity: Option<&'static str>,
 }
 
@@ -293,11 +294,13 @@ pub(crate) enum Side {
 /// Dispatches a method to the backend of a [`Side`].
 macro_rules! side {
     ($side:expr, $s:ident => $e:expr) => {
-        match $side {
+        // By place, so that a build with neither backend (no variant)
+        // matches with no arm.
+        match *$side {
             #[cfg(feature = "sqlite")]
-            Side::Lite($s) => $e,
+            Side::Lite(ref mut $s) => $e,
             #[cfg(feature = "postgres")]
-            Side::Pg($s) => $e,
+            Side::Pg(ref mut $s) => $e,
         }
     };
 }
@@ -384,6 +387,12 @@ pub async fn copy(
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Vec<TableCount>, CopyError> {
     let (shown_from, shown_to) = (agentd_core::redact_url(from), agentd_core::redact_url(to));
+    if same_store(from, to) {
+        return Err(CopyError::Unsupported {
+            url: shown_to,
+            reason: "it is the source store itself".into(),
+        });
+    }
     let mut source = Side::open(from).await?;
     let (version, current) = source.version().await?;
     crate::codec::check_schema_version(version, current)?;
@@ -476,6 +485,26 @@ pub async fn copy(
         return Err(CopyError::Mismatch(differ.join("; ")));
     }
     Ok(counts)
+}
+
+/// Whether both URLs name one store: a copy onto itself with `force`
+/// would delete the source.
+fn same_store(from: &str, to: &str) -> bool {
+    #[cfg(feature = "sqlite")]
+    if let (Ok(crate::sqlite::Location::File(a)), Ok(crate::sqlite::Location::File(b))) =
+        (crate::sqlite::parse_url(from), crate::sqlite::parse_url(to))
+    {
+        return match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+    }
+    #[cfg(feature = "postgres")]
+    if let (Ok(a), Ok(b)) = (crate::PgOptions::parse(from), crate::PgOptions::parse(to)) {
+        let schema = |o: &crate::PgOptions| o.schema.clone().unwrap_or_else(|| "public".into());
+        return a.url == b.url && schema(&a) == schema(&b);
+    }
+    from == to
 }
 
 /// Refuses a store with a table or column [`TABLES`] does not carry: a

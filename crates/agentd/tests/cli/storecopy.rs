@@ -233,6 +233,22 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
     assert!(after.join("\n").contains("answer: yes"));
     assert_eq!(contents(&open(&back_url).await).await, after);
 
+    // PostgreSQL to another schema of PostgreSQL.
+    let schema2 = format!("cli_copy2_{}", std::process::id());
+    let pg_url2 = format!("{pg}?schema={schema2}");
+    let out = copy(&ws, &pg_url, &pg_url2, &["--batch", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(contents(&open(&pg_url2).await).await, after);
+    let _ = agentd_test_support::drop_schema(&pg, &schema2).await;
+
+    // A store is never copied onto itself, even with --force.
+    for url in [&pg_url, &sqlite] {
+        let out = copy(&ws, url, url, &["--force"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("it is the source store itself"), "{err}");
+    }
+
     // --force replaces the target's contents with the source's.
     let out = copy(&ws, &sqlite, &pg_url, &["--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
