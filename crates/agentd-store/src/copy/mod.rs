@@ -330,8 +330,19 @@ impl Side {
         side!(self, s => s.tables().await)
     }
 
-    async fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
+    /// Each column's name and declared type.
+    async fn columns(&mut self, table: &str) -> Result<Vec<(String, String)>, StoreError> {
         side!(self, s => s.columns(table).await)
+    }
+
+    /// Whether this backend's column type `declared` carries `kind`.
+    fn accepts(&self, kind: Kind, declared: &str) -> bool {
+        match *self {
+            #[cfg(feature = "sqlite")]
+            Side::Lite(_) => sqlite::accepts(kind, declared),
+            #[cfg(feature = "postgres")]
+            Side::Pg(_) => postgres::accepts(kind, declared),
+        }
     }
 
     async fn count(&mut self, table: &str) -> Result<u64, StoreError> {
@@ -521,9 +532,14 @@ async fn check_tables(side: &mut Side, url: &str) -> Result<(), CopyError> {
         let Some(table) = TABLES.iter().find(|t| t.name == name) else {
             return Err(unknown(format!("table {name}")));
         };
-        for column in side.columns(&name).await? {
-            if !table.columns.iter().any(|(c, _)| *c == column) {
+        for (column, stored) in side.columns(&name).await? {
+            let Some((_, kind)) = table.columns.iter().find(|(c, _)| *c == column) else {
                 return Err(unknown(format!("column {name}.{column}")));
+            };
+            if !side.accepts(*kind, &stored) {
+                return Err(unknown(format!(
+                    "column {name}.{column} of type {stored} (expected {kind:?})"
+                )));
             }
         }
     }
@@ -537,3 +553,6 @@ pub(crate) fn misfit(table: &Table, column: &str, value: &Value) -> StoreError {
         table.name
     ))
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests;

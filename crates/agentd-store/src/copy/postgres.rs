@@ -54,9 +54,13 @@ impl Pg {
         .await?)
     }
 
-    pub(super) async fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT column_name::text FROM information_schema.columns \
+    /// Each column's name and type.
+    pub(super) async fn columns(
+        &mut self,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = $1",
         )
         .bind(table)
@@ -164,6 +168,20 @@ impl Pg {
         }
         Ok(())
     }
+}
+
+/// Whether a column of type `declared` is read and bound as `kind`.
+pub(super) fn accepts(kind: Kind, declared: &str) -> bool {
+    matches!(
+        (kind, declared),
+        (Kind::I16, "smallint")
+            | (Kind::I32, "integer")
+            | (Kind::I64, "bigint")
+            | (Kind::Real, "double precision")
+            | (Kind::Text, "text")
+            | (Kind::Uuid, "uuid")
+            | (Kind::Bytes, "bytea")
+    )
 }
 
 fn quoted(table: &Table) -> Vec<String> {

@@ -46,14 +46,18 @@ impl Lite {
         Ok(names)
     }
 
-    pub(super) async fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
+    /// Each column's name and declared type.
+    pub(super) async fn columns(
+        &mut self,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name FROM pragma_table_info(?1)")?;
-        let names = stmt
-            .query_map([table], |r| r.get(0))?
+            .prepare("SELECT name, upper(type) FROM pragma_table_info(?1)")?;
+        let columns = stmt
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(names)
+        Ok(columns)
     }
 
     pub(super) async fn count(&mut self, table: &str) -> Result<u64, StoreError> {
@@ -201,4 +205,16 @@ fn from_sql(v: ValueRef<'_>, kind: Kind) -> Option<Value> {
         (ValueRef::Blob(b), Kind::Bytes) => Value::Bytes(b.to_vec()),
         _ => return None,
     })
+}
+
+/// Whether a column declared `declared` stores values of `kind` (by
+/// affinity: every integer width is INTEGER).
+pub(super) fn accepts(kind: Kind, declared: &str) -> bool {
+    matches!(
+        (kind, declared),
+        (Kind::I16 | Kind::I32 | Kind::I64, "INTEGER" | "BIGINT")
+            | (Kind::Real, "REAL")
+            | (Kind::Text, "TEXT")
+            | (Kind::Uuid | Kind::Bytes, "BLOB")
+    )
 }
