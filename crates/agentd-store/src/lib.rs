@@ -16,6 +16,7 @@ mod status;
 mod row;
 pub mod backup;
 mod codec;
+pub mod copy;
 mod crypt;
 mod feed;
 mod fork;
@@ -31,6 +32,7 @@ mod sqlite;
 
 pub use audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
 pub use backup::BackupError;
+pub use copy::CopyError;
 pub use crypt::{Keyring, KeyringError};
 pub use feed::{ChangeFeed, FeedItem, Notice, RunChange};
 pub use keys::{ApiKey, KeyChanges, KeyCredential, NewApiKey};

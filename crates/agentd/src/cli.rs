@@ -73,6 +73,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Operator operations on whole stores (every tenant).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Contract tests: check the config, every tool schema and MCP server,
     /// and run each agent's `[[agents.tests]]` cases on the mock provider.
     Test,
@@ -299,6 +302,30 @@ pub enum DlqCommand {
         id: String,
         #[command(flatten)]
         who: Who,
+    },
+}
+
+/// `agentd store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything (every tenant's runs, journals, conversations,
+    /// audit log, API keys, budgets, circuits, idempotency keys) from one
+    /// store to another, SQLite or PostgreSQL either way, then verify the
+    /// row counts. Stop agentd on both first.
+    Copy {
+        /// The store to read (at the current schema version).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The store to write (migrated; must hold no runs or keys).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Replace a non-empty target's contents, and copy even while the
+        /// source has runs leased by a worker.
+        #[arg(long)]
+        force: bool,
+        /// Rows per batch (one transaction on the target each).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
     },
 }
 

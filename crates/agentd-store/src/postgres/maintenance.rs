@@ -28,8 +28,9 @@ pub(super) fn feed(store: &PgStore) -> Option<Arc<dyn crate::ChangeFeed>> {
 }
 
 /// Schema migrations, applied in order; `agentd_migrations` records how
-/// many ran.
-const MIGRATIONS: &[&str] = &[
+/// many ran. A new table or column must also be listed in
+/// [`crate::copy::TABLES`]: `agentd store copy` refuses what it does not know.
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_roles.sql"),
     include_str!("../../migrations/postgres/0003_idempotency.sql"),

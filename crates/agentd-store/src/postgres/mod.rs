@@ -15,7 +15,7 @@ mod feed;
 mod fork;
 mod journal;
 mod keys;
-mod maintenance;
+pub(crate) mod maintenance;
 mod options;
 mod queue;
 mod rows;

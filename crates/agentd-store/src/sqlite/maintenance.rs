@@ -15,8 +15,9 @@ pub(super) fn feed(_: &SqliteStore) -> Option<std::sync::Arc<dyn crate::ChangeFe
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
-/// many ran.
-pub(super) const MIGRATIONS: &[&str] = &[
+/// many ran. A new table or column must also be listed in
+/// [`crate::copy::TABLES`]: `agentd store copy` refuses what it does not know.
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_roles.sql"),
     include_str!("../../migrations/sqlite/0003_idempotency.sql"),

@@ -10,7 +10,7 @@ mod fork;
 mod journal;
 mod keys;
 mod lists;
-mod maintenance;
+pub(crate) mod maintenance;
 mod queue;
 mod read;
 mod rows;
@@ -73,13 +73,13 @@ pub struct SqliteStore {
 type OpenReader = Box<dyn Fn() -> rusqlite::Result<Connection> + Send + Sync>;
 
 /// Where a `sqlite:` URL points.
-enum Location {
+pub(crate) enum Location {
     File(PathBuf),
     /// A named in-memory database shared by this process's connections.
     Memory(String),
 }
 
-fn parse_url(url: &str) -> Result<Location> {
+pub(crate) fn parse_url(url: &str) -> Result<Location> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -103,7 +103,7 @@ fn parse_url(url: &str) -> Result<Location> {
     Ok(Location::File(PathBuf::from(path)))
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())

@@ -14,6 +14,7 @@ mod print;
 mod run;
 mod runs;
 mod serve;
+mod store;
 mod test;
 
 use crate::cli::{Cli, Command, Who};
@@ -61,6 +62,7 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         }
         Command::Backup { out, force } => backup::backup(&config, out, *force).await,
         Command::Restore { file, force } => backup::restore(&config, file, *force).await,
+        Command::Store(cmd) => store::store(cmd).await,
         Command::Run(args) => run::run_once(&config, args, cli.json).await,
         Command::Test => test::contract_tests(&config, cli.json).await,
         Command::Runs(cmd) => runs::runs(&config, cmd, cli.json).await,

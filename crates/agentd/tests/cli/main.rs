@@ -14,6 +14,7 @@ mod fork;
 mod jwt;
 mod keys;
 mod store;
+mod storecopy;
 mod support;
 mod tls;
 mod traces;
