@@ -173,6 +173,8 @@ pub(crate) const TABLES: &[Table] = &[
             ("v", I16),
             ("roles", Text),
             ("origin", Text),
+            ("forked_from", Uuid),
+            ("fork_step", I32),
         ],
         identity: None,
     },
