@@ -1,0 +1,230 @@
+//! The values the [`Store`](crate::Store) trait takes and returns: leases and
+//! claims, journals, outcomes, budgets, list filters and pages.
+
+use agentd_core::{Message, Millis, Run, RunError, RunId, RunStatus, Step, TenantId, Usage};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The right to execute one run until the lease runs out. `token` fences
+/// writes: it grows on every claim, and a write under an old token fails
+/// with [`StoreError::LeaseLost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub run_id: RunId,
+    pub tenant: TenantId,
+    pub token: i64,
+}
+
+/// Who claims runs and how: the lease owner (node id), the lease length, and
+/// the memory window of each agent (conversation messages loaded with the
+/// journal; agents not listed see the whole conversation).
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub owner: String,
+    pub lease_for: Duration,
+    pub history_limits: Arc<HashMap<String, u32>>,
+}
+
+impl ClaimRequest {
+    /// A claim by `owner` for `lease_for`, loading whole conversations.
+    pub fn new(owner: impl Into<String>, lease_for: Duration) -> Self {
+        Self {
+            owner: owner.into(),
+            lease_for,
+            history_limits: Arc::default(),
+        }
+    }
+}
+
+/// A run claimed for execution: the lease and everything needed to continue
+/// it, read in the claiming transaction.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub lease: Lease,
+    pub journal: Journal,
+}
+
+/// Everything a worker needs to continue a run: the run, its journal so far,
+/// and the earlier messages of its conversation (oldest first).
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pub run: Run,
+    pub steps: Vec<Step>,
+    pub history: Vec<Message>,
+    /// Roles of the identity that created the run.
+    pub roles: Vec<String>,
+    /// The request that created the run (its id and trace context).
+    pub origin: agentd_core::RunOrigin,
+}
+
+/// A created run and, if a claim was asked for and the run was runnable at
+/// once, the claim: the run starts without a second commit.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub run: Run,
+    pub claimed: Option<Claimed>,
+    /// The idempotency key was seen before with the same request: `run` is
+    /// the run it created then, and nothing was created now.
+    pub replayed: bool,
+}
+
+/// A completed step and what it adds to the run's totals.
+#[derive(Debug, Clone)]
+pub struct StepWrite {
+    pub step: Step,
+    pub usage: Usage,
+    pub cost_usd: f64,
+}
+
+/// How an attempt of a run ended.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once per run, never stored in bulk
+pub enum Outcome {
+    /// The model replied; `messages` (this run's user input, tool traffic and
+    /// reply) are appended to the conversation, if the run has one.
+    Succeeded {
+        output: serde_json::Value,
+        messages: Vec<Message>,
+    },
+    Failed {
+        error: RunError,
+    },
+    /// The attempt failed with a retryable error: the run goes back to the
+    /// queue as its next attempt, due after `delay`, keeping its journal.
+    /// `error` stays on the run so callers see why it waits.
+    Retry {
+        error: RunError,
+        delay: Duration,
+    },
+    /// Retries are exhausted: the run moves to the dead-letter list, its
+    /// journal intact, until an operator requeues it.
+    Dead {
+        error: RunError,
+    },
+}
+
+impl Outcome {
+    /// The run status this outcome leaves the run in.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            Outcome::Succeeded { .. } => RunStatus::Succeeded,
+            Outcome::Failed { .. } => RunStatus::Failed,
+            Outcome::Retry { .. } => RunStatus::Queued,
+            Outcome::Dead { .. } => RunStatus::Dead,
+        }
+    }
+
+    /// The audit event that records the outcome.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        }
+    }
+
+    /// The error the run carries afterwards.
+    pub fn error(&self) -> Option<&RunError> {
+        match self {
+            Outcome::Succeeded { .. } => None,
+            Outcome::Failed { error } | Outcome::Retry { error, .. } | Outcome::Dead { error } => {
+                Some(error)
+            }
+        }
+    }
+
+    /// The audit detail: the error, and for a retry when it is due.
+    pub(crate) fn audit_detail(&self) -> Option<serde_json::Value> {
+        match self {
+            Outcome::Succeeded { .. } => None,
+            Outcome::Retry { error, delay } => Some(serde_json::json!({
+                "error": error,
+                "delay_ms": delay.as_millis() as u64,
+            })),
+            Outcome::Failed { error } | Outcome::Dead { error } => {
+                Some(serde_json::json!({ "error": error }))
+            }
+        }
+    }
+
+    /// For a retry, how long until the run is due again.
+    pub(crate) fn retry_delay(&self) -> Option<Duration> {
+        match self {
+            Outcome::Retry { delay, .. } => Some(*delay),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant's spending limit (`[tenants."ID"]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetLimit {
+    pub limit_usd: f64,
+    /// Periods are aligned to the Unix epoch: spending resets at every
+    /// multiple of `period`.
+    pub period: Duration,
+}
+
+/// The answer to a budget reservation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reservation {
+    /// Reserved: the call may go ahead.
+    Granted,
+    /// The period's spending plus the calls in flight leave no room for
+    /// this call.
+    Exhausted { spent_usd: f64, reserved_usd: f64 },
+}
+
+/// Runs of every tenant waiting in or taken from the queue, for the
+/// `agentd_runs` gauge ([`Store::count_queue_all_tenants`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Runs `queued` (due now or later).
+    pub queued: u64,
+    /// Runs `running` (leased, including leases that expired).
+    pub running: u64,
+}
+
+/// Filters for listing a tenant's runs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub agent: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: u32,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A message stored in a conversation.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ConversationMessage {
+    pub seq: u64,
+    pub run_id: RunId,
+    #[serde(flatten)]
+    pub message: Message,
+    #[serde(with = "agentd_core::run::ts")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Millis,
+}
+
+/// The result of a state change requested by a caller.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // returned once per request, never stored
+pub enum Transition {
+    /// Applied; the run as it is now, and the claim if one was asked for
+    /// and granted in the same transaction.
+    Done(Run, Option<Box<Claimed>>),
+    /// No such run for this tenant.
+    NotFound,
+    /// The run's status does not allow it.
+    Conflict(RunStatus),
+}
