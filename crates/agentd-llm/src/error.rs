@@ -65,6 +65,16 @@ impl ProviderError {
         )
     }
 
+    /// True when a run whose model call failed with this should try again
+    /// in a later attempt (after the queue's backoff; dead-lettered once
+    /// `queue.max_attempts` are spent) instead of failing: the retryable
+    /// failures, and an open circuit, which lets calls through again by
+    /// itself once its reset has passed. A provider outage thus leaves
+    /// runs in the dead letters to requeue, never failed for good.
+    pub fn run_may_retry(&self) -> bool {
+        self.retryable() || matches!(self, Self::CircuitOpen { .. })
+    }
+
     /// True when the failure says the provider is unhealthy or unusable, so
     /// it counts towards opening its circuit. A bad request (or a context
     /// overflow) is the caller's problem: the provider answered, so it counts

@@ -108,7 +108,7 @@ fn settle(
                 if matches!(e, ProviderError::Timeout { .. }) && deadline_passed {
                     (timeout_error(agent), false)
                 } else {
-                    (RunError::new(e.code(), e.to_string()), e.retryable())
+                    (RunError::new(e.code(), e.to_string()), e.run_may_retry())
                 };
             Happened::Failed {
                 step,

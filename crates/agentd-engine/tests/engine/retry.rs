@@ -47,6 +47,44 @@ async fn settle(t: &crate::helpers::TestEngine, id: agentd_core::RunId) -> agent
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_open_circuit_ends_the_attempt_not_the_run() {
+    // Arrange: the only provider fails once, which opens its circuit for
+    // ten minutes; three attempts, 1 s apart.
+    let t = spawn_engine_on_tokio_time(
+        r#"
+[queue]
+max_attempts = 3
+backoff = { initial = "1s", max = "1s", jitter = false }
+
+[providers.down]
+kind = "mock"
+script = [{ error = "server" }]
+
+[[agents]]
+name = "a"
+providers = ["down"]
+circuit_breaker = { failures = 1, reset = "10m" }
+"#,
+    )
+    .await
+    .unwrap();
+    let workers = start_workers(&t.engine);
+
+    // Act
+    let run = t.submit("a", "hi").await.unwrap();
+    let run = settle(&t, run.id).await;
+    workers.stop().await.unwrap();
+
+    // Assert: the attempts after the circuit opened were retried too, so
+    // the run waits in the dead letters to be requeued once the provider
+    // is back, instead of failing for good.
+    assert_eq!(run.status, RunStatus::Dead);
+    assert_eq!(run.attempt, 3);
+    let error = run.error.as_ref().unwrap();
+    assert!(error.message.contains("circuit open"), "{error:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn retryable_failures_back_off_exponentially_then_the_run_is_dead() {
     // Arrange: a model that always fails with a 5xx; four attempts, 1 s
     // doubling backoff without jitter.
