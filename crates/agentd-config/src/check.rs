@@ -8,8 +8,6 @@
 //! Every lost point is a [`Finding`] naming the key to change and the value
 //! to set.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::access::AuthMode;
@@ -427,23 +425,10 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres:") || url.starts_with("postgresql:")
 }
 
-/// The database file a `sqlite:` URL names, read the way the store reads
-/// it; `None` for another scheme or an in-memory database.
-pub fn sqlite_file(url: &str) -> Option<&Path> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
-        return None;
-    }
-    Some(Path::new(path))
-}
-
 /// A `sqlite:` URL naming a file at an absolute path outside temporary
 /// directories.
 fn sqlite_persistent(url: &str) -> bool {
-    sqlite_file(url).is_some_and(|path| {
+    crate::sqlite_file(url).is_some_and(|path| {
         path.is_absolute()
             && !["/tmp", "/var/tmp", "/dev/shm", "/run"]
                 .iter()

@@ -10,6 +10,7 @@ mod dur;
 mod error;
 mod keypath;
 mod load;
+mod store_url;
 mod tooling;
 mod types;
 mod validate;
@@ -22,6 +23,7 @@ pub use access::{
 };
 pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
+pub use store_url::sqlite_file;
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
     AgentConfig, AgentTest, Backoff, CircuitBreakerConfig, Config, Memory, MemoryStrategy, Pricing,

@@ -146,7 +146,7 @@ pub fn stop_timeout(config: &Config) -> Duration {
 /// (`None` for PostgreSQL and in-memory SQLite). A relative path is
 /// relative to the process's working directory.
 pub fn sqlite_dir(config: &Config) -> Option<PathBuf> {
-    let path = crate::check::sqlite_file(&config.store.url)?;
+    let path = crate::sqlite_file(&config.store.url)?;
     let dir = path.parent().unwrap_or(Path::new(""));
     Some(if dir.as_os_str().is_empty() {
         PathBuf::from(".")

@@ -103,7 +103,7 @@ async fn probe(
 /// The store answers and its migrations are applied. A SQLite file that
 /// does not exist fails without being created: a check changes nothing.
 async fn probe_store(url: &str) -> Result<String, String> {
-    if let Some(path) = check::sqlite_file(url)
+    if let Some(path) = agentd_config::sqlite_file(url)
         && !path.exists()
     {
         return Err(format!("no database file at {}", path.display()));
