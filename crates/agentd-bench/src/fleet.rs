@@ -58,6 +58,7 @@ fn spawn_workers(
 
 fn new_run(i: usize) -> anyhow::Result<NewRun> {
     Ok(NewRun {
+        agent_version: None,
         id: RunId::new(),
         agent: "w1".to_string(),
         principal: PrincipalId::parse("bench")?,

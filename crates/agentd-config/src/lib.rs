@@ -10,6 +10,7 @@ mod dur;
 mod error;
 mod keypath;
 mod load;
+mod rollout;
 mod store_url;
 mod tooling;
 mod types;
@@ -23,6 +24,7 @@ pub use access::{
 };
 pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
+pub use rollout::{AutoRollback, RolloutConfig};
 pub use store_url::sqlite_file;
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
@@ -117,9 +119,16 @@ impl Config {
         })
     }
 
-    /// The agent named `name`, if declared.
+    /// The agent named `name`, if declared: the version new runs start on
+    /// when its rollout has no canary (`[rollout."NAME"] stable`), else the
+    /// only one declared.
     pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
-        self.agents.iter().find(|a| a.name == name)
+        let stable = self.rollout.get(name).map(|r| r.stable.as_str());
+        let mut versions = self.agents.iter().filter(|a| a.name == name);
+        match stable {
+            Some(v) => versions.find(|a| a.version.as_deref() == Some(v)),
+            None => versions.next(),
+        }
     }
 }
 

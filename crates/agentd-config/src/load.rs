@@ -39,6 +39,7 @@ const ENV_SECTIONS: &[&str] = &[
     "mcp",
     "tools",
     "policies",
+    "rollout",
 ];
 
 /// Top-level sections of the design that this version does not implement.

@@ -47,6 +47,10 @@ pub struct Config {
     /// `[telemetry]`: where traces go.
     #[serde(skip_serializing_if = "TelemetryConfig::is_default")]
     pub telemetry: TelemetryConfig,
+    /// `[rollout."AGENT"]`: which version of a versioned agent new runs
+    /// start on, by agent name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rollout: BTreeMap<String, crate::rollout::RolloutConfig>,
 }
 
 /// `[telemetry]`.
@@ -399,8 +403,14 @@ pub struct Pricing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Unique name, `[A-Za-z0-9_-]+`; used in URLs.
+    /// Name, `[A-Za-z0-9_-]+`; used in URLs. Unique, except that several
+    /// versions of one agent share it.
     pub name: String,
+    /// This definition's version, `[A-Za-z0-9._-]+`; several `[[agents]]`
+    /// of one name must each have a distinct one. Runs record the version
+    /// they started on and finish on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Provider names: a fallback chain, first healthy wins.
     pub providers: Vec<String>,
     /// System prompt, if any.

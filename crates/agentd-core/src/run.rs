@@ -201,6 +201,10 @@ impl std::ops::Add for Usage {
 pub struct Run {
     pub id: RunId,
     pub agent: String,
+    /// The agent version the run started on and finishes on (`version` in
+    /// `[[agents]]`), or null for an unversioned agent.
+    #[serde(default)]
+    pub agent_version: Option<String>,
     pub tenant: TenantId,
     pub principal: PrincipalId,
     pub conversation_id: Option<ConversationId>,
@@ -243,6 +247,8 @@ pub struct ForkOrigin {
 pub struct NewRun {
     pub id: RunId,
     pub agent: String,
+    /// The agent version the run is pinned to (see [`Run::agent_version`]).
+    pub agent_version: Option<String>,
     pub principal: PrincipalId,
     pub input: serde_json::Value,
     pub conversation_id: Option<ConversationId>,

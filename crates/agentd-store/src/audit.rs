@@ -22,6 +22,8 @@ pub const AUDIT_KINDS: &[&str] = &[
     "tool_denied",
     "key_created",
     "key_revoked",
+    "rollout_promoted",
+    "rollout_rolled_back",
 ];
 
 /// The columns every audit query reads, in the order `row::audit` decodes.

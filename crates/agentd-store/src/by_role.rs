@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
 //! method goes to the backend's module for its role (`runs`, `fork`, `audit`,
-//! `queue`, `journal`, `budget`, `keys`, `maintenance`), which each backend has with the
+//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -282,6 +282,40 @@ macro_rules! store_by_role {
 
                 async fn count_queue_all_tenants(&self) -> Result<QueueCounts> {
                     maintenance::count_queue_all_tenants(self).await
+                }
+
+                async fn sync_rollout(
+                    &self,
+                    seed: &$crate::rollout::RolloutState,
+                ) -> Result<$crate::rollout::RolloutState> {
+                    rollout::sync_rollout(self, seed).await
+                }
+
+                async fn change_rollout(
+                    &self,
+                    agent: &str,
+                    base: &str,
+                    change: &$crate::rollout::RolloutChange,
+                ) -> Result<Option<$crate::rollout::RolloutState>> {
+                    rollout::change_rollout(self, agent, base, change).await
+                }
+
+                async fn version_stats(
+                    &self,
+                    agent: &str,
+                    since: Millis,
+                ) -> Result<Vec<$crate::rollout::VersionStats>> {
+                    rollout::version_stats(self, agent, since).await
+                }
+
+                async fn version_outcomes(
+                    &self,
+                    agent: &str,
+                    version: &str,
+                    since: Millis,
+                    last: u32,
+                ) -> Result<$crate::rollout::Outcomes> {
+                    rollout::version_outcomes(self, agent, version, since, last).await
                 }
             }
         };

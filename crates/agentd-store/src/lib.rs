@@ -22,6 +22,7 @@ mod error;
 mod feed;
 mod fork;
 mod meter;
+pub mod rollout;
 #[macro_use]
 mod keys;
 #[macro_use]
@@ -317,6 +318,38 @@ pub trait Store: Send + Sync + 'static {
     /// from a tenant's request. Both statuses are in the partial index of
     /// runnable runs, so the count reads the queue, not the table.
     async fn count_queue_all_tenants(&self) -> Result<QueueCounts>;
+
+    /// Records `seed` as `seed.agent`'s rollout state unless the stored
+    /// one was made for the same split (`base`); answers the stored state.
+    /// Agents are fleet-wide, so rollouts are not scoped by a tenant (see
+    /// [`rollout`]).
+    async fn sync_rollout(&self, seed: &rollout::RolloutState) -> Result<rollout::RolloutState>;
+
+    /// Applies a promote or rollback to `agent`'s rollout if it is still
+    /// the active split `base` with a canary, and writes `change`'s audit
+    /// record with it; `None` (nothing written) otherwise, so of several
+    /// processes reaching the same verdict only one records it.
+    async fn change_rollout(
+        &self,
+        agent: &str,
+        base: &str,
+        change: &rollout::RolloutChange,
+    ) -> Result<Option<rollout::RolloutState>>;
+
+    /// Finished runs of each version of `agent` last updated at or after
+    /// `since`, across tenants (counts and means only).
+    async fn version_stats(&self, agent: &str, since: Millis)
+    -> Result<Vec<rollout::VersionStats>>;
+
+    /// How many of the latest `last` runs of `agent` at `version`, finished
+    /// (not cancelled) at or after `since`, failed or died.
+    async fn version_outcomes(
+        &self,
+        agent: &str,
+        version: &str,
+        since: Millis,
+        last: u32,
+    ) -> Result<rollout::Outcomes>;
 }
 
 /// Most runs one [`Store::claim_batch`] call claims.

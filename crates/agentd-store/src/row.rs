@@ -17,7 +17,7 @@ macro_rules! run_cols {
     () => {
         "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
          metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v, \
-         forked_from, fork_step"
+         forked_from, fork_step, agent_version"
     };
 }
 
@@ -52,6 +52,7 @@ pub(crate) mod run_col {
     pub(crate) const VERSION: usize = 18;
     pub(crate) const FORKED_FROM: usize = 19;
     pub(crate) const FORK_STEP: usize = 20;
+    pub(crate) const AGENT_VERSION: usize = 21;
 }
 
 /// Where each column of `step_cols!()` is.
@@ -107,6 +108,7 @@ pub(crate) fn run(codec: &Codec, row: &impl RawRow, at: usize) -> Result<Run> {
     let run = Run {
         tenant: TenantId::parse(row.text(at + c::TENANT)?).map_err(|e| bad("runs.tenant", &e))?,
         agent: row.text(at + c::AGENT)?,
+        agent_version: row.opt_text(at + c::AGENT_VERSION)?,
         principal: PrincipalId::parse(row.text(at + c::PRINCIPAL)?)
             .map_err(|e| bad("runs.principal", &e))?,
         conversation_id: row

@@ -1,8 +1,8 @@
 //! Structural checks that serde cannot express (ranges, cross-references).
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+mod rollout;
 mod tools;
 
 use crate::access::{AuthMode, JWT_ALGORITHMS, RateLimitBackend};
@@ -47,6 +47,7 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     check_tenants(config)?;
     check_agents(config)?;
     check_telemetry(config)?;
+    rollout::check(config)?;
     tools::check(config)
 }
 
@@ -388,23 +389,22 @@ fn check_agents(config: &Config) -> Result<(), Invalid> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut seen = BTreeSet::new();
     for (i, agent) in config.agents.iter().enumerate() {
         let key = KeyPath::of(&["agents"]).index(i);
-        check_agent_refs(config, &key, agent, &declared, &mut seen)?;
+        check_agent_refs(config, &key, agent, &declared)?;
         check_agent_limits(&key, agent)?;
     }
     Ok(())
 }
 
-/// An agent's name (valid, not seen before) and its providers (declared);
-/// `declared` lists the providers for messages.
-fn check_agent_refs<'a>(
+/// An agent's name (valid; uniqueness is checked with versions, in
+/// `rollout.rs`) and its providers (declared); `declared` lists the
+/// providers for messages.
+fn check_agent_refs(
     config: &Config,
     agent_key: &KeyPath,
-    agent: &'a AgentConfig,
+    agent: &AgentConfig,
     declared: &str,
-    seen: &mut BTreeSet<&'a str>,
 ) -> Result<(), Invalid> {
     let key = |field: &str| agent_key.key(field);
     if !valid_agent_name(&agent.name) {
@@ -414,12 +414,6 @@ fn check_agent_refs<'a>(
                 "expected a non-empty name of letters, digits, `_` and `-`, found {:?}",
                 agent.name
             ),
-        )?;
-    }
-    if !seen.insert(agent.name.as_str()) {
-        invalid(
-            key("name"),
-            format!("duplicate agent name {:?}", agent.name),
         )?;
     }
     if agent.providers.is_empty() {

@@ -87,6 +87,7 @@ fn run() -> Run {
         metadata: None,
         created_at: T0,
         updated_at: T0,
+        agent_version: None,
         forked_from: None,
     }
 }

@@ -45,6 +45,7 @@ pub(super) struct CreateRow {
     pub id: Uuid,
     pub tenant: String,
     pub agent: String,
+    pub agent_version: Option<String>,
     pub principal: String,
     pub conversation: Option<String>,
     pub input: String,
@@ -444,6 +445,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
     let mut metadata = Vec::with_capacity(n);
     let mut roles = Vec::with_capacity(n);
     let mut origin = Vec::with_capacity(n);
+    let mut version = Vec::with_capacity(n);
     let mut owner = Vec::with_capacity(n);
     let mut lease_ms = Vec::with_capacity(n);
     for r in rows {
@@ -456,6 +458,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
         metadata.push(r.metadata.as_deref());
         roles.push(r.roles.as_str());
         origin.push(r.origin.as_deref());
+        version.push(r.agent_version.as_deref());
         owner.push(r.claim.as_ref().map(|(o, _)| o.as_str()));
         lease_ms.push(r.claim.as_ref().map(|(_, ms)| *ms));
     }
@@ -472,6 +475,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
         .bind(lease_ms)
         .bind(rows::int::<i16, _>(SCHEMA_VERSION))
         .bind(origin)
+        .bind(version)
 }
 
 /// Rows keyed by their first column, a run id.

@@ -18,6 +18,7 @@ mod keys;
 pub(crate) mod maintenance;
 mod options;
 mod queue;
+mod rollout;
 mod rows;
 mod runs;
 mod sql;
@@ -78,6 +79,7 @@ impl PgStore {
             id: run.id.0,
             tenant: tenant.as_str().to_string(),
             agent: run.agent.clone(),
+            agent_version: run.agent_version.clone(),
             principal: run.principal.as_str().to_string(),
             conversation: run.conversation_id.as_ref().map(|c| c.as_str().to_string()),
             input: self

@@ -13,6 +13,7 @@ mod lists;
 pub(crate) mod maintenance;
 mod queue;
 mod read;
+mod rollout;
 mod rows;
 mod runs;
 mod writer;

@@ -137,8 +137,8 @@ pub(super) fn insert_run(
 ) -> Result<Run> {
     let mut stmt = conn.prepare_cached(concat!(
         "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-     metadata, created_at, updated_at, available_at, v, roles, origin) \
-     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11) \
+     metadata, created_at, updated_at, available_at, v, roles, origin, agent_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12) \
      RETURNING ",
         run_cols!()
     ))?;
@@ -155,6 +155,7 @@ pub(super) fn insert_run(
             SCHEMA_VERSION,
             to_json(&new.roles)?,
             crate::codec::origin_json(&new.origin)?,
+            new.agent_version,
         ],
         |row| Ok(rows::run(codec, row, 0)),
     )

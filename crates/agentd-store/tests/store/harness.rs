@@ -362,6 +362,7 @@ pub fn conversation(s: &str) -> ConversationId {
 /// A run of `agent` with a fresh id, outside any conversation.
 pub fn new_run(agent: &str) -> NewRun {
     NewRun {
+        agent_version: None,
         id: RunId::new(),
         agent: agent.to_string(),
         principal: principal("alice"),

@@ -24,6 +24,7 @@ mod memory;
 mod plans;
 mod queue;
 mod retention;
+mod rollout;
 mod runs;
 mod transitions;
 mod versions;
@@ -58,6 +59,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    rollout::state_per_split,
+    rollout::outcomes_by_version,
     runs::create_get_list,
     runs::idempotency_keys,
     runs::duplicate_run_id,

@@ -165,6 +165,7 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
     let token = ApiKeyToken::parse(text(&out.stdout).trim()).unwrap();
     let source = open(&sqlite).await;
     let queued = NewRun {
+        agent_version: None,
         id: RunId::new(),
         agent: "w1".into(),
         principal: PrincipalId::parse("cli").unwrap(),
@@ -268,6 +269,7 @@ async fn copies_are_refused_from_leased_or_older_sources() {
     // A run a worker holds a live lease on.
     let source = open(&sqlite).await;
     let run = NewRun {
+        agent_version: None,
         id: RunId::new(),
         agent: "w1".into(),
         principal: PrincipalId::parse("cli").unwrap(),
