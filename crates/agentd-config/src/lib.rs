@@ -10,6 +10,7 @@ mod dur;
 mod error;
 mod keypath;
 mod load;
+pub mod reload;
 mod rollout;
 mod store_url;
 mod tooling;

@@ -523,6 +523,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
             name: String::new(),
+            version: None,
             providers: Vec::new(),
             system_prompt: None,
             tools: Vec::new(),

@@ -38,6 +38,9 @@ pub const RUN_ATTEMPTS: &str = "agentd_run_attempts_total";
 pub const RUN_RETRIES: &str = "agentd_run_retries_total";
 /// Counter `{agent}`: runs moved to the dead-letter list.
 pub const DEAD_LETTERS: &str = "agentd_dead_letters_total";
+/// Counter `{agent}`: canaries rolled back automatically
+/// (`[rollout."AGENT"].auto_rollback`).
+pub const ROLLBACKS: &str = "agentd_rollout_rollbacks_total";
 
 /// Histogram `{provider}`: one call to a model provider (each retry is a
 /// call), until its whole answer or its error.
@@ -129,6 +132,7 @@ pub const ALL: &[&str] = &[
     RUN_ATTEMPTS,
     RUN_RETRIES,
     DEAD_LETTERS,
+    ROLLBACKS,
     PROVIDER_CALL_DURATION,
     PROVIDER_TIME_TO_FIRST_TOKEN,
     PROVIDER_ERRORS,

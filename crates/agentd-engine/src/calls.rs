@@ -49,9 +49,16 @@ impl Engine {
         req: Submit,
         id: RunId,
     ) -> Result<Run> {
-        if !self.inner.agents.contains_key(agent) {
+        let catalog = self.catalog();
+        let Some(versions) = catalog.agents.get(agent).filter(|v| v.configured()) else {
             return Err(EngineError::UnknownAgent(agent.to_string()));
-        }
+        };
+        // A conversation stays on one version; other runs split by run.
+        let key = match &req.conversation_id {
+            Some(c) => c.as_str().as_bytes().to_vec(),
+            None => id.0.as_bytes().to_vec(),
+        };
+        let agent_version = self.route(agent, versions, &key).await?;
         let idempotency = req
             .idempotency_key
             .as_ref()
@@ -62,6 +69,7 @@ impl Engine {
         let new = NewRun {
             id,
             agent: agent.to_string(),
+            agent_version,
             principal: who.principal.clone(),
             input: req.input,
             conversation_id: req.conversation_id,
@@ -71,13 +79,14 @@ impl Engine {
             origin: req.origin,
         };
         let slot = self.free_slot();
+        let claim = catalog.claim(&self.inner.settings.owner, self.inner.settings.lease);
         let created = self
             .inner
             .store
             .create_run_capped(
                 &who.tenant,
                 &new,
-                slot.as_ref().map(|_| &self.inner.claim),
+                slot.as_ref().map(|_| &claim),
                 self.inner.settings.max_active_runs_per_tenant,
             )
             .await?;
@@ -110,6 +119,7 @@ impl Engine {
             agentd_tools::ApprovalDecision::from_answer(answer).map_err(EngineError::BadAnswer)?;
         }
         let slot = self.free_slot();
+        let claim = self.claim_request();
         let t = self
             .inner
             .store
@@ -118,7 +128,7 @@ impl Engine {
                 id,
                 answer,
                 &who.principal,
-                slot.as_ref().map(|_| &self.inner.claim),
+                slot.as_ref().map(|_| &claim),
             )
             .await?;
         if let Transition::Done(run, claimed) = t {
@@ -210,7 +220,7 @@ impl Engine {
             if let Some(claimed) = self
                 .inner
                 .store
-                .claim_run(tenant, id, &self.inner.claim)
+                .claim_run(tenant, id, &self.claim_request())
                 .await?
             {
                 self.execute(claimed, shutdown, None).await;

@@ -54,6 +54,7 @@ fn case_config(config: &Config) -> Config {
     let mut derived = config.clone();
     derived.store.url = "sqlite::memory:".to_string();
     derived.agents.clear();
+    derived.rollout.clear();
     for (i, agent) in config.agents.iter().enumerate() {
         for (j, case) in agent.tests.iter().enumerate() {
             let name = case_agent(i, j);
@@ -136,8 +137,10 @@ async fn check_agents(
         ok: true,
         detail: format!("{} agents", config.agents.len()),
     });
+    let catalog = engine.catalog();
     for agent in &config.agents {
-        if let Some(a) = engine.inner.agents.get(&agent.name) {
+        let version = &agent.version;
+        if let Some(a) = catalog.agents.get(&agent.name).and_then(|v| v.get(version)) {
             for spec in a.tools.specs() {
                 let problems = agentd_tools::schema_problems(&spec.input_schema);
                 report.checks.push(Check {

@@ -14,6 +14,9 @@ pub struct Fork {
     pub from_step: u32,
     /// Replaces the original's input when set.
     pub input: Option<serde_json::Value>,
+    /// The agent version the fork runs on; by default the original's, or
+    /// the stable one if the config no longer declares it.
+    pub agent_version: Option<String>,
     /// The creating request's id and trace context, stored with the run.
     pub origin: RunOrigin,
 }
@@ -31,12 +34,29 @@ impl Engine {
         let Some(source) = self.inner.store.get_run(&who.tenant, id).await? else {
             return Ok(None);
         };
-        if !self.inner.agents.contains_key(&source.agent) {
+        let catalog = self.catalog();
+        let Some(versions) = catalog.agents.get(&source.agent).filter(|v| v.configured()) else {
             return Err(EngineError::UnknownAgent(source.agent));
-        }
+        };
+        let agent_version = match req.agent_version {
+            Some(v) if versions.declared.contains(&v) => Some(v),
+            Some(v) => {
+                return Err(EngineError::Invalid(format!(
+                    "agent_version: agent {:?} has no version {v:?} (declared: {})",
+                    source.agent,
+                    versions.declared.join(", ")
+                )));
+            }
+            // The original's version while the config still declares it.
+            None => match source.agent_version {
+                Some(v) if versions.declared.contains(&v) => Some(v),
+                _ => versions.default.clone().flatten(),
+            },
+        };
         let new = NewRun {
             id: RunId::new(),
             agent: source.agent.clone(),
+            agent_version,
             principal: who.principal.clone(),
             input: req.input.unwrap_or(source.input),
             conversation_id: None,

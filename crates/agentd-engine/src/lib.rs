@@ -11,6 +11,7 @@
 
 mod agent;
 mod calls;
+mod catalog;
 mod circuits;
 pub mod contract;
 mod ctx;
@@ -19,8 +20,10 @@ mod fork;
 pub mod keys;
 mod meter;
 pub mod reads;
+mod reload;
 pub mod remote;
 pub mod retention;
+pub mod rollout;
 mod run;
 mod run_event;
 mod state;
@@ -33,16 +36,19 @@ pub use agent::Agent;
 pub use agentd_llm::BreakerState;
 pub use agentd_tools::McpServerStatus;
 pub use fork::Fork;
+pub use keys::OPERATOR_ROLE;
 pub use meter::WorkerSlots;
+pub use reload::Reloaded;
 pub use remote::Follow;
+pub use rollout::RolloutReport;
 pub use run_event::{RunEvent, RunEventKind};
 
-use agentd_config::{Config, MemoryStrategy};
+use agentd_config::Config;
 use agentd_core::{ConversationId, Identity, Run, RunStatus};
 use agentd_store::{ClaimRequest, Store, StoreError};
+use catalog::Catalog;
 use events::EventBus;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use waiters::Waiters;
@@ -60,6 +66,12 @@ pub enum EngineError {
     Config(String),
     #[error("unknown agent {0:?}")]
     UnknownAgent(String),
+    /// The agent has no `[rollout."NAME"]`.
+    #[error("agent {0:?} has no rollout: declare `[rollout.\"{0}\"]` with its versions")]
+    NoRollout(String),
+    /// The operation does not fit the current state; the message says why.
+    #[error("{0}")]
+    Conflict(String),
     /// The answer does not fit the pause (an approval needs
     /// `{"approve": bool}`).
     #[error("{0}")]
@@ -184,37 +196,6 @@ impl EngineSettings {
     }
 }
 
-/// What this process claims runs as: its owner name, the lease, and how
-/// much conversation history each windowed agent reads.
-fn claim_request(config: &Config, settings: &EngineSettings) -> ClaimRequest {
-    let history_limits = config
-        .agents
-        .iter()
-        .filter(|a| a.memory.strategy == MemoryStrategy::Window)
-        .filter_map(|a| a.memory.max_messages.map(|m| (a.name.clone(), m)))
-        .collect();
-    ClaimRequest {
-        owner: settings.owner.clone(),
-        lease_for: settings.lease,
-        history_limits: Arc::new(history_limits),
-    }
-}
-
-/// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
-fn budgets(config: &Config) -> HashMap<String, agentd_store::BudgetLimit> {
-    config
-        .tenants
-        .iter()
-        .filter_map(|(id, t)| {
-            let limit = agentd_store::BudgetLimit {
-                limit_usd: t.budget_usd?,
-                period: t.period.get(),
-            };
-            Some((id.clone(), limit))
-        })
-        .collect()
-}
-
 /// The engine. Cheap to clone: all clones share one state.
 #[derive(Clone)]
 pub struct Engine {
@@ -226,21 +207,19 @@ pub struct Engine {
 /// callers waiting for runs.
 struct Inner {
     store: Arc<dyn Store>,
-    agents: HashMap<String, Agent>,
-    /// Kept for the life of the engine: it owns the MCP connections.
-    tools: agentd_tools::Registry,
-    /// Which roles may call which tools (`[[policies]]`).
-    policies: agentd_tools::Policies,
+    /// Agents, tools, policies, budgets: replaced whole by a reload.
+    catalog: RwLock<Arc<Catalog>>,
+    /// Rollout states read from the store.
+    rollouts: rollout::StateCache,
+    /// Serializes reloads.
+    reload_lock: tokio::sync::Mutex<()>,
     breakers: Arc<agentd_llm::BreakerRegistry>,
     /// Transitions of this process's breakers, to share through the store
     /// (taken by the task `run_workers` starts).
     circuit_events: Mutex<Option<circuits::Events>>,
-    /// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
-    budgets: HashMap<String, agentd_store::BudgetLimit>,
     /// Who may manage other tenants' keys (`auth.operators`).
     operators: keys::Operators,
     settings: EngineSettings,
-    claim: ClaimRequest,
     events: EventBus,
     pool: Pool,
     waiters: Waiters,
@@ -255,34 +234,25 @@ impl Engine {
         let tools = agentd_tools::Registry::from_config(config)
             .await
             .map_err(|e| EngineError::Config(e.to_string()))?;
-        let policies = agentd_tools::Policies::from_config(&config.policies)
-            .map_err(|e| EngineError::Config(e.to_string()))?;
         let (shared, circuit_events) = circuits::ShareTransitions::channel();
         let breakers = Arc::new(agentd_llm::BreakerRegistry::with_observers(vec![Arc::new(
             shared,
         )]));
-        let mut agents = HashMap::new();
-        for (i, a) in config.agents.iter().enumerate() {
-            let agent = Agent::build(i, a, config, &tools, &breakers)?;
-            agents.insert(a.name.clone(), agent);
-        }
+        let catalog = Catalog::build(config, tools, &breakers, None)?;
         let settings = EngineSettings::from_config(config);
-        let claim = claim_request(config, &settings);
         let pool = Pool::new(settings.workers);
         let events = EventBus::new(4096, store.feed(), pool.wake.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                agents,
-                tools,
-                policies,
+                catalog: RwLock::new(Arc::new(catalog)),
+                rollouts: rollout::StateCache::default(),
+                reload_lock: tokio::sync::Mutex::new(()),
                 breakers,
                 circuit_events: Mutex::new(Some(circuit_events)),
-                budgets: budgets(config),
                 operators: keys::Operators::from_config(config),
                 pool,
                 settings,
-                claim,
                 events,
                 waiters: Waiters::default(),
                 store_gauges: meter::StoreGauges::default(),
@@ -300,6 +270,20 @@ impl Engine {
         &self.inner.settings
     }
 
+    /// The catalog in force; an attempt keeps the one it started with.
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        match self.inner.catalog.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The claim this process makes now.
+    pub(crate) fn claim_request(&self) -> ClaimRequest {
+        let s = &self.inner.settings;
+        self.catalog().claim(&s.owner, s.lease)
+    }
+
     /// Provider circuits and MCP servers, for `/ready`.
     pub fn readiness(&self) -> Readiness {
         let circuits: Vec<CircuitStatus> = self
@@ -314,29 +298,35 @@ impl Engine {
                 .iter()
                 .any(|c| c.provider == p && c.state == agentd_llm::BreakerState::Open)
         };
-        let mut unavailable_agents: Vec<String> = self
-            .inner
-            .agents
-            .values()
-            .filter(|a| a.chain.provider_names().all(open))
-            .map(|a| a.config.name.clone())
+        let catalog = self.catalog();
+        let mut unavailable_agents: Vec<String> = catalog
+            .configured()
+            .filter_map(|(name, v)| Some((name, v.default_agent()?)))
+            .filter(|(_, a)| a.chain.provider_names().all(open))
+            .map(|(name, _)| name.clone())
             .collect();
         unavailable_agents.sort();
         Readiness {
             circuits,
-            mcp: self.inner.tools.mcp_status(),
+            mcp: catalog.tools.mcp_status(),
             unavailable_agents,
         }
     }
 
     /// Stops the MCP servers this engine started.
     pub async fn shutdown_tools(&self) {
-        self.inner.tools.shutdown().await;
+        self.catalog().tools.shutdown().await;
     }
 
-    /// Names of the configured agents.
-    pub fn agent_names(&self) -> impl Iterator<Item = &str> {
-        self.inner.agents.keys().map(String::as_str)
+    /// Names of the configured agents, sorted.
+    pub fn agent_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .catalog()
+            .configured()
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Live events of every run this process executes or changes, and of

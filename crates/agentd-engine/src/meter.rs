@@ -253,7 +253,8 @@ impl Engine {
             metrics::gauge!(metric::PROVIDER_CIRCUIT_STATE, metric::PROVIDER => provider)
                 .set(circuit_value(state));
         }
-        for (tenant, limit) in &self.inner.budgets {
+        let catalog = self.catalog();
+        for (tenant, limit) in &catalog.budgets {
             metrics::gauge!(metric::BUDGET_LIMIT_USD, metric::TENANT => tenant.clone())
                 .set(limit.limit_usd);
         }
@@ -265,7 +266,7 @@ impl Engine {
             metrics::gauge!(metric::RUNS, metric::STATUS => "queued").set(counts.queued as f64);
             metrics::gauge!(metric::RUNS, metric::STATUS => "running").set(counts.running as f64);
         }
-        for (tenant, limit) in &self.inner.budgets {
+        for (tenant, limit) in &catalog.budgets {
             let Ok(id) = agentd_core::TenantId::parse(tenant) else {
                 continue;
             };

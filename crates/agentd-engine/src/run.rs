@@ -48,6 +48,7 @@ impl Engine {
         match result {
             Ok(run) if crate::settled(run.status) => {
                 crate::meter::run_settled(&run);
+                self.judge_canary(&run);
                 self.settle(&run)
             }
             // Back in the queue for its next attempt.
@@ -71,12 +72,14 @@ impl Engine {
     async fn execute_inner(
         &self,
         lease: &Lease,
-        journal: Journal,
+        mut journal: Journal,
         shutdown: &CancellationToken,
     ) -> Result<Run, Stop> {
         let inner = &*self.inner;
         let store = &*inner.store;
-        let Some(agent) = inner.agents.get(&journal.run.agent) else {
+        // The whole attempt runs on this catalog, whatever a reload does.
+        let catalog = self.catalog();
+        let Some(versions) = catalog.agents.get(&journal.run.agent) else {
             let error = RunError::new(
                 ErrorCode::BadRequest,
                 format!(
@@ -87,6 +90,26 @@ impl Engine {
             let outcome = Outcome::Failed { error };
             return ctx::finish(store, &inner.events, lease, Vec::new(), outcome).await;
         };
+        let Some(agent) = versions.get(&journal.run.agent_version) else {
+            // Dead, not failed: declaring the version again and requeueing
+            // the run continues it.
+            let error = RunError::new(
+                ErrorCode::Internal,
+                format!(
+                    "version {:?} of agent {:?} is not configured in this process; declare it \
+                     again (`[[agents]] version`) and requeue the run",
+                    journal.run.agent_version.as_deref().unwrap_or(""),
+                    journal.run.agent
+                ),
+            );
+            let outcome = Outcome::Dead { error };
+            return ctx::finish(store, &inner.events, lease, Vec::new(), outcome).await;
+        };
+        // The claim read the largest window among the agent's versions.
+        if let Some(limit) = agent.history_limit() {
+            let extra = journal.history.len().saturating_sub(limit as usize);
+            journal.history.drain(..extra);
+        }
         meter::attempt_started(agent, &journal);
         // Every lost lease (a worker that died mid-step) counts as an
         // attempt, so a run that keeps killing its workers ends up dead
@@ -109,10 +132,10 @@ impl Engine {
             agent,
             lease,
             rules: Rules {
-                policies: &inner.policies,
-                registry: &inner.tools,
+                policies: &catalog.policies,
+                registry: &catalog.tools,
             },
-            budget: inner.budgets.get(lease.tenant.as_str()),
+            budget: catalog.budgets.get(lease.tenant.as_str()),
             settings: &inner.settings,
             events: &inner.events,
             abort: self.abort_token(),

@@ -107,7 +107,12 @@ impl Engine {
                 }
                 // Fill every free slot in one claim.
                 let free = self.inner.pool.slots.available_permits() as u32;
-                match self.inner.store.claim_batch(&self.inner.claim, free).await {
+                match self
+                    .inner
+                    .store
+                    .claim_batch(&self.claim_request(), free)
+                    .await
+                {
                     Ok(claimed) if claimed.is_empty() => break,
                     Ok(claimed) => {
                         error_backoff = Duration::from_millis(100);

@@ -27,6 +27,7 @@ fn fork(from_step: u32, input: Option<&str>) -> Fork {
         from_step,
         input: input.map(|i| json!(i)),
         origin: Default::default(),
+        agent_version: None,
     }
 }
 

@@ -17,6 +17,7 @@ mod providers;
 mod recovery;
 mod retention;
 mod retry;
+mod rollout;
 mod run;
 mod tenancy;
 mod tools;

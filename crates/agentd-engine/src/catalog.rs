@@ -1,0 +1,169 @@
+//! What the config resolved to that a reload may replace: every version of
+//! every agent (providers and tools resolved), the tool registry, tool
+//! policies, tenant budgets and rollouts. The engine holds one catalog at
+//! a time; an attempt keeps the catalog it started with, so a reload never
+//! changes a definition under a running step.
+
+use crate::{Agent, EngineError, Result};
+use agentd_config::{Config, MemoryStrategy, RolloutConfig};
+use agentd_llm::BreakerRegistry;
+use agentd_store::{BudgetLimit, ClaimRequest};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Every version of one agent.
+pub(crate) struct Versions {
+    /// By version label (`None`: an unversioned agent). Holds versions a
+    /// reload removed, too, so runs pinned to them finish on them.
+    pub(crate) by_version: HashMap<Option<String>, Arc<Agent>>,
+    /// The version new runs start on when no canary takes them; `None`
+    /// when the config no longer declares the agent (its runs finish, no
+    /// new ones start).
+    pub(crate) default: Option<Option<String>>,
+    /// `[rollout."NAME"]`, if any.
+    pub(crate) rollout: Option<RolloutConfig>,
+    /// The version labels the config declares, sorted.
+    pub(crate) declared: Vec<String>,
+}
+
+impl Versions {
+    /// Whether new runs may start on this agent.
+    pub(crate) fn configured(&self) -> bool {
+        self.default.is_some()
+    }
+
+    /// The definition a run pinned to `version` executes.
+    pub(crate) fn get(&self, version: &Option<String>) -> Option<&Arc<Agent>> {
+        self.by_version.get(version)
+    }
+
+    /// The definition new runs start on without a canary.
+    pub(crate) fn default_agent(&self) -> Option<&Arc<Agent>> {
+        self.default.as_ref().and_then(|v| self.by_version.get(v))
+    }
+}
+
+/// The reloadable part of the engine.
+pub(crate) struct Catalog {
+    pub(crate) agents: HashMap<String, Versions>,
+    /// Owns the MCP connections of the tools agents resolved.
+    pub(crate) tools: agentd_tools::Registry,
+    /// Which roles may call which tools (`[[policies]]`).
+    pub(crate) policies: agentd_tools::Policies,
+    /// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
+    pub(crate) budgets: HashMap<String, BudgetLimit>,
+    /// How much conversation history a claim reads, per agent.
+    pub(crate) history_limits: Arc<HashMap<String, u32>>,
+    /// The config it was built from (a reload compares against it).
+    pub(crate) config: Arc<Config>,
+}
+
+impl Catalog {
+    /// Resolves `config`'s agents against `tools`. `previous` is the
+    /// catalog a reload replaces: versions it has that `config` no longer
+    /// declares are kept, not routable, for the runs pinned to them.
+    pub(crate) fn build(
+        config: &Config,
+        tools: agentd_tools::Registry,
+        breakers: &BreakerRegistry,
+        previous: Option<&Catalog>,
+    ) -> Result<Self> {
+        let policies = agentd_tools::Policies::from_config(&config.policies)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let mut agents: HashMap<String, Versions> = HashMap::new();
+        for (i, a) in config.agents.iter().enumerate() {
+            let agent = Arc::new(Agent::build(i, a, config, &tools, breakers)?);
+            let versions = agents.entry(a.name.clone()).or_insert_with(|| Versions {
+                by_version: HashMap::new(),
+                default: None,
+                rollout: config.rollout.get(&a.name).cloned(),
+                declared: Vec::new(),
+            });
+            versions.by_version.insert(a.version.clone(), agent);
+            versions.declared.extend(a.version.clone());
+            versions.declared.sort();
+        }
+        for (name, versions) in &mut agents {
+            versions.default = Some(match &versions.rollout {
+                Some(r) => Some(r.stable.clone()),
+                // Validation allows one unnamed or named version here.
+                None => versions.by_version.keys().next().cloned().flatten(),
+            });
+            debug_assert!(versions.default_agent().is_some(), "{name}");
+        }
+        if let Some(previous) = previous {
+            for (name, old) in &previous.agents {
+                let versions = agents.entry(name.clone()).or_insert_with(|| Versions {
+                    by_version: HashMap::new(),
+                    default: None,
+                    rollout: None,
+                    declared: Vec::new(),
+                });
+                for (version, agent) in &old.by_version {
+                    versions
+                        .by_version
+                        .entry(version.clone())
+                        .or_insert_with(|| agent.clone());
+                }
+            }
+        }
+        Ok(Self {
+            config: Arc::new(config.clone()),
+            history_limits: Arc::new(history_limits(config)),
+            agents,
+            tools,
+            policies,
+            budgets: budgets(config),
+        })
+    }
+
+    /// The claim this process makes with this catalog.
+    pub(crate) fn claim(&self, owner: &str, lease: std::time::Duration) -> ClaimRequest {
+        ClaimRequest {
+            owner: owner.to_owned(),
+            lease_for: lease,
+            history_limits: self.history_limits.clone(),
+        }
+    }
+
+    /// The agents new runs may start on.
+    pub(crate) fn configured(&self) -> impl Iterator<Item = (&String, &Versions)> {
+        self.agents.iter().filter(|(_, v)| v.configured())
+    }
+}
+
+/// How much conversation history a claim reads for each windowed agent:
+/// the largest window among its versions (none if one reads it all); the
+/// engine trims to the run's own version.
+fn history_limits(config: &Config) -> HashMap<String, u32> {
+    let mut limits: HashMap<String, Option<u32>> = HashMap::new();
+    for a in &config.agents {
+        let own = match a.memory.strategy {
+            MemoryStrategy::Window => a.memory.max_messages,
+            MemoryStrategy::All => None,
+        };
+        limits
+            .entry(a.name.clone())
+            .and_modify(|l| *l = l.zip(own).map(|(x, y)| x.max(y)))
+            .or_insert(own);
+    }
+    limits
+        .into_iter()
+        .filter_map(|(name, limit)| Some((name, limit?)))
+        .collect()
+}
+
+/// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
+fn budgets(config: &Config) -> HashMap<String, BudgetLimit> {
+    config
+        .tenants
+        .iter()
+        .filter_map(|(id, t)| {
+            let limit = BudgetLimit {
+                limit_usd: t.budget_usd?,
+                period: t.period.get(),
+            };
+            Some((id.clone(), limit))
+        })
+        .collect()
+}

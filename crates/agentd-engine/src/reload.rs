@@ -1,0 +1,94 @@
+//! Hot reload: a new catalog (agents, providers, tools, policies, pricing,
+//! budgets, rollouts) replaces the one in force without stopping the
+//! process. Attempts in flight keep the catalog they started with; a run
+//! pinned to a version the new config drops still finishes on it here.
+
+use crate::catalog::Catalog;
+use crate::{Engine, EngineError, Result};
+use agentd_config::Config;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a reload did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    /// The agents new runs may start on, as `name` or `name@version`.
+    pub agents: Vec<String>,
+    /// Changed keys that apply only at the next start (`server.listen`,
+    /// `store.url`, ...); the old values stay in force.
+    pub restart_required: Vec<String>,
+    /// Whether `[tools]` or `[[mcp]]` changed, so the tool registry (and
+    /// its MCP servers) was rebuilt.
+    pub tools_rebuilt: bool,
+}
+
+impl Engine {
+    /// Replaces the catalog with one built from `config`, which the caller
+    /// has loaded and validated. On any error the old catalog stays in
+    /// force.
+    pub async fn reload(&self, config: &Config) -> Result<Reloaded> {
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        let old = self.catalog();
+        let tools_rebuilt = old.config.tools != config.tools || old.config.mcp != config.mcp;
+        let tools = if tools_rebuilt {
+            agentd_tools::Registry::from_config(config)
+                .await
+                .map_err(|e| EngineError::Config(e.to_string()))?
+        } else {
+            old.tools.clone()
+        };
+        let catalog = match Catalog::build(config, tools.clone(), &self.inner.breakers, Some(&old))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                if tools_rebuilt {
+                    tools.shutdown().await;
+                }
+                return Err(e);
+            }
+        };
+        let mut agents: Vec<String> = config
+            .agents
+            .iter()
+            .map(|a| match &a.version {
+                Some(v) => format!("{}@{v}", a.name),
+                None => a.name.clone(),
+            })
+            .collect();
+        agents.sort();
+        let restart_required = agentd_config::reload::restart_required(&old.config, config);
+        match self.inner.catalog.write() {
+            Ok(mut c) => *c = Arc::new(catalog),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
+        }
+        if tools_rebuilt {
+            retire_tools(old);
+        } else {
+            drop(old);
+        }
+        Ok(Reloaded {
+            agents,
+            restart_required,
+            tools_rebuilt,
+        })
+    }
+}
+
+/// Stops the MCP servers of a replaced registry once no attempt uses its
+/// catalog any more.
+fn retire_tools(old: Arc<Catalog>) {
+    tokio::spawn(async move {
+        let mut old = old;
+        loop {
+            match Arc::try_unwrap(old) {
+                Ok(catalog) => {
+                    catalog.tools.shutdown().await;
+                    return;
+                }
+                Err(shared) => old = shared,
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+}
