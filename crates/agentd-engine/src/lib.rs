@@ -38,7 +38,7 @@ pub use agentd_tools::McpServerStatus;
 pub use fork::Fork;
 pub use keys::OPERATOR_ROLE;
 pub use meter::WorkerSlots;
-pub use reload::Reloaded;
+pub use reload::{ReloadError, Reloaded, Reloader};
 pub use remote::Follow;
 pub use rollout::RolloutReport;
 pub use run_event::{RunEvent, RunEventKind};

@@ -92,3 +92,62 @@ fn retire_tools(old: Arc<Catalog>) {
         }
     });
 }
+
+/// Why a reload was refused; the config in force stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file does not load or validate.
+    #[error("{0}")]
+    Config(#[from] agentd_config::ConfigError),
+    /// The config validates but the engine cannot build it (an unknown
+    /// tool, an MCP server that does not start).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Reloads an engine from the source its config came from: SIGHUP and
+/// `POST /v1/admin/reload` both end here.
+#[derive(Clone)]
+pub struct Reloader {
+    engine: Engine,
+    source: agentd_config::ConfigSource,
+}
+
+impl Reloader {
+    pub fn new(engine: Engine, source: agentd_config::ConfigSource) -> Self {
+        Self { engine, source }
+    }
+
+    /// Loads and validates the config again (file and environment, as at
+    /// start) and swaps it in; logs the outcome, naming changed keys that
+    /// need a restart. `trigger` says who asked, for the log.
+    pub async fn reload(&self, trigger: &str) -> Result<Reloaded, ReloadError> {
+        let path = match &self.source {
+            agentd_config::ConfigSource::File(p) => Some(p.as_path()),
+            agentd_config::ConfigSource::Embedded => None,
+        };
+        let result = match Config::load(path) {
+            Ok((config, _)) => self.engine.reload(&config).await.map_err(ReloadError::from),
+            Err(e) => Err(e.into()),
+        };
+        match &result {
+            Ok(done) => {
+                tracing::info!(
+                    config = %self.source, trigger, agents = ?done.agents,
+                    tools_rebuilt = done.tools_rebuilt, "configuration reloaded"
+                );
+                if !done.restart_required.is_empty() {
+                    tracing::warn!(
+                        config = %self.source, keys = ?done.restart_required,
+                        "changed keys apply only after a restart; their old values stay in force"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(
+                config = %self.source, trigger, error = %e,
+                "configuration rejected; the previous one stays in force"
+            ),
+        }
+        result
+    }
+}

@@ -84,6 +84,8 @@ pub struct Application {
     ops: Option<(TcpListener, SocketAddr)>,
     /// The version `/health` reports on the ops listener.
     version: Arc<str>,
+    /// Reloads the config, when a source was given.
+    reloader: Option<agentd_engine::Reloader>,
 }
 
 impl Application {
@@ -145,6 +147,7 @@ impl Application {
             stop,
             ops: None,
             version: env!("CARGO_PKG_VERSION").into(),
+            reloader: None,
         })
     }
 
@@ -176,6 +179,22 @@ impl Application {
             http.state.set_version(version);
         }
         self
+    }
+
+    /// Lets `POST /v1/admin/reload` (and [`Application::reloader`]'s
+    /// holder, on SIGHUP) read the config again from `source`.
+    pub fn with_config_source(mut self, source: agentd_config::ConfigSource) -> Self {
+        let reloader = agentd_engine::Reloader::new(self.engine.clone(), source);
+        if let Some(http) = &mut self.http {
+            http.state.reloader = Some(reloader.clone());
+        }
+        self.reloader = Some(reloader);
+        self
+    }
+
+    /// What reloads this process's config, once it has a source.
+    pub fn reloader(&self) -> Option<agentd_engine::Reloader> {
+        self.reloader.clone()
     }
 
     /// The address the API listens on, if it serves one.

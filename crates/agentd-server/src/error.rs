@@ -104,6 +104,8 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::UnknownAgent(name) => Self::NotFound(format!("unknown agent {name:?}")),
+            e @ EngineError::NoRollout(_) => Self::NotFound(e.to_string()),
+            EngineError::Conflict(message) => Self::Conflict(message),
             EngineError::Store(s) => s.into(),
             EngineError::BadAnswer(message) => Self::BadRequest(message),
             EngineError::Forbidden(message) => Self::Forbidden(message),

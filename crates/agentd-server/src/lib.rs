@@ -58,6 +58,9 @@ pub struct AppState {
     /// The process's stop signal: once it fires `/ready` answers 503 and
     /// event streams end, while requests in flight finish.
     shutdown: CancellationToken,
+    /// Reloads the config (`POST /v1/admin/reload`); `None` when the
+    /// process has no config source to read again.
+    reloader: Option<agentd_engine::Reloader>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             wait_timeout: config.server.wait_timeout.get(),
             version: version.into().into(),
             shutdown,
+            reloader: None,
         })
     }
 

@@ -45,6 +45,9 @@ const BEARER: &str = "bearer";
         (name = "conversations", description = "The memory that links runs."),
         (name = "keys", description = "API keys of the tenant."),
         (name = "audit", description = "The tenant's audit log."),
+        (name = "rollouts", description = "Versioned agents: which version new runs start \
+            on, with each version's outcomes; operators only."),
+        (name = "admin", description = "Operating the process: reload the config."),
         (name = "probes", description = "Liveness, readiness, metrics and this document; \
             no credential (`/metrics` needs one with `server.metrics_auth`)."),
     ),

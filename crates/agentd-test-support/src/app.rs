@@ -43,6 +43,19 @@ pub async fn spawn_app(toml: &str) -> TestApp {
     start(config, dir, None).await
 }
 
+/// Starts agentd from a config file holding `toml` (on a fresh SQLite
+/// database), with that file as its reload source; returns the file too,
+/// so a test can rewrite it and reload.
+pub async fn spawn_app_from_file(toml: &str) -> (TestApp, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agentd.toml");
+    let url = crate::sqlite_url(dir.path());
+    std::fs::write(&path, format!("[store]\nurl = \"{url}\"\n{toml}")).unwrap();
+    let config = Config::from_toml_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let source = agentd_config::ConfigSource::File(path.clone());
+    (start_with(config, dir, None, Some(source)).await, path)
+}
+
 /// Starts agentd from `toml` on a fresh schema of the PostgreSQL server at
 /// `pg`; [`TestApp::stop`] drops the schema.
 pub async fn spawn_app_on_postgres(toml: &str, pg: &str) -> TestApp {
@@ -58,11 +71,24 @@ async fn start(
     dir: tempfile::TempDir,
     schema: Option<(String, String)>,
 ) -> TestApp {
+    start_with(config, dir, schema, None).await
+}
+
+async fn start_with(
+    config: Config,
+    dir: tempfile::TempDir,
+    schema: Option<(String, String)>,
+    source: Option<agentd_config::ConfigSource>,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(&config, Some(listener))
         .await
         .unwrap()
         .with_version(VERSION);
+    let app = match source {
+        Some(source) => app.with_config_source(source),
+        None => app,
+    };
     let addr = app.local_addr().unwrap();
     let engine = app.engine().clone();
     let store_url = config.store.url.clone();

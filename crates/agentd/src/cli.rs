@@ -53,6 +53,11 @@ pub enum Command {
     /// The tenant's audit log, newest first: who did what to which run,
     /// and API key changes.
     Audit(AuditArgs),
+    /// Versioned agents: show a rollout with each version's outcomes,
+    /// promote its canary or roll it back (for every process sharing the
+    /// store).
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Apply store migrations.
     Migrate,
     /// Back up the whole store (every tenant) into FILE while agentd
@@ -174,6 +179,32 @@ pub struct Who {
     pub principal: String,
 }
 
+/// `agentd rollout ...`.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// The rollout of AGENT: stable, canary, share, and each version's
+    /// finished runs since the split started.
+    Status { agent: String },
+    /// Make AGENT's canary the version every new run starts on.
+    Promote {
+        agent: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Send every new run of AGENT to its stable version.
+    Rollback {
+        agent: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
 /// `agentd runs ...`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
@@ -217,6 +248,9 @@ pub enum RunsCommand {
         /// plain text.
         #[arg(long)]
         input: Option<String>,
+        /// The agent version the fork runs on (default: the original's).
+        #[arg(long)]
+        agent_version: Option<String>,
         #[command(flatten)]
         who: Who,
     },

@@ -25,6 +25,11 @@ pub(crate) struct ForkRun {
     /// Replaces the original's input; omitted or null keeps it.
     #[serde(default)]
     input: Option<Value>,
+    /// The agent version the fork runs on (`[[agents]] version`); by
+    /// default the original's, or the stable one if the config no longer
+    /// declares it.
+    #[serde(default)]
+    agent_version: Option<String>,
 }
 
 /// `POST /v1/runs/{id}/fork`: 202 with the new, queued run.
@@ -39,8 +44,9 @@ pub(crate) struct ForkRun {
         (status = 202, description = "The fork, queued: its journal holds the original's \
             steps `0..from_step` and it executes from there.", body = Run,
             headers(("Location" = String))),
-        (status = 400, description = "`from_step` is past the original's journal, or keeps \
-            a step still waiting for an answer.", body = ErrorBody),
+        (status = 400, description = "`from_step` is past the original's journal, keeps \
+            a step still waiting for an answer, or `agent_version` is not declared.",
+            body = ErrorBody),
         (status = 404, description = "No such run in the caller's tenant, or its agent is \
             no longer configured.", body = ErrorBody),
     ),
@@ -55,6 +61,7 @@ pub(crate) async fn fork_run(
     let fork = Fork {
         from_step: req.from_step,
         input: req.input,
+        agent_version: req.agent_version,
         origin: agentd_telemetry::run_origin(
             headers.get("x-request-id").and_then(|v| v.to_str().ok()),
         ),

@@ -1,12 +1,14 @@
 //! The route table and the middleware stack around it; one module per
 //! resource holds the handlers.
 
+mod admin;
 mod audit;
 mod conversations;
 mod events;
 mod fork;
 pub(crate) mod health;
 mod keys;
+mod rollouts;
 pub(crate) mod runs;
 
 pub use keys::MintedKey;
@@ -83,6 +85,10 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
+        .routes(routes!(rollouts::get))
+        .routes(routes!(rollouts::promote))
+        .routes(routes!(rollouts::rollback))
+        .routes(routes!(admin::reload))
         // The last layer added runs first: authentication, then the rate
         // limits, which key on the identity it establishes.
         .route_layer(middleware::from_fn_with_state(

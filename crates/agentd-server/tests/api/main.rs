@@ -23,6 +23,7 @@ mod metrics;
 mod openapi;
 mod postgres;
 mod rate_limit;
+mod rollouts;
 mod runs;
 mod tenancy;
 mod tls;

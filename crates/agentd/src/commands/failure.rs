@@ -48,6 +48,8 @@ impl From<EngineError> for Failure {
                 Self::usage(e.to_string())
             }
             EngineError::Invalid(m) => Self::usage(m),
+            e @ EngineError::NoRollout(_) => Self::usage(e.to_string()),
+            EngineError::Conflict(m) => Self::failed(m),
             EngineError::Key(e) => Self::failed(e.to_string()),
             EngineError::Forbidden(m) => Self::failed(m),
             EngineError::Store(s) => s.into(),

@@ -11,6 +11,7 @@ mod failure;
 mod healthcheck;
 mod keys;
 mod print;
+mod rollout;
 mod run;
 mod runs;
 mod serve;
@@ -69,6 +70,7 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
         Command::Audit(args) => audit::audit(&config, args, cli.json).await,
+        Command::Rollout(cmd) => rollout::rollout(&config, cmd, cli.json).await,
         Command::Check(args) => check::check(&config, args, cli.log_format, cli.json).await,
         Command::Deploy(args) => deploy::deploy(&config, args, cli.json),
         Command::Healthcheck(args) => healthcheck::healthcheck(&config, args).await,
@@ -134,10 +136,15 @@ fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// Reloads the served certificate from disk on every SIGHUP (unix) until
-/// `stop`. Registered only when serving HTTPS: without it SIGHUP keeps its
-/// default action (the process ends, as a closed terminal expects).
-fn reload_tls_on_hangup(tls: agentd_server::TlsReloader, stop: CancellationToken) {
+/// On every SIGHUP (unix) until `stop`: reloads the config (agents,
+/// providers, tools, policies, pricing, budgets, rollouts) and, when
+/// serving HTTPS, the certificate. Each logs its outcome; a failure keeps
+/// what is in force.
+fn reload_on_hangup(
+    tls: Option<agentd_server::TlsReloader>,
+    config: Option<agentd_engine::Reloader>,
+    stop: CancellationToken,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -145,7 +152,7 @@ fn reload_tls_on_hangup(tls: agentd_server::TlsReloader, stop: CancellationToken
         let mut hangup = match signal(SignalKind::hangup()) {
             Ok(hangup) => hangup,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate cannot be reloaded");
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: reload with POST /v1/admin/reload");
                 return;
             }
         };
@@ -157,10 +164,13 @@ fn reload_tls_on_hangup(tls: agentd_server::TlsReloader, stop: CancellationToken
                         if got.is_none() {
                             break;
                         }
-                        tracing::info!("SIGHUP: reloading the TLS certificate");
-                        // reload() logs its outcome; a failure keeps the
-                        // previous certificate in service.
-                        let _ = tls.reload();
+                        if let Some(config) = &config {
+                            let _ = config.reload("SIGHUP").await;
+                        }
+                        if let Some(tls) = &tls {
+                            tracing::info!("SIGHUP: reloading the TLS certificate");
+                            let _ = tls.reload();
+                        }
                     }
                 }
             }
@@ -168,7 +178,7 @@ fn reload_tls_on_hangup(tls: agentd_server::TlsReloader, stop: CancellationToken
     }
     #[cfg(not(unix))]
     {
-        let _ = (tls, stop);
+        let _ = (tls, config, stop);
     }
 }
 

@@ -41,8 +41,17 @@ pub(super) async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Resu
             id,
             from_step,
             input,
+            agent_version,
             who,
-        } => fork(config, who, id, *from_step, input.as_deref(), json).await,
+        } => {
+            let req = Fork {
+                from_step: *from_step,
+                input: input.as_deref().map(json_or_text),
+                agent_version: agent_version.clone(),
+                origin: Default::default(),
+            };
+            fork(config, who, id, req, json).await
+        }
         RunsCommand::Cancel { id, who } => cancel(config, who, id, json).await,
         RunsCommand::Purge { older_than } => purge(config, *older_than, json).await,
     }
@@ -111,22 +120,11 @@ async fn resume(
 }
 
 /// Forks a run and drives the fork here, as `resume` does.
-async fn fork(
-    config: &Config,
-    who: &Who,
-    id: &str,
-    from_step: u32,
-    input: Option<&str>,
-    json: bool,
-) -> Result<u8, Failure> {
+async fn fork(config: &Config, who: &Who, id: &str, req: Fork, json: bool) -> Result<u8, Failure> {
     let who = identity(who)?;
     let id = parse_run_id(id)?;
     let engine = build_engine(config).await?;
-    let req = Fork {
-        from_step,
-        input: input.map(json_or_text),
-        origin: Default::default(),
-    };
+    let from_step = req.from_step;
     let fork = engine
         .fork(&who, id, req)
         .await?

@@ -2,12 +2,12 @@
 //! through [`Application`].
 
 use super::failure::Failure;
-use super::{exit, reload_tls_on_hangup, shutdown_on_signal};
+use super::{exit, reload_on_hangup, shutdown_on_signal};
 use agentd_config::{AuthMode, Config, ConfigSource};
 use agentd_server::Application;
 
 /// Runs the API (`http`), the workers (`workers`) or both until SIGTERM or
-/// Ctrl-C; over HTTPS, SIGHUP reloads the certificate. With
+/// Ctrl-C; SIGHUP reloads the config (and, over HTTPS, the certificate). With
 /// `server.metrics_listen`, `/health`, `/ready` and `/metrics` are also
 /// served there.
 pub(super) async fn serve(
@@ -30,6 +30,7 @@ pub(super) async fn serve(
         .await?
         .with_version(env!("CARGO_PKG_VERSION"));
     let app = if workers { app } else { app.without_workers() };
+    let app = app.with_config_source(source.clone());
     // `server.metrics_listen`: how a worker (no API) is probed and scraped.
     let app = match &config.server.metrics_listen {
         Some(addr) => {
@@ -49,9 +50,7 @@ pub(super) async fn serve(
         );
     }
     let shutdown = shutdown_on_signal();
-    if let Some(tls) = app.tls_reloader() {
-        reload_tls_on_hangup(tls, shutdown.clone());
-    }
+    reload_on_hangup(app.tls_reloader(), app.reloader(), shutdown.clone());
     app.run_until_stopped(shutdown).await?;
     Ok(exit::OK)
 }
