@@ -128,4 +128,43 @@ pub fn http_ok(url: &str) -> bool {
     buf.starts_with("HTTP/1.1 200")
 }
 
+/// A running `agentd serve` whose log goes to a file.
+pub struct Serve {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Serve {
+    pub fn start(ws: &Workspace, config: &std::path::Path) -> Self {
+        let log = ws.path().join("serve.log");
+        let child = ws
+            .cmd()
+            .env("AGENTD_LOG", "info")
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(sent.success());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub use agentd_test_support::postgres_url;

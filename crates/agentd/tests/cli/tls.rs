@@ -4,10 +4,8 @@
 //! and logs the key at fault; an unusable file at start-up exits 2 naming
 //! the key.
 
-use crate::support::{Workspace, free_port, text};
+use crate::support::{Serve, Workspace, free_port, text};
 use agentd_test_support::tls::{TestCa, served_certificate};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// HTTPS on `port` with `cert.pem` / `key.pem`, relative to the workspace
@@ -16,45 +14,6 @@ fn https_config(port: u16) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n"
     )
-}
-
-/// A running `agentd serve` whose log goes to a file.
-struct Serve {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Serve {
-    fn start(ws: &Workspace, config: &std::path::Path) -> Self {
-        let log = ws.path().join("serve.log");
-        let child = ws
-            .cmd()
-            .env("AGENTD_LOG", "info")
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child, log }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args([sig, &pid]).status().unwrap();
-        assert!(sent.success());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The certificate a new connection is served (`None` while nothing answers).
