@@ -57,7 +57,8 @@ impl Engine {
             })
             .collect();
         agents.sort();
-        let restart_required = agentd_config::reload::restart_required(&old.config, config);
+        let mut restart_required = agentd_config::reload::restart_required(&old.config, config);
+        restart_required.extend(breaker_changes(&self.inner.breakers, config));
         match self.inner.catalog.write() {
             Ok(mut c) => *c = Arc::new(catalog),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
@@ -73,6 +74,28 @@ impl Engine {
             tools_rebuilt,
         })
     }
+}
+
+/// `agents[i].circuit_breaker` keys whose settings differ from those of a
+/// breaker this process already runs: a breaker keeps its state and
+/// settings for the life of the process, so those apply after a restart.
+fn breaker_changes(breakers: &agentd_llm::BreakerRegistry, config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in config.agents.iter().enumerate() {
+        let Some(cb) = &a.circuit_breaker else {
+            continue;
+        };
+        let wanted = agentd_llm::BreakerSettings::from(cb);
+        let differs = a
+            .providers
+            .iter()
+            .filter_map(|p| breakers.get(p))
+            .any(|b| b.settings() != wanted);
+        if differs {
+            out.push(format!("agents[{i}].circuit_breaker"));
+        }
+    }
+    out
 }
 
 /// Stops the MCP servers of a replaced registry once no attempt uses its

@@ -49,6 +49,9 @@ fn unit(config: &Config, options: &DeployOptions, secrets: &[String]) -> String 
         options.binary.display(),
         options.config_path.display()
     );
+    // `systemctl reload agentd`: SIGHUP reloads the config (and the
+    // certificate) without a restart.
+    s.push_str("ExecReload=/bin/kill -HUP $MAINPID\n");
     // `-`: a missing file is not an error when there is nothing to put in it.
     let optional = if secrets.is_empty() { "-" } else { "" };
     let _ = writeln!(s, "EnvironmentFile={optional}{ENV_FILE}");

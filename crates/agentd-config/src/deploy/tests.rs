@@ -129,6 +129,7 @@ fn unit_is_hardened_and_outlasts_the_shutdown_grace() {
         "CapabilityBoundingSet=",
         "ReadWritePaths=/srv/agentd/data",
         "ExecStart=/usr/local/bin/agentd --config /etc/agentd/agentd.toml serve",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} in\n{unit}");
     }

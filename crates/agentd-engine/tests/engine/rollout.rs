@@ -43,11 +43,11 @@ providers = ["bad"]
     )
 }
 
-fn operator() -> Identity {
-    Identity {
+fn operator() -> anyhow::Result<Identity> {
+    Ok(Identity {
         roles: vec!["operator".into()],
-        ..identity("t1").expect("identity")
-    }
+        ..identity("t1")?
+    })
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn runs_split_by_conversation_and_keep_their_version() -> anyhow::Result<(
 #[tokio::test]
 async fn promote_and_rollback_change_the_split_once() -> anyhow::Result<()> {
     let t = spawn_engine(&config("stable = \"v1\"\ncanary = \"v2\"\npercent = 10")).await?;
-    let op = operator();
+    let op = operator()?;
 
     // Only an operator may change a rollout.
     let refused = t
@@ -157,7 +157,7 @@ async fn a_failing_canary_is_rolled_back_automatically() -> anyhow::Result<()> {
         last = Some(run.id);
     }
     // The verdict is reached off the run's path; wait for it.
-    let op = operator();
+    let op = operator()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         let status = t.engine.rollout(Some(&op), "bot").await?;

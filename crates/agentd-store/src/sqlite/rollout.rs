@@ -137,13 +137,11 @@ pub(super) async fn version_stats(
     let agent = agent.to_owned();
     store
         .read(move |conn, _| {
-            let sql = format!(
-                "SELECT agent_version, status, COUNT(*), SUM(updated_at - created_at), \
+            let sql = "SELECT agent_version, status, COUNT(*), SUM(updated_at - created_at), \
                  SUM(cost_usd) FROM runs WHERE agent = ?1 AND agent_version IS NOT NULL \
                  AND updated_at >= ?2 AND status IN ('succeeded', 'failed', 'dead', 'cancelled') \
-                 GROUP BY agent_version, status ORDER BY agent_version"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
+                 GROUP BY agent_version, status ORDER BY agent_version";
+            let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(params![agent, since], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -183,14 +181,12 @@ pub(super) async fn version_outcomes(
     let (agent, version) = (agent.to_owned(), version.to_owned());
     store
         .read(move |conn, _| {
-            let sql = format!(
-                "SELECT COUNT(*), COALESCE(SUM(status IN ('failed', 'dead')), 0) FROM \
+            let sql = "SELECT COUNT(*), COALESCE(SUM(status IN ('failed', 'dead')), 0) FROM \
                  (SELECT status FROM runs WHERE agent = ?1 AND agent_version = ?2 \
                  AND updated_at >= ?3 AND status IN ('succeeded', 'failed', 'dead') \
-                 ORDER BY updated_at DESC LIMIT ?4)"
-            );
+                 ORDER BY updated_at DESC LIMIT ?4)";
             let (finished, failed): (i64, i64) = conn
-                .prepare_cached(&sql)?
+                .prepare_cached(sql)?
                 .query_row(params![agent, version, since, i64::from(last)], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
