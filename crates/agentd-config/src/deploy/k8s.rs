@@ -84,8 +84,22 @@ pub(super) fn documents(
             "metadata": meta("agentd-config", None),
             "data": { "agentd.toml": toml },
         }),
-        deployment(config, "api", json!(["serve", "--no-workers"]), 2, grace),
-        deployment(config, "worker", json!(["worker"]), options.workers, grace),
+        deployment(
+            config,
+            "api",
+            json!(["serve", "--no-workers"]),
+            2,
+            grace,
+            &toml,
+        ),
+        deployment(
+            config,
+            "worker",
+            json!(["worker"]),
+            options.workers,
+            grace,
+            &toml,
+        ),
         json!({
             "apiVersion": "v1",
             "kind": "Service",
@@ -153,7 +167,19 @@ fn selector(component: &str) -> Value {
     json!({ "app.kubernetes.io/name": "agentd", "app.kubernetes.io/component": component })
 }
 
-fn deployment(config: &Config, component: &str, args: Value, replicas: u32, grace: u64) -> Value {
+fn deployment(
+    config: &Config,
+    component: &str,
+    args: Value,
+    replicas: u32,
+    grace: u64,
+    toml: &str,
+) -> Value {
+    use sha2::Digest;
+    // Re-applying the manifests with a changed config changes this, so the
+    // pods roll: restart-only keys (listen, store.url) apply too, and no pod
+    // waits for a SIGHUP to see the new file.
+    let checksum = hex::encode(sha2::Sha256::digest(toml.as_bytes()));
     let mut env = vec![
         json!({ "name": "AGENTD_CONFIG", "value": "/etc/agentd/agentd.toml" }),
         json!({ "name": "AGENTD_SERVER__LISTEN", "value": format!("0.0.0.0:{API_PORT}") }),
@@ -197,7 +223,10 @@ fn deployment(config: &Config, component: &str, args: Value, replicas: u32, grac
                 "rollingUpdate": { "maxUnavailable": 0, "maxSurge": 1 },
             },
             "template": {
-                "metadata": { "labels": selector(component) },
+                "metadata": {
+                    "labels": selector(component),
+                    "annotations": { "agentd.dev/config-sha256": checksum },
+                },
                 "spec": {
                     "serviceAccountName": "agentd",
                     "automountServiceAccountToken": false,

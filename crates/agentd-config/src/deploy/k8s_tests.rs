@@ -101,6 +101,31 @@ fn the_config_map_holds_the_config_without_passwords() {
     assert_eq!(back.store.encryption_key_env.as_deref(), Some("AGENTD_KEY"));
 }
 
+#[test]
+fn pods_roll_when_the_config_changes() {
+    let checksum = |toml: &str| {
+        let docs = docs(toml);
+        let sums: Vec<String> = ["agentd-api", "agentd-worker"]
+            .iter()
+            .map(|d| {
+                kind(&docs, "Deployment", d)["spec"]["template"]["metadata"]["annotations"]
+                    ["agentd.dev/config-sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(sums[0], sums[1]);
+        assert_eq!(sums[0].len(), 64);
+        sums[0].clone()
+    };
+    let before = checksum(POSTGRES);
+    assert_eq!(checksum(POSTGRES), before);
+    let changed = POSTGRES.replace("shutdown_grace = \"60s\"", "shutdown_grace = \"61s\"");
+    assert_ne!(changed, POSTGRES);
+    assert_ne!(checksum(&changed), before);
+}
+
 /// `kubernetes-validate --strict` on the written manifest (pinned in CI's
 /// pip line; skipped locally when missing).
 #[test]
