@@ -71,13 +71,14 @@ impl Engine {
             origin: req.origin,
         };
         let slot = self.free_slot();
+        let claim = self.claim_request();
         let created = self
             .inner
             .store
             .create_run_capped(
                 &who.tenant,
                 &new,
-                slot.as_ref().map(|_| &self.inner.claim),
+                slot.as_ref().map(|_| &claim),
                 self.inner.settings.max_active_runs_per_tenant,
             )
             .await?;
@@ -110,6 +111,7 @@ impl Engine {
             agentd_tools::ApprovalDecision::from_answer(answer).map_err(EngineError::BadAnswer)?;
         }
         let slot = self.free_slot();
+        let claim = self.claim_request();
         let t = self
             .inner
             .store
@@ -118,7 +120,7 @@ impl Engine {
                 id,
                 answer,
                 &who.principal,
-                slot.as_ref().map(|_| &self.inner.claim),
+                slot.as_ref().map(|_| &claim),
             )
             .await?;
         if let Transition::Done(run, claimed) = t {
@@ -210,7 +212,7 @@ impl Engine {
             if let Some(claimed) = self
                 .inner
                 .store
-                .claim_run(tenant, id, &self.inner.claim)
+                .claim_run(tenant, id, &self.claim_request())
                 .await?
             {
                 self.execute(claimed, shutdown, None).await;
@@ -226,12 +228,9 @@ impl Engine {
 
     /// Releases leases this node held before a restart, so its runs continue
     /// at once instead of after their leases expire. Call once at start-up of
-    /// a process that runs workers.
+    /// a process that runs workers, after [`Engine::join_fleet`] settled
+    /// which node id is this process's.
     pub async fn recover(&self) -> Result<u64> {
-        Ok(self
-            .inner
-            .store
-            .release_owner(&self.inner.settings.owner)
-            .await?)
+        Ok(self.inner.store.release_owner(&self.node_id()).await?)
     }
 }

@@ -19,6 +19,7 @@ mod fork;
 pub mod keys;
 mod meter;
 pub mod reads;
+mod registry;
 pub mod remote;
 pub mod retention;
 mod run;
@@ -146,8 +147,13 @@ pub struct EngineSettings {
     pub workers: u32,
     pub lease: Duration,
     pub poll_interval: Duration,
-    /// Lease owner name of this process (the node id).
+    /// The node id asked for: `queue.node_id`, else the host name. The
+    /// lease owner name is this unless [`Engine::join_fleet`] finds it held
+    /// by a live process (see [`Engine::node_id`]).
     pub owner: String,
+    /// Whether `queue.node_id` was set (a node id held elsewhere is then
+    /// an error, not replaced).
+    pub node_id_configured: bool,
     /// Attempts of a run before it is dead (`queue.max_attempts`).
     pub max_attempts: u32,
     /// Delay between a run's attempts (`queue.backoff`).
@@ -168,7 +174,8 @@ impl EngineSettings {
             workers: q.workers.max(1),
             lease: q.lease.get(),
             poll_interval: q.poll_interval.get(),
-            owner: q.node_id.clone().unwrap_or_else(default_node_id),
+            owner: q.node_id.clone().unwrap_or_else(registry::default_node_id),
+            node_id_configured: q.node_id.is_some(),
             max_attempts: q.max_attempts.max(1),
             backoff: agentd_core::Backoff {
                 initial: q.backoff.initial.get(),
@@ -240,7 +247,11 @@ struct Inner {
     /// Who may manage other tenants' keys (`auth.operators`).
     operators: keys::Operators,
     settings: EngineSettings,
-    claim: ClaimRequest,
+    /// How this process claims runs; its owner is replaced once by
+    /// [`Engine::join_fleet`] when the node id asked for is taken.
+    claim: std::sync::RwLock<ClaimRequest>,
+    /// This process in the store's worker registry, once it joined.
+    registration: Mutex<Option<agentd_store::WorkerRegistration>>,
     events: EventBus,
     pool: Pool,
     waiters: Waiters,
@@ -282,7 +293,8 @@ impl Engine {
                 operators: keys::Operators::from_config(config),
                 pool,
                 settings,
-                claim,
+                claim: std::sync::RwLock::new(claim),
+                registration: Mutex::new(None),
                 events,
                 waiters: Waiters::default(),
                 store_gauges: meter::StoreGauges::default(),
@@ -368,17 +380,4 @@ impl Engine {
 /// True once a run waits for nobody but a human or is done.
 pub fn settled(status: RunStatus) -> bool {
     status == RunStatus::Paused || status.is_terminal()
-}
-
-fn default_node_id() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "agentd".to_string())
 }

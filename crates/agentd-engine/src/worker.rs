@@ -66,6 +66,15 @@ impl Engine {
             let t = shutdown.clone();
             tokio::spawn(async move { e.share_circuits(t).await })
         };
+        // This process in the worker registry while its workers run, steps
+        // finishing after the shutdown included: a process that took the
+        // node id meanwhile would release their leases.
+        let registered = CancellationToken::new();
+        let registry = {
+            let e = self.clone();
+            let t = registered.clone();
+            tokio::spawn(async move { e.keep_registered(t).await })
+        };
         self.claim_loop(&shutdown).await;
         let _ = circuits.await;
         if let Ok(mut live) = self.inner.pool.live.lock() {
@@ -84,6 +93,9 @@ impl Engine {
             abort.cancel();
             self.inner.pool.tracker.wait().await;
         }
+        // Removed from the registry once no step runs here any more.
+        registered.cancel();
+        let _ = registry.await;
         self.inner.pool.tracker.reopen();
     }
 
@@ -96,6 +108,7 @@ impl Engine {
     /// a run submitted here to start in its creating commit.
     async fn claim_loop(&self, shutdown: &CancellationToken) {
         let s = &self.inner.settings;
+        let claim = self.claim_request();
         let mut error_backoff = Duration::from_millis(100);
         loop {
             self.inner.pool.backlog.store(false, Ordering::Relaxed);
@@ -107,7 +120,7 @@ impl Engine {
                 }
                 // Fill every free slot in one claim.
                 let free = self.inner.pool.slots.available_permits() as u32;
-                match self.inner.store.claim_batch(&self.inner.claim, free).await {
+                match self.inner.store.claim_batch(&claim, free).await {
                     Ok(claimed) if claimed.is_empty() => break,
                     Ok(claimed) => {
                         error_backoff = Duration::from_millis(100);

@@ -45,6 +45,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0012_run_origin.sql"),
     include_str!("../../migrations/postgres/0013_audit_claimed.sql"),
     include_str!("../../migrations/postgres/0014_fork.sql"),
+    include_str!("../../migrations/postgres/0016_fleet.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

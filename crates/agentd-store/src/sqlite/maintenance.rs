@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0013_run_origin.sql"),
     include_str!("../../migrations/sqlite/0014_audit_claimed.sql"),
     include_str!("../../migrations/sqlite/0015_fork.sql"),
+    include_str!("../../migrations/sqlite/0017_fleet.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

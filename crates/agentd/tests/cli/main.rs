@@ -13,6 +13,7 @@ mod deploy;
 mod fork;
 mod jwt;
 mod keys;
+mod registry;
 mod store;
 mod storecopy;
 mod support;
