@@ -14,6 +14,7 @@ mod fork;
 mod jwt;
 mod keys;
 mod registry;
+mod runbook;
 mod store;
 mod storecopy;
 mod support;
