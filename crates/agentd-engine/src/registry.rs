@@ -13,6 +13,9 @@ use agentd_store::{ClaimRequest, WorkerProcess, WorkerRegistration};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The longest wait between two refreshes of a registry row.
+const REFRESH_MAX: Duration = Duration::from_secs(30);
+
 impl Engine {
     /// Takes this process's node id in the store's worker registry; call
     /// it at start-up before [`Engine::recover`]. A live process (seen
@@ -93,12 +96,15 @@ impl Engine {
         }
     }
 
-    /// Refreshes this process's row every third of a lease until `done`
-    /// fires (the workers stopped), then removes it. A process whose workers were started without
+    /// Refreshes this process's row every third of a lease (at most every
+    /// [`REFRESH_MAX`], so `agentd check`'s 2-minute window always sees a
+    /// live process) until `done` fires (the workers stopped), then removes
+    /// it. A process whose workers were started without
     /// [`Engine::join_fleet`] (the engine's own tests) registers here under
-    /// the node id it has. A row that went missing or was taken over is
-    /// registered again, with a warning: another process then shares the
-    /// node id.
+    /// the node id it has. A row that went missing (removed by hand) is
+    /// registered again; one a live process took over while this one was
+    /// not seen (a stall longer than the lease) is left to it, with an
+    /// error: its start-up released this process's leases already.
     pub(crate) async fn keep_registered(&self, done: CancellationToken) {
         let store = &self.inner.store;
         let existing = self.inner.registration.lock().ok().and_then(|r| r.clone());
@@ -112,7 +118,7 @@ impl Engine {
                 me
             }
         };
-        let every = (self.inner.settings.lease / 3).max(Duration::from_millis(100));
+        let every = (self.inner.settings.lease / 3).clamp(Duration::from_millis(100), REFRESH_MAX);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -120,16 +126,23 @@ impl Engine {
             }
             match store.touch_worker(&me).await {
                 Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(
+                Ok(false) => match store
+                    .register_worker(&me, Some(self.inner.settings.lease))
+                    .await
+                {
+                    Ok(None) => tracing::warn!(
                         node_id = %me.node_id,
-                        "this process's row in the worker registry was removed or taken over; \
-                         registering again"
-                    );
-                    if let Err(e) = store.register_worker(&me, None).await {
-                        tracing::warn!(error = %e, "registering this worker process failed");
-                    }
-                }
+                        "this process's row in the worker registry was gone; registered again"
+                    ),
+                    Ok(Some(holder)) => tracing::error!(
+                        node_id = %me.node_id,
+                        holder_host = %holder.host,
+                        holder_pid = holder.pid,
+                        "another live process took over this process's node id after it was \
+                         not seen for a lease; restart this process"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "registering this worker process failed"),
+                },
                 Err(e) => tracing::warn!(error = %e, "refreshing the worker registry failed"),
             }
         }

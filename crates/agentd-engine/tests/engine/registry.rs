@@ -144,3 +144,33 @@ async fn a_crashed_holder_on_this_host_is_taken_over_and_workers_leave_on_shutdo
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_running_pool_keeps_its_row_fresh() -> anyhow::Result<()> {
+    // Arrange: a short lease, so the row is refreshed every 100 ms.
+    let dir = tempfile::tempdir()?;
+    let store = open_store(&dir).await?;
+    let toml = format!("[queue]\nworkers = 1\nlease = \"300ms\"\nnode_id = \"fresh\"\n{AGENT}");
+    let engine = build_engine(&toml, store.clone()).await?;
+    engine.join_fleet().await?;
+    let workers = start_workers(&engine);
+
+    // Act: wait several leases.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let recent = store.list_workers(Duration::from_millis(300)).await?;
+    workers.stop().await?;
+
+    // Assert: seen within the last lease all along, then gone.
+    assert_eq!(recent.len(), 1, "not refreshed: {recent:?}");
+    assert!(
+        recent[0].last_seen - recent[0].started_at >= 500,
+        "{recent:?}"
+    );
+    assert!(
+        store
+            .list_workers(Duration::from_secs(60))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
