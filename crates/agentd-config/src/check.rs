@@ -4,9 +4,14 @@
 //! network).
 //!
 //! Five areas, three criteria each, one point per criterion: 15 in all. A
-//! failed live probe costs one more point in its area (never below 0).
-//! Every lost point is a [`Finding`] naming the key to change and the value
-//! to set.
+//! failed live probe costs one more point in its area (never below 0):
+//! besides the store and the providers answering, two criteria can only be
+//! checked live, in the store's fleet tables: more than one worker process
+//! (`reliability.workers`) and a recent backup (`data.backups`). So every
+//! area stays 0–3 and the total 15, and full marks need every probe to
+//! pass; with `--offline` the probes are listed as not checked and cost
+//! nothing. Every lost point is a [`Finding`] naming the key (or command)
+//! to change and the value to set.
 
 use serde::Serialize;
 
@@ -16,6 +21,17 @@ use crate::types::{Config, ProviderKind};
 
 /// Points per area.
 pub const AREA_MAX: u32 = 3;
+
+/// `reliability.workers`: how recently a worker process must have been
+/// seen (it refreshes its registry row every third of a lease) to count.
+pub const WORKERS_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `reliability.workers`: worker processes needed for the point.
+pub const MIN_WORKERS: usize = 2;
+
+/// `data.backups`: the newest recorded backup may be this old (a daily
+/// schedule, with two hours of slack).
+pub const BACKUP_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(26 * 3600);
 
 /// One of the five areas scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,6 +90,11 @@ pub struct CheckEnv {
 pub enum ProbeTarget {
     /// The store `store.url` names: reachable and migrated.
     Store,
+    /// The store's worker registry: [`MIN_WORKERS`] processes or more seen
+    /// within [`WORKERS_SEEN_WITHIN`].
+    Workers,
+    /// The store's record of backups: one taken within [`BACKUP_MAX_AGE`].
+    Backups,
     /// A provider: its endpoint answers. `url` is what to GET; `None` for
     /// the mock, which never calls out and always passes.
     Provider {
@@ -89,15 +110,18 @@ impl ProbeTarget {
     /// The area a failure costs a point in.
     pub fn area(&self) -> Area {
         match self {
-            ProbeTarget::Store => Area::Data,
-            ProbeTarget::Provider { .. } => Area::Reliability,
+            ProbeTarget::Store | ProbeTarget::Backups => Area::Data,
+            ProbeTarget::Workers | ProbeTarget::Provider { .. } => Area::Reliability,
         }
     }
 
-    /// The key to look at when it fails.
+    /// The key to look at when it fails; for the fleet's criteria, which
+    /// no key sets, the command to run.
     pub fn key(&self) -> String {
         match self {
             ProbeTarget::Store => "store.url".to_owned(),
+            ProbeTarget::Workers => "agentd worker".to_owned(),
+            ProbeTarget::Backups => "agentd backup".to_owned(),
             ProbeTarget::Provider { name, .. } => {
                 KeyPath::of(&["providers", name, "base_url"]).to_string()
             }
@@ -108,17 +132,34 @@ impl ProbeTarget {
     pub fn label(&self) -> String {
         match self {
             ProbeTarget::Store => "store".to_owned(),
+            ProbeTarget::Workers => "workers".to_owned(),
+            ProbeTarget::Backups => "backups".to_owned(),
             ProbeTarget::Provider { name, .. } => format!("provider {name}"),
+        }
+    }
+
+    /// The id of the criterion it checks.
+    pub fn check(&self) -> &'static str {
+        match self {
+            ProbeTarget::Store => "data.store_probe",
+            ProbeTarget::Workers => "reliability.workers",
+            ProbeTarget::Backups => "data.backups",
+            ProbeTarget::Provider { .. } => "reliability.provider_probe",
         }
     }
 }
 
-/// What to probe for `config`: the store, then each provider by name. A
+/// What to probe for `config`: the store, its worker registry and its
+/// record of backups, then each provider by name. A
 /// provider's URL is its model list (`GET {base_url}/models` for OpenAI,
 /// `{base_url}/v1/models` for Anthropic): cheap, and answered by any
 /// compatible server.
 pub fn probe_targets(config: &Config) -> Vec<ProbeTarget> {
-    let mut targets = vec![ProbeTarget::Store];
+    let mut targets = vec![
+        ProbeTarget::Store,
+        ProbeTarget::Workers,
+        ProbeTarget::Backups,
+    ];
     for (name, p) in &config.providers {
         let base = p
             .base_url
@@ -188,6 +229,10 @@ pub struct Report {
     pub probes: Vec<Probe>,
     /// Whether live probes were skipped.
     pub offline: bool,
+    /// With `--offline`, what the skipped probes would have checked: those
+    /// criteria (the fleet's `reliability.workers` and `data.backups`
+    /// among them) could not be checked and cost no point.
+    pub not_checked: Vec<ProbeTarget>,
 }
 
 /// Scores `config` (see the module docs). `probes` are the live probes'
@@ -196,6 +241,11 @@ pub fn assess(config: &Config, env: &CheckEnv, probes: Option<Vec<Probe>>) -> Re
     let mut findings = Vec::new();
     criteria(config, env, &mut findings);
     let offline = probes.is_none();
+    let not_checked = if offline {
+        probe_targets(config)
+    } else {
+        Vec::new()
+    };
     let probes = probes.unwrap_or_default();
     for p in probes.iter().filter(|p| !p.ok) {
         findings.push(probe_finding(p));
@@ -220,31 +270,39 @@ pub fn assess(config: &Config, env: &CheckEnv, probes: Option<Vec<Probe>>) -> Re
         findings,
         probes,
         offline,
+        not_checked,
     }
 }
 
 fn probe_finding(p: &Probe) -> Finding {
-    let (check, advice) = match &p.target {
-        ProbeTarget::Store => (
-            "data.store_probe",
-            format!(
-                "the store did not answer or is not migrated ({}): point `store.url` at a \
-                 reachable store and run `agentd migrate`",
-                p.detail
-            ),
+    let advice = match &p.target {
+        ProbeTarget::Store => format!(
+            "the store did not answer or is not migrated ({}): point `store.url` at a \
+             reachable store and run `agentd migrate`",
+            p.detail
         ),
-        ProbeTarget::Provider { name, url } => (
-            "reliability.provider_probe",
-            format!(
-                "provider {name} did not answer at {} ({}): set a reachable `base_url`",
-                url.as_deref().unwrap_or("-"),
-                p.detail
-            ),
+        ProbeTarget::Workers => format!(
+            "{}: run {MIN_WORKERS} worker processes or more on one PostgreSQL store (`agentd \
+             worker`, or `agentd serve` replicas), so a process dying or being redeployed does \
+             not stop every run; a SQLite store is one process's",
+            p.detail
+        ),
+        ProbeTarget::Backups => format!(
+            "{}: run `agentd backup --out FILE` on a schedule (each is recorded in the store): \
+             daily from cron (`0 3 * * * agentd backup --force --out \
+             /var/backups/agentd/agentd.db`), a systemd timer (`OnCalendar=daily`) or a \
+             Kubernetes CronJob (`schedule: \"0 3 * * *\"`)",
+            p.detail
+        ),
+        ProbeTarget::Provider { name, url } => format!(
+            "provider {name} did not answer at {} ({}): set a reachable `base_url`",
+            url.as_deref().unwrap_or("-"),
+            p.detail
         ),
     };
     Finding {
         area: p.target.area(),
-        check,
+        check: p.target.check(),
         key: p.target.key(),
         advice,
     }

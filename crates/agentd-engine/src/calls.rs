@@ -79,7 +79,7 @@ impl Engine {
             origin: req.origin,
         };
         let slot = self.free_slot();
-        let claim = catalog.claim(&self.inner.settings.owner, self.inner.settings.lease);
+        let claim = self.claim_request();
         let created = self
             .inner
             .store
@@ -236,12 +236,9 @@ impl Engine {
 
     /// Releases leases this node held before a restart, so its runs continue
     /// at once instead of after their leases expire. Call once at start-up of
-    /// a process that runs workers.
+    /// a process that runs workers, after [`Engine::join_fleet`] settled
+    /// which node id is this process's.
     pub async fn recover(&self) -> Result<u64> {
-        Ok(self
-            .inner
-            .store
-            .release_owner(&self.inner.settings.owner)
-            .await?)
+        Ok(self.inner.store.release_owner(&self.node_id()).await?)
     }
 }

@@ -20,6 +20,7 @@ mod fork;
 pub mod keys;
 mod meter;
 pub mod reads;
+mod registry;
 mod reload;
 pub mod remote;
 pub mod retention;
@@ -158,8 +159,13 @@ pub struct EngineSettings {
     pub workers: u32,
     pub lease: Duration,
     pub poll_interval: Duration,
-    /// Lease owner name of this process (the node id).
+    /// The node id asked for: `queue.node_id`, else the host name. The
+    /// lease owner name is this unless [`Engine::join_fleet`] finds it held
+    /// by a live process (see [`Engine::node_id`]).
     pub owner: String,
+    /// Whether `queue.node_id` was set (a node id held elsewhere is then
+    /// an error, not replaced).
+    pub node_id_configured: bool,
     /// Attempts of a run before it is dead (`queue.max_attempts`).
     pub max_attempts: u32,
     /// Delay between a run's attempts (`queue.backoff`).
@@ -180,7 +186,8 @@ impl EngineSettings {
             workers: q.workers.max(1),
             lease: q.lease.get(),
             poll_interval: q.poll_interval.get(),
-            owner: q.node_id.clone().unwrap_or_else(default_node_id),
+            owner: q.node_id.clone().unwrap_or_else(registry::default_node_id),
+            node_id_configured: q.node_id.is_some(),
             max_attempts: q.max_attempts.max(1),
             backoff: agentd_core::Backoff {
                 initial: q.backoff.initial.get(),
@@ -220,6 +227,11 @@ struct Inner {
     /// Who may manage other tenants' keys (`auth.operators`).
     operators: keys::Operators,
     settings: EngineSettings,
+    /// The node id this process claims runs as (the lease owner); replaced
+    /// once by [`Engine::join_fleet`] when the node id asked for is taken.
+    owner: RwLock<String>,
+    /// This process in the store's worker registry, once it joined.
+    registration: Mutex<Option<agentd_store::WorkerRegistration>>,
     events: EventBus,
     pool: Pool,
     waiters: Waiters,
@@ -240,6 +252,7 @@ impl Engine {
         )]));
         let catalog = Catalog::build(config, tools, &breakers, None)?;
         let settings = EngineSettings::from_config(config);
+        let owner = settings.owner.clone();
         let pool = Pool::new(settings.workers);
         let events = EventBus::new(4096, store.feed(), pool.wake.clone());
         Ok(Self {
@@ -253,6 +266,8 @@ impl Engine {
                 operators: keys::Operators::from_config(config),
                 pool,
                 settings,
+                owner: RwLock::new(owner),
+                registration: Mutex::new(None),
                 events,
                 waiters: Waiters::default(),
                 store_gauges: meter::StoreGauges::default(),
@@ -280,8 +295,8 @@ impl Engine {
 
     /// The claim this process makes now.
     pub(crate) fn claim_request(&self) -> ClaimRequest {
-        let s = &self.inner.settings;
-        self.catalog().claim(&s.owner, s.lease)
+        self.catalog()
+            .claim(&self.node_id(), self.inner.settings.lease)
     }
 
     /// Provider circuits and MCP servers, for `/ready`.
@@ -358,17 +373,4 @@ impl Engine {
 /// True once a run waits for nobody but a human or is done.
 pub fn settled(status: RunStatus) -> bool {
     status == RunStatus::Paused || status.is_terminal()
-}
-
-fn default_node_id() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "agentd".to_string())
 }

@@ -66,6 +66,15 @@ impl Engine {
             let t = shutdown.clone();
             tokio::spawn(async move { e.share_circuits(t).await })
         };
+        // This process in the worker registry while its workers run, steps
+        // finishing after the shutdown included: a process that took the
+        // node id meanwhile would release their leases.
+        let registered = CancellationToken::new();
+        let registry = {
+            let e = self.clone();
+            let t = registered.clone();
+            tokio::spawn(async move { e.keep_registered(t).await })
+        };
         self.claim_loop(&shutdown).await;
         let _ = circuits.await;
         if let Ok(mut live) = self.inner.pool.live.lock() {
@@ -84,6 +93,9 @@ impl Engine {
             abort.cancel();
             self.inner.pool.tracker.wait().await;
         }
+        // Removed from the registry once no step runs here any more.
+        registered.cancel();
+        let _ = registry.await;
         self.inner.pool.tracker.reopen();
     }
 

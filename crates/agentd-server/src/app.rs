@@ -1,7 +1,8 @@
 //! [`Application`]: the one start-up path of an agentd process. `build`
 //! wires the store (opened, migrated, with its keyring), the engine and,
 //! given a listener, the router; `run_until_stopped` runs the worker pool
-//! (after releasing this node's old leases), the retention task, the rate
+//! (after taking its node id in the worker registry and releasing that
+//! node's old leases), the retention task, the rate
 //! limiter's housekeeping and the HTTP server under one [`TaskTracker`]
 //! until the shutdown token fires. With `server.tls_cert` /
 //! `server.tls_key` the server speaks HTTPS, and
@@ -230,8 +231,12 @@ impl Application {
         // can stop the rest without cancelling the caller's token.
         let stop = self.stop.clone();
         let tasks = TaskTracker::new();
-        // Recovery first: if it fails nothing has started yet.
+        // Recovery first: if it fails nothing has started yet. The node id
+        // is settled before it, so recovery never releases the leases of
+        // another live process that had the same one.
         if self.workers {
+            let node_id = self.engine.join_fleet().await?;
+            tracing::info!(%node_id, "registered in the worker registry");
             let released = self.engine.recover().await?;
             if released > 0 {
                 tracing::info!(

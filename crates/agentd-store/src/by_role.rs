@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
 //! method goes to the backend's module for its role (`runs`, `fork`, `audit`,
-//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`), which each backend has with the
+//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -316,6 +316,37 @@ macro_rules! store_by_role {
                     last: u32,
                 ) -> Result<$crate::rollout::Outcomes> {
                     rollout::version_outcomes(self, agent, version, since, last).await
+                }
+
+                async fn register_worker(
+                    &self,
+                    w: &$crate::WorkerRegistration,
+                    live_within: Option<Duration>,
+                ) -> Result<Option<$crate::WorkerProcess>> {
+                    fleet::register_worker(self, w, live_within).await
+                }
+
+                async fn touch_worker(&self, w: &$crate::WorkerRegistration) -> Result<bool> {
+                    fleet::touch_worker(self, w).await
+                }
+
+                async fn deregister_worker(&self, w: &$crate::WorkerRegistration) -> Result<()> {
+                    fleet::deregister_worker(self, w).await
+                }
+
+                async fn list_workers(
+                    &self,
+                    seen_within: Duration,
+                ) -> Result<Vec<$crate::WorkerProcess>> {
+                    fleet::list_workers(self, seen_within).await
+                }
+
+                async fn record_backup(&self, backup: &$crate::NewBackup) -> Result<()> {
+                    fleet::record_backup(self, backup).await
+                }
+
+                async fn last_backup(&self) -> Result<Option<$crate::Backup>> {
+                    fleet::last_backup(self).await
                 }
             }
         };

@@ -20,6 +20,7 @@ pub mod copy;
 mod crypt;
 mod error;
 mod feed;
+mod fleet;
 mod fork;
 mod meter;
 pub mod rollout;
@@ -39,6 +40,7 @@ pub use copy::CopyError;
 pub use crypt::{Keyring, KeyringError};
 pub use error::{Result, StoreError};
 pub use feed::{ChangeFeed, FeedItem, Notice, RunChange};
+pub use fleet::{Backup, NewBackup, WorkerProcess, WorkerRegistration};
 pub use keys::{ApiKey, KeyChanges, KeyCredential, NewApiKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
@@ -350,6 +352,36 @@ pub trait Store: Send + Sync + 'static {
         since: Millis,
         last: u32,
     ) -> Result<rollout::Outcomes>;
+
+    // ---- the fleet: an operator's, across tenants (see `fleet`) ----
+
+    /// Registers a process that runs workers under `w.node_id`, with
+    /// `started_at` and `last_seen` now on the store's clock. With
+    /// `live_within`, refused when another process (another host or pid)
+    /// holds the node id and was seen within that window: the holder is
+    /// returned and nothing changes. With `None` any holder is replaced.
+    /// One atomic statement, so two processes starting together cannot
+    /// both get one node id. Fleet-wide: node ids are the deployment's, not
+    /// a tenant's.
+    async fn register_worker(
+        &self,
+        w: &WorkerRegistration,
+        live_within: Option<Duration>,
+    ) -> Result<Option<WorkerProcess>>;
+    /// Sets `last_seen` of `w`'s row to now; `false` when the node id is no
+    /// longer held by this process (its row was removed or taken over).
+    async fn touch_worker(&self, w: &WorkerRegistration) -> Result<bool>;
+    /// Removes `w`'s row (graceful shutdown), if this process still holds it.
+    async fn deregister_worker(&self, w: &WorkerRegistration) -> Result<()>;
+    /// The processes running workers on this store that were seen within
+    /// `seen_within`, by node id: the documented operator query behind
+    /// `agentd check`'s worker count. Not scoped by a tenant.
+    async fn list_workers(&self, seen_within: Duration) -> Result<Vec<WorkerProcess>>;
+    /// Records a backup `agentd backup` took of this store, now on the
+    /// store's clock. An operator's record, not a tenant's.
+    async fn record_backup(&self, backup: &NewBackup) -> Result<()>;
+    /// The newest recorded backup, if any (`agentd check`).
+    async fn last_backup(&self) -> Result<Option<Backup>>;
 }
 
 /// Most runs one [`Store::claim_batch`] call claims.

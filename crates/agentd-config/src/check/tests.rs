@@ -256,8 +256,15 @@ fn probe_targets_use_model_list_endpoints() {
             _ => None,
         })
     };
-    assert_eq!(targets[0], ProbeTarget::Store);
-    assert_eq!(targets.len(), 5);
+    assert_eq!(
+        targets[..3],
+        [
+            ProbeTarget::Store,
+            ProbeTarget::Workers,
+            ProbeTarget::Backups
+        ]
+    );
+    assert_eq!(targets.len(), 7);
     assert_eq!(
         url("main"),
         Some(Some("https://api.openai.com/v1/models".into()))
@@ -335,4 +342,92 @@ fn json_shape_is_stable() {
     assert!(v["findings"][0]["key"].is_string());
     assert!(v["findings"][0]["advice"].is_string());
     assert_eq!(v["offline"], true);
+}
+
+/// Every probe of `production()` passing, but `failing`.
+fn probes_failing(failing: &[ProbeTarget]) -> Vec<Probe> {
+    probe_targets(&production())
+        .into_iter()
+        .map(|target| Probe {
+            ok: !failing.contains(&target),
+            detail: if failing.contains(&target) {
+                match target {
+                    ProbeTarget::Workers => "1 worker process(es) seen in the last 2 min".into(),
+                    _ => "no backup recorded in this store".into(),
+                }
+            } else {
+                "ok".into()
+            },
+            target,
+        })
+        .collect()
+}
+
+#[test]
+fn one_worker_and_no_recent_backup_cost_a_point_each() {
+    // Every probe passing: full marks, nothing left unchecked.
+    let all = assess(
+        &production(),
+        &CheckEnv::default(),
+        Some(probes_failing(&[])),
+    );
+    assert_eq!(all.score, 15, "{:?}", all.findings);
+    assert!(all.not_checked.is_empty());
+
+    let report = assess(
+        &production(),
+        &CheckEnv::default(),
+        Some(probes_failing(&[
+            ProbeTarget::Workers,
+            ProbeTarget::Backups,
+        ])),
+    );
+    assert_eq!((report.score, report.max), (13, 15));
+    assert_eq!(checks(&report), vec!["reliability.workers", "data.backups"]);
+    let area = |a: Area| report.areas.iter().find(|s| s.area == a).unwrap().score;
+    assert_eq!((area(Area::Reliability), area(Area::Data)), (2, 2));
+    let workers = &report.findings[0];
+    assert_eq!(workers.key, "agentd worker");
+    assert!(
+        workers.advice.starts_with("1 worker process(es)"),
+        "{}",
+        workers.advice
+    );
+    assert!(workers.advice.contains("PostgreSQL"), "{}", workers.advice);
+    // The backup advice names the command and a schedule of each kind.
+    let backups = &report.findings[1];
+    assert_eq!(backups.key, "agentd backup");
+    for needle in [
+        "agentd backup --",
+        "cron",
+        "systemd timer",
+        "CronJob",
+        "no backup recorded",
+    ] {
+        assert!(
+            backups.advice.contains(needle),
+            "{needle}: {}",
+            backups.advice
+        );
+    }
+}
+
+#[test]
+fn offline_lists_the_fleet_criteria_as_not_checked() {
+    let report = assess(&production(), &CheckEnv::default(), None);
+    assert_eq!(report.score, 15);
+    let ids: Vec<&str> = report.not_checked.iter().map(ProbeTarget::check).collect();
+    assert_eq!(
+        ids[..3],
+        ["data.store_probe", "reliability.workers", "data.backups"]
+    );
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        v["not_checked"][1],
+        serde_json::json!({ "kind": "workers" })
+    );
+    assert_eq!(
+        v["not_checked"][2],
+        serde_json::json!({ "kind": "backups" })
+    );
 }

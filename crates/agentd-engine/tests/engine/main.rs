@@ -15,6 +15,7 @@ mod memory;
 mod policy;
 mod providers;
 mod recovery;
+mod registry;
 mod retention;
 mod retry;
 mod rollout;

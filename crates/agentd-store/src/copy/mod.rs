@@ -140,9 +140,10 @@ pub(crate) struct Table {
 
 use Kind::*;
 
-/// Every table the migrations create, in copy order, except those derived
-/// from others: SQLite's `active_runs` counters are kept by triggers on
-/// `runs`, and `agentd_migrations` belongs to each store.
+/// Every table the migrations create, in copy order, except the fleet's
+/// (see [`NOT_COPIED`]) and those derived from others: SQLite's
+/// `active_runs` counters are kept by triggers on `runs`, and
+/// `agentd_migrations` belongs to each store.
 pub(crate) const TABLES: &[Table] = &[
     Table {
         name: "runs",
@@ -300,8 +301,11 @@ pub(crate) const TABLES: &[Table] = &[
     },
 ];
 
-/// Tables a store has that are not copied (see [`TABLES`]).
-const NOT_COPIED: &[&str] = &["active_runs", "agentd_migrations"];
+/// Tables a store has that are not copied (see [`TABLES`]): besides the
+/// derived ones, the fleet's `workers` (the processes of the source are not
+/// the target's) and `backups` (backups of the source store are not backups
+/// of the target: `agentd check` should ask for the target's own).
+const NOT_COPIED: &[&str] = &["active_runs", "agentd_migrations", "workers", "backups"];
 
 /// One end of a copy: a connection of its own to either backend.
 pub(crate) enum Side {

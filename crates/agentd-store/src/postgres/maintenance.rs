@@ -46,6 +46,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0013_audit_claimed.sql"),
     include_str!("../../migrations/postgres/0014_fork.sql"),
     include_str!("../../migrations/postgres/0015_agent_versions.sql"),
+    include_str!("../../migrations/postgres/0016_fleet.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

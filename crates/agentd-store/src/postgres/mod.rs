@@ -12,6 +12,7 @@ pub(crate) mod backup;
 mod batch;
 mod budget;
 mod feed;
+mod fleet;
 mod fork;
 mod journal;
 mod keys;

@@ -16,6 +16,7 @@ mod concurrency;
 mod encryption;
 mod feed;
 mod fixture;
+mod fleet;
 mod fork;
 mod keys;
 mod lease;
@@ -110,4 +111,6 @@ conformance!(
     audit::key_records_are_sealed_like_run_records,
     feed::notices_reach_the_other_processes_of_a_schema_in_order,
     feed::the_listener_recovers_from_a_lost_connection,
+    fleet::worker_registry_keeps_one_live_holder_per_node_id,
+    fleet::backups_are_recorded_newest_first,
 );

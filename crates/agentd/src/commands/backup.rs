@@ -1,6 +1,7 @@
 //! `agentd backup` and `agentd restore`: thin wrappers over
-//! [`agentd_store::backup`], which holds the logic. Operator commands: they
-//! act on the whole store, every tenant at once.
+//! [`agentd_store::backup`], which holds the logic; a backup taken is also
+//! recorded in the store (`agentd check`'s `data.backups`). Operator
+//! commands: they act on the whole store, every tenant at once.
 
 use super::exit;
 use super::failure::Failure;
@@ -19,7 +20,34 @@ pub(super) async fn backup(config: &Config, out: &Path, force: bool) -> Result<u
         done.target,
         done.bytes
     );
+    record(config, out, done.bytes).await?;
     Ok(exit::OK)
+}
+
+/// Records the backup in the store it was taken of, for `agentd check`'s
+/// `data.backups`. The file is written by now; failing to record it still
+/// fails the command (exit 1), so a scheduled job's alert fires rather than
+/// `check` later reporting no backups.
+async fn record(config: &Config, out: &Path, bytes: u64) -> Result<(), Failure> {
+    let file = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    let recorded = async {
+        // No keyring: the record holds no encrypted column.
+        let store = agentd_store::open(&config.store.url).await?;
+        store
+            .record_backup(&agentd_store::NewBackup {
+                backend: store.backend().to_owned(),
+                bytes,
+                file: file.display().to_string(),
+            })
+            .await
+    };
+    recorded.await.map_err(|e| {
+        Failure::failed(format!(
+            "the backup {} is written, but recording it in the store failed ({e}); \
+             `agentd check` will not see it",
+            file.display()
+        ))
+    })
 }
 
 /// `agentd restore FILE [--force]`.

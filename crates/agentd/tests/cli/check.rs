@@ -145,9 +145,120 @@ fn live_probes_pass_on_a_migrated_store_and_the_mock() {
     let r = report(&out);
     assert_eq!(r["offline"], false);
     let probes = r["probes"].as_array().unwrap();
-    assert_eq!(probes.len(), 2, "{r}");
-    assert!(probes.iter().all(|p| p["ok"] == true), "{r}");
+    assert_eq!(probes.len(), 4, "{r}");
+    let ok = |kind: &str| {
+        probes
+            .iter()
+            .find(|p| p["target"]["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} probe: {r}"))["ok"]
+            .clone()
+    };
+    assert_eq!(
+        (ok("store"), ok("provider")),
+        (true.into(), true.into()),
+        "{r}"
+    );
     assert!(!checks(&r).iter().any(|c| c.ends_with("_probe")), "{r}");
+}
+
+fn probe<'a>(r: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    r["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["target"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} probe: {r}"))
+}
+
+#[test]
+fn fleet_probes_count_worker_processes_and_recent_backups() {
+    let ws = Workspace::new();
+    let body = format!("[queue]\nlease = \"3s\"\n{MOCK_AGENT}");
+    let config = ws.write_config(&body);
+    let out = ws.run(&["migrate", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Offline, both are named as not checked.
+    let offline = check(&ws, &body, &["--offline"]);
+    let table = text(&offline.stdout);
+    assert!(
+        table.contains("not checked:")
+            && table.contains("reliability.workers")
+            && table.contains("data.backups"),
+        "{table}"
+    );
+
+    // No worker process and no backup: a point lost for each.
+    let r = report(&check(&ws, &body, &["--json"]));
+    assert!(
+        checks(&r).contains(&"reliability.workers".to_owned()),
+        "{r}"
+    );
+    assert!(checks(&r).contains(&"data.backups".to_owned()), "{r}");
+    assert_eq!(
+        probe(&r, "backups")["detail"],
+        "no backup recorded in this store"
+    );
+    let before = r["score"].as_u64().unwrap();
+
+    // A backup taken is recorded and passes.
+    let out = ws.run(&[
+        "backup",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        "nightly.db",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r = report(&check(&ws, &body, &["--json"]));
+    let backups = probe(&r, "backups");
+    assert_eq!(backups["ok"], true, "{r}");
+    assert!(
+        backups["detail"].as_str().unwrap().contains("nightly.db"),
+        "{r}"
+    );
+    assert!(!checks(&r).contains(&"data.backups".to_owned()), "{r}");
+
+    // Two worker processes running: the worker point too.
+    let mut workers: Vec<_> = ["host-a", "host-b"]
+        .iter()
+        .map(|host| {
+            ws.cmd()
+                .env("HOSTNAME", host)
+                .args(["worker", "--config"])
+                .arg(&config)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let r = loop {
+        let r = report(&check(&ws, &body, &["--json"]));
+        if probe(&r, "workers")["ok"] == true || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    for w in &mut workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    let detail = probe(&r, "workers")["detail"].as_str().unwrap().to_owned();
+    assert_eq!(probe(&r, "workers")["ok"], true, "{r}");
+    assert!(detail.starts_with("2 worker process(es)"), "{detail}");
+    assert!(
+        detail.contains("host-a") && detail.contains("host-b"),
+        "{detail}"
+    );
+    assert!(
+        !checks(&r).contains(&"reliability.workers".to_owned()),
+        "{r}"
+    );
+    // This laptop config's areas are at 0 already: the points show on a
+    // config that has them to gain (the unit tests), not in `score`.
+    assert_eq!(r["score"].as_u64().unwrap(), before, "{r}");
 }
 
 #[test]
@@ -183,10 +294,11 @@ providers = ["main"]
             .unwrap()
     };
     // Data keeps PostgreSQL and persistence offline (2/3); the failed
-    // store probe takes one of them.
+    // store probe takes one of them, and the backups it cannot show the
+    // other.
     assert_eq!(area(&offline, "data"), 2, "{offline}");
-    assert_eq!(area(&live, "data"), 1, "{live}");
-    assert_eq!(score(&live), score(&offline) - 1, "{live}");
+    assert_eq!(area(&live, "data"), 0, "{live}");
+    assert_eq!(score(&live), score(&offline) - 2, "{live}");
     let findings = live["findings"].as_array().unwrap();
     let store = findings
         .iter()
