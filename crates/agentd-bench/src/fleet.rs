@@ -68,6 +68,7 @@ fn new_run(i: usize) -> anyhow::Result<NewRun> {
         roles: Vec::new(),
         idempotency: None,
         origin: Default::default(),
+        if_busy: Default::default(),
     })
 }
 

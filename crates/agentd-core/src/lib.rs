@@ -22,7 +22,9 @@ pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};
 pub use redact::redact_url;
-pub use run::{ForkOrigin, IdempotencyKey, NewRun, Pause, Run, RunOrigin, RunStatus, Usage};
+pub use run::{
+    ForkOrigin, IdempotencyKey, IfBusy, NewRun, Pause, Run, RunOrigin, RunStatus, Usage,
+};
 pub use step::{Step, StepKind, StepStatus};
 
 /// Milliseconds since the Unix epoch, the one timestamp unit used in records.

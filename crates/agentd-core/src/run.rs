@@ -259,6 +259,24 @@ pub struct NewRun {
     pub idempotency: Option<IdempotencyKey>,
     /// The request that created the run, kept for its logs and traces.
     pub origin: RunOrigin,
+    /// What to do when the run's conversation already has a run queued,
+    /// running or paused.
+    pub if_busy: IfBusy,
+}
+
+/// `if_busy` of run creation: a second message to a conversation that is
+/// still busy with the first ("double-texting").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IfBusy {
+    /// Wait for the conversation's earlier runs, in creation order.
+    #[default]
+    Enqueue,
+    /// Refuse the new run (`409 conflict`).
+    Reject,
+    /// Cancel the conversation's unfinished runs (a running one stops at
+    /// its next step boundary), then run this one.
+    Interrupt,
 }
 
 /// Where a run came from, stored with it so every attempt, in any process,

@@ -77,6 +77,7 @@ impl Engine {
             roles: who.roles.clone(),
             idempotency,
             origin: req.origin,
+            if_busy: req.if_busy,
         };
         let slot = self.free_slot();
         let claim = self.claim_request();
@@ -93,6 +94,10 @@ impl Engine {
         let run = created.run;
         if created.replayed {
             return Ok(run);
+        }
+        for old in &created.interrupted {
+            crate::meter::run_settled(old);
+            self.settle(old);
         }
         crate::meter::run_created(agent);
         self.emit(&run, || RunEventKind::Status { status: run.status });

@@ -64,6 +64,8 @@ impl Engine {
             roles: who.roles.clone(),
             idempotency: None,
             origin: req.origin,
+            // A fork joins no conversation.
+            if_busy: agentd_core::IfBusy::Enqueue,
         };
         let Some(run) = self
             .inner

@@ -134,6 +134,9 @@ pub struct Submit {
     pub idempotency_key: Option<String>,
     /// The creating request's id and trace context, stored with the run.
     pub origin: agentd_core::RunOrigin,
+    /// When the conversation already has a run queued, running or paused:
+    /// wait (default), refuse, or cancel those runs first.
+    pub if_busy: agentd_core::IfBusy,
 }
 
 impl Submit {
@@ -143,12 +146,17 @@ impl Submit {
         use sha2::Digest;
         // serde_json objects are ordered maps, so equal requests serialize
         // equally.
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "agent": agent,
             "input": self.input,
             "conversation_id": self.conversation_id,
             "metadata": self.metadata,
         });
+        // Only when set, so keys recorded before `if_busy` existed still
+        // match their retries.
+        if self.if_busy != agentd_core::IfBusy::Enqueue {
+            canonical["if_busy"] = serde_json::json!(self.if_busy);
+        }
         hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))
     }
 }

@@ -121,6 +121,7 @@ impl From<StoreError> for ApiError {
             StoreError::BadCursor(c) => Self::BadRequest(format!("invalid cursor {c:?}")),
             e @ StoreError::BadFork(_) => Self::BadRequest(e.to_string()),
             e @ StoreError::IdempotencyConflict { .. } => Self::Conflict(e.to_string()),
+            e @ StoreError::ConversationBusy { .. } => Self::Conflict(e.to_string()),
             e @ StoreError::TooManyActiveRuns { .. } => Self::RateLimited {
                 message: e.to_string(),
                 retry_after: ACTIVE_RUNS_RETRY_AFTER,

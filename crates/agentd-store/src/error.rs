@@ -36,6 +36,15 @@ pub enum StoreError {
     #[error("the tenant already has {limit} runs queued or running; retry when some finish")]
     TooManyActiveRuns { limit: u32 },
     /// A list cursor that this store did not issue.
+    /// `if_busy = "reject"` and the conversation has an unfinished run.
+    #[error(
+        "conversation {conversation:?} already has run {run} {status}; if_busy = \"reject\" refuses a second one"
+    )]
+    ConversationBusy {
+        conversation: String,
+        run: RunId,
+        status: String,
+    },
     #[error("invalid cursor {0:?}")]
     BadCursor(String),
     /// The worker's lease was taken over (expired, cancelled or reclaimed):

@@ -12,7 +12,7 @@
 
 use crate::{Claimed, StoreError, Transition};
 use agentd_core::run::Change;
-use agentd_core::{ErrorCode, PrincipalId, Run, RunError, RunId, RunStatus};
+use agentd_core::{ConversationId, ErrorCode, PrincipalId, Run, RunError, RunId, RunStatus};
 
 /// Declares a `static` statement rendered from a template on first use.
 macro_rules! rendered {
@@ -137,6 +137,25 @@ pub(crate) fn waiting_step(run: Option<Run>) -> Result<u32, Refused> {
 /// The error a cancelled run carries.
 pub(crate) fn cancelled_by(actor: &PrincipalId) -> RunError {
     RunError::new(ErrorCode::Cancelled, format!("cancelled by {actor}"))
+}
+
+/// Why a run was cancelled to make way for run `by` of its conversation
+/// (`if_busy = "interrupt"`).
+pub(crate) fn interrupted_by(by: &RunId, actor: &PrincipalId) -> RunError {
+    RunError::new(
+        ErrorCode::Cancelled,
+        format!("interrupted by run {by}, started by {actor} in the same conversation"),
+    )
+}
+
+/// `if_busy = "reject"` refusing a run because of `busy`, the
+/// conversation's oldest unfinished run.
+pub(crate) fn conversation_busy(conv: &ConversationId, busy: (RunId, String)) -> StoreError {
+    StoreError::ConversationBusy {
+        conversation: conv.as_str().to_owned(),
+        run: busy.0,
+        status: busy.1,
+    }
 }
 
 /// A paused run whose waiting step is missing: the journal is damaged.

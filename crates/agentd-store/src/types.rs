@@ -67,6 +67,9 @@ pub struct Created {
     /// The idempotency key was seen before with the same request: `run` is
     /// the run it created then, and nothing was created now.
     pub replayed: bool,
+    /// Runs of the conversation cancelled to make way for this one
+    /// (`if_busy = "interrupt"`), as they are now.
+    pub interrupted: Vec<Run>,
 }
 
 /// A completed step and what it adds to the run's totals.

@@ -19,6 +19,7 @@ mod mcp;
 mod policy;
 mod registry;
 mod schema;
+mod signing;
 pub mod ssrf;
 mod toolset;
 mod webhook;
@@ -30,9 +31,10 @@ pub use mcp::McpServerStatus;
 pub use policy::{Policies, PolicyDecision};
 pub use registry::{BuildOptions, EnvReader, Registry};
 pub use schema::schema_problems;
+pub use signing::{BadSecret, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, WebhookSecret};
 pub use ssrf::{DnsResolver, SystemResolver};
 pub use toolset::{ToolSet, provider_tool_name};
-pub use webhook::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature};
+pub use webhook::IDEMPOTENCY_HEADER;
 
 use agentd_core::{RunId, TenantId, ToolSpec};
 

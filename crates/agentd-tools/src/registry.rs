@@ -445,6 +445,8 @@ fn webhook(
                 format!("environment variable {var} (the webhook's HMAC secret) is not set"),
             )
         })?;
+    let secret = crate::WebhookSecret::parse(&secret)
+        .map_err(|e| ToolsError::config(key("secret_env"), format!("variable {var}: {e}")))?;
     let schema = cfg
         .schema
         .clone()
@@ -464,6 +466,6 @@ fn webhook(
             .unwrap_or_else(|| format!("Sends the arguments to the `{name}` webhook.")),
         input_schema: schema,
     };
-    let tool = Webhook::new(spec, url, secret.into_bytes(), client);
+    let tool = Webhook::new(spec, url, secret, client);
     Ok(Arc::new(Checked::new(Arc::new(tool), validator)))
 }

@@ -1,61 +1,37 @@
 //! `[tools.NAME] kind = "webhook"`: POSTs the call's arguments as JSON to a
-//! configured URL (through the SSRF guard), with `Idempotency-Key:
-//! <run_id>:<step_index>` so a step repeated after a crash can be
-//! deduplicated, and an HMAC-SHA256 signature so the receiver can verify it.
-//!
-//! Signature: `X-Agentd-Signature: sha256=<hex>` where the MAC, keyed with
-//! the secret, covers `<timestamp>.<idempotency key>.<body>` and the
-//! timestamp (Unix seconds) is sent as `X-Agentd-Timestamp`.
+//! configured URL (through the SSRF guard), signed per the Standard
+//! Webhooks specification ([`crate::signing`]) with `webhook-id:
+//! <run_id>:<step_index>`, the same on every re-execution of the step, which
+//! `Idempotency-Key` repeats for receivers that deduplicate on it.
 
 use agentd_core::ToolSpec;
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use url::Url;
 
 use crate::http::{GuardedClient, HttpError, Request};
+use crate::signing::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, WebhookSecret};
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
-/// Header carrying `sha256=<hex HMAC>`.
-pub const SIGNATURE_HEADER: &str = "x-agentd-signature";
-/// Header carrying the signed Unix timestamp, in seconds.
-pub const TIMESTAMP_HEADER: &str = "x-agentd-timestamp";
 /// The idempotency header.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-
-/// The `X-Agentd-Signature` value for a request: `sha256=` and the hex
-/// HMAC-SHA256, keyed with `secret`, of `<timestamp>.<idempotency_key>.<body>`.
-/// Receivers recompute it (in constant time) to verify a request.
-pub fn webhook_signature(
-    secret: &[u8],
-    timestamp: u64,
-    idempotency_key: &str,
-    body: &[u8],
-) -> String {
-    // HMAC accepts keys of any length; the error branch cannot happen.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return String::new();
-    };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(idempotency_key.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
 
 /// A webhook tool.
 pub(crate) struct Webhook {
     spec: ToolSpec,
     url: Url,
-    secret: Vec<u8>,
+    secret: WebhookSecret,
     client: GuardedClient,
 }
 
 impl Webhook {
-    pub(crate) fn new(spec: ToolSpec, url: Url, secret: Vec<u8>, client: GuardedClient) -> Webhook {
+    pub(crate) fn new(
+        spec: ToolSpec,
+        url: Url,
+        secret: WebhookSecret,
+        client: GuardedClient,
+    ) -> Webhook {
         Webhook {
             spec,
             url,
@@ -89,7 +65,7 @@ impl Tool for Webhook {
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let signature = webhook_signature(&self.secret, timestamp, &key, &body);
+        let signature = self.secret.sign(&key, timestamp, &body);
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let header = |v: &str| {
@@ -97,8 +73,9 @@ impl Tool for Webhook {
                 .map_err(|_| ToolError::failed(tool, "cannot encode a request header"))
         };
         headers.insert(IDEMPOTENCY_HEADER, header(&key)?);
-        headers.insert(TIMESTAMP_HEADER, header(&timestamp.to_string())?);
-        headers.insert(SIGNATURE_HEADER, header(&signature)?);
+        headers.insert(WEBHOOK_ID, header(&key)?);
+        headers.insert(WEBHOOK_TIMESTAMP, header(&timestamp.to_string())?);
+        headers.insert(WEBHOOK_SIGNATURE, header(&signature)?);
         let req = Request {
             method: Method::POST,
             url: self.url.clone(),
@@ -131,37 +108,5 @@ impl Tool for Webhook {
         } else {
             Err(ToolError::failed(tool, message))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_is_hmac_sha256_of_timestamp_key_and_body() {
-        // Reference value computed independently:
-        // printf '1700000000.run:3.{"a":1}' | openssl dgst -sha256 -hmac s3cret
-        let sig = webhook_signature(b"s3cret", 1_700_000_000, "run:3", br#"{"a":1}"#);
-        assert_eq!(
-            sig,
-            "sha256=70f5b9bc2aed082943e6a473e29cbc9f56ef21694adee53e237ee90e99756355"
-        );
-        assert_ne!(
-            sig,
-            webhook_signature(b"other", 1_700_000_000, "run:3", br#"{"a":1}"#)
-        );
-        assert_ne!(
-            sig,
-            webhook_signature(b"s3cret", 1_700_000_001, "run:3", br#"{"a":1}"#)
-        );
-        assert_ne!(
-            sig,
-            webhook_signature(b"s3cret", 1_700_000_000, "run:4", br#"{"a":1}"#)
-        );
-        assert_ne!(
-            sig,
-            webhook_signature(b"s3cret", 1_700_000_000, "run:3", br#"{"a":2}"#)
-        );
     }
 }

@@ -82,6 +82,7 @@ async fn write_store_fixture() -> anyhow::Result<()> {
             metadata: Some(json!({ "fixture": true })),
             idempotency_key: None,
             origin: Default::default(),
+            if_busy: Default::default(),
         })
     };
     let token = tokio_util::sync::CancellationToken::new();

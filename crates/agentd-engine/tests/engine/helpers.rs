@@ -99,6 +99,7 @@ impl TestEngine {
             metadata: None,
             idempotency_key: None,
             origin: Default::default(),
+            if_busy: Default::default(),
         };
         Ok(self.engine.submit(who, agent, req).await?)
     }

@@ -303,8 +303,8 @@ script = [
 [tools.notify]
 allow = ["127.0.0.1"]
 kind = "webhook"
-# Any variable that is set will do: the receiver does not check signatures.
-secret_env = "PATH"
+# Set by .cargo/config.toml; the receiver does not check signatures.
+secret_env = "AGENTD_TEST_WEBHOOK_SECRET"
 url = "http://127.0.0.1:{port}/hook"
 description = "notify"
 schema = {{ type = "object", properties = {{ text = {{ type = "string" }} }}, required = ["text"] }}

@@ -28,8 +28,8 @@ pub(crate) struct RunIdParam {
 }
 
 /// Body of `POST /v1/agents/{agent}/runs`. Unknown fields are rejected: a
-/// client sending a field this version ignores (say `if_busy`) must learn it
-/// was not honoured.
+/// client sending a field this version ignores must learn it was not
+/// honoured.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRun {
@@ -46,6 +46,12 @@ pub(crate) struct CreateRun {
     /// Answer once the run pauses or finishes (up to `server.wait_timeout`).
     #[serde(default)]
     wait: bool,
+    /// When `conversation_id` already has a run queued, running or paused:
+    /// `enqueue` (default) waits for it, `reject` answers 409, `interrupt`
+    /// cancels it (a running one at its next step boundary) and runs this
+    /// one.
+    #[serde(default)]
+    if_busy: agentd_core::IfBusy,
 }
 
 /// The headers of `POST /v1/agents/{agent}/runs`, for the OpenAPI document
@@ -122,6 +128,7 @@ pub(crate) async fn create(
         origin: agentd_telemetry::run_origin(
             headers.get("x-request-id").and_then(|v| v.to_str().ok()),
         ),
+        if_busy: req.if_busy,
     };
     let run = if req.wait {
         app.engine

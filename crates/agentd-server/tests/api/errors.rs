@@ -33,11 +33,20 @@ async fn malformed_run_bodies_are_400_json() {
     assert!(message.contains("input"), "{message}");
 
     // a field this version does not honour
-    let res = send_raw(r#"{"input": "hi", "if_busy": "reject"}"#)
+    let res = send_raw(r#"{"input": "hi", "priority": "high"}"#)
         .await
         .unwrap();
     let message = assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
-    assert!(message.contains("if_busy"), "{message}");
+    assert!(message.contains("priority"), "{message}");
+    // and a value it does not know
+    let res = send_raw(r#"{"input": "hi", "if_busy": "later"}"#)
+        .await
+        .unwrap();
+    let message = assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert!(
+        message.contains("if_busy") || message.contains("later"),
+        "{message}"
+    );
 
     // wrong types: metadata must be an object, conversation_id a valid id
     let res = send_raw(r#"{"input": "hi", "metadata": [1]}"#)

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod busy;
 mod cross_process;
 mod dead_letters;
 mod deploy;

@@ -25,14 +25,16 @@ mod runs;
 mod sql;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
-use crate::status::{admit, cancelled_by, done, no_waiting_step, waiting_step};
+use crate::status::{
+    admit, cancelled_by, conversation_busy, done, interrupted_by, no_waiting_step, waiting_step,
+};
 use crate::{
     AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
     Journal, Keyring, Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store,
     StoreError, Transition,
 };
 use agentd_core::{
-    ConversationId, Message, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,
+    ConversationId, IfBusy, Message, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,
     checkpoint::migrate_journal, run::Change,
 };
 use batch::{AppendRow, Batcher, CreateRow, FinishRow};
@@ -130,6 +132,7 @@ impl PgStore {
             run: created,
             claimed,
             replayed: false,
+            interrupted: Vec::new(),
         })
     }
 

@@ -100,6 +100,7 @@ pub(super) async fn create_run(
                 run,
                 claimed: None,
                 replayed: true,
+                interrupted: Vec::new(),
             });
         }
         sqlx::query(sql::INSERT_IDEMPOTENCY)
@@ -115,8 +116,12 @@ pub(super) async fn create_run(
     if let Some(max) = max_active {
         check_active(&mut tx, tenant, max).await?;
     }
+    let mut interrupted = Vec::new();
     if let Some(conv) = conv {
         lock_conversation(&mut tx, tenant, conv).await?;
+        if run.if_busy != IfBusy::Enqueue {
+            interrupted = settle_busy(&mut tx, &store.codec, tenant, conv, run).await?;
+        }
     }
     let row = batch::bind_creates(&[&new_row])
         .fetch_one(&mut *tx)
@@ -131,11 +136,58 @@ pub(super) async fn create_run(
     if claimed.is_none() {
         store.announce_queued();
     }
+    if !interrupted.is_empty() {
+        // The next run of the conversation (this one) may be runnable now.
+        store.announce_queued();
+    }
     Ok(Created {
         run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
         claimed,
         replayed: false,
+        interrupted,
     })
+}
+
+/// `new.if_busy` against the conversation's unfinished runs (queued,
+/// running, paused), in the creating transaction under the conversation's
+/// lock: `reject` refuses the create, `interrupt` cancels them (bumping a
+/// running one's lease token, so its worker stops at its next write) and
+/// answers them.
+async fn settle_busy(
+    tx: &mut PgConnection,
+    codec: &Codec,
+    tenant: &TenantId,
+    conv: &ConversationId,
+    new: &NewRun,
+) -> Result<Vec<Run>> {
+    let busy: Vec<(uuid::Uuid, String)> = sqlx::query_as(sql::BUSY_IN_CONVERSATION)
+        .bind(tenant.as_str())
+        .bind(conv.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+    if new.if_busy == IfBusy::Reject {
+        return match busy.into_iter().next() {
+            Some((id, status)) => Err(conversation_busy(conv, (RunId(id), status))),
+            None => Ok(Vec::new()),
+        };
+    }
+    let mut cancelled = Vec::with_capacity(busy.len());
+    for (id, _) in busy {
+        let id = RunId(id);
+        let error = codec.seal_json(
+            Field::of(&id, "runs.error"),
+            &interrupted_by(&new.id, &new.principal),
+        )?;
+        let row = sqlx::query(sql::CANCEL)
+            .bind(id.0)
+            .bind(tenant.as_str())
+            .bind(error)
+            .bind(new.principal.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        cancelled.push(rows::run(codec, &row, 0)?);
+    }
+    Ok(cancelled)
 }
 
 /// [`Store::get_run`](crate::Store::get_run) on this backend.

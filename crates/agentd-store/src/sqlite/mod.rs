@@ -20,15 +20,17 @@ mod runs;
 mod writer;
 
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};
-use crate::status::{admit, cancelled_by, done, no_waiting_step, waiting_step};
+use crate::status::{
+    admit, cancelled_by, conversation_busy, done, interrupted_by, no_waiting_step, waiting_step,
+};
 use crate::{
     AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
     Journal, Keyring, Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, StoreError,
     Transition,
 };
 use agentd_core::{
-    ConversationId, Message, Millis, NewRun, Pause, PrincipalId, Run, RunId, SCHEMA_VERSION, Step,
-    TenantId,
+    ConversationId, IfBusy, Message, Millis, NewRun, Pause, PrincipalId, Run, RunId,
+    SCHEMA_VERSION, Step, TenantId,
     checkpoint::{StepRecord, migrate_journal},
     run::Change,
 };

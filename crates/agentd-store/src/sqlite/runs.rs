@@ -91,6 +91,7 @@ fn take_idempotency_key(
             run,
             claimed: None,
             replayed: true,
+            interrupted: Vec::new(),
         }));
     }
     conn.prepare_cached(
@@ -185,6 +186,10 @@ pub(super) async fn create_run(
             if let Some(max) = max_active {
                 check_active(conn, &tenant, max)?;
             }
+            let interrupted = match &new.conversation_id {
+                Some(conv) => settle_busy(conn, codec, &tenant, conv, &new, now)?,
+                None => Vec::new(),
+            };
             let created = insert_run(conn, codec, &tenant, &new, now)?;
             insert_audit(
                 conn,
@@ -204,6 +209,7 @@ pub(super) async fn create_run(
                 run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
                 claimed,
                 replayed: false,
+                interrupted,
             })
         })
         .await
@@ -383,6 +389,65 @@ fn apply_change(
         None,
     )?;
     Ok(Transition::Done(run, None))
+}
+
+/// `new.if_busy` against the conversation's unfinished runs (queued,
+/// running, paused), in the creating transaction: `reject` refuses the
+/// create, `interrupt` cancels them (a running one's lease is revoked, so
+/// its worker stops at its next write) and answers them.
+fn settle_busy(
+    conn: &Connection,
+    codec: &Codec,
+    tenant: &TenantId,
+    conv: &ConversationId,
+    new: &NewRun,
+    now: Millis,
+) -> Result<Vec<Run>> {
+    if new.if_busy == IfBusy::Enqueue {
+        return Ok(Vec::new());
+    }
+    let busy: Vec<(RunId, String)> = conn
+        .prepare_cached(
+            "SELECT id, status FROM runs WHERE tenant = ?1 AND conversation_id = ?2 \
+             AND status IN ('queued', 'running', 'paused') ORDER BY id",
+        )?
+        .query_map(params![tenant.as_str(), conv.as_str()], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })?
+        .map(|row| {
+            let (id, status) = row?;
+            Ok((rows::run_id(&id)?, status))
+        })
+        .collect::<Result<_>>()?;
+    if new.if_busy == IfBusy::Reject {
+        return match busy.into_iter().next() {
+            Some(first) => Err(conversation_busy(conv, first)),
+            None => Ok(Vec::new()),
+        };
+    }
+    let mut cancelled = Vec::with_capacity(busy.len());
+    for (id, _) in busy {
+        let error = codec.seal_json(
+            Field::of(&id, "runs.error"),
+            &interrupted_by(&new.id, &new.principal),
+        )?;
+        let params = params![error, now, id.0.as_bytes(), tenant.as_str()];
+        let change = (Change::Cancel, "cancelled");
+        let t = apply_change(
+            conn,
+            codec,
+            tenant,
+            &id,
+            &new.principal,
+            now,
+            change,
+            (CANCEL, params),
+        )?;
+        if let Transition::Done(run, _) = t {
+            cancelled.push(run);
+        }
+    }
+    Ok(cancelled)
 }
 
 /// [`Store::cancel_run`](crate::Store::cancel_run) on this backend.

@@ -372,6 +372,7 @@ pub fn new_run(agent: &str) -> NewRun {
         roles: vec!["user".into()],
         idempotency: None,
         origin: Default::default(),
+        if_busy: Default::default(),
     }
 }
 

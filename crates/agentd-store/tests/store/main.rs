@@ -12,6 +12,7 @@ mod harness;
 
 mod audit;
 mod budget;
+mod busy;
 mod concurrency;
 mod encryption;
 mod feed;
@@ -60,6 +61,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    busy::if_busy_rejects_or_interrupts,
+    busy::interrupt_cancels_a_paused_run,
     rollout::state_per_split,
     rollout::outcomes_by_version,
     runs::create_get_list,

@@ -1,16 +1,65 @@
-//! Webhook tools: the POST carries the arguments, an idempotency key stable
-//! across re-executions of a step, and a verifiable HMAC signature.
+//! Webhook tools: the POST carries the arguments, an id stable across
+//! re-executions of a step, and a Standard Webhooks signature that the
+//! official `standardwebhooks` Python package verifies.
 
 use std::sync::{Arc, Mutex};
 
 use agentd_tools::{
-    BuildOptions, Registry, SIGNATURE_HEADER, TIMESTAMP_HEADER, ToolError, ToolOutput, ToolsError,
-    webhook_signature,
+    BuildOptions, Registry, ToolError, ToolOutput, ToolsError, WEBHOOK_ID, WEBHOOK_SIGNATURE,
+    WEBHOOK_TIMESTAMP, WebhookSecret,
 };
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::*;
+
+/// The Standard Webhooks specification's example secret.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Verifies a received request with the official `standardwebhooks`
+/// package: `Some(true)` verified, `Some(false)` refused; `None` when the
+/// package is missing (a failure under CI).
+fn python_verifies(secret: &str, r: &Received) -> Option<bool> {
+    use std::io::Write;
+    let headers: serde_json::Map<String, Value> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap())))
+        .collect();
+    let input = json!({
+        "secret": secret,
+        "headers": headers,
+        "body": String::from_utf8(r.body.clone()).unwrap(),
+    });
+    let script = "import json, sys\n\
+        from standardwebhooks import Webhook, WebhookVerificationError\n\
+        d = json.load(sys.stdin)\n\
+        try:\n    Webhook(d['secret']).verify(d['body'], d['headers'])\n\
+        except WebhookVerificationError as e:\n    print(e); sys.exit(3)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    match child.wait().unwrap().code() {
+        Some(0) => Some(true),
+        Some(3) => Some(false),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but python3 cannot run `standardwebhooks` (pip install standardwebhooks)"
+            );
+            eprintln!("SKIPPED: python3 with `standardwebhooks` is not available");
+            None
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Received {
@@ -56,12 +105,7 @@ approval = true
 #[tokio::test]
 async fn posts_signed_idempotent_requests() {
     let (addr, seen) = receiver(StatusCode::OK).await;
-    let reg = registry_with(
-        &toml(addr),
-        FakeDns::new(&[]),
-        &[("NOTIFY_SECRET", "s3cret")],
-    )
-    .await;
+    let reg = registry_with(&toml(addr), FakeDns::new(&[]), &[("NOTIFY_SECRET", SECRET)]).await;
     assert!(reg.requires_approval("notify"));
     let set = reg.resolve(&["notify".to_owned()]).unwrap();
     let spec = &set.specs()[0];
@@ -84,17 +128,26 @@ async fn posts_signed_idempotent_requests() {
     for r in &received {
         let h = |name: &str| r.headers.get(name).unwrap().to_str().unwrap().to_owned();
         assert_eq!(h("idempotency-key"), format!("{}:7", c.run_id));
+        assert_eq!(h(WEBHOOK_ID), format!("{}:7", c.run_id));
         assert_eq!(h("content-type"), "application/json");
         assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), args);
-        let ts: u64 = h(TIMESTAMP_HEADER).parse().unwrap();
+        let ts: u64 = h(WEBHOOK_TIMESTAMP).parse().unwrap();
+        let secret = WebhookSecret::parse(SECRET).unwrap();
         assert_eq!(
-            h(SIGNATURE_HEADER),
-            webhook_signature(b"s3cret", ts, &c.idempotency_key(), &r.body)
+            h(WEBHOOK_SIGNATURE),
+            secret.sign(&c.idempotency_key(), ts, &r.body)
         );
-        assert_ne!(
-            h(SIGNATURE_HEADER),
-            webhook_signature(b"wrong", ts, &c.idempotency_key(), &r.body)
-        );
+    }
+    // The official verifier accepts it, and refuses a changed body or
+    // another secret.
+    let r = &received[0];
+    if python_verifies(SECRET, r).is_some() {
+        assert_eq!(python_verifies(SECRET, r), Some(true));
+        let mut tampered = r.clone();
+        tampered.body = br#"{"text":"all good"}"#.to_vec();
+        assert_eq!(python_verifies(SECRET, &tampered), Some(false));
+        let other = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0";
+        assert_eq!(python_verifies(other, r), Some(false));
     }
 
     // Invalid arguments never leave the process.
@@ -118,7 +171,7 @@ async fn posts_signed_idempotent_requests() {
 #[tokio::test]
 async fn receiver_errors() {
     let (addr, _) = receiver(StatusCode::INTERNAL_SERVER_ERROR).await;
-    let reg = registry_with(&toml(addr), FakeDns::new(&[]), &[("NOTIFY_SECRET", "s")]).await;
+    let reg = registry_with(&toml(addr), FakeDns::new(&[]), &[("NOTIFY_SECRET", SECRET)]).await;
     let err = reg
         .get("notify")
         .unwrap()
@@ -129,7 +182,7 @@ async fn receiver_errors() {
     assert!(err.to_string().contains("webhook answered 500"), "{err}");
 
     let (addr, _) = receiver(StatusCode::UNPROCESSABLE_ENTITY).await;
-    let reg = registry_with(&toml(addr), FakeDns::new(&[]), &[("NOTIFY_SECRET", "s")]).await;
+    let reg = registry_with(&toml(addr), FakeDns::new(&[]), &[("NOTIFY_SECRET", SECRET)]).await;
     let err = reg
         .get("notify")
         .unwrap()
@@ -168,9 +221,18 @@ async fn misconfigured_webhooks_fail_at_start_up() {
                 .into()
         }
     );
+    let Err(err) = build(toml(addr), vec![("NOTIFY_SECRET", "plain words")]).await else {
+        panic!("a secret that is not whsec_ base64 must fail");
+    };
+    assert!(
+        matches!(&err, ToolsError::Config { key, message } if key == "tools.notify.secret_env"
+            && message.contains("NOTIFY_SECRET") && message.contains("whsec_")
+            && !message.contains("plain words")),
+        "{err}"
+    );
     let Err(err) = build(
         toml(addr).replace("allow = [\"127.0.0.1\"]\n", ""),
-        vec![("NOTIFY_SECRET", "s")],
+        vec![("NOTIFY_SECRET", SECRET)],
     )
     .await
     else {
@@ -182,7 +244,7 @@ async fn misconfigured_webhooks_fail_at_start_up() {
     );
     let Err(err) = build(
         toml(addr).replace("required = [\"text\"]", "required = \"text\""),
-        vec![("NOTIFY_SECRET", "s")],
+        vec![("NOTIFY_SECRET", SECRET)],
     )
     .await
     else {

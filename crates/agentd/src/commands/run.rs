@@ -29,6 +29,7 @@ pub(super) async fn run_once(config: &Config, args: &RunArgs, json: bool) -> Res
         metadata: None,
         idempotency_key: None,
         origin: command.in_scope(|| agentd_telemetry::run_origin(None)),
+        if_busy: Default::default(),
     };
     let run = engine
         .submit(&who, &args.agent, submit)

@@ -30,7 +30,7 @@ node_id = "approval-test"
 [tools.deploy]
 kind = "webhook"
 url = "http://127.0.0.1:{hook_port}/hook"
-secret_env = "HOME"
+secret_env = "TEST_WEBHOOK_SECRET"
 allow = ["127.0.0.1"]
 approval = true
 description = "Deploy a version"

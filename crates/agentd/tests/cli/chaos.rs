@@ -189,7 +189,7 @@ impl Proc {
             .env_remove("AGENTD_CONFIG")
             .env("AGENTD_LOG", "warn")
             .env("CHAOS_API_KEY", "test-key")
-            .env("CHAOS_HOOK_SECRET", "test-secret")
+            .env("CHAOS_HOOK_SECRET", crate::support::TEST_WEBHOOK_SECRET)
             .args(&self.args)
             .arg("--config")
             .arg(&self.config)

@@ -175,6 +175,7 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
         roles: Vec::new(),
         idempotency: None,
         origin: Default::default(),
+        if_busy: Default::default(),
     };
     let acme = TenantId::parse("acme").unwrap();
     source.create_run(&acme, &queued, None).await.unwrap();
@@ -279,6 +280,7 @@ async fn copies_are_refused_from_leased_or_older_sources() {
         roles: Vec::new(),
         idempotency: None,
         origin: Default::default(),
+        if_busy: Default::default(),
     };
     let tenant = TenantId::parse("default").unwrap();
     let claim = ClaimRequest::new("elsewhere", Duration::from_secs(300));

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentd");
 
+/// A Standard Webhooks secret, set as `TEST_WEBHOOK_SECRET` for every
+/// command of a [`Workspace`].
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// A temp directory with a config file and a database in it.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
@@ -41,6 +45,8 @@ impl Workspace {
         let mut c = Command::new(BIN);
         c.current_dir(self.path())
             .env_remove("AGENTD_CONFIG")
+            // For configs with a webhook tool (`secret_env`).
+            .env("TEST_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET)
             .env("AGENTD_LOG", "warn")
             .stdin(Stdio::null());
         c

@@ -9,6 +9,12 @@ pub(in crate::postgres) const LOCK_RUN: &str = concat!(
     " FROM runs WHERE id = $1 AND tenant = $2 FOR UPDATE"
 );
 
+/// The unfinished runs of conversation `$2` of tenant `$1`, oldest first,
+/// row-locked: what `if_busy` decides about.
+pub(in crate::postgres) const BUSY_IN_CONVERSATION: &str = "SELECT id, status FROM runs \
+     WHERE tenant = $1 AND conversation_id = $2 AND status IN ('queued', 'running', 'paused') \
+     ORDER BY id FOR UPDATE";
+
 /// Cancels a run, revoking its lease: `$1` id, `$2` tenant, `$3` error,
 /// `$4` actor.
 pub(in crate::postgres) const CANCEL: &str = concat!(
