@@ -145,6 +145,7 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
         origin: _,
     } = journal;
     let mut messages = history;
+    messages.extend(seeded_context(&run)?);
     let run_start = messages.len();
     messages.push(Message::text(Role::User, value_as_text(&run.input)));
     let mut st = RunState {
@@ -167,6 +168,36 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
         st.replay(step)?;
     }
     Ok(st)
+}
+
+/// The run's metadata key whose `messages` seed the model's context before
+/// the run's input (after any conversation memory). Set by the
+/// OpenAI-compatible API from the earlier messages of a chat completion
+/// request; being stored with the run, every attempt in any process, a
+/// retry or a resume, rebuilds the same context.
+pub const CONTEXT_KEY: &str = "openai";
+
+/// The messages `metadata.openai.messages` seeds the run with (none when
+/// absent); a value that is not a list of messages is an error naming it.
+fn seeded_context(run: &Run) -> Result<Vec<Message>, RunError> {
+    let Some(seed) = run
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(CONTEXT_KEY))
+        .and_then(|o| o.get("messages"))
+    else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_value(seed.clone()).map_err(|e| {
+        RunError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "run {}: metadata.{CONTEXT_KEY}.messages must be a list of \
+                 {{\"role\", \"content\"}} messages: {e}",
+                run.id
+            ),
+        )
+    })
 }
 
 impl RunState {

@@ -1,0 +1,165 @@
+//! The OpenAI-compatible API, driven by the official `openai` Python SDK
+//! (`openai_sdk.py`) with a minted API key: plain, streamed and multi-turn
+//! calls, a pausing agent, an unknown model and a bad key. Each call is a
+//! run like any other, found here through the native API.
+
+use crate::helpers::{CONFIG, TestApp, json};
+use agentd_core::{PrincipalId, TenantId};
+use agentd_engine::keys::{Manager, MintRequest};
+use agentd_test_support::app::spawn_app;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The `openai` version `.ci/run` installs.
+const SDK: &str = "openai==2.54.0";
+
+/// The suite's agents, `chat` (answers with the conversation before its
+/// input), under API keys.
+fn config() -> String {
+    format!(
+        "{CONFIG}\n[providers.chat]\nkind = \"mock\"\n\
+         script = [{{ reply = \"[{{{{history}}}}] {{{{input}}}}\" }}]\n\n\
+         [[agents]]\nname = \"chat\"\nproviders = [\"chat\"]\n\n\
+         [auth]\nmode = \"api_key\"\n"
+    )
+}
+
+async fn mint(app: &TestApp) -> String {
+    app.engine
+        .keys()
+        .mint(
+            Manager::Local,
+            MintRequest {
+                tenant: Some(TenantId::parse("acme").unwrap()),
+                principal: PrincipalId::parse("sdk").unwrap(),
+                roles: vec![],
+                name: None,
+                expires_in: None,
+            },
+        )
+        .await
+        .unwrap()
+        .token
+        .reveal()
+}
+
+/// True if python3 can import the SDK; under CI (where `.ci/run` installs
+/// it) its absence fails the test instead.
+fn sdk_available() -> bool {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import openai"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but python3 cannot import openai (pip install \"{SDK}\")"
+        );
+        eprintln!("SKIPPED: python3 with the openai SDK is not available (pip install \"{SDK}\")");
+    }
+    available
+}
+
+#[tokio::test]
+async fn the_official_openai_sdk_runs_agents_through_chat_completions() {
+    if !sdk_available() {
+        return;
+    }
+    // Arrange
+    let app = spawn_app(&config()).await;
+    let key = mint(&app).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openai_sdk.py");
+
+    // Act: the SDK's calls, each asserted by the script
+    let (base, sdk_key) = (app.base.clone(), key.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&script)
+            .args([&base, &sdk_key])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    // Assert: every check passed, and each call is a run of the tenant
+    assert!(
+        out.status.success(),
+        "openai_sdk.py failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ids: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let run = |name: &str| {
+        let id = ids[name].as_str().unwrap().to_owned();
+        let (app, key) = (&app, &key);
+        async move {
+            let (status, run) = json(
+                app.get(&format!("/v1/runs/{id}"))
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            (status, run)
+        }
+    };
+    for (name, status) in [
+        ("plain", "succeeded"),
+        ("stream", "succeeded"),
+        ("multi_turn", "succeeded"),
+        ("paused", "paused"),
+    ] {
+        let (code, body) = run(name).await;
+        assert_eq!(code, StatusCode::OK, "{name}: {body}");
+        assert_eq!(body["status"], status, "{name}: {body}");
+    }
+    let (_, plain) = run("plain").await;
+    assert_eq!(plain["input"], "hello");
+    assert_eq!(plain["principal"], "sdk");
+    assert_eq!(plain["metadata"]["openai"]["user"], "user-7");
+    let (_, turn) = run("multi_turn").await;
+    assert_eq!(turn["input"], "who am I?");
+    assert_eq!(
+        turn["metadata"]["openai"]["messages"][1],
+        serde_json::json!({"role": "user", "content": "my name is Ada"})
+    );
+}
+
+/// Errors answered before the handler (authentication, a malformed body)
+/// are reshaped too, keeping their status and headers.
+#[tokio::test]
+async fn errors_of_the_middleware_are_in_openais_shape() {
+    let app = spawn_app(&config()).await;
+    let key = mint(&app).await;
+
+    let res = app.get("/v1/models").send().await.unwrap();
+    assert!(res.headers().contains_key("www-authenticate"));
+    let (status, body) = json(res).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    assert_eq!(body["error"]["code"], "invalid_api_key", "{body}");
+
+    let (status, body) = json(
+        app.post("/v1/chat/completions")
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+
+    // The native API keeps agentd's own shape.
+    let (status, body) = json(app.get("/v1/runs").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+}
