@@ -145,7 +145,9 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
         origin: _,
     } = journal;
     let mut messages = history;
-    messages.extend(seeded_context(&run)?);
+    let context = seeded_context(run.metadata.as_ref())
+        .map_err(|e| RunError::new(ErrorCode::BadRequest, format!("run {}: {e}", run.id)))?;
+    messages.extend(context);
     let run_start = messages.len();
     messages.push(Message::text(Role::User, value_as_text(&run.input)));
     let mut st = RunState {
@@ -177,25 +179,20 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
 /// retry or a resume, rebuilds the same context.
 pub const CONTEXT_KEY: &str = "openai";
 
-/// The messages `metadata.openai.messages` seeds the run with (none when
-/// absent); a value that is not a list of messages is an error naming it.
-fn seeded_context(run: &Run) -> Result<Vec<Message>, RunError> {
-    let Some(seed) = run
-        .metadata
-        .as_ref()
+/// The messages `metadata.openai.messages` seeds a run with (none when
+/// absent); a value that is not a list of messages is an error naming the
+/// field. Checked when a run is submitted, so a stored run's is valid.
+pub(crate) fn seeded_context(metadata: Option<&serde_json::Value>) -> Result<Vec<Message>, String> {
+    let Some(seed) = metadata
         .and_then(|m| m.get(CONTEXT_KEY))
         .and_then(|o| o.get("messages"))
     else {
         return Ok(Vec::new());
     };
     serde_json::from_value(seed.clone()).map_err(|e| {
-        RunError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "run {}: metadata.{CONTEXT_KEY}.messages must be a list of \
-                 {{\"role\", \"content\"}} messages: {e}",
-                run.id
-            ),
+        format!(
+            "metadata.{CONTEXT_KEY}.messages must be a list of {{\"role\", \"content\"}} \
+             messages: {e}"
         )
     })
 }

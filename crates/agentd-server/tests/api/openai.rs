@@ -13,15 +13,36 @@ use serde_json::Value;
 /// The `openai` version `.ci/run` installs.
 const SDK: &str = "openai==2.54.0";
 
-/// The suite's agents, `chat` (answers with the conversation before its
-/// input), under API keys.
+/// Agents `chat` (answers with the conversation before its input) and
+/// `interviewer` (asks a question showing it, then answers with it).
+const AGENTS: &str = r#"
+[providers.chat]
+kind = "mock"
+script = [{ reply = "[{{history}}] {{input}}" }]
+
+[providers.interviewer]
+kind = "mock"
+script = [
+  { tool = "ask_human", args = { question = "{{history}}?" } },
+  { reply = "[{{history}}] {{input}}: {{tool_result}}" },
+]
+
+[[agents]]
+name = "chat"
+providers = ["chat"]
+
+[[agents]]
+name = "interviewer"
+providers = ["interviewer"]
+tools = ["ask_human"]
+
+[auth]
+mode = "api_key"
+"#;
+
+/// The suite's agents and [`AGENTS`], under API keys.
 fn config() -> String {
-    format!(
-        "{CONFIG}\n[providers.chat]\nkind = \"mock\"\n\
-         script = [{{ reply = \"[{{{{history}}}}] {{{{input}}}}\" }}]\n\n\
-         [[agents]]\nname = \"chat\"\nproviders = [\"chat\"]\n\n\
-         [auth]\nmode = \"api_key\"\n"
-    )
+    format!("{CONFIG}{AGENTS}")
 }
 
 async fn mint(app: &TestApp) -> String {
@@ -122,6 +143,34 @@ async fn the_official_openai_sdk_runs_agents_through_chat_completions() {
     assert_eq!(plain["input"], "hello");
     assert_eq!(plain["principal"], "sdk");
     assert_eq!(plain["metadata"]["openai"]["user"], "user-7");
+    let (_, broken) = run("broken").await;
+    assert_eq!(broken["status"], "dead", "{broken}");
+    let (_, broken_runs) = json(
+        app.get("/v1/runs?agent=broken")
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        broken_runs["items"].as_array().unwrap().len(),
+        1,
+        "the SDK retried a failed run: {broken_runs}"
+    );
+    // The resumed attempt rebuilds the seeded context from the store.
+    let interview = ids["interview"].as_str().unwrap();
+    let (status, resumed) = json(
+        app.post(&format!("/v1/runs/{interview}/resume"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"answer": "yes", "wait": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed["output"], "[system: ctx] q: yes", "{resumed}");
     let (_, turn) = run("multi_turn").await;
     assert_eq!(turn["input"], "who am I?");
     assert_eq!(
@@ -162,4 +211,50 @@ async fn errors_of_the_middleware_are_in_openais_shape() {
     let (status, body) = json(app.get("/v1/runs").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+}
+
+/// `metadata.openai.messages` is the seeded context on any route: a value
+/// the engine could not rebuild a run with is refused at creation.
+#[tokio::test]
+async fn a_malformed_seeded_context_is_refused_when_the_run_is_created() {
+    let app = spawn_app(&config()).await;
+    let key = mint(&app).await;
+
+    let (status, body) = json(
+        app.post("/v1/agents/chat/runs")
+            .bearer_auth(&key)
+            .json(&serde_json::json!({
+                "input": "x",
+                "metadata": {"openai": {"messages": [{"role": "nobody"}]}},
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.openai.messages"),
+        "{body}"
+    );
+
+    // A well-formed one seeds the run, as through the OpenAI route.
+    let (status, run) = json(
+        app.post("/v1/agents/chat/runs")
+            .bearer_auth(&key)
+            .json(&serde_json::json!({
+                "input": "x",
+                "wait": true,
+                "metadata": {"openai": {"messages": [{"role": "user", "content": "earlier"}]}},
+            }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["output"], "[user: earlier] x");
 }

@@ -81,6 +81,31 @@ assert ext["run_id"] == paused.id and ext["status"] == "paused", ext
 assert ext["resume"] == f"/v1/runs/{paused.id}/resume", ext
 ids["paused"] = paused.id
 
+# The context survives a pause: the question shows it, and so does the
+# answer after the resume (checked by the Rust test).
+asked = client.chat.completions.create(
+    model="interviewer",
+    messages=[
+        {"role": "developer", "content": "ctx"},
+        {"role": "user", "content": "q"},
+    ],
+)
+assert asked.choices[0].message.content == "system: ctx?", asked
+ids["interview"] = asked.id
+
+# A run that dies: 500 with its id, and the SDK (default retries) is told
+# not to retry, which would start another run.
+retrying = openai.OpenAI(base_url=base + "/v1", api_key=key)
+try:
+    retrying.chat.completions.create(
+        model="broken", messages=[{"role": "user", "content": "x"}]
+    )
+    raise AssertionError("a dead run answered 200")
+except openai.InternalServerError as e:
+    assert e.status_code == 500 and e.type == "server_error", e.body
+    assert e.response.headers["x-should-retry"] == "false", e.response.headers
+    ids["broken"] = e.response.headers["x-agentd-run-id"]
+
 # An unknown model.
 try:
     client.chat.completions.create(
