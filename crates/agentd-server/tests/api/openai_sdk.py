@@ -106,6 +106,16 @@ except openai.InternalServerError as e:
     assert e.response.headers["x-should-retry"] == "false", e.response.headers
     ids["broken"] = e.response.headers["x-agentd-run-id"]
 
+# Streamed, a dying run ends the stream with an error the SDK raises.
+try:
+    for _ in client.chat.completions.create(
+        model="broken", messages=[{"role": "user", "content": "x"}], stream=True
+    ):
+        pass
+    raise AssertionError("a dead run streamed to the end")
+except openai.APIError as e:
+    assert "is dead" in e.message, e.message
+
 # An unknown model.
 try:
     client.chat.completions.create(
