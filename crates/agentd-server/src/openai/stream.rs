@@ -132,7 +132,9 @@ async fn follow(
     };
     if let Some(text) = &text {
         // The model's text was streamed in full unless the answer says
-        // otherwise: send what is missing (a question, or all of it).
+        // otherwise: send what is missing (a question, or all of it). Text
+        // a model wrote before calling a tool was streamed too and cannot
+        // be taken back; the answer then follows it whole.
         let rest = text.strip_prefix(streamed.as_str()).unwrap_or(text);
         if !rest.is_empty() {
             out.send(stamp.chunk(json!({"content": rest}), None).to_string())
