@@ -53,6 +53,9 @@ impl Engine {
         let Some(versions) = catalog.agents.get(agent).filter(|v| v.configured()) else {
             return Err(EngineError::UnknownAgent(agent.to_string()));
         };
+        // A context the run could not be rebuilt with is refused now, not
+        // failed later.
+        crate::state::seeded_context(req.metadata.as_ref()).map_err(EngineError::Invalid)?;
         // A conversation stays on one version; other runs split by run.
         let key = match &req.conversation_id {
             Some(c) => c.as_str().as_bytes().to_vec(),

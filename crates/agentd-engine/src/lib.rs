@@ -43,6 +43,7 @@ pub use reload::{ReloadError, Reloaded, Reloader};
 pub use remote::Follow;
 pub use rollout::RolloutReport;
 pub use run_event::{RunEvent, RunEventKind};
+pub use state::CONTEXT_KEY;
 
 use agentd_config::Config;
 use agentd_core::{ConversationId, Identity, Run, RunStatus};

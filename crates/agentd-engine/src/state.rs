@@ -145,6 +145,9 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
         origin: _,
     } = journal;
     let mut messages = history;
+    let context = seeded_context(run.metadata.as_ref())
+        .map_err(|e| RunError::new(ErrorCode::BadRequest, format!("run {}: {e}", run.id)))?;
+    messages.extend(context);
     let run_start = messages.len();
     messages.push(Message::text(Role::User, value_as_text(&run.input)));
     let mut st = RunState {
@@ -167,6 +170,31 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
         st.replay(step)?;
     }
     Ok(st)
+}
+
+/// The run's metadata key whose `messages` seed the model's context before
+/// the run's input (after any conversation memory). Set by the
+/// OpenAI-compatible API from the earlier messages of a chat completion
+/// request; being stored with the run, every attempt in any process, a
+/// retry or a resume, rebuilds the same context.
+pub const CONTEXT_KEY: &str = "openai";
+
+/// The messages `metadata.openai.messages` seeds a run with (none when
+/// absent); a value that is not a list of messages is an error naming the
+/// field. Checked when a run is submitted, so a stored run's is valid.
+pub(crate) fn seeded_context(metadata: Option<&serde_json::Value>) -> Result<Vec<Message>, String> {
+    let Some(seed) = metadata
+        .and_then(|m| m.get(CONTEXT_KEY))
+        .and_then(|o| o.get("messages"))
+    else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_value(seed.clone()).map_err(|e| {
+        format!(
+            "metadata.{CONTEXT_KEY}.messages must be a list of {{\"role\", \"content\"}} \
+             messages: {e}"
+        )
+    })
 }
 
 impl RunState {

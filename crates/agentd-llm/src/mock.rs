@@ -57,6 +57,9 @@ fn call_index(messages: &[Message]) -> usize {
 struct Templates {
     input: String,
     tool_result: String,
+    /// The messages before the run's user message, `role: content` each,
+    /// joined by ` | `: what `{{history}}` stands for.
+    history: String,
 }
 
 impl Templates {
@@ -74,12 +77,26 @@ impl Templates {
             .find(|m| m.role == Role::Tool)
             .map(|m| m.content.clone())
             .unwrap_or_default();
-        Self { input, tool_result }
+        let start = messages
+            .iter()
+            .rposition(|m| m.role == Role::User)
+            .unwrap_or(0);
+        let history = messages[..start]
+            .iter()
+            .map(|m| format!("{}: {}", role_name(m.role), m.content))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Self {
+            input,
+            tool_result,
+            history,
+        }
     }
 
     fn render(&self, s: &str) -> String {
         s.replace("{{input}}", &self.input)
             .replace("{{tool_result}}", &self.tool_result)
+            .replace("{{history}}", &self.history)
     }
 
     fn render_value(&self, v: &serde_json::Value) -> serde_json::Value {
@@ -94,6 +111,15 @@ impl Templates {
             ),
             other => other.clone(),
         }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
     }
 }
 
@@ -233,6 +259,34 @@ mod tests {
         msgs.push(second.message);
         let third = p.complete(&req(msgs)).await.unwrap();
         assert_eq!(third.message.content, "done: hello world");
+    }
+
+    #[tokio::test]
+    async fn history_renders_the_messages_before_the_runs_input() {
+        let p = MockProvider::new(
+            "h",
+            "mock".into(),
+            vec![ScriptEntry::Reply {
+                reply: "[{{history}}] {{input}}".into(),
+            }],
+            Duration::ZERO,
+        );
+        let msgs = vec![
+            Message::text(Role::System, "be brief"),
+            Message::text(Role::User, "hi"),
+            Message::text(Role::Assistant, "hello"),
+            Message::text(Role::User, "again"),
+        ];
+        let got = p.complete(&req(msgs)).await.unwrap();
+        assert_eq!(
+            got.message.content,
+            "[system: be brief | user: hi | assistant: hello] again"
+        );
+        let alone = p
+            .complete(&req(vec![Message::text(Role::User, "x")]))
+            .await
+            .unwrap();
+        assert_eq!(alone.message.content, "[] x");
     }
 
     #[tokio::test]

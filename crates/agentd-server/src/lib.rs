@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod limit;
+mod openai;
 mod openapi;
 mod ops;
 mod probe;
@@ -61,6 +62,9 @@ pub struct AppState {
     /// Reloads the config (`POST /v1/admin/reload`); `None` when the
     /// process has no config source to read again.
     reloader: Option<agentd_engine::Reloader>,
+    /// When the state was built, in Unix seconds: the `created` of the
+    /// models `GET /v1/models` lists.
+    started_at: i64,
 }
 
 impl AppState {
@@ -87,6 +91,7 @@ impl AppState {
             version: version.into().into(),
             shutdown,
             reloader: None,
+            started_at: agentd_core::now_millis().div_euclid(1000),
         })
     }
 

@@ -48,6 +48,9 @@ const BEARER: &str = "bearer";
         (name = "rollouts", description = "Versioned agents: which version new runs start \
             on, with each version's outcomes; operators only."),
         (name = "admin", description = "Operating the process: reload the config."),
+        (name = "openai", description = "The OpenAI-compatible API: agents as models, chat \
+            completions as runs. Its errors are in OpenAI's shape, `{\"error\": {\"message\", \
+            \"type\", \"code\", \"param\"}}`."),
         (name = "probes", description = "Liveness, readiness, metrics and this document; \
             no credential (`/metrics` needs one with `server.metrics_auth`)."),
     ),
@@ -178,6 +181,17 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 /// route they guard, next to the operation's own: a handler's more specific
 /// description of the same status wins.
 fn add_common_errors(op: &mut Operation) {
+    // The OpenAI-compatible routes answer every error in OpenAI's shape.
+    let openai = op
+        .tags
+        .as_ref()
+        .is_some_and(|t| t.iter().any(|t| t == "openai"));
+    let body = if openai {
+        "OpenAiErrorBody"
+    } else {
+        "ErrorBody"
+    };
+    let error = |description: &str| error(description, body);
     let authenticated = match &op.security {
         None => true,
         Some(reqs) => reqs.iter().any(|r| *r != SecurityRequirement::default()),
@@ -250,14 +264,14 @@ pub(crate) fn non_null_json() -> Schema {
     Schema::AnyOf(any.build())
 }
 
-/// A response with the API's error body.
-fn error(description: &str) -> Response {
+/// A response with an error body (schema `body`).
+fn error(description: &str, body: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .schema(Some(Ref::from_schema_name(body)))
                 .build(),
         )
         .build()

@@ -328,3 +328,44 @@ async fn a_journal_still_waiting_for_a_human_is_inconsistent() {
     };
     assert_eq!(error.code, ErrorCode::Internal);
 }
+
+#[tokio::test]
+async fn seeded_context_goes_after_memory_and_before_the_input_on_every_rebuild() {
+    let mut j = journal(vec![model_step(0, vec![])]);
+    j.history = vec![Message::text(Role::User, "remembered")];
+    j.run.metadata = Some(json!({
+        CONTEXT_KEY: {"messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "assistant", "content": "hi"},
+        ]}
+    }));
+    let st = rebuild(j, T0).expect("rebuild");
+    let texts: Vec<(Role, &str)> = st
+        .messages
+        .iter()
+        .take(4)
+        .map(|m| (m.role, m.content.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (Role::User, "remembered"),
+            (Role::System, "be brief"),
+            (Role::Assistant, "hi"),
+            (Role::User, "hello"),
+        ]
+    );
+    // What the run adds to its conversation starts at its input, so the
+    // seed is not copied into the conversation's memory.
+    assert_eq!(st.run_start, 3);
+}
+
+#[test]
+fn a_seed_that_is_not_a_list_of_messages_is_refused_naming_the_field() {
+    assert_eq!(seeded_context(None), Ok(Vec::new()));
+    assert_eq!(seeded_context(Some(&json!({"other": 1}))), Ok(Vec::new()));
+    let Err(err) = seeded_context(Some(&json!({CONTEXT_KEY: {"messages": "hi"}}))) else {
+        panic!("a string was taken for messages");
+    };
+    assert!(err.contains("metadata.openai.messages"), "{err}");
+}

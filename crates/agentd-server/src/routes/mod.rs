@@ -8,6 +8,7 @@ mod events;
 mod fork;
 pub(crate) mod health;
 mod keys;
+mod openai;
 mod rollouts;
 pub(crate) mod runs;
 
@@ -99,7 +100,21 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
             state.clone(),
             crate::auth::middleware,
         ));
-    open.merge(authenticated)
+    // The OpenAI-compatible routes: the same authentication and limits,
+    // with every error (theirs included) in OpenAI's shape.
+    let openai = OpenApiRouter::new()
+        .routes(routes!(openai::chat_completions))
+        .routes(routes!(openai::models))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limit::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware,
+        ))
+        .route_layer(middleware::from_fn(crate::openai::error::middleware));
+    open.merge(authenticated).merge(openai)
 }
 
 /// Wraps routes in the stack every response goes through: request ids,

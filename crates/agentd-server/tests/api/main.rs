@@ -21,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod metric_families;
 mod metrics;
+mod openai;
 mod openapi;
 mod postgres;
 mod rate_limit;
