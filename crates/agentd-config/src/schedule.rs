@@ -146,6 +146,14 @@ mod tests {
             daily.latest_at_or_before(ms("2026-01-11T08:00:00Z")),
             Some(ms("2026-01-11T08:00:00Z"))
         );
+        // 02:30 does not exist in Paris on 2026-03-29: a fixed time runs
+        // right after the gap, at 03:00 local (01:00 UTC).
+        assert_eq!(
+            CronSchedule::parse("30 2 * * *", "Europe/Paris")
+                .expect("parse")
+                .next_after(ms("2026-03-29T00:00:00Z")),
+            Some(ms("2026-03-29T01:00:00Z"))
+        );
         let every_second = CronSchedule::parse("*/1 * * * * *", "UTC").expect("parse");
         assert_eq!(
             every_second.next_after(ms("2026-01-10T12:00:00.400Z")),

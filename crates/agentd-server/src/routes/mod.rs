@@ -10,6 +10,7 @@ pub(crate) mod health;
 mod keys;
 mod rollouts;
 pub(crate) mod runs;
+mod schedules;
 
 pub use keys::MintedKey;
 
@@ -88,6 +89,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::get))
         .routes(routes!(rollouts::promote))
         .routes(routes!(rollouts::rollback))
+        .routes(routes!(schedules::list))
         .routes(routes!(admin::reload))
         // The last layer added runs first: authentication, then the rate
         // limits, which key on the identity it establishes.

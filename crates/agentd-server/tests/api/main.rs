@@ -25,5 +25,6 @@ mod postgres;
 mod rate_limit;
 mod rollouts;
 mod runs;
+mod schedules;
 mod tenancy;
 mod tls;
