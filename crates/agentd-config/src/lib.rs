@@ -12,6 +12,7 @@ mod keypath;
 mod load;
 pub mod reload;
 mod rollout;
+mod schedule;
 mod store_url;
 mod tooling;
 mod types;
@@ -26,6 +27,7 @@ pub use access::{
 pub use dur::{Dur, DurParseError};
 pub use error::{ConfigError, ConfigSource};
 pub use rollout::{AutoRollback, RolloutConfig};
+pub use schedule::{CronSchedule, Missed, ScheduleConfig, ScheduleError};
 pub use store_url::sqlite_file;
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{

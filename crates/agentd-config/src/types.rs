@@ -51,6 +51,9 @@ pub struct Config {
     /// start on, by agent name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rollout: BTreeMap<String, crate::rollout::RolloutConfig>,
+    /// `[[schedules]]`: agents started on a cron expression.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::schedule::ScheduleConfig>,
 }
 
 /// `[telemetry]`.

@@ -49,6 +49,55 @@ impl Engine {
         req: Submit,
         id: RunId,
     ) -> Result<Run> {
+        let new = self.new_run(who, agent, req, id).await?;
+        let slot = self.free_slot();
+        let claim = self.claim_request();
+        let created = self
+            .inner
+            .store
+            .create_run_capped(
+                &who.tenant,
+                &new,
+                slot.as_ref().map(|_| &claim),
+                self.inner.settings.max_active_runs_per_tenant,
+            )
+            .await?;
+        Ok(self.started(agent, created, slot))
+    }
+
+    /// Submits a run for tick `tick_at` of schedule `schedule`, as
+    /// [`Engine::submit`] does (version routing, the tenant's cap, a free
+    /// slot here), recording the tick with it; `None` when this tick or a
+    /// later one already started a run (in any process).
+    pub(crate) async fn submit_tick(
+        &self,
+        who: &Identity,
+        agent: &str,
+        req: Submit,
+        schedule: &str,
+        tick_at: agentd_core::Millis,
+    ) -> Result<Option<Run>> {
+        let new = self.new_run(who, agent, req, RunId::new()).await?;
+        let slot = self.free_slot();
+        let claim = self.claim_request();
+        let created = self
+            .inner
+            .store
+            .create_scheduled_run(
+                &who.tenant,
+                schedule,
+                tick_at,
+                &new,
+                slot.as_ref().map(|_| &claim),
+                self.inner.settings.max_active_runs_per_tenant,
+            )
+            .await?;
+        Ok(created.map(|c| self.started(agent, c, slot)))
+    }
+
+    /// The run `who` asks for: the agent's version picked by its rollout,
+    /// the idempotency fingerprint taken.
+    async fn new_run(&self, who: &Identity, agent: &str, req: Submit, id: RunId) -> Result<NewRun> {
         let catalog = self.catalog();
         let Some(versions) = catalog.agents.get(agent).filter(|v| v.configured()) else {
             return Err(EngineError::UnknownAgent(agent.to_string()));
@@ -69,7 +118,7 @@ impl Engine {
                 key: key.clone(),
                 fingerprint: req.fingerprint(agent),
             });
-        let new = NewRun {
+        Ok(NewRun {
             id,
             agent: agent.to_string(),
             agent_version,
@@ -81,22 +130,20 @@ impl Engine {
             idempotency,
             origin: req.origin,
             if_busy: req.if_busy,
-        };
-        let slot = self.free_slot();
-        let claim = self.claim_request();
-        let created = self
-            .inner
-            .store
-            .create_run_capped(
-                &who.tenant,
-                &new,
-                slot.as_ref().map(|_| &claim),
-                self.inner.settings.max_active_runs_per_tenant,
-            )
-            .await?;
+        })
+    }
+
+    /// After a create: counts and announces the new run and starts it in
+    /// `slot` if the create claimed it, else wakes the claimers.
+    fn started(
+        &self,
+        agent: &str,
+        created: agentd_store::Created,
+        slot: Option<(tokio::sync::OwnedSemaphorePermit, CancellationToken)>,
+    ) -> Run {
         let run = created.run;
         if created.replayed {
-            return Ok(run);
+            return run;
         }
         for old in &created.interrupted {
             crate::meter::run_settled(old);
@@ -108,7 +155,7 @@ impl Engine {
             (Some(claimed), Some((permit, token))) => self.spawn_execute(claimed, permit, token),
             _ => self.queued(),
         }
-        Ok(run)
+        run
     }
 
     /// Answers a paused run; it continues at once if a worker is free.

@@ -1,6 +1,7 @@
 //! The agentd engine: the durable run loop, the worker pool that claims runs
 //! from the store's queue, the calls the API and the CLI make (submit,
-//! wait, resume, cancel) and the retention task. It knows nothing of HTTP.
+//! wait, resume, cancel), the scheduler of `[[schedules]]` and the
+//! retention task. It knows nothing of HTTP.
 //!
 //! Where to read: `calls.rs` (the API: submit, resume, cancel) →
 //! `worker.rs` (the pool that claims runs) → `run.rs` (one run's loop) →
@@ -27,6 +28,7 @@ pub mod retention;
 pub mod rollout;
 mod run;
 mod run_event;
+mod schedules;
 mod state;
 mod steps;
 mod trace;
@@ -43,6 +45,7 @@ pub use reload::{ReloadError, Reloaded, Reloader};
 pub use remote::Follow;
 pub use rollout::RolloutReport;
 pub use run_event::{RunEvent, RunEventKind};
+pub use schedules::ScheduleStatus;
 pub use state::CONTEXT_KEY;
 
 use agentd_config::Config;
@@ -246,6 +249,8 @@ struct Inner {
     waiters: Waiters,
     /// When the gauges read from the store were last refreshed.
     store_gauges: meter::StoreGauges,
+    /// Wakes the scheduler when a reload may have changed the schedules.
+    schedules_changed: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -280,6 +285,7 @@ impl Engine {
                 events,
                 waiters: Waiters::default(),
                 store_gauges: meter::StoreGauges::default(),
+                schedules_changed: tokio::sync::Notify::new(),
             }),
         })
     }

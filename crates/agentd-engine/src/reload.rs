@@ -63,6 +63,7 @@ impl Engine {
             Ok(mut c) => *c = Arc::new(catalog),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
         }
+        self.inner.schedules_changed.notify_one();
         if tools_rebuilt {
             retire_tools(old);
         } else {

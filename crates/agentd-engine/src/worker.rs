@@ -66,6 +66,13 @@ impl Engine {
             let t = shutdown.clone();
             tokio::spawn(async move { e.share_circuits(t).await })
         };
+        // `[[schedules]]`: every process running workers computes the
+        // ticks; the store lets one of them start each tick's run.
+        let scheduler = {
+            let e = self.clone();
+            let t = shutdown.clone();
+            tokio::spawn(async move { e.run_schedules(t).await })
+        };
         // This process in the worker registry while its workers run, steps
         // finishing after the shutdown included: a process that took the
         // node id meanwhile would release their leases.
@@ -77,6 +84,7 @@ impl Engine {
         };
         self.claim_loop(&shutdown).await;
         let _ = circuits.await;
+        let _ = scheduler.await;
         if let Ok(mut live) = self.inner.pool.live.lock() {
             *live = None;
         }

@@ -130,3 +130,13 @@ where
 fn query_rejection(r: QueryRejection) -> ApiError {
     ApiError::BadRequest(r.body_text())
 }
+
+/// Reads and drops a request's body (at most `limit` bytes) before it is
+/// refused without being read, so the connection stays usable: a server
+/// that answers first and leaves the body unread closes the connection
+/// after the answer, and a client that already put it back in its pool
+/// (the OpenAI SDKs' httpx does) fails its next request with "server
+/// disconnected". A larger body is not read; that connection closes.
+pub(crate) async fn drain_body(req: axum::extract::Request, limit: usize) {
+    let _ = axum::body::to_bytes(req.into_body(), limit).await;
+}

@@ -47,6 +47,8 @@ const BEARER: &str = "bearer";
         (name = "audit", description = "The tenant's audit log."),
         (name = "rollouts", description = "Versioned agents: which version new runs start \
             on, with each version's outcomes; operators only."),
+        (name = "schedules", description = "The tenant's `[[schedules]]`: their next tick \
+            and the run their latest tick started."),
         (name = "admin", description = "Operating the process: reload the config."),
         (name = "openai", description = "The OpenAI-compatible API: agents as models, chat \
             completions as runs. Its errors are in OpenAI's shape, `{\"error\": {\"message\", \

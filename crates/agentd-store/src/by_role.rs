@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
 //! method goes to the backend's module for its role (`runs`, `fork`, `audit`,
-//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`), which each backend has with the
+//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`, `schedules`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -53,7 +53,34 @@ macro_rules! store_by_role {
                     claim: Option<&ClaimRequest>,
                     max_active: Option<u32>,
                 ) -> Result<Created> {
-                    runs::create_run(self, tenant, run, claim, max_active).await
+                    runs::create_ticked(self, tenant, run, claim, max_active, None)
+                        .await?
+                        .ok_or_else(|| {
+                            $crate::codec::corrupt("a run without a schedule tick was not created")
+                        })
+                }
+
+                async fn create_scheduled_run(
+                    &self,
+                    tenant: &TenantId,
+                    schedule: &str,
+                    tick_at: Millis,
+                    run: &NewRun,
+                    claim: Option<&ClaimRequest>,
+                    max_active: Option<u32>,
+                ) -> Result<Option<Created>> {
+                    let tick = $crate::schedule::Tick {
+                        schedule,
+                        at: tick_at,
+                    };
+                    runs::create_ticked(self, tenant, run, claim, max_active, Some(tick)).await
+                }
+
+                async fn schedule_ticks(
+                    &self,
+                    tenant: &TenantId,
+                ) -> Result<Vec<$crate::ScheduleTick>> {
+                    schedules::schedule_ticks(self, tenant).await
                 }
 
                 async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {

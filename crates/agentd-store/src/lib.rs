@@ -24,6 +24,7 @@ mod fleet;
 mod fork;
 mod meter;
 pub mod rollout;
+mod schedule;
 #[macro_use]
 mod keys;
 #[macro_use]
@@ -44,6 +45,7 @@ pub use fleet::{Backup, NewBackup, WorkerProcess, WorkerRegistration};
 pub use keys::{ApiKey, KeyChanges, KeyCredential, NewApiKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
+pub use schedule::ScheduleTick;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Clock, SqliteStore};
 pub use types::{
@@ -108,6 +110,24 @@ pub trait Store: Send + Sync + 'static {
         claim: Option<&ClaimRequest>,
         max_active: Option<u32>,
     ) -> Result<Created>;
+    /// [`Store::create_run_capped`] for tick `tick_at` (epoch ms) of the
+    /// tenant's schedule `schedule`: the tick is recorded as the
+    /// schedule's latest in the creating transaction, and only if it is
+    /// later than the one recorded. `None` (nothing written) when this
+    /// tick or a later one already started a run, so concurrent callers
+    /// of every process sharing the store start one run per tick.
+    async fn create_scheduled_run(
+        &self,
+        tenant: &TenantId,
+        schedule: &str,
+        tick_at: Millis,
+        run: &NewRun,
+        claim: Option<&ClaimRequest>,
+        max_active: Option<u32>,
+    ) -> Result<Option<Created>>;
+    /// The latest tick that started a run of each of the tenant's
+    /// schedules, by schedule name.
+    async fn schedule_ticks(&self, tenant: &TenantId) -> Result<Vec<ScheduleTick>>;
     /// One run, or `None` if it does not exist for this tenant.
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>>;
     /// The tenant's runs, newest first.

@@ -58,6 +58,9 @@ pub enum Command {
     /// store).
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// `[[schedules]]`: agents started on a cron expression.
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
     /// Apply store migrations.
     Migrate,
     /// Back up the whole store (every tenant) into FILE while agentd
@@ -317,6 +320,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     s.parse::<agentd_config::Dur>()
         .map(|d| d.get())
         .map_err(|e| e.to_string())
+}
+
+/// `agentd schedules ...`.
+#[derive(Debug, Subcommand)]
+pub enum SchedulesCommand {
+    /// The tenant's schedules with their next tick, last tick and the run
+    /// the last tick started.
+    List {
+        #[command(flatten)]
+        who: Who,
+    },
 }
 
 /// `agentd dlq ...`.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 mod rollout;
+mod schedules;
 mod tools;
 
 use crate::access::{AuthMode, JWT_ALGORITHMS, RateLimitBackend};
@@ -48,6 +49,7 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     check_agents(config)?;
     check_telemetry(config)?;
     rollout::check(config)?;
+    schedules::check(config)?;
     tools::check(config)
 }
 

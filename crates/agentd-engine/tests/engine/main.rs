@@ -20,5 +20,6 @@ mod retention;
 mod retry;
 mod rollout;
 mod run;
+mod schedules;
 mod tenancy;
 mod tools;

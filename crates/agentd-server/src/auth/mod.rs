@@ -185,7 +185,10 @@ pub(crate) async fn middleware(
             req.extensions_mut().insert(crate::Caller(identity));
             next.run(req).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            crate::extract::drain_body(req, state.max_body_bytes).await;
+            e.into_response()
+        }
     }
 }
 

@@ -336,6 +336,7 @@ pub(crate) async fn middleware(
     let mut res = if decision.allowed {
         next.run(req).await
     } else {
+        crate::extract::drain_body(req, state.max_body_bytes).await;
         let scope = match decision.scope {
             Scope::Principal => "per_principal_rpm",
             Scope::Tenant => "per_tenant_rpm",

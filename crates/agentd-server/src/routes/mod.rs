@@ -11,6 +11,7 @@ mod keys;
 mod openai;
 mod rollouts;
 pub(crate) mod runs;
+mod schedules;
 
 pub use keys::MintedKey;
 
@@ -89,6 +90,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::get))
         .routes(routes!(rollouts::promote))
         .routes(routes!(rollouts::rollback))
+        .routes(routes!(schedules::list))
         .routes(routes!(admin::reload))
         // The last layer added runs first: authentication, then the rate
         // limits, which key on the identity it establishes.

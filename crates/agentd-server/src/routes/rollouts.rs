@@ -81,11 +81,12 @@ pub(crate) async fn promote(
     ApiJson(body): ApiJson<RolloutChangeBody>,
 ) -> ApiResult<Json<RolloutReport>> {
     let reason = reason(body)?;
-    let report = app
-        .engine
-        .promote(Some(&who), &who.tenant, &agent, reason)
-        .await?;
-    Ok(Json(report))
+    let engine = &app.engine;
+    Ok(Json(
+        engine
+            .promote(Some(&who), &who.tenant, &agent, reason)
+            .await?,
+    ))
 }
 
 /// `POST /v1/rollouts/{agent}/rollback`: every new run starts on stable.
@@ -112,9 +113,10 @@ pub(crate) async fn rollback(
     ApiJson(body): ApiJson<RolloutChangeBody>,
 ) -> ApiResult<Json<RolloutReport>> {
     let reason = reason(body)?;
-    let report = app
-        .engine
-        .rollback(Some(&who), &who.tenant, &agent, reason)
-        .await?;
-    Ok(Json(report))
+    let engine = &app.engine;
+    Ok(Json(
+        engine
+            .rollback(Some(&who), &who.tenant, &agent, reason)
+            .await?,
+    ))
 }

@@ -27,5 +27,6 @@ mod postgres;
 mod rate_limit;
 mod rollouts;
 mod runs;
+mod schedules;
 mod tenancy;
 mod tls;

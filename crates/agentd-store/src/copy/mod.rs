@@ -299,6 +299,17 @@ pub(crate) const TABLES: &[Table] = &[
         ],
         identity: None,
     },
+    Table {
+        name: "schedule_ticks",
+        key: 2,
+        columns: &[
+            ("tenant", Text),
+            ("schedule", Text),
+            ("tick_at", I64),
+            ("run_id", Uuid),
+        ],
+        identity: None,
+    },
 ];
 
 /// Tables a store has that are not copied (see [`TABLES`]): besides the

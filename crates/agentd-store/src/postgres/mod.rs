@@ -22,6 +22,7 @@ mod queue;
 mod rollout;
 mod rows;
 mod runs;
+mod schedules;
 mod sql;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};

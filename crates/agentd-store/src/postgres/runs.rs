@@ -56,25 +56,39 @@ async fn check_active(conn: &mut PgConnection, tenant: &TenantId, max: u32) -> R
 }
 
 /// [`Store::create_run_capped`](crate::Store::create_run_capped) on this
-/// backend.
-pub(super) async fn create_run(
+/// backend, and with `tick`
+/// [`Store::create_scheduled_run`](crate::Store::create_scheduled_run):
+/// `None` when the tick is not later than the schedule's recorded one.
+pub(super) async fn create_ticked(
     store: &PgStore,
     tenant: &TenantId,
     run: &NewRun,
     claim: Option<&ClaimRequest>,
     max_active: Option<u32>,
-) -> Result<Created> {
-    let conv = match (&run.conversation_id, &run.idempotency, max_active) {
-        (Some(conv), _, _) => Some(conv),
-        (None, Some(_), _) | (None, None, Some(_)) => None,
+    tick: Option<crate::schedule::Tick<'_>>,
+) -> Result<Option<Created>> {
+    let conv = match (&run.conversation_id, &run.idempotency, max_active, tick) {
+        (Some(conv), _, _, _) => Some(conv),
+        (None, Some(_), _, _) | (None, None, Some(_), _) | (None, None, None, Some(_)) => None,
         // Group commit only when nothing must be checked first: a capped
-        // create needs its count and insert in one transaction.
-        (None, None, None) => return store.create_unconversed(tenant, run, claim).await,
+        // create needs its count and insert in one transaction, a
+        // scheduled one its tick.
+        (None, None, None, None) => {
+            return store.create_unconversed(tenant, run, claim).await.map(Some);
+        }
     };
     // A claim, if asked for, is decided inside the transaction (the
     // conversation may have older runs active).
     let new_row = store.create_row(tenant, run, None)?;
     let mut tx = store.pool.begin().await?;
+    // First: a concurrent create of the same tick waits here on the row
+    // until this transaction ends, then finds the tick recorded.
+    if let Some(tick) = tick
+        && !super::schedules::record_tick(&mut tx, tenant, tick, run.id).await?
+    {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     if let Some(idem) = &run.idempotency {
         sqlx::query(sql::LOCK_IDEMPOTENCY)
             .bind(tenant.as_str())
@@ -96,12 +110,12 @@ pub(super) async fn create_run(
             let run = store.get_run(tenant, RunId(id)).await?.ok_or_else(|| {
                 crate::codec::corrupt(format_args!("idempotent run {id} vanished"))
             })?;
-            return Ok(Created {
+            return Ok(Some(Created {
                 run,
                 claimed: None,
                 replayed: true,
                 interrupted: Vec::new(),
-            });
+            }));
         }
         sqlx::query(sql::INSERT_IDEMPOTENCY)
             .bind(tenant.as_str())
@@ -140,12 +154,12 @@ pub(super) async fn create_run(
         // The next run of the conversation (this one) may be runnable now.
         store.announce_queued();
     }
-    Ok(Created {
+    Ok(Some(Created {
         run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
         claimed,
         replayed: false,
         interrupted,
-    })
+    }))
 }
 
 /// `new.if_busy` against the conversation's unfinished runs (queued,

@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0015_fork.sql"),
     include_str!("../../migrations/sqlite/0016_agent_versions.sql"),
     include_str!("../../migrations/sqlite/0017_fleet.sql"),
+    include_str!("../../migrations/sqlite/0018_schedules.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

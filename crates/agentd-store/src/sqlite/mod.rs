@@ -17,6 +17,7 @@ mod read;
 mod rollout;
 mod rows;
 mod runs;
+mod schedules;
 mod writer;
 
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};

@@ -164,21 +164,30 @@ pub(super) fn insert_run(
 }
 
 /// [`Store::create_run_capped`](crate::Store::create_run_capped) on this
-/// backend.
-pub(super) async fn create_run(
+/// backend, and with `tick`
+/// [`Store::create_scheduled_run`](crate::Store::create_scheduled_run):
+/// `None` when the tick is not later than the schedule's recorded one.
+pub(super) async fn create_ticked(
     store: &SqliteStore,
     tenant: &TenantId,
     run: &NewRun,
     claim: Option<&ClaimRequest>,
     max_active: Option<u32>,
-) -> Result<Created> {
+    tick: Option<crate::schedule::Tick<'_>>,
+) -> Result<Option<Created>> {
     let tenant = tenant.clone();
     let new = run.clone();
     let claim = claim.cloned();
+    let tick = tick.map(|t| (t.schedule.to_owned(), t.at));
     store
         .write(move |conn, now, codec| {
+            if let Some((schedule, at)) = &tick
+                && !super::schedules::record_tick(conn, &tenant, schedule, *at, &new.id)?
+            {
+                return Ok(None);
+            }
             if let Some(replayed) = take_idempotency_key(conn, codec, &tenant, &new, now)? {
-                return Ok(replayed);
+                return Ok(Some(replayed));
             }
             // After the replay check (a retried request gets its run even
             // at the cap); a refusal undoes the key just recorded, as the
@@ -205,12 +214,12 @@ pub(super) async fn create_run(
                 Some(req) => claim_one(conn, codec, tenant.as_str(), &new.id, req, now)?,
                 None => None,
             };
-            Ok(Created {
+            Ok(Some(Created {
                 run: claimed.as_ref().map_or(created, |c| c.journal.run.clone()),
                 claimed,
                 replayed: false,
                 interrupted,
-            })
+            }))
         })
         .await
 }

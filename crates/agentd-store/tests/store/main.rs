@@ -28,6 +28,7 @@ mod queue;
 mod retention;
 mod rollout;
 mod runs;
+mod schedules;
 mod transitions;
 mod versions;
 
@@ -116,4 +117,6 @@ conformance!(
     feed::the_listener_recovers_from_a_lost_connection,
     fleet::worker_registry_keeps_one_live_holder_per_node_id,
     fleet::backups_are_recorded_newest_first,
+    schedules::a_tick_starts_one_run,
+    schedules::concurrent_claims_of_a_tick_create_one_run,
 );

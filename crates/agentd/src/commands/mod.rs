@@ -14,6 +14,7 @@ mod print;
 mod rollout;
 mod run;
 mod runs;
+mod schedules;
 mod serve;
 mod store;
 mod test;
@@ -71,6 +72,7 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
         Command::Audit(args) => audit::audit(&config, args, cli.json).await,
         Command::Rollout(cmd) => rollout::rollout(&config, cmd, cli.json).await,
+        Command::Schedules(cmd) => schedules::schedules(&config, cmd, cli.json).await,
         Command::Check(args) => check::check(&config, args, cli.log_format, cli.json).await,
         Command::Deploy(args) => deploy::deploy(&config, args, cli.json),
         Command::Healthcheck(args) => healthcheck::healthcheck(&config, args).await,

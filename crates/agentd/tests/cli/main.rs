@@ -16,6 +16,7 @@ mod keys;
 mod registry;
 mod reload;
 mod runbook;
+mod schedules;
 mod store;
 mod storecopy;
 mod support;

@@ -178,7 +178,14 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
         if_busy: Default::default(),
     };
     let acme = TenantId::parse("acme").unwrap();
-    source.create_run(&acme, &queued, None).await.unwrap();
+    // Queued by a schedule's tick: its `schedule_ticks` row travels too.
+    source
+        .create_scheduled_run(&acme, "nightly", 1_800_000_000_000, &queued, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let ticks = source.schedule_ticks(&acme).await.unwrap();
+    assert_eq!(ticks.len(), 1);
     let before = contents(&source).await;
     let statuses = before.join("\n");
     for status in ["Succeeded", "Paused", "Dead", "Queued"] {
@@ -202,6 +209,7 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
     // run resumes there and completes.
     let target = open(&pg_url).await;
     assert_eq!(contents(&target).await, before);
+    assert_eq!(target.schedule_ticks(&acme).await.unwrap(), ticks);
     let cred = target.key_credential(token.id()).await.unwrap().unwrap();
     assert!(cred.secret_hash.matches(&token));
     assert_eq!(cred.key.tenant, acme);
@@ -233,7 +241,9 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let after = contents(&target).await;
     assert!(after.join("\n").contains("answer: yes"));
-    assert_eq!(contents(&open(&back_url).await).await, after);
+    let back_store = open(&back_url).await;
+    assert_eq!(contents(&back_store).await, after);
+    assert_eq!(back_store.schedule_ticks(&acme).await.unwrap(), ticks);
 
     // PostgreSQL to another schema of PostgreSQL.
     let schema2 = format!("cli_copy2_{}", std::process::id());
