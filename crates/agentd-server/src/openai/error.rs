@@ -91,6 +91,18 @@ impl OpenAiError {
         e
     }
 
+    /// A 404 about request field `param` (`code` says what is missing).
+    pub(crate) fn not_found(message: impl Into<String>, code: &str, param: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            code,
+            message.into(),
+        );
+        e.0.param = Some(param);
+        e
+    }
+
     /// A 500 whose cause is logged, never sent.
     pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::from(ApiError::internal(e))

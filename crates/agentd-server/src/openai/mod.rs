@@ -11,6 +11,8 @@
 //! the same conversation.
 
 pub(crate) mod error;
+pub(crate) mod responses;
+pub(crate) mod responses_stream;
 pub(crate) mod stream;
 
 pub(crate) use error::OpenAiError;

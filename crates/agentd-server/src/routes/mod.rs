@@ -107,6 +107,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     let openai = OpenApiRouter::new()
         .routes(routes!(openai::chat_completions))
         .routes(routes!(openai::models))
+        .routes(routes!(openai::create_response))
+        .routes(routes!(openai::get_response))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::limit::middleware,

@@ -25,6 +25,7 @@ mod openai;
 mod openapi;
 mod postgres;
 mod rate_limit;
+mod responses;
 mod rollouts;
 mod runs;
 mod schedules;

@@ -41,11 +41,11 @@ mode = "api_key"
 "#;
 
 /// The suite's agents and [`AGENTS`], under API keys.
-fn config() -> String {
+pub(crate) fn config() -> String {
     format!("{CONFIG}{AGENTS}")
 }
 
-async fn mint(app: &TestApp) -> String {
+pub(crate) async fn mint(app: &TestApp) -> String {
     app.engine
         .keys()
         .mint(
@@ -66,7 +66,7 @@ async fn mint(app: &TestApp) -> String {
 
 /// True if python3 can import the SDK; under CI (where `.ci/run` installs
 /// it) its absence fails the test instead.
-fn sdk_available() -> bool {
+pub(crate) fn sdk_available() -> bool {
     let available = std::process::Command::new("python3")
         .args(["-c", "import openai"])
         .stdout(std::process::Stdio::null())

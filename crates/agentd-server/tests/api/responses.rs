@@ -1,0 +1,104 @@
+//! The Responses API, driven by the official `openai` Python SDK
+//! (`openai_responses.py`): plain, streamed, chained with
+//! `previous_response_id`, background + retrieve, a pausing and a dying
+//! agent. Each response is a run, found here through the native API.
+
+use crate::helpers::json;
+use crate::openai::{config, mint, sdk_available};
+use agentd_test_support::app::spawn_app;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_official_openai_sdk_runs_agents_through_responses() {
+    if !sdk_available() {
+        return;
+    }
+    // Arrange
+    let app = spawn_app(&config()).await;
+    let key = mint(&app).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openai_responses.py");
+
+    // Act: the SDK's calls, each asserted by the script
+    let (base, sdk_key) = (app.base.clone(), key.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&script)
+            .args([&base, &sdk_key])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    // Assert: every check passed, and each response is a run of the tenant
+    assert!(
+        out.status.success(),
+        "openai_responses.py failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ids: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let mut runs = std::collections::HashMap::new();
+    for name in [
+        "plain",
+        "stream",
+        "first",
+        "second",
+        "third",
+        "background",
+        "paused",
+        "broken",
+    ] {
+        let id = ids[name].as_str().unwrap();
+        let (code, run) = json(
+            app.get(&format!("/v1/runs/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{name}: {run}");
+        runs.insert(name, run);
+    }
+    for (name, status) in [
+        ("plain", "succeeded"),
+        ("stream", "succeeded"),
+        ("third", "succeeded"),
+        ("background", "succeeded"),
+        ("paused", "paused"),
+        ("broken", "dead"),
+    ] {
+        assert_eq!(runs[name]["status"], status, "{name}: {}", runs[name]);
+    }
+    assert_eq!(runs["plain"]["input"], "hello");
+    assert_eq!(runs["plain"]["principal"], "sdk");
+    assert_eq!(runs["plain"]["metadata"]["openai"]["user"], "user-7");
+    assert_eq!(runs["plain"]["metadata"]["openai"]["api"], "responses");
+    // The chain is one agentd conversation, whose memory holds each
+    // exchange (the instructions are the first response's only).
+    let conversation = runs["first"]["conversation_id"].as_str().unwrap();
+    assert!(conversation.starts_with("resp-"), "{conversation}");
+    for name in ["second", "third"] {
+        assert_eq!(runs[name]["conversation_id"], conversation, "{name}");
+    }
+    let (code, memory) = json(
+        app.get(&format!("/v1/conversations/{conversation}/messages"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{memory}");
+    let memory = memory["items"].as_array().unwrap();
+    assert_eq!(memory.len(), 6, "{memory:?}");
+    assert_eq!(memory[0]["content"], "my name is Ada");
+    assert_ne!(
+        runs["plain"]["conversation_id"], conversation,
+        "an unchained response starts its own conversation"
+    );
+}
