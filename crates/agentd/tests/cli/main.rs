@@ -15,6 +15,7 @@ mod jwt;
 mod keys;
 mod registry;
 mod reload;
+mod responses;
 mod runbook;
 mod schedules;
 mod store;
