@@ -266,6 +266,25 @@ pub(crate) fn non_null_json() -> Schema {
     Schema::AnyOf(any.build())
 }
 
+/// The schema of a Responses `input`: text, or a list of messages
+/// (`{"role", "content"}`, content text or a list of text parts).
+pub(crate) fn responses_input() -> Schema {
+    let message = ObjectBuilder::new()
+        .property("type", ObjectBuilder::new().schema_type(Type::String))
+        .property("role", ObjectBuilder::new().schema_type(Type::String))
+        .required("role")
+        .property(
+            "content",
+            AnyOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::String))
+                .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object))),
+        );
+    let any = AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ArrayBuilder::new().items(message));
+    Schema::AnyOf(any.build())
+}
+
 /// A response with an error body (schema `body`).
 fn error(description: &str, body: &str) -> Response {
     ResponseBuilder::new()

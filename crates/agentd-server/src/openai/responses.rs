@@ -27,7 +27,7 @@ pub(crate) struct ResponseRequest {
     /// The run's input: text, or a list of messages (`{"role", "content"}`,
     /// optionally `"type": "message"`) whose last one, a user message, is
     /// the input and whose earlier ones seed this run's context.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::openapi::responses_input)]
     pub(crate) input: Value,
     /// A system message before the input, for this response only (as in
     /// OpenAI, it does not carry over to a response chained to this one).

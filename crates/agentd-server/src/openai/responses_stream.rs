@@ -21,6 +21,22 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
+/// One event of the stream, its fields named as the SSE wire format names
+/// them: the OpenAPI document's schema of each event.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub(crate) struct ResponseStreamEvent {
+    /// The event's type: `response.created`, `response.in_progress`,
+    /// `response.output_item.added`, `response.content_part.added`,
+    /// `response.output_text.delta`, `response.output_text.done`,
+    /// `response.content_part.done`, `response.output_item.done`, then
+    /// `response.completed`, `response.incomplete` or `response.failed`
+    /// (or `error`).
+    event: String,
+    /// JSON: the event, with its `type` and `sequence_number`.
+    data: String,
+}
+
 /// Streams run `run` (just submitted; `events` subscribed before it was)
 /// into the returned channel until it settles or `wait` runs out. The run
 /// goes on if the client leaves.

@@ -8,6 +8,7 @@ use crate::AppState;
 use crate::extract::{ApiJson, Caller};
 use crate::openai::error::{OpenAiErrorBody, RUN_ID_HEADER};
 use crate::openai::responses::{self, ResponseObject, ResponseRequest};
+use crate::openai::responses_stream::ResponseStreamEvent;
 use crate::openai::{self, ChatCompletion, ChatRequest, ModelList, OpenAiError};
 use agentd_core::RunId;
 use axum::Json;
@@ -123,7 +124,7 @@ pub(crate) async fn models(State(app): State<AppState>, _who: Caller) -> Json<Mo
             body = ResponseObject, headers(("X-Agentd-Run-Id" = String)),
             content(
                 (ResponseObject = "application/json"),
-                (String = "text/event-stream"),
+                (ResponseStreamEvent = "text/event-stream"),
             )),
         (status = 400, description = "A malformed request, or a `previous_response_id` \
             outside any conversation.", body = OpenAiErrorBody),
