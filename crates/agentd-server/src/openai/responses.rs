@@ -85,12 +85,13 @@ pub(crate) fn parse(req: ResponseRequest, origin: RunOrigin) -> Result<ResponseC
         .transpose()?;
     let (input, earlier) = input_items(&req.input)?;
     let mut context = Vec::new();
+    let mut record = Map::new();
+    record.insert("api".into(), json!("responses"));
     if let Some(i) = req.instructions.filter(|i| !i.is_empty()) {
+        record.insert("instructions".into(), Value::String(i.clone()));
         context.push(Message::text(Role::System, i));
     }
     context.extend(earlier);
-    let mut record = Map::new();
-    record.insert("api".into(), json!("responses"));
     record.insert("background".into(), json!(background));
     if let Some(user) = req.user {
         record.insert("user".into(), Value::String(user));
@@ -400,10 +401,7 @@ pub(crate) fn output_text(text: String) -> OutputText {
 pub(crate) fn response(run: &Run) -> ResponseObject {
     let record = run.metadata.as_ref().and_then(|m| m.get(CONTEXT_KEY));
     let field = |k: &str| record.and_then(|r| r.get(k));
-    let instructions = field("messages")
-        .and_then(|m| m.get(0))
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("system"))
-        .and_then(|m| m.get("content"))
+    let instructions = field("instructions")
         .and_then(Value::as_str)
         .map(str::to_string);
     let error = match run.status {
@@ -483,6 +481,7 @@ mod tests {
         assert!(call.previous.is_some());
         let record = &call.submit.metadata.unwrap()[CONTEXT_KEY];
         assert_eq!(record["api"], "responses");
+        assert_eq!(record["instructions"], "be brief");
         assert_eq!(
             record["messages"],
             json!([

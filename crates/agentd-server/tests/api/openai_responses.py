@@ -68,10 +68,12 @@ first = client.responses.create(
     model="chat", input="my name is Ada", instructions="be brief"
 )
 assert first.output_text == "[system: be brief] my name is Ada", first.output_text
+assert first.instructions == "be brief", first.instructions
 second = client.responses.create(
     model="chat", input="who am I?", previous_response_id=first.id
 )
 assert second.previous_response_id == first.id, second
+assert second.instructions is None, second.instructions
 assert second.output_text == (
     "[user: my name is Ada | assistant: [system: be brief] my name is Ada] who am I?"
 ), second.output_text
