@@ -130,6 +130,7 @@ impl Engine {
             idempotency,
             origin: req.origin,
             if_busy: req.if_busy,
+            callbacks: Vec::new(),
         })
     }
 
