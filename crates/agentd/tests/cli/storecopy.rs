@@ -291,7 +291,6 @@ async fn copies_are_refused_from_leased_or_older_sources() {
         roles: Vec::new(),
         idempotency: None,
         origin: Default::default(),
-        origin: Default::default(),
         callbacks: Vec::new(),
         if_busy: Default::default(),
     };
