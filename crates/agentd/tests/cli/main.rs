@@ -22,3 +22,4 @@ mod storecopy;
 mod support;
 mod tls;
 mod traces;
+mod webhooks;
