@@ -370,3 +370,40 @@ pub async fn delivery_claim_lease_and_attempts(ctx: &Ctx) {
             .is_empty()
     );
 }
+
+/// Claimers on two handles (two processes on PostgreSQL: `FOR UPDATE SKIP
+/// LOCKED`; SQLite's single writer) racing over many due deliveries never
+/// lease one delivery twice, and together take them all.
+pub async fn concurrent_claimers_split_deliveries(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    for _ in 0..12 {
+        let c = s
+            .create_run(&t, &hooked(new_run("a")), Some(&claim("w")))
+            .await
+            .unwrap()
+            .claimed
+            .unwrap();
+        s.finish_run(&c.lease, &[], &failed()).await.unwrap();
+    }
+    let other = ctx.reopen(None).await;
+    let take = |store: Arc<dyn Store>, owner: &'static str| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = store
+                .claim_deliveries(owner, Duration::from_secs(60), 3)
+                .await
+                .unwrap();
+            if got.is_empty() {
+                return mine;
+            }
+            mine.extend(got.into_iter().map(|d| d.id));
+        }
+    };
+    let (a, b) = tokio::join!(take(s.clone(), "p1"), take(other, "p2"));
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    assert_eq!(all.len(), 24, "p1 took {}, p2 {}", a.len(), b.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 24, "a delivery was leased twice");
+}

@@ -65,6 +65,7 @@ macro_rules! conformance {
 conformance!(
     deliveries::deliveries_enqueued_with_status_change,
     deliveries::delivery_claim_lease_and_attempts,
+    deliveries::concurrent_claimers_split_deliveries,
     busy::if_busy_rejects_or_interrupts,
     busy::interrupt_cancels_a_paused_run,
     rollout::state_per_split,
