@@ -69,6 +69,7 @@ fn new_run(i: usize) -> anyhow::Result<NewRun> {
         idempotency: None,
         origin: Default::default(),
         if_busy: Default::default(),
+        callbacks: Vec::new(),
     })
 }
 

@@ -17,6 +17,7 @@ mod store_url;
 mod tooling;
 mod types;
 mod validate;
+mod webhooks;
 
 use std::path::Path;
 
@@ -35,6 +36,7 @@ pub use types::{
     ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry, ScriptError, ServerConfig,
     StoreConfig, TelemetryConfig,
 };
+pub use webhooks::WebhooksConfig;
 
 /// The file `load(None)` looks for in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "agentd.toml";

@@ -2,7 +2,7 @@
 //!
 //! A reload (SIGHUP, `POST /v1/admin/reload`) replaces what runs are made
 //! of: `[providers]`, `[pricing]`, `[[agents]]`, `[tools]`, `[[mcp]]`,
-//! `[[policies]]`, `[tenants]`, `[rollout]` and `[[schedules]]`. The sections below shape the
+//! `[[policies]]`, `[tenants]`, `[rollout]`, `[[schedules]]` and `[webhooks]`. The sections below shape the
 //! process itself (its listener, store, queue, identity, telemetry): a
 //! change there is named in the log and applies at the next start.
 

@@ -54,6 +54,9 @@ pub struct Config {
     /// `[[schedules]]`: agents started on a cron expression.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<crate::schedule::ScheduleConfig>,
+    /// `[webhooks]`: completion webhooks' secret, guard and retries.
+    #[serde(skip_serializing_if = "crate::webhooks::WebhooksConfig::is_default")]
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// `[telemetry]`.
@@ -445,6 +448,11 @@ pub struct AgentConfig {
     /// Contract test cases `agentd test` runs on the mock provider.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<AgentTest>,
+    /// A completion webhook of every run of this agent: the name of a
+    /// `kind = "webhook"` tool (its URL and secret), or a URL (signed with
+    /// `[webhooks] secret_env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_finish: Option<String>,
 }
 
 /// `[[agents.tests]]`: one contract test case of an agent.
@@ -537,6 +545,7 @@ impl Default for AgentConfig {
             retry: None,
             circuit_breaker: None,
             tests: Vec::new(),
+            on_finish: None,
         }
     }
 }

@@ -23,7 +23,7 @@ pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};
 pub use redact::redact_url;
 pub use run::{
-    ForkOrigin, IdempotencyKey, IfBusy, NewRun, Pause, Run, RunOrigin, RunStatus, Usage,
+    Callback, ForkOrigin, IdempotencyKey, IfBusy, NewRun, Pause, Run, RunOrigin, RunStatus, Usage,
 };
 pub use step::{Step, StepKind, StepStatus};
 

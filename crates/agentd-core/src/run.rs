@@ -262,6 +262,22 @@ pub struct NewRun {
     /// What to do when the run's conversation already has a run queued,
     /// running or paused.
     pub if_busy: IfBusy,
+    /// Where to POST the run when it succeeds, fails, is cancelled, dies
+    /// or pauses (completion webhooks). Stored with the run, so the status
+    /// change itself enqueues the deliveries.
+    pub callbacks: Vec<Callback>,
+}
+
+/// One completion webhook of a run: the run's `callback_url`, or its
+/// agent's `on_finish`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// The URL to POST to.
+    pub url: String,
+    /// The webhook tool this came from (`on_finish` naming one): its secret
+    /// and `allow` list apply. `None`: the `[webhooks]` ones do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 /// `if_busy` of run creation: a second message to a conversation that is

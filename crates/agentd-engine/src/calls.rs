@@ -111,6 +111,23 @@ impl Engine {
             None => id.0.as_bytes().to_vec(),
         };
         let agent_version = self.route(agent, versions, &key).await?;
+        let mut callbacks = Vec::new();
+        if let Some(target) = versions
+            .get(&agent_version)
+            .and_then(|a| a.config.on_finish.as_deref())
+        {
+            callbacks.push(catalog.notifier.on_finish(target));
+        }
+        if let Some(url) = &req.callback_url {
+            catalog
+                .notifier
+                .check_callback(url)
+                .map_err(EngineError::Invalid)?;
+            callbacks.push(agentd_core::Callback {
+                url: url.clone(),
+                tool: None,
+            });
+        }
         let idempotency = req
             .idempotency_key
             .as_ref()
@@ -130,6 +147,7 @@ impl Engine {
             idempotency,
             origin: req.origin,
             if_busy: req.if_busy,
+            callbacks,
         })
     }
 

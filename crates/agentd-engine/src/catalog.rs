@@ -56,6 +56,8 @@ pub(crate) struct Catalog {
     pub(crate) history_limits: Arc<HashMap<String, u32>>,
     /// The config it was built from (a reload compares against it).
     pub(crate) config: Arc<Config>,
+    /// Sends completion webhooks (`[webhooks]`, webhook tools' secrets).
+    pub(crate) notifier: Arc<agentd_tools::Notifier>,
 }
 
 impl Catalog {
@@ -107,7 +109,10 @@ impl Catalog {
                 }
             }
         }
+        let notifier = agentd_tools::Notifier::from_config(config)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
         Ok(Self {
+            notifier: Arc::new(notifier),
             config: Arc::new(config.clone()),
             history_limits: Arc::new(history_limits(config)),
             agents,

@@ -66,6 +66,7 @@ impl Engine {
             origin: req.origin,
             // A fork joins no conversation.
             if_busy: agentd_core::IfBusy::Enqueue,
+            callbacks: Vec::new(),
         };
         let Some(run) = self
             .inner

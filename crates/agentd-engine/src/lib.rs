@@ -16,6 +16,7 @@ mod catalog;
 mod circuits;
 pub mod contract;
 mod ctx;
+mod deliveries;
 mod events;
 mod fork;
 pub mod keys;
@@ -141,6 +142,10 @@ pub struct Submit {
     /// When the conversation already has a run queued, running or paused:
     /// wait (default), refuse, or cancel those runs first.
     pub if_busy: agentd_core::IfBusy,
+    /// Where to POST the run when it succeeds, fails, is cancelled, dies
+    /// or pauses (besides the agent's `on_finish`); needs `[webhooks]
+    /// secret_env`.
+    pub callback_url: Option<String>,
 }
 
 impl Submit {
@@ -160,6 +165,9 @@ impl Submit {
         // match their retries.
         if self.if_busy != agentd_core::IfBusy::Enqueue {
             canonical["if_busy"] = serde_json::json!(self.if_busy);
+        }
+        if let Some(url) = &self.callback_url {
+            canonical["callback_url"] = serde_json::json!(url);
         }
         hex::encode(sha2::Sha256::digest(canonical.to_string().as_bytes()))
     }

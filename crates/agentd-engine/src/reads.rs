@@ -43,6 +43,21 @@ impl<'a> Reads<'a> {
         Ok(self.store.get_run(&who.tenant, id).await?)
     }
 
+    /// A run's completion-webhook deliveries, oldest first; `None` if the
+    /// run does not exist for the caller's tenant.
+    pub async fn deliveries(
+        &self,
+        who: &Identity,
+        id: RunId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page<agentd_store::Delivery>>> {
+        Ok(self
+            .store
+            .list_deliveries(&who.tenant, id, limit, cursor)
+            .await?)
+    }
+
     /// The caller's runs, newest first.
     pub async fn runs(&self, who: &Identity, filter: &RunFilter) -> Result<Page<Run>> {
         Ok(self.store.list_runs(&who.tenant, filter).await?)

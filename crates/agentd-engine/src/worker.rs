@@ -73,6 +73,13 @@ impl Engine {
             let t = shutdown.clone();
             tokio::spawn(async move { e.run_schedules(t).await })
         };
+        // Completion webhooks: every process running workers delivers
+        // them; leases in the store keep one delivery to one process.
+        let webhooks = {
+            let e = self.clone();
+            let t = shutdown.clone();
+            tokio::spawn(async move { e.deliver_webhooks(t).await })
+        };
         // This process in the worker registry while its workers run, steps
         // finishing after the shutdown included: a process that took the
         // node id meanwhile would release their leases.
@@ -85,6 +92,7 @@ impl Engine {
         self.claim_loop(&shutdown).await;
         let _ = circuits.await;
         let _ = scheduler.await;
+        let _ = webhooks.await;
         if let Ok(mut live) = self.inner.pool.live.lock() {
             *live = None;
         }

@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
 //! method goes to the backend's module for its role (`runs`, `fork`, `audit`,
-//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`, `schedules`), which each backend has with the
+//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`, `schedules`, `deliveries`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -81,6 +81,29 @@ macro_rules! store_by_role {
                     tenant: &TenantId,
                 ) -> Result<Vec<$crate::ScheduleTick>> {
                     schedules::schedule_ticks(self, tenant).await
+                }
+
+                async fn list_deliveries(
+                    &self,
+                    tenant: &TenantId,
+                    run: RunId,
+                    limit: u32,
+                    cursor: Option<&str>,
+                ) -> Result<Option<Page<$crate::Delivery>>> {
+                    deliveries::list_deliveries(self, tenant, run, limit, cursor).await
+                }
+
+                async fn claim_deliveries(
+                    &self,
+                    owner: &str,
+                    lease_for: Duration,
+                    max: u32,
+                ) -> Result<Vec<$crate::Delivery>> {
+                    deliveries::claim_deliveries(self, owner, lease_for, max).await
+                }
+
+                async fn record_delivery(&self, attempt: &$crate::DeliveryAttempt) -> Result<bool> {
+                    deliveries::record_delivery(self, attempt).await
                 }
 
                 async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>> {

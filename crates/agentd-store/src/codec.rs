@@ -34,6 +34,16 @@ pub(crate) fn origin_json(origin: &agentd_core::RunOrigin) -> Result<Option<Stri
     }
 }
 
+/// A run's completion webhooks as stored (`runs.callbacks`): `None` when it
+/// has none, so the status trigger skips it at once.
+pub(crate) fn callbacks_json(callbacks: &[agentd_core::Callback]) -> Result<Option<String>> {
+    if callbacks.is_empty() {
+        Ok(None)
+    } else {
+        to_json(&callbacks).map(Some)
+    }
+}
+
 /// Parses nullable JSON column `col`.
 pub(crate) fn parse_opt<T: serde::de::DeserializeOwned>(
     col: &str,

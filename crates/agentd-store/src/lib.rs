@@ -18,6 +18,8 @@ pub mod backup;
 mod codec;
 pub mod copy;
 mod crypt;
+#[macro_use]
+mod delivery;
 mod error;
 mod feed;
 mod fleet;
@@ -39,6 +41,7 @@ pub use audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
 pub use backup::BackupError;
 pub use copy::CopyError;
 pub use crypt::{Keyring, KeyringError};
+pub use delivery::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryStatus};
 pub use error::{Result, StoreError};
 pub use feed::{ChangeFeed, FeedItem, Notice, RunChange};
 pub use fleet::{Backup, NewBackup, WorkerProcess, WorkerRegistration};
@@ -209,6 +212,16 @@ pub trait Store: Send + Sync + 'static {
         claim: Option<&ClaimRequest>,
     ) -> Result<Transition>;
 
+    /// A run's completion-webhook deliveries, oldest first, after
+    /// `cursor`; `None` if the run does not exist for this tenant.
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        run: RunId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Option<Page<Delivery>>>;
+
     // ---- worker side: a lease carries the tenant of its run ----
 
     /// Claims the oldest runnable run (queued and due, or running with an
@@ -279,6 +292,23 @@ pub trait Store: Send + Sync + 'static {
     /// Releases every lease held by `owner`: used at start-up, when the
     /// previous process of this node is known to be gone.
     async fn release_owner(&self, owner: &str) -> Result<u64>;
+
+    /// Leases up to `max` due deliveries (pending, due, and not leased or
+    /// leased by a process whose lease expired) to `owner` for `lease_for`,
+    /// oldest due first. The delivery worker's queue is fleet-wide like the
+    /// run queue (a documented operator query, not a tenant's): each
+    /// delivery carries its tenant. On PostgreSQL concurrent claimers skip
+    /// each other's rows (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        lease_for: Duration,
+        max: u32,
+    ) -> Result<Vec<Delivery>>;
+    /// Records an attempt and its outcome and ends the lease, in one
+    /// transaction; `false` (nothing written) when `owner` no longer holds
+    /// the delivery's lease.
+    async fn record_delivery(&self, attempt: &DeliveryAttempt) -> Result<bool>;
 
     // ---- API keys ----
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 mod rollout;
 mod schedules;
 mod tools;
+mod webhooks;
 
 use crate::access::{AuthMode, JWT_ALGORITHMS, RateLimitBackend};
 use crate::keypath::KeyPath;
@@ -50,6 +51,7 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     check_telemetry(config)?;
     rollout::check(config)?;
     schedules::check(config)?;
+    webhooks::check(config)?;
     tools::check(config)
 }
 

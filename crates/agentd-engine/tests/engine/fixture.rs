@@ -83,6 +83,7 @@ async fn write_store_fixture() -> anyhow::Result<()> {
             idempotency_key: None,
             origin: Default::default(),
             if_busy: Default::default(),
+            callback_url: None,
         })
     };
     let token = tokio_util::sync::CancellationToken::new();

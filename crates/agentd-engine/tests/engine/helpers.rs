@@ -100,6 +100,7 @@ impl TestEngine {
             idempotency_key: None,
             origin: Default::default(),
             if_busy: Default::default(),
+            callback_url: None,
         };
         Ok(self.engine.submit(who, agent, req).await?)
     }

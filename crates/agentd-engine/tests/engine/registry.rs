@@ -56,6 +56,7 @@ async fn a_node_id_held_by_a_live_process_is_neither_shared_nor_recovered() -> a
         idempotency: None,
         origin: Default::default(),
         if_busy: Default::default(),
+        callbacks: Vec::new(),
     };
     let claim = ClaimRequest::new(host_default.clone(), Duration::from_secs(30));
     let created = store.create_run(&tenant, &run, Some(&claim)).await?;

@@ -189,6 +189,7 @@ async fn missed_ticks_follow_the_missed_setting() -> Result<()> {
             idempotency: None,
             origin: Default::default(),
             if_busy: Default::default(),
+            callbacks: Vec::new(),
         };
         store
             .create_scheduled_run(&who.tenant, "every", long_ago, &old, None, None)

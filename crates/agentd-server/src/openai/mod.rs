@@ -125,6 +125,7 @@ pub(crate) fn parse(req: ChatRequest, origin: RunOrigin) -> Result<ChatCall, Ope
             idempotency_key: None,
             origin,
             if_busy: Default::default(),
+            callback_url: None,
         },
         stream,
         include_usage,

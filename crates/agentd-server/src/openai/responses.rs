@@ -115,6 +115,7 @@ pub(crate) fn parse(req: ResponseRequest, origin: RunOrigin) -> Result<ResponseC
             idempotency_key: None,
             origin,
             if_busy: Default::default(),
+            callback_url: None,
         },
         previous,
         background,

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod conversations;
+mod deliveries;
 mod events;
 mod fork;
 pub(crate) mod health;
@@ -77,6 +78,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(runs::list))
         .routes(routes!(runs::get))
         .routes(routes!(runs::steps))
+        .routes(routes!(deliveries::list))
         .routes(routes!(events::events))
         .routes(routes!(runs::resume))
         .routes(routes!(fork::fork_run))

@@ -52,6 +52,11 @@ pub(crate) struct CreateRun {
     /// one.
     #[serde(default)]
     if_busy: agentd_core::IfBusy,
+    /// POSTed the run (signed per Standard Webhooks) when it succeeds,
+    /// fails, is cancelled, dies or pauses; needs `[webhooks] secret_env`.
+    #[serde(default)]
+    #[schema(example = "https://example.com/agentd-hook")]
+    callback_url: Option<String>,
 }
 
 /// The headers of `POST /v1/agents/{agent}/runs`, for the OpenAPI document
@@ -129,6 +134,7 @@ pub(crate) async fn create(
             headers.get("x-request-id").and_then(|v| v.to_str().ok()),
         ),
         if_busy: req.if_busy,
+        callback_url: req.callback_url,
     };
     let run = if req.wait {
         app.engine

@@ -31,6 +31,10 @@ async fn another_tenants_runs_and_conversations_are_invisible() {
         .await
         .unwrap();
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = as_b(app.get(&format!("/v1/runs/{id}/deliveries")))
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
     let res = as_b(
         app.post(&format!("/v1/runs/{id}/resume"))
             .json(&json!({ "answer": "from b" })),
@@ -50,6 +54,14 @@ async fn another_tenants_runs_and_conversations_are_invisible() {
     let as_a = |req: reqwest::RequestBuilder| req.header("x-tenant-id", "a").send();
     let (_, still) = json(as_a(app.get(&format!("/v1/runs/{id}"))).await.unwrap()).await;
     assert_eq!(still["status"], "paused");
+    let (status, deliveries) = json(
+        as_a(app.get(&format!("/v1/runs/{id}/deliveries")))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{deliveries}");
+    assert_eq!(deliveries, json!({ "items": [], "next_cursor": null }));
     let (status, _) = json(
         as_a(
             app.post(&format!("/v1/runs/{id}/resume"))

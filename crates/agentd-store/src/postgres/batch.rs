@@ -53,6 +53,8 @@ pub(super) struct CreateRow {
     pub roles: String,
     /// The run's [`agentd_core::RunOrigin`] as JSON, if it has one.
     pub origin: Option<String>,
+    /// The run's completion webhooks as JSON, if it has any.
+    pub callbacks: Option<String>,
     /// The lease owner and lease length in ms of a run created claimed.
     pub claim: Option<(String, i64)>,
 }
@@ -446,6 +448,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
     let mut roles = Vec::with_capacity(n);
     let mut origin = Vec::with_capacity(n);
     let mut version = Vec::with_capacity(n);
+    let mut callbacks = Vec::with_capacity(n);
     let mut owner = Vec::with_capacity(n);
     let mut lease_ms = Vec::with_capacity(n);
     for r in rows {
@@ -459,6 +462,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
         roles.push(r.roles.as_str());
         origin.push(r.origin.as_deref());
         version.push(r.agent_version.as_deref());
+        callbacks.push(r.callbacks.as_deref());
         owner.push(r.claim.as_ref().map(|(o, _)| o.as_str()));
         lease_ms.push(r.claim.as_ref().map(|(_, ms)| *ms));
     }
@@ -476,6 +480,7 @@ pub(super) fn bind_creates<'q>(rows: &[&'q CreateRow]) -> rows::Query<'q> {
         .bind(rows::int::<i16, _>(SCHEMA_VERSION))
         .bind(origin)
         .bind(version)
+        .bind(callbacks)
 }
 
 /// Rows keyed by their first column, a run id.

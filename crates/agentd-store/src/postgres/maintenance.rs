@@ -48,6 +48,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0015_agent_versions.sql"),
     include_str!("../../migrations/postgres/0016_fleet.sql"),
     include_str!("../../migrations/postgres/0017_schedules.sql"),
+    include_str!("../../migrations/postgres/0018_deliveries.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

@@ -11,6 +11,7 @@ mod audit;
 pub(crate) mod backup;
 mod batch;
 mod budget;
+mod deliveries;
 mod feed;
 mod fleet;
 mod fork;
@@ -94,6 +95,7 @@ impl PgStore {
                 .seal_opt(Field::of(&run.id, "runs.metadata"), run.metadata.as_ref())?,
             roles: crate::codec::to_json(&run.roles)?,
             origin: crate::codec::origin_json(&run.origin)?,
+            callbacks: crate::codec::callbacks_json(&run.callbacks)?,
             claim: claim.map(|req| (req.owner.clone(), lease_ms(req.lease_for))),
         })
     }

@@ -197,17 +197,17 @@ pub(super) const LOCK_CONVERSATION: &str =
 /// Inserts runs and audits them, one row of the arrays per run: `$1` ids,
 /// `$2` tenants, `$3` agents, `$4` principals, `$5` conversations, `$6`
 /// inputs, `$7` metadata, `$8` roles, `$9` lease owners, `$10` lease
-/// lengths in ms, `$12` origins and `$13` agent versions; `$11` the record version. A run with an owner is created
+/// lengths in ms, `$12` origins, `$13` agent versions and `$14` webhooks; `$11` the record version. A run with an owner is created
 /// already claimed by it (as a claim right after creating it would leave
 /// it), the others queued.
 pub(super) const CREATE: &str = concat!(
     "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], \
      $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $12::text[], \
-     $13::text[]) AS w(w_id, w_tenant, w_agent, w_principal, w_conversation, w_input, \
-     w_metadata, w_roles, w_owner, w_lease_ms, w_origin, w_version)), \
+     $13::text[], $14::text[]) AS w(w_id, w_tenant, w_agent, w_principal, w_conversation, \
+     w_input, w_metadata, w_roles, w_owner, w_lease_ms, w_origin, w_version, w_callbacks)), \
      ins AS (INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
      metadata, created_at, updated_at, available_at, lease_owner, lease_until, lease_token, v, \
-     roles, origin, agent_version) SELECT w_id, w_tenant, w_agent, w_principal, w_conversation, \
+     roles, origin, agent_version, callbacks) SELECT w_id, w_tenant, w_agent, w_principal, w_conversation, \
      CASE WHEN w_owner IS NULL THEN 'queued' ELSE 'running' END, w_input, w_metadata, ",
     now!(),
     ", ",
@@ -216,7 +216,7 @@ pub(super) const CREATE: &str = concat!(
     now!(),
     ", w_owner, ",
     now!(),
-    " + w_lease_ms, CASE WHEN w_owner IS NULL THEN 0 ELSE 1 END, $11, w_roles, w_origin, w_version FROM w \
+    " + w_lease_ms, CASE WHEN w_owner IS NULL THEN 0 ELSE 1 END, $11, w_roles, w_origin, w_version, w_callbacks FROM w \
      RETURNING ",
     run_cols!(),
     ", lease_owner), a AS (INSERT INTO audit (run_id, at, tenant, actor, event) \

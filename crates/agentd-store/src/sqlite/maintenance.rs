@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0016_agent_versions.sql"),
     include_str!("../../migrations/sqlite/0017_fleet.sql"),
     include_str!("../../migrations/sqlite/0018_schedules.sql"),
+    include_str!("../../migrations/sqlite/0019_deliveries.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

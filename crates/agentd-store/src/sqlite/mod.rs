@@ -6,6 +6,7 @@
 mod audit;
 pub(crate) mod backup;
 mod budget;
+mod deliveries;
 mod fleet;
 mod fork;
 mod journal;

@@ -138,8 +138,8 @@ pub(super) fn insert_run(
 ) -> Result<Run> {
     let mut stmt = conn.prepare_cached(concat!(
         "INSERT INTO runs (id, tenant, agent, principal, conversation_id, status, input, \
-     metadata, created_at, updated_at, available_at, v, roles, origin, agent_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12) \
+     metadata, created_at, updated_at, available_at, v, roles, origin, agent_version, \
+     callbacks) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12, ?13) \
      RETURNING ",
         run_cols!()
     ))?;
@@ -157,6 +157,7 @@ pub(super) fn insert_run(
             to_json(&new.roles)?,
             crate::codec::origin_json(&new.origin)?,
             new.agent_version,
+            crate::codec::callbacks_json(&new.callbacks)?,
         ],
         |row| Ok(rows::run(codec, row, 0)),
     )

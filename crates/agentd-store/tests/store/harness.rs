@@ -373,6 +373,7 @@ pub fn new_run(agent: &str) -> NewRun {
         idempotency: None,
         origin: Default::default(),
         if_busy: Default::default(),
+        callbacks: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ mod audit;
 mod budget;
 mod busy;
 mod concurrency;
+mod deliveries;
 mod encryption;
 mod feed;
 mod fixture;
@@ -62,6 +63,9 @@ macro_rules! conformance {
 }
 
 conformance!(
+    deliveries::deliveries_enqueued_with_status_change,
+    deliveries::delivery_claim_lease_and_attempts,
+    deliveries::concurrent_claimers_split_deliveries,
     busy::if_busy_rejects_or_interrupts,
     busy::interrupt_cancels_a_paused_run,
     rollout::state_per_split,

@@ -30,6 +30,7 @@ pub(super) async fn run_once(config: &Config, args: &RunArgs, json: bool) -> Res
         idempotency_key: None,
         origin: command.in_scope(|| agentd_telemetry::run_origin(None)),
         if_busy: Default::default(),
+        callback_url: None,
     };
     let run = engine
         .submit(&who, &args.agent, submit)

@@ -23,3 +23,4 @@ mod storecopy;
 mod support;
 mod tls;
 mod traces;
+mod webhooks;

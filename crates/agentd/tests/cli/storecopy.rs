@@ -176,6 +176,7 @@ async fn a_sqlite_store_copied_to_postgres_and_back_reads_the_same() {
         idempotency: None,
         origin: Default::default(),
         if_busy: Default::default(),
+        callbacks: Vec::new(),
     };
     let acme = TenantId::parse("acme").unwrap();
     // Queued by a schedule's tick: its `schedule_ticks` row travels too.
@@ -290,6 +291,7 @@ async fn copies_are_refused_from_leased_or_older_sources() {
         roles: Vec::new(),
         idempotency: None,
         origin: Default::default(),
+        callbacks: Vec::new(),
         if_busy: Default::default(),
     };
     let tenant = TenantId::parse("default").unwrap();
