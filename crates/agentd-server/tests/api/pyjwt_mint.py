@@ -1,5 +1,5 @@
 """Mints JWTs with PyJWT, the reference Python implementation, for
-agentd's API tests (tests/api/jwt.rs): fresh keys from `cryptography`, their
+agentd's API tests (tests/api/jwt/): fresh keys from `cryptography`, their
 public JWKS, and tokens that must be accepted or refused.
 
 Usage: python3 pyjwt_mint.py ISSUER AUDIENCE TENANT
