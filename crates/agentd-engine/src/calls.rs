@@ -51,14 +51,15 @@ impl Engine {
     ) -> Result<Run> {
         let new = self.new_run(who, agent, req, id).await?;
         let slot = self.free_slot();
-        let claim = self.claim_request();
+        // Built only when the run may start here (it copies the node id).
+        let claim = slot.as_ref().map(|_| self.claim_request());
         let created = self
             .inner
             .store
             .create_run_capped(
                 &who.tenant,
                 &new,
-                slot.as_ref().map(|_| &claim),
+                claim.as_ref(),
                 self.inner.settings.max_active_runs_per_tenant,
             )
             .await?;
@@ -79,7 +80,7 @@ impl Engine {
     ) -> Result<Option<Run>> {
         let new = self.new_run(who, agent, req, RunId::new()).await?;
         let slot = self.free_slot();
-        let claim = self.claim_request();
+        let claim = slot.as_ref().map(|_| self.claim_request());
         let created = self
             .inner
             .store
@@ -88,7 +89,7 @@ impl Engine {
                 schedule,
                 tick_at,
                 &new,
-                slot.as_ref().map(|_| &claim),
+                claim.as_ref(),
                 self.inner.settings.max_active_runs_per_tenant,
             )
             .await?;
@@ -192,17 +193,11 @@ impl Engine {
             agentd_tools::ApprovalDecision::from_answer(answer).map_err(EngineError::BadAnswer)?;
         }
         let slot = self.free_slot();
-        let claim = self.claim_request();
+        let claim = slot.as_ref().map(|_| self.claim_request());
         let t = self
             .inner
             .store
-            .resume_run(
-                &who.tenant,
-                id,
-                answer,
-                &who.principal,
-                slot.as_ref().map(|_| &claim),
-            )
+            .resume_run(&who.tenant, id, answer, &who.principal, claim.as_ref())
             .await?;
         if let Transition::Done(run, claimed) = t {
             self.emit(&run, || RunEventKind::Status { status: run.status });

@@ -123,9 +123,9 @@ impl Catalog {
     }
 
     /// The claim this process makes with this catalog.
-    pub(crate) fn claim(&self, owner: &str, lease: std::time::Duration) -> ClaimRequest {
+    pub(crate) fn claim(&self, owner: String, lease: std::time::Duration) -> ClaimRequest {
         ClaimRequest {
-            owner: owner.to_owned(),
+            owner,
             lease_for: lease,
             history_limits: self.history_limits.clone(),
         }

@@ -319,7 +319,7 @@ impl Engine {
     /// The claim this process makes now.
     pub(crate) fn claim_request(&self) -> ClaimRequest {
         self.catalog()
-            .claim(&self.node_id(), self.inner.settings.lease)
+            .claim(self.node_id(), self.inner.settings.lease)
     }
 
     /// Provider circuits and MCP servers, for `/ready`.
