@@ -101,13 +101,6 @@ pub(crate) fn parse(req: ChatRequest, origin: RunOrigin) -> Result<ChatCall, Ope
         .collect::<Result<Vec<_>, OpenAiError>>()?;
     let mut record = Map::new();
     record.insert("api".into(), json!("chat.completions"));
-    if let Some(user) = req.user {
-        record.insert("user".into(), Value::String(user));
-    }
-    if !context.is_empty() {
-        let messages = serde_json::to_value(&context).map_err(OpenAiError::internal)?;
-        record.insert("messages".into(), messages);
-    }
     let stream = req.stream.unwrap_or(false);
     let include_usage = req
         .stream_options
@@ -115,20 +108,38 @@ pub(crate) fn parse(req: ChatRequest, origin: RunOrigin) -> Result<ChatCall, Ope
         .unwrap_or(false);
     Ok(ChatCall {
         agent: req.model,
-        submit: Submit {
-            input: Value::String(input),
-            conversation_id: None,
-            metadata: Some(Value::Object(Map::from_iter([(
-                CONTEXT_KEY.to_string(),
-                Value::Object(record),
-            )]))),
-            idempotency_key: None,
-            origin,
-            if_busy: Default::default(),
-            callback_url: None,
-        },
+        submit: submit(input, record, &context, req.user, origin)?,
         stream,
         include_usage,
+    })
+}
+
+/// The run an OpenAI-style request creates: `input`, with `record` (what
+/// the route keeps of the request), the end `user` and the earlier
+/// `context` messages under `metadata.openai`, where the engine seeds the
+/// run's messages from ([`CONTEXT_KEY`]).
+pub(crate) fn submit(
+    input: String,
+    mut record: Map<String, Value>,
+    context: &[Message],
+    user: Option<String>,
+    origin: RunOrigin,
+) -> Result<Submit, OpenAiError> {
+    if let Some(user) = user {
+        record.insert("user".into(), Value::String(user));
+    }
+    if !context.is_empty() {
+        let messages = serde_json::to_value(context).map_err(OpenAiError::internal)?;
+        record.insert("messages".into(), messages);
+    }
+    Ok(Submit {
+        input: Value::String(input),
+        metadata: Some(Value::Object(Map::from_iter([(
+            CONTEXT_KEY.to_string(),
+            Value::Object(record),
+        )]))),
+        origin,
+        ..Submit::default()
     })
 }
 

@@ -93,30 +93,12 @@ pub(crate) fn parse(req: ResponseRequest, origin: RunOrigin) -> Result<ResponseC
     }
     context.extend(earlier);
     record.insert("background".into(), json!(background));
-    if let Some(user) = req.user {
-        record.insert("user".into(), Value::String(user));
-    }
     if let Some(p) = &req.previous_response_id {
         record.insert("previous_response_id".into(), Value::String(p.clone()));
     }
-    if !context.is_empty() {
-        let messages = serde_json::to_value(&context).map_err(OpenAiError::internal)?;
-        record.insert("messages".into(), messages);
-    }
     Ok(ResponseCall {
         agent: req.model,
-        submit: Submit {
-            input: Value::String(input),
-            conversation_id: None,
-            metadata: Some(Value::Object(Map::from_iter([(
-                CONTEXT_KEY.to_string(),
-                Value::Object(record),
-            )]))),
-            idempotency_key: None,
-            origin,
-            if_busy: Default::default(),
-            callback_url: None,
-        },
+        submit: super::submit(input, record, &context, req.user, origin)?,
         previous,
         background,
         stream,
