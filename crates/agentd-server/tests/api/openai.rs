@@ -66,6 +66,33 @@ pub(crate) async fn mint(app: &TestApp) -> String {
 
 /// True if python3 can import the SDK; under CI (where `.ci/run` installs
 /// it) its absence fails the test instead.
+/// Runs `tests/api/<script>` with the app's base URL and `key`; fails the
+/// test unless every check of the script passed, and answers the JSON the
+/// script prints last (the ids of what it created).
+pub(crate) async fn run_sdk_script(app: &TestApp, key: &str, script: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/api")
+        .join(script);
+    let (base, key) = (app.base.clone(), key.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(&path)
+            .args([&base, &key])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 pub(crate) fn sdk_available() -> bool {
     let available = std::process::Command::new("python3")
         .args(["-c", "import openai"])
@@ -91,29 +118,11 @@ async fn the_official_openai_sdk_runs_agents_through_chat_completions() {
     // Arrange
     let app = spawn_app(&config()).await;
     let key = mint(&app).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openai_sdk.py");
 
     // Act: the SDK's calls, each asserted by the script
-    let (base, sdk_key) = (app.base.clone(), key.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(&script)
-            .args([&base, &sdk_key])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let ids = run_sdk_script(&app, &key, "openai_sdk.py").await;
 
     // Assert: every check passed, and each call is a run of the tenant
-    assert!(
-        out.status.success(),
-        "openai_sdk.py failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let ids: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let run = |name: &str| {
         let id = ids[name].as_str().unwrap().to_owned();
         let (app, key) = (&app, &key);

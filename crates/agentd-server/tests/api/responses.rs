@@ -4,10 +4,9 @@
 //! agent. Each response is a run, found here through the native API.
 
 use crate::helpers::json;
-use crate::openai::{config, mint, sdk_available};
+use crate::openai::{config, mint, run_sdk_script, sdk_available};
 use agentd_test_support::app::spawn_app;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 #[tokio::test]
 async fn the_official_openai_sdk_runs_agents_through_responses() {
@@ -17,30 +16,11 @@ async fn the_official_openai_sdk_runs_agents_through_responses() {
     // Arrange
     let app = spawn_app(&config()).await;
     let key = mint(&app).await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openai_responses.py");
 
     // Act: the SDK's calls, each asserted by the script
-    let (base, sdk_key) = (app.base.clone(), key.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(&script)
-            .args([&base, &sdk_key])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let ids = run_sdk_script(&app, &key, "openai_responses.py").await;
 
     // Assert: every check passed, and each response is a run of the tenant
-    assert!(
-        out.status.success(),
-        "openai_responses.py failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let ids: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let mut runs = std::collections::HashMap::new();
     for name in [
         "plain",
