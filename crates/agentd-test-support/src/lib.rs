@@ -18,4 +18,4 @@ pub mod webhook;
 pub use config::{W1_SCRIPT, identity, sqlite_url, unique_name};
 pub use pg::{drop_schema, postgres_url, terminate_connections};
 pub use redis::redis_url;
-pub use webhook::WebhookReceiver;
+pub use webhook::{WebhookReceiver, standardwebhooks_verifies};

@@ -65,3 +65,51 @@ fn read_request(stream: &mut std::net::TcpStream) -> String {
     let _ = reader.read_exact(&mut body);
     key
 }
+
+/// Verifies a received webhook with the official `standardwebhooks` Python
+/// package: `Some(true)` verified, `Some(false)` refused; `None` when
+/// python3 or the package is missing, which fails the test when `CI` is set
+/// (and is printed as a skip otherwise).
+pub fn standardwebhooks_verifies<'a>(
+    secret: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
+) -> Option<bool> {
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect();
+    let input = serde_json::json!({
+        "secret": secret,
+        "headers": headers,
+        "body": String::from_utf8(body.to_vec()).unwrap(),
+    });
+    let script = "import json, sys\n\
+        from standardwebhooks import Webhook, WebhookVerificationError\n\
+        d = json.load(sys.stdin)\n\
+        try:\n    Webhook(d['secret']).verify(d['body'], d['headers'])\n\
+        except WebhookVerificationError as e:\n    print(e); sys.exit(3)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    match child.wait().unwrap().code() {
+        Some(0) => Some(true),
+        Some(3) => Some(false),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but python3 cannot run `standardwebhooks` (pip install standardwebhooks)"
+            );
+            eprintln!("SKIPPED: python3 with `standardwebhooks` is not available");
+            None
+        }
+    }
+}

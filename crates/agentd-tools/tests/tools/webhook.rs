@@ -12,53 +12,19 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::*;
+use agentd_test_support::standardwebhooks_verifies;
 
 /// The Standard Webhooks specification's example secret.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Verifies a received request with the official `standardwebhooks`
-/// package: `Some(true)` verified, `Some(false)` refused; `None` when the
-/// package is missing (a failure under CI).
+/// package (see [`standardwebhooks_verifies`]).
 fn python_verifies(secret: &str, r: &Received) -> Option<bool> {
-    use std::io::Write;
-    let headers: serde_json::Map<String, Value> = r
+    let headers = r
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap())))
-        .collect();
-    let input = json!({
-        "secret": secret,
-        "headers": headers,
-        "body": String::from_utf8(r.body.clone()).unwrap(),
-    });
-    let script = "import json, sys\n\
-        from standardwebhooks import Webhook, WebhookVerificationError\n\
-        d = json.load(sys.stdin)\n\
-        try:\n    Webhook(d['secret']).verify(d['body'], d['headers'])\n\
-        except WebhookVerificationError as e:\n    print(e); sys.exit(3)\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    match child.wait().unwrap().code() {
-        Some(0) => Some(true),
-        Some(3) => Some(false),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but python3 cannot run `standardwebhooks` (pip install standardwebhooks)"
-            );
-            eprintln!("SKIPPED: python3 with `standardwebhooks` is not available");
-            None
-        }
-    }
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap()));
+    standardwebhooks_verifies(secret, headers, &r.body)
 }
 
 #[derive(Debug, Clone)]

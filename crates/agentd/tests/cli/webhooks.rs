@@ -5,6 +5,7 @@
 //! new process after the one that owed it was killed with SIGKILL.
 
 use crate::support::{Server, TEST_WEBHOOK_SECRET, Workspace, free_port};
+use agentd_test_support::standardwebhooks_verifies;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -58,48 +59,13 @@ async fn receiver(port: u16, fail: usize) -> Arc<Mutex<Vec<Got>>> {
     seen
 }
 
-/// Verifies a request with the official `standardwebhooks` package:
-/// `Some(true)` verified, `Some(false)` refused; `None` when the package
-/// is missing, which fails the test under CI.
+/// Verifies a request with the official `standardwebhooks` package (see
+/// [`standardwebhooks_verifies`]).
 fn python_verifies(secret: &str, headers: &HeaderMap, body: &[u8]) -> Option<bool> {
-    use std::io::Write;
-    let headers: serde_json::Map<String, Value> = headers
+    let headers = headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap())))
-        .collect();
-    let input = json!({
-        "secret": secret,
-        "headers": headers,
-        "body": String::from_utf8(body.to_vec()).unwrap(),
-    });
-    let script = "import json, sys\n\
-        from standardwebhooks import Webhook, WebhookVerificationError\n\
-        d = json.load(sys.stdin)\n\
-        try:\n    Webhook(d['secret']).verify(d['body'], d['headers'])\n\
-        except WebhookVerificationError as e:\n    print(e); sys.exit(3)\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    match child.wait().unwrap().code() {
-        Some(0) => Some(true),
-        Some(3) => Some(false),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but python3 cannot run `standardwebhooks` (pip install standardwebhooks)"
-            );
-            eprintln!("SKIPPED: python3 with `standardwebhooks` is not available");
-            None
-        }
-    }
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap()));
+    standardwebhooks_verifies(secret, headers, body)
 }
 
 fn config(port: u16, receiver: u16) -> String {
