@@ -16,20 +16,38 @@ pub(crate) struct Versions {
     /// By version label (`None`: an unversioned agent). Holds versions a
     /// reload removed, too, so runs pinned to them finish on them.
     pub(crate) by_version: HashMap<Option<String>, Arc<Agent>>,
-    /// The version new runs start on when no canary takes them; `None`
-    /// when the config no longer declares the agent (its runs finish, no
-    /// new ones start).
-    pub(crate) default: Option<Option<String>>,
     /// `[rollout."NAME"]`, if any.
     pub(crate) rollout: Option<RolloutConfig>,
     /// The version labels the config declares, sorted.
     pub(crate) declared: Vec<String>,
+    /// Whether the config declares the agent: false for one a reload
+    /// removed (its runs finish, no new ones start).
+    configured: bool,
 }
 
 impl Versions {
+    fn new(rollout: Option<RolloutConfig>, configured: bool) -> Self {
+        Self {
+            by_version: HashMap::new(),
+            rollout,
+            declared: Vec::new(),
+            configured,
+        }
+    }
+
     /// Whether new runs may start on this agent.
     pub(crate) fn configured(&self) -> bool {
-        self.default.is_some()
+        self.configured
+    }
+
+    /// The version new runs start on when no canary takes them: the
+    /// rollout's stable one, else the one declared (`None`: unversioned).
+    /// Validation allows several versions only with a rollout.
+    pub(crate) fn default_version(&self) -> Option<String> {
+        match &self.rollout {
+            Some(r) => Some(r.stable.clone()),
+            None => self.declared.first().cloned(),
+        }
     }
 
     /// The definition a run pinned to `version` executes.
@@ -39,7 +57,10 @@ impl Versions {
 
     /// The definition new runs start on without a canary.
     pub(crate) fn default_agent(&self) -> Option<&Arc<Agent>> {
-        self.default.as_ref().and_then(|v| self.by_version.get(v))
+        if !self.configured {
+            return None;
+        }
+        self.by_version.get(&self.default_version())
     }
 }
 
@@ -75,32 +96,18 @@ impl Catalog {
         let mut agents: HashMap<String, Versions> = HashMap::new();
         for (i, a) in config.agents.iter().enumerate() {
             let agent = Arc::new(Agent::build(i, a, config, &tools, breakers)?);
-            let versions = agents.entry(a.name.clone()).or_insert_with(|| Versions {
-                by_version: HashMap::new(),
-                default: None,
-                rollout: config.rollout.get(&a.name).cloned(),
-                declared: Vec::new(),
-            });
+            let versions = agents
+                .entry(a.name.clone())
+                .or_insert_with(|| Versions::new(config.rollout.get(&a.name).cloned(), true));
             versions.by_version.insert(a.version.clone(), agent);
             versions.declared.extend(a.version.clone());
             versions.declared.sort();
         }
-        for (name, versions) in &mut agents {
-            versions.default = Some(match &versions.rollout {
-                Some(r) => Some(r.stable.clone()),
-                // Validation allows one unnamed or named version here.
-                None => versions.by_version.keys().next().cloned().flatten(),
-            });
-            debug_assert!(versions.default_agent().is_some(), "{name}");
-        }
         if let Some(previous) = previous {
             for (name, old) in &previous.agents {
-                let versions = agents.entry(name.clone()).or_insert_with(|| Versions {
-                    by_version: HashMap::new(),
-                    default: None,
-                    rollout: None,
-                    declared: Vec::new(),
-                });
+                let versions = agents
+                    .entry(name.clone())
+                    .or_insert_with(|| Versions::new(None, false));
                 for (version, agent) in &old.by_version {
                     versions
                         .by_version

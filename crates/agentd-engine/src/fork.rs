@@ -50,7 +50,7 @@ impl Engine {
             // The original's version while the config still declares it.
             None => match source.agent_version {
                 Some(v) if versions.declared.contains(&v) => Some(v),
-                _ => versions.default.clone().flatten(),
+                _ => versions.default_version(),
             },
         };
         let new = NewRun {

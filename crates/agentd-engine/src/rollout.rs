@@ -125,7 +125,7 @@ impl Engine {
         key: &[u8],
     ) -> Result<Option<String>> {
         let Some(r) = &versions.rollout else {
-            return Ok(versions.default.clone().flatten());
+            return Ok(versions.default_version());
         };
         let state = self.rollout_state(name, r).await?;
         Ok(Some(match state.canary {
