@@ -26,8 +26,21 @@ async fn enqueue_waits_for_the_first_run() {
     let second = app
         .wait_for_status(second["id"].as_str().unwrap(), "succeeded")
         .await;
-    // Memory in order: the second run started after the first ended.
-    assert!(second["created_at"].as_str() > first["created_at"].as_str());
+    // Memory in order: the second run's first step started once the first
+    // run had ended.
+    let (_, steps) = json(
+        app.get(&format!(
+            "/v1/runs/{}/steps",
+            second["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let started = steps["items"][0]["started_at"].as_str().unwrap().to_owned();
+    let ended = first["updated_at"].as_str().unwrap();
+    assert!(started.as_str() >= ended, "{started} < {ended}");
     assert_eq!(second["output"], "done: two");
 }
 
