@@ -10,6 +10,7 @@
 pub mod app;
 pub mod config;
 pub mod pg;
+pub mod python;
 pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;

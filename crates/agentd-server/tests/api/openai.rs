@@ -94,20 +94,7 @@ pub(crate) async fn run_sdk_script(app: &TestApp, key: &str, script: &str) -> Va
 }
 
 pub(crate) fn sdk_available() -> bool {
-    let available = std::process::Command::new("python3")
-        .args(["-c", "import openai"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but python3 cannot import openai (pip install \"{SDK}\")"
-        );
-        eprintln!("SKIPPED: python3 with the openai SDK is not available (pip install \"{SDK}\")");
-    }
-    available
+    agentd_test_support::python::module_available("openai", SDK)
 }
 
 #[tokio::test]

@@ -19,20 +19,7 @@ fn script() -> PathBuf {
 
 /// True if python3 can import `mcp`; panics under CI when it cannot.
 fn python_mcp_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import mcp.server.mcpserver"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but python3 cannot import the `mcp` package (pip install mcp)"
-        );
-        eprintln!("SKIPPED: python3 with the `mcp` package is not available (pip install mcp)");
-    }
-    ok
+    agentd_test_support::python::module_available("mcp.server.mcpserver", "mcp==2.3.0")
 }
 
 fn options() -> BuildOptions {

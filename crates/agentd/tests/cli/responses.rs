@@ -42,18 +42,7 @@ tools = ["echo"]
 /// True if python3 can import the SDK; under CI (where `.ci/run` installs
 /// it) its absence fails the test instead.
 fn sdk_available() -> bool {
-    let available = Command::new("python3")
-        .args(["-c", "import openai"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but python3 cannot import openai (pip install \"{SDK}\")"
-        );
-        eprintln!("SKIPPED: python3 with the openai SDK is not available (pip install \"{SDK}\")");
-    }
-    available
+    agentd_test_support::python::module_available("openai", SDK)
 }
 
 /// Runs the SDK script with `args`; its stdout's last line on success.
