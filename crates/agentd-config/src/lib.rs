@@ -59,6 +59,7 @@ impl Config {
         };
         let demo = AgentConfig {
             name: "demo".to_owned(),
+            description: Some("Echoes its input back through the echo tool.".to_owned()),
             providers: vec!["mock".to_owned()],
             system_prompt: Some("You are a helpful demo agent.".to_owned()),
             tools: vec!["echo".to_owned()],

@@ -417,6 +417,10 @@ pub struct AgentConfig {
     /// they started on and finish on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// What the agent does, in a sentence or two: the description clients
+    /// see where the agent is offered as a tool (`/mcp`, `agentd mcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Provider names: a fallback chain, first healthy wins.
     pub providers: Vec<String>,
     /// System prompt, if any.
@@ -535,6 +539,7 @@ impl Default for AgentConfig {
         AgentConfig {
             name: String::new(),
             version: None,
+            description: None,
             providers: Vec::new(),
             system_prompt: None,
             tools: Vec::new(),

@@ -108,6 +108,16 @@ fn require_admin(who: &Identity, what: &str) -> Result<()> {
     }
 }
 
+/// An agent as clients are offered it (`GET /v1/models`, MCP tools).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSummary {
+    pub name: String,
+    /// `[[agents]] description`, if set.
+    pub description: Option<String>,
+    /// The wall-clock limit of one of its runs.
+    pub timeout: std::time::Duration,
+}
+
 /// What `/ready` reports beyond the store: provider circuits and MCP
 /// servers. None of it makes a process unready (circuits are shared through
 /// the store, so an outage would take every replica out at once); the
@@ -358,13 +368,27 @@ impl Engine {
 
     /// Names of the configured agents, sorted.
     pub fn agent_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
+        self.agent_summaries().into_iter().map(|a| a.name).collect()
+    }
+
+    /// The configured agents new runs may start on, sorted by name, each
+    /// with the description of the definition new runs start on (a
+    /// canary's may differ; clients are shown the stable one).
+    pub fn agent_summaries(&self) -> Vec<AgentSummary> {
+        let mut agents: Vec<AgentSummary> = self
             .catalog()
             .configured()
-            .map(|(n, _)| n.clone())
+            .filter_map(|(name, v)| {
+                let agent = v.default_agent()?;
+                Some(AgentSummary {
+                    name: name.clone(),
+                    description: agent.config.description.clone(),
+                    timeout: agent.config.timeout.get(),
+                })
+            })
             .collect();
-        names.sort();
-        names
+        agents.sort_by(|a, b| a.name.cmp(&b.name));
+        agents
     }
 
     /// Live events of every run this process executes or changes, and of

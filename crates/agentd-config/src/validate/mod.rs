@@ -440,6 +440,16 @@ fn check_agent_limits(agent_key: &KeyPath, agent: &AgentConfig) -> Result<(), In
     if agent.max_steps < 1 {
         invalid(key("max_steps"), "must be at least 1")?;
     }
+    if agent
+        .description
+        .as_deref()
+        .is_some_and(|d| d.trim().is_empty())
+    {
+        invalid(
+            key("description"),
+            "must not be empty (leave it out for the default)",
+        )?;
+    }
     if agent.timeout.is_zero() {
         invalid(key("timeout"), "must be longer than 0s")?;
     }
