@@ -10,6 +10,7 @@ pub mod auth;
 mod error;
 mod extract;
 pub mod limit;
+pub mod mcp;
 mod openai;
 mod openapi;
 mod ops;

@@ -61,6 +61,10 @@ pub enum Command {
     /// `[[schedules]]`: agents started on a cron expression.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// Serve agents as MCP tools (`run_<agent>`) over stdin and stdout,
+    /// for desktop MCP clients; runs execute in this process, on the
+    /// configured store. Logs go to stderr.
+    Mcp(McpArgs),
     /// Apply store migrations.
     Migrate,
     /// Back up the whole store (every tenant) into FILE while agentd
@@ -100,6 +104,16 @@ pub enum Command {
     /// `/ready`) answers 2xx, 1 otherwise. The container image's
     /// HEALTHCHECK; needs no curl.
     Healthcheck(HealthcheckArgs),
+}
+
+/// `agentd mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// An agent to offer (repeatable); default: every configured agent.
+    #[arg(long = "agent", value_name = "NAME")]
+    pub agents: Vec<String>,
+    #[command(flatten)]
+    pub who: Who,
 }
 
 /// `agentd deploy`.

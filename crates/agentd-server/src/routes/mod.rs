@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     let spec = crate::openapi::document(spec, state.metrics_auth);
     let routes = routes
         .merge(crate::openapi::docs(spec))
+        .merge(mcp(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -121,6 +122,23 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         ))
         .route_layer(middleware::from_fn(crate::openai::error::middleware));
     open.merge(authenticated).merge(openai)
+}
+
+/// `/mcp`: agents as MCP tools over streamable HTTP (GET, POST and
+/// DELETE, as the transport defines them), with the authentication and
+/// rate limits of the API. Not in the OpenAPI document: its messages are
+/// JSON-RPC, described by the MCP specification.
+fn mcp(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route_service("/mcp", crate::mcp::http_service(state))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limit::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware,
+        ))
 }
 
 /// Wraps routes in the stack every response goes through: request ids,

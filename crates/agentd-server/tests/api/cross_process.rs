@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Both processes poll the queue every 30 s: a run reaching a worker
 /// sooner was woken by the feed. Model calls take 300 ms (`slow`), 500 ms
 /// (`slower`, three calls) or 3 s (`blocker`).
-fn config(node: &str) -> String {
+pub(crate) fn config(node: &str) -> String {
     format!(
         r#"
 [queue]
@@ -69,7 +69,7 @@ tools = ["echo"]
 }
 
 /// Processes A and B on one fresh schema, both listening to the feed.
-async fn two_processes(pg: &str) -> (TestApp, TestApp) {
+pub(crate) async fn two_processes(pg: &str) -> (TestApp, TestApp) {
     let a = spawn_app_on_postgres(&config("node-a"), pg).await;
     let b = a.sibling(&config("node-b")).await;
     for app in [&a, &b] {

@@ -19,6 +19,7 @@ mod helpers;
 mod jwt;
 mod keys;
 mod lifecycle;
+mod mcp;
 mod metric_families;
 mod metrics;
 mod openai;

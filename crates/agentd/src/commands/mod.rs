@@ -10,6 +10,7 @@ mod dlq;
 mod failure;
 mod healthcheck;
 mod keys;
+mod mcp;
 mod print;
 mod rollout;
 mod run;
@@ -53,6 +54,7 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
     match &cli.command {
         Command::Serve { no_workers } => serve::serve(&config, &source, !no_workers, true).await,
         Command::Worker => serve::serve(&config, &source, true, false).await,
+        Command::Mcp(args) => mcp::mcp(&config, args).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.ping().await?;

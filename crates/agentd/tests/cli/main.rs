@@ -13,6 +13,7 @@ mod deploy;
 mod fork;
 mod jwt;
 mod keys;
+mod mcp;
 mod registry;
 mod reload;
 mod responses;
