@@ -53,7 +53,10 @@ pub async fn spawn_app_from_file(toml: &str) -> (TestApp, std::path::PathBuf) {
     std::fs::write(&path, format!("[store]\nurl = \"{url}\"\n{toml}")).unwrap();
     let config = Config::from_toml_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let source = agentd_config::ConfigSource::File(path.clone());
-    (start_with(config, dir, None, Some(source)).await, path)
+    (
+        start_with(config, dir, None, Some(source), true).await,
+        path,
+    )
 }
 
 /// Starts agentd from `toml` on a fresh schema of the PostgreSQL server at
@@ -71,7 +74,7 @@ async fn start(
     dir: tempfile::TempDir,
     schema: Option<(String, String)>,
 ) -> TestApp {
-    start_with(config, dir, schema, None).await
+    start_with(config, dir, schema, None, true).await
 }
 
 async fn start_with(
@@ -79,6 +82,7 @@ async fn start_with(
     dir: tempfile::TempDir,
     schema: Option<(String, String)>,
     source: Option<agentd_config::ConfigSource>,
+    workers: bool,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build(&config, Some(listener))
@@ -89,6 +93,7 @@ async fn start_with(
         Some(source) => app.with_config_source(source),
         None => app,
     };
+    let app = if workers { app } else { app.without_workers() };
     let addr = app.local_addr().unwrap();
     let engine = app.engine().clone();
     let store_url = config.store.url.clone();
@@ -148,6 +153,14 @@ impl TestApp {
         let mut config = Config::from_toml_str(toml).unwrap();
         config.store.url = self.store_url.clone();
         start(config, tempfile::tempdir().unwrap(), None).await
+    }
+
+    /// Like [`TestApp::sibling`], but serving the API only: its runs are
+    /// executed by the other processes.
+    pub async fn api_only_sibling(&self, toml: &str) -> TestApp {
+        let mut config = Config::from_toml_str(toml).unwrap();
+        config.store.url = self.store_url.clone();
+        start_with(config, tempfile::tempdir().unwrap(), None, None, false).await
     }
 
     /// Stops the app and drops its PostgreSQL schema, if any.

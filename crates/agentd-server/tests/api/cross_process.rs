@@ -69,7 +69,7 @@ tools = ["echo"]
 }
 
 /// Processes A and B on one fresh schema, both listening to the feed.
-pub(crate) async fn two_processes(pg: &str) -> (TestApp, TestApp) {
+async fn two_processes(pg: &str) -> (TestApp, TestApp) {
     let a = spawn_app_on_postgres(&config("node-a"), pg).await;
     let b = a.sibling(&config("node-b")).await;
     for app in [&a, &b] {
