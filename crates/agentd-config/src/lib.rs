@@ -8,6 +8,7 @@ pub mod check;
 pub mod deploy;
 mod dur;
 mod error;
+pub mod guardrails;
 mod keypath;
 mod load;
 pub mod reload;

@@ -57,6 +57,10 @@ pub struct Config {
     /// `[webhooks]`: completion webhooks' secret, guard and retries.
     #[serde(skip_serializing_if = "crate::webhooks::WebhooksConfig::is_default")]
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// `[guardrails]`: the guardrails of every agent that sets none of
+    /// its own.
+    #[serde(skip_serializing_if = "crate::guardrails::GuardrailsConfig::is_default")]
+    pub guardrails: crate::guardrails::GuardrailsConfig,
 }
 
 /// `[telemetry]`.
@@ -457,6 +461,34 @@ pub struct AgentConfig {
     /// `[webhooks] secret_env`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_finish: Option<String>,
+    /// The largest input a run of this agent takes, in bytes (its text, or
+    /// its JSON); a larger one is refused when the run is created, never
+    /// truncated.
+    #[serde(default = "default_max_input_bytes")]
+    pub max_input_bytes: usize,
+    /// This agent's guardrails, replacing `[guardrails]`' sections it sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<crate::guardrails::GuardrailsConfig>,
+    /// A JSON Schema the final answer must satisfy (parsed as JSON); the
+    /// run then carries it as `output_json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<serde_json::Value>,
+    /// Times the model is asked to repair an answer that fails
+    /// `output_schema`, with the validation errors.
+    #[serde(default = "default_output_repair_attempts")]
+    pub output_repair_attempts: u32,
+    /// The answer used when the repairs fail too (it must satisfy the
+    /// schema); unset, the run fails with `output_invalid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_fallback: Option<serde_json::Value>,
+}
+
+fn default_max_input_bytes() -> usize {
+    256 * 1024
+}
+
+fn default_output_repair_attempts() -> u32 {
+    2
 }
 
 /// `[[agents.tests]]`: one contract test case of an agent.
@@ -551,6 +583,11 @@ impl Default for AgentConfig {
             circuit_breaker: None,
             tests: Vec::new(),
             on_finish: None,
+            max_input_bytes: default_max_input_bytes(),
+            guardrails: None,
+            output_schema: None,
+            output_repair_attempts: default_output_repair_attempts(),
+            output_fallback: None,
         }
     }
 }

@@ -22,6 +22,11 @@ pub enum ErrorCode {
     Cancelled,
     Internal,
     Unavailable,
+    /// A guardrail refused the run's input or a tool's result.
+    GuardrailBlocked,
+    /// The agent's answer did not satisfy its `output_schema`, repairs
+    /// included.
+    OutputInvalid,
 }
 
 impl ErrorCode {
@@ -43,6 +48,8 @@ impl ErrorCode {
             Self::Cancelled => "cancelled",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::GuardrailBlocked => "guardrail_blocked",
+            Self::OutputInvalid => "output_invalid",
         }
     }
 }

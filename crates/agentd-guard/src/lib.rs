@@ -7,7 +7,10 @@
 //!   other check.
 //! - [`injection`]: prompt-injection heuristics.
 //! - [`pii`]: personal data and secrets, and reversible redaction.
+//! - [`schema`]: JSON Schema checks, for tool arguments and output
+//!   contracts.
 
 pub mod hygiene;
 pub mod injection;
 pub mod pii;
+pub mod schema;

@@ -8,21 +8,17 @@ use serde_json::Value;
 
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
 
-/// Violations reported per call; the rest are counted.
-const MAX_REPORTED: usize = 8;
-
 /// A compiled input schema. One that failed to compile rejects every call
 /// (fail closed) rather than letting unchecked arguments through.
 pub(crate) struct ArgsValidator {
-    compiled: Result<jsonschema::Validator, String>,
+    compiled: Result<agentd_guard::schema::Schema, String>,
 }
 
 impl ArgsValidator {
-    /// Compiles `schema`. Remote `$ref`s are never fetched (the crate is
-    /// built without `resolve-http`/`resolve-file`).
+    /// Compiles `schema`. Remote `$ref`s are never fetched.
     pub(crate) fn compile(schema: &Value) -> ArgsValidator {
         ArgsValidator {
-            compiled: jsonschema::validator_for(schema).map_err(|e| e.to_string()),
+            compiled: agentd_guard::schema::Schema::compile(schema),
         }
     }
 
@@ -33,8 +29,8 @@ impl ArgsValidator {
 
     /// Checks `args`; the error lists each violation with its location.
     pub(crate) fn check(&self, tool: &str, args: &Value) -> Result<(), ToolError> {
-        let validator = match &self.compiled {
-            Ok(v) => v,
+        let schema = match &self.compiled {
+            Ok(s) => s,
             Err(e) => {
                 return Err(ToolError::invalid(
                     tool,
@@ -42,21 +38,9 @@ impl ArgsValidator {
                 ));
             }
         };
-        let mut problems = Vec::new();
-        let mut total = 0usize;
-        for error in validator.iter_errors(args) {
-            total += 1;
-            if problems.len() < MAX_REPORTED {
-                let path = error.instance_path().to_string();
-                let at = if path.is_empty() { "(root)" } else { &path };
-                problems.push(format!("at {at}: {error}"));
-            }
-        }
-        if total == 0 {
+        let problems = schema.violations(args);
+        if problems.is_empty() {
             return Ok(());
-        }
-        if total > problems.len() {
-            problems.push(format!("and {} more", total - problems.len()));
         }
         Err(ToolError::invalid(
             tool,

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+mod guardrails;
 mod rollout;
 mod schedules;
 mod tools;
@@ -52,6 +53,7 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     rollout::check(config)?;
     schedules::check(config)?;
     webhooks::check(config)?;
+    guardrails::check(config)?;
     tools::check(config)
 }
 

@@ -1,0 +1,182 @@
+//! `[guardrails]` (the default of every agent) and `agents[].guardrails`
+//! (an agent's own, replacing the default's sections it sets): prompt-
+//! injection defence, enforced by the engine at step boundaries. Input hygiene needs no config: it is always on, bounded by
+//! `agents[].max_input_bytes`.
+
+use agentd_guard::injection::Detector;
+use serde::{Deserialize, Serialize};
+
+/// `[guardrails]` or `agents[].guardrails`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardrailsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection: Option<InjectionConfig>,
+}
+
+impl GuardrailsConfig {
+    pub(crate) fn is_default(&self) -> bool {
+        *self == GuardrailsConfig::default()
+    }
+
+    /// An agent's guardrails: its own sections, else the default's.
+    pub fn for_agent(&self, own: Option<&GuardrailsConfig>) -> GuardrailsConfig {
+        let own = own.cloned().unwrap_or_default();
+        GuardrailsConfig {
+            injection: own.injection.or_else(|| self.injection.clone()),
+        }
+    }
+}
+
+/// Where the injection guard looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardSource {
+    /// The run's input (and the context seeded with it).
+    Input,
+    /// What each tool call returns: a fetched page, a file, an MCP result.
+    ToolResult,
+}
+
+/// What a tripped injection guard does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectionAction {
+    /// Fail the run with `guardrail_blocked`.
+    #[default]
+    Block,
+    /// Keep the text; record an audit event and a metric.
+    Flag,
+    /// Hand the text to the model as inert, quoted data, with a notice.
+    Quote,
+}
+
+/// `guardrails.injection`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InjectionConfig {
+    /// What to scan (default: both).
+    pub on: Vec<GuardSource>,
+    pub action: InjectionAction,
+    /// Built-in heuristics to run (default: all of them; `[]` runs none,
+    /// leaving only a classifier).
+    pub detectors: Vec<Detector>,
+    /// A provider asked to classify the text as well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector: Option<ClassifierConfig>,
+}
+
+impl Default for InjectionConfig {
+    fn default() -> Self {
+        InjectionConfig {
+            on: vec![GuardSource::Input, GuardSource::ToolResult],
+            action: InjectionAction::default(),
+            detectors: Detector::ALL.to_vec(),
+            detector: None,
+        }
+    }
+}
+
+/// `guardrails.injection.detector`: a model that scores text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// A `[providers.NAME]`. It is asked for `{"score": 0..1}`.
+    pub provider: String,
+    /// Scores at or above this trip the guard.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+}
+
+fn default_threshold() -> f64 {
+    0.8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    const AGENT: &str = "[providers.m]\nkind = \"mock\"\nscript = [{ reply = \"hi\" }]\n\n[[agents]]\nname = \"a\"\nproviders = [\"m\"]\n";
+
+    fn error_of(toml: &str) -> (Option<String>, String) {
+        let e = Config::from_toml_str(toml).unwrap_err();
+        (e.key().map(str::to_owned), e.to_string())
+    }
+
+    #[test]
+    fn an_agent_inherits_the_default_sections_it_does_not_set() {
+        let c = Config::from_toml_str(&format!(
+            "{AGENT}guardrails = {{ injection = {{ action = \"quote\", on = [\"tool_result\"] }} }}\n\
+             [guardrails]\ninjection = {{ detectors = [\"override\"] }}\n"
+        ))
+        .unwrap();
+        let own = c.guardrails.for_agent(c.agents[0].guardrails.as_ref());
+        let injection = own.injection.unwrap();
+        assert_eq!(injection.action, InjectionAction::Quote);
+        assert_eq!(injection.on, [GuardSource::ToolResult]);
+        assert_eq!(injection.detectors, Detector::ALL.to_vec());
+        let inherited = c.guardrails.for_agent(None).injection.unwrap();
+        assert_eq!(inherited.detectors, [Detector::Override]);
+        assert_eq!(inherited.action, InjectionAction::Block);
+        assert_eq!(c.agents[0].max_input_bytes, 256 * 1024);
+        assert_eq!(c.agents[0].output_repair_attempts, 2);
+    }
+
+    #[test]
+    fn mistakes_name_their_key() {
+        for (extra, key, needle) in [
+            (
+                "[guardrails]\ninjection = { detectors = [\"nope\"] }\n",
+                None,
+                "expected one of: override, reveal",
+            ),
+            (
+                "[guardrails]\ninjection = { detectors = [] }\n",
+                Some("guardrails.injection.detectors"),
+                "no detector would run",
+            ),
+            (
+                "[guardrails]\ninjection = { detector = { provider = \"ghost\" } }\n",
+                Some("guardrails.injection.detector.provider"),
+                "unknown provider",
+            ),
+            (
+                "[guardrails]\ninjection = { detector = { provider = \"m\", threshold = 1.5 } }\n",
+                Some("guardrails.injection.detector.threshold"),
+                "(0, 1]",
+            ),
+            (
+                "max_input_bytes = 0\n",
+                Some("agents[0].max_input_bytes"),
+                "at least 1",
+            ),
+            (
+                "output_schema = { type = \"nonsense\" }\n",
+                Some("agents[0].output_schema"),
+                "not a valid JSON Schema",
+            ),
+            (
+                "output_fallback = { a = 1 }\n",
+                Some("agents[0].output_fallback"),
+                "needs `output_schema`",
+            ),
+            (
+                "output_schema = { type = \"object\", required = [\"answer\"] }\noutput_fallback = { a = 1 }\n",
+                Some("agents[0].output_fallback"),
+                "does not satisfy",
+            ),
+            (
+                "output_repair_attempts = 11\n",
+                Some("agents[0].output_repair_attempts"),
+                "at most 10",
+            ),
+        ] {
+            let (k, message) = error_of(&format!("{AGENT}{extra}"));
+            if let Some(key) = key {
+                assert_eq!(k.as_deref(), Some(key), "{extra}: {message}");
+            }
+            assert!(message.contains(needle), "{extra}: {message}");
+        }
+    }
+}
