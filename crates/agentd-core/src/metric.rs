@@ -41,6 +41,10 @@ pub const DEAD_LETTERS: &str = "agentd_dead_letters_total";
 /// Counter `{agent}`: canaries rolled back automatically
 /// (`[rollout."AGENT"].auto_rollback`).
 pub const ROLLBACKS: &str = "agentd_rollout_rollbacks_total";
+/// Counter `{agent, guard, source, action}`: texts a guardrail tripped on
+/// (`guard` `injection`; `source` `input` or `tool_result`; `action`
+/// `blocked`, `flagged` or `quoted`).
+pub const GUARDRAIL_VERDICTS: &str = "agentd_guardrail_verdicts_total";
 
 /// Histogram `{provider}`: one call to a model provider (each retry is a
 /// call), until its whole answer or its error.
@@ -133,6 +137,7 @@ pub const ALL: &[&str] = &[
     RUN_RETRIES,
     DEAD_LETTERS,
     ROLLBACKS,
+    GUARDRAIL_VERDICTS,
     PROVIDER_CALL_DURATION,
     PROVIDER_TIME_TO_FIRST_TOKEN,
     PROVIDER_ERRORS,

@@ -25,6 +25,8 @@ pub struct Agent {
     pub max_output_tokens: u32,
     /// Its metric handles (shared by clones).
     pub(crate) meters: Arc<crate::meter::AgentMeters>,
+    /// Its guardrails and output contract, compiled.
+    pub(crate) guards: Arc<crate::guard::Guards>,
 }
 
 impl Agent {
@@ -59,6 +61,7 @@ impl Agent {
                 .unwrap_or(agentd_llm::pricing::DEFAULT_OUTPUT_ESTIMATE);
             max_output_tokens = max_output_tokens.max(out);
         }
+        let guards = crate::guard::Guards::build(index, a, config, breakers)?;
         let meters = crate::meter::AgentMeters::new(
             &a.name,
             &a.providers,
@@ -66,6 +69,7 @@ impl Agent {
         );
         Ok(Self {
             meters: Arc::new(meters),
+            guards: Arc::new(guards),
             config: a.clone(),
             chain,
             tools,

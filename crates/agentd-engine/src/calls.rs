@@ -136,12 +136,21 @@ impl Engine {
                 key: key.clone(),
                 fingerprint: req.fingerprint(agent),
             });
+        // Cleaned of control and invisible characters before anything
+        // reads it; too large is refused, never truncated.
+        let max_input_bytes = versions
+            .get(&agent_version)
+            .map_or(usize::MAX, |a| a.guards.max_input_bytes);
+        let (input, removed) = crate::guard::clean_input(agent, max_input_bytes, req.input)?;
+        if removed > 0 {
+            tracing::debug!(%agent, removed, "control and invisible characters removed from a run's input");
+        }
         Ok(NewRun {
             id,
             agent: agent.to_string(),
             agent_version,
             principal: who.principal.clone(),
-            input: req.input,
+            input,
             conversation_id: req.conversation_id,
             metadata: req.metadata,
             roles: who.roles.clone(),

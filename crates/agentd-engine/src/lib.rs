@@ -19,6 +19,7 @@ mod ctx;
 mod deliveries;
 mod events;
 mod fork;
+mod guard;
 pub mod keys;
 mod meter;
 pub mod reads;

@@ -335,3 +335,16 @@ mod tests {
         assert!(!g.due());
     }
 }
+
+/// A guardrail of `agent` tripped on text from `source` and `action` was
+/// taken (rare, so labelled here).
+pub(crate) fn guardrail_verdict(agent: &str, source: &'static str, action: &'static str) {
+    metrics::counter!(
+        metric::GUARDRAIL_VERDICTS,
+        metric::AGENT => agent.to_owned(),
+        "guard" => "injection",
+        "source" => source,
+        "action" => action
+    )
+    .increment(1);
+}

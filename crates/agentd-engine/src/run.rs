@@ -141,7 +141,10 @@ impl Engine {
             abort: self.abort_token(),
         };
         match state::rebuild(journal, now_millis()) {
-            Ok(mut st) => run_loop(&ctx, &mut st, shutdown).await,
+            Ok(mut st) => match crate::guard::enforce_on_input(&ctx, &mut st).await? {
+                Some(blocked) => ctx.finish(Vec::new(), blocked).await,
+                None => run_loop(&ctx, &mut st, shutdown).await,
+            },
             Err(error) => ctx.finish(Vec::new(), Outcome::Failed { error }).await,
         }
     }

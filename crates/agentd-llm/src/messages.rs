@@ -17,6 +17,18 @@ impl Messages {
     pub fn push(&mut self, message: Message) {
         Arc::make_mut(&mut self.0).push(message);
     }
+
+    /// Replaces message `index` (a guardrail quoting a run's input before
+    /// any call sees it); `false` if there is no such message.
+    pub fn replace(&mut self, index: usize, message: Message) -> bool {
+        match Arc::make_mut(&mut self.0).get_mut(index) {
+            Some(m) => {
+                *m = message;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Deref for Messages {

@@ -131,6 +131,10 @@ fn describe() {
         "Attempts that failed retryably and requeued their run."
     );
     describe_counter!(metric::DEAD_LETTERS, "Runs moved to the dead-letter list.");
+    describe_counter!(
+        metric::GUARDRAIL_VERDICTS,
+        "Texts a guardrail tripped on, by guard, source and action taken."
+    );
     describe_histogram!(
         metric::PROVIDER_CALL_DURATION,
         Unit::Seconds,

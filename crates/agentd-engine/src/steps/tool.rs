@@ -74,6 +74,23 @@ pub(crate) async fn run(
         }
     };
     step.duration_ms = t0.elapsed().as_millis() as u64;
+    // What a tool returns may carry instructions meant for the model.
+    let outcome = match outcome {
+        Ok(ToolOutput::Value(v)) => {
+            match crate::guard::enforce_on_tool_result(ctx, index, v).await? {
+                Ok(v) => Ok(ToolOutput::Value(v)),
+                Err((output, error)) => {
+                    step.output = output;
+                    return Ok(Happened::Failed {
+                        step,
+                        error,
+                        retryable: false,
+                    });
+                }
+            }
+        }
+        other => other,
+    };
     Ok(settle(st, step, outcome))
 }
 
