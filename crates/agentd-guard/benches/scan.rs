@@ -63,6 +63,7 @@ fn injection_scan(bencher: Bencher, kib: usize) {
 
 #[divan::bench(args = [1, 16, 64])]
 fn pii_redact(bencher: Bencher, kib: usize) {
+    agentd_guard::pii::warm_up();
     let text = text(kib);
     bencher.bench(|| Vault::default().redact(black_box(&text), &PiiKind::ALL));
 }

@@ -83,6 +83,17 @@ impl Scanner {
         };
         detectors.sort();
         detectors.dedup();
+        for d in &detectors {
+            match d {
+                Detector::Override | Detector::Reveal | Detector::RolePlay => phrases::warm(),
+                Detector::Encoded => {
+                    phrases::warm();
+                    encoded::warm();
+                }
+                Detector::Exfiltration => exfil::warm(),
+                Detector::Hidden => {}
+            }
+        }
         Self { detectors }
     }
 

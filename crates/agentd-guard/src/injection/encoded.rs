@@ -28,6 +28,11 @@ const LENIENT: GeneralPurposeConfig =
 const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
+/// Compiles the blob pattern now rather than on the first scan.
+pub(super) fn warm() {
+    LazyLock::force(&BLOB);
+}
+
 /// The first blob in `text` whose decoded text `trips` flags.
 pub(super) fn encoded(text: &str, trips: impl Fn(&str) -> bool) -> Option<&str> {
     let re = BLOB.as_ref()?;

@@ -42,6 +42,11 @@ const RENDER_KEYS: &[&str] = &[
 ];
 const RENDER_VALUE_MAX: usize = 16;
 
+/// Compiles the image pattern now rather than on the first scan.
+pub(super) fn warm() {
+    LazyLock::force(&IMAGE_URL);
+}
+
 /// The first image URL in `text` that carries data.
 pub(super) fn exfiltrating(text: &str) -> Option<&str> {
     if !text.contains("![") && !contains_ignore_case(text, "<img") {

@@ -128,6 +128,13 @@ static ROLE_PLAY: LazyLock<Result<Regex, regex::Error>> = LazyLock::new(|| {
     ])
 });
 
+/// Compiles the patterns now rather than on the first scan.
+pub(super) fn warm() {
+    for re in [&OVERRIDE, &REVEAL, &ROLE_PLAY] {
+        LazyLock::force(re);
+    }
+}
+
 /// The first override phrase in `text`.
 pub(super) fn overriding(text: &str) -> Option<&str> {
     first(&OVERRIDE, text)

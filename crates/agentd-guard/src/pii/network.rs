@@ -61,6 +61,13 @@ fn octet(s: &str) -> bool {
     (s == "0" || !s.starts_with('0')) && s.parse::<u8>().is_ok()
 }
 
+/// Compiles this module's patterns now rather than on first use.
+pub(super) fn warm() {
+    LazyLock::force(&EMAIL);
+    LazyLock::force(&IPV4);
+    LazyLock::force(&IPV6);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

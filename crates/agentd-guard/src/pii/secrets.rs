@@ -44,6 +44,11 @@ pub(super) fn secrets(text: &str) -> Vec<(usize, usize)> {
     })
 }
 
+/// Compiles this module's patterns now rather than on first use.
+pub(super) fn warm() {
+    LazyLock::force(&SECRET);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
