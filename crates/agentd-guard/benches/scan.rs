@@ -36,14 +36,24 @@ instructions in a page. Checksums: sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f
 <pre>let logo = \"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\";</pre>\n\
 <p>Contact support@example.com or call 020 7946 0958. 明日のメンテナンスは午前二時からです。</p></body></html>\n";
 
+/// A worst case for the number detectors: a table where nearly every
+/// cell is a phone-number candidate.
+const TABLE: &str = "\
+| 2026-11-03 | order 48213 | 555 0132 | 030 1234 5678 | +1 415 555 2671 | 4111 1111 1111 1112 | 10.0.0.1 |\n\
+| 2026-11-04 | order 48214 | 555 0199 | 089 8765 4321 | +44 20 7946 0958 | 1234 5678 9012 3456 | v1.2.3.4 |\n";
+
 /// `kib` KiB of the support conversation and the page, alternating, cut
 /// on a character boundary.
 fn text(kib: usize) -> String {
+    repeat(&[SUPPORT, PAGE], kib)
+}
+
+/// `parts` repeated to `kib` KiB, cut on a character boundary.
+fn repeat(parts: &[&str], kib: usize) -> String {
     let size = kib * 1024;
-    let mut s = String::with_capacity(size + PAGE.len());
+    let mut s = String::with_capacity(size + parts.iter().map(|p| p.len()).sum::<usize>());
     while s.len() < size {
-        s.push_str(SUPPORT);
-        s.push_str(PAGE);
+        parts.iter().for_each(|p| s.push_str(p));
     }
     let mut end = size;
     while !s.is_char_boundary(end) {
@@ -65,5 +75,12 @@ fn injection_scan(bencher: Bencher, kib: usize) {
 fn pii_redact(bencher: Bencher, kib: usize) {
     agentd_guard::pii::warm_up();
     let text = text(kib);
+    bencher.bench(|| Vault::default().redact(black_box(&text), &PiiKind::ALL));
+}
+
+#[divan::bench(args = [16])]
+fn pii_redact_number_table(bencher: Bencher, kib: usize) {
+    agentd_guard::pii::warm_up();
+    let text = repeat(&[TABLE], kib);
     bencher.bench(|| Vault::default().redact(black_box(&text), &PiiKind::ALL));
 }

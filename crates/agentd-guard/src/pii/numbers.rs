@@ -270,21 +270,30 @@ pub(super) fn phones(text: &str) -> Vec<(usize, usize)> {
 }
 
 fn valid_phone(candidate: &str) -> bool {
-    let digits = candidate.bytes().filter(u8::is_ascii_digit).count();
-    if !(7..=15).contains(&digits) || !plausible_punctuation(candidate) {
+    let digits: Vec<u8> = candidate.bytes().filter(u8::is_ascii_digit).collect();
+    if !(7..=15).contains(&digits.len()) || !plausible_punctuation(candidate) {
         return false;
     }
+    // Parsing is the expensive step (tens of microseconds), so each
+    // region is tried only when the digits have its national shape.
     let parse = |region: Option<Id>| {
         phonenumber::parse(region, candidate).is_ok_and(|n| phonenumber::is_valid(&n))
     };
     if candidate.starts_with('+') {
         return parse(None);
     }
-    // National formats: a trunk 0 is UK or German; otherwise the US.
-    if candidate.trim_start_matches('(').starts_with('0') {
-        parse(Some(Id::GB)) || parse(Some(Id::DE))
-    } else {
-        parse(Some(Id::US))
+    match digits.as_slice() {
+        // A trunk 0: UK numbers have 10 or 11 digits with it, German
+        // ones 6 to 15.
+        [b'0', ..] => {
+            ((10..=11).contains(&digits.len()) && parse(Some(Id::GB))) || parse(Some(Id::DE))
+        }
+        // NANP: area code and exchange start with 2–9, optionally after
+        // the country code 1.
+        [b'1', rest @ ..] | rest if rest.len() == 10 => {
+            rest[0] >= b'2' && rest[3] >= b'2' && parse(Some(Id::US))
+        }
+        _ => false,
     }
 }
 
@@ -397,7 +406,10 @@ mod tests {
                 "+49 30 901820"
             ]
         );
+        assert_eq!(found(phones, "dial 1 415 555 2671 now"), ["1 415 555 2671"]);
         for bad in [
+            "(115) 555-0132",
+            "415 155 2671",
             "2026-11-03",
             "203.0.113.42",
             "version 1.2.3.4567",
