@@ -336,6 +336,12 @@ pub enum ScriptEntry {
         /// Which failure.
         error: ScriptError,
     },
+    /// `{ obey = true }`: a naive model that does what the last tool result
+    /// says: a line `CALL <tool> <json args>` in it becomes that tool call
+    /// (else it replies `nothing to do`). It disregards such a line inside
+    /// text the injection guard quoted as untrusted data, as a model that
+    /// heeds the guard's notice would.
+    Obey { obey: bool },
 }
 
 /// The accepted shape of a script entry, checked field by field so errors
@@ -347,6 +353,7 @@ struct RawScriptEntry {
     tool: Option<String>,
     args: Option<serde_json::Value>,
     error: Option<ScriptError>,
+    obey: Option<bool>,
 }
 
 impl TryFrom<RawScriptEntry> for ScriptEntry {
@@ -359,12 +366,14 @@ impl TryFrom<RawScriptEntry> for ScriptEntry {
                 tool: None,
                 args: None,
                 error: None,
+                obey: None,
             } => Ok(ScriptEntry::Reply { reply }),
             RawScriptEntry {
                 reply: None,
                 tool: Some(tool),
                 args,
                 error: None,
+                obey: None,
             } => {
                 let args = args.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
                 if !args.is_object() {
@@ -377,10 +386,18 @@ impl TryFrom<RawScriptEntry> for ScriptEntry {
                 tool: None,
                 args: None,
                 error: Some(error),
+                obey: None,
             } => Ok(ScriptEntry::Error { error }),
+            RawScriptEntry {
+                reply: None,
+                tool: None,
+                args: None,
+                error: None,
+                obey: Some(obey),
+            } => Ok(ScriptEntry::Obey { obey }),
             _ => Err(
                 "a script entry must have exactly one of `reply`, `tool` (with optional \
-                 `args`) or `error`"
+                 `args`), `error` or `obey`"
                     .to_owned(),
             ),
         }

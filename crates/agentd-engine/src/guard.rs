@@ -292,9 +292,7 @@ pub(crate) fn quote(source: GuardSource, verdict: &Verdict, text: &str) -> Strin
     )
 }
 
-/// The markers around quoted untrusted data.
-pub const QUOTE_BEGIN: &str = "<<<BEGIN UNTRUSTED DATA";
-pub const QUOTE_END: &str = "END UNTRUSTED DATA>>>";
+use agentd_core::{UNTRUSTED_BEGIN as QUOTE_BEGIN, UNTRUSTED_END as QUOTE_END};
 
 /// `guardrails` text of a tool's output: its string, or its JSON.
 pub(crate) fn text_of(v: &Value) -> String {

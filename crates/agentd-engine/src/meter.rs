@@ -186,6 +186,19 @@ pub(crate) fn budget_checked(tenant: &str, granted: bool) {
     metrics::counter!(name, metric::TENANT => tenant.to_owned()).increment(1);
 }
 
+/// A guardrail of `agent` tripped on text from `source` and `action` was
+/// taken (rare, so labelled here).
+pub(crate) fn guardrail_verdict(agent: &str, source: &'static str, action: &'static str) {
+    metrics::counter!(
+        metric::GUARDRAIL_VERDICTS,
+        metric::AGENT => agent.to_owned(),
+        "guard" => "injection",
+        "source" => source,
+        "action" => action
+    )
+    .increment(1);
+}
+
 /// A heartbeat failed: the worker drops its run.
 pub(crate) fn heartbeat_lost() {
     metrics::counter!(metric::HEARTBEATS_LOST).increment(1);
@@ -334,17 +347,4 @@ mod tests {
         assert!(g.due());
         assert!(!g.due());
     }
-}
-
-/// A guardrail of `agent` tripped on text from `source` and `action` was
-/// taken (rare, so labelled here).
-pub(crate) fn guardrail_verdict(agent: &str, source: &'static str, action: &'static str) {
-    metrics::counter!(
-        metric::GUARDRAIL_VERDICTS,
-        metric::AGENT => agent.to_owned(),
-        "guard" => "injection",
-        "source" => source,
-        "action" => action
-    )
-    .increment(1);
 }

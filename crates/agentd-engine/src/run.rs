@@ -140,7 +140,7 @@ impl Engine {
             events: &inner.events,
             abort: self.abort_token(),
         };
-        match state::rebuild(journal, now_millis()) {
+        match state::rebuild(journal, now_millis(), Some(agent.guards.clone())) {
             Ok(mut st) => match crate::guard::enforce_on_input(&ctx, &mut st).await? {
                 Some(blocked) => ctx.finish(Vec::new(), blocked).await,
                 None => run_loop(&ctx, &mut st, shutdown).await,

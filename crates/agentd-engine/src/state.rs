@@ -40,6 +40,13 @@ pub(crate) struct RunState {
     pub(crate) started_at: i64,
     /// Milliseconds the run sat paused for answers: not execution time.
     pub(crate) waited_ms: i64,
+    /// The agent's output contract, if it has one: each final answer is
+    /// checked against it, live and on replay alike.
+    pub(crate) contract: Option<Arc<crate::guard::Guards>>,
+    /// Answers that failed the contract so far (each got a repair request).
+    pub(crate) invalid_answers: u32,
+    /// The last answer, parsed and valid; or why the last one is not.
+    pub(crate) answer: Option<Result<serde_json::Value, Vec<String>>>,
 }
 
 /// What the run does next.
@@ -136,7 +143,11 @@ pub(crate) fn write(step: Step) -> StepWrite {
 /// Rebuilds a run's state from its journal: the conversation, the tool
 /// calls still pending and the approvals given. `now` starts the run's
 /// clock if it has no step yet. An inconsistent journal is an error.
-pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> {
+pub(crate) fn rebuild(
+    journal: Journal,
+    now: i64,
+    contract: Option<Arc<crate::guard::Guards>>,
+) -> Result<RunState, RunError> {
     let Journal {
         run,
         steps,
@@ -165,6 +176,9 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
             .map(|s| s.duration_ms as i64)
             .sum(),
         run,
+        contract: contract.filter(|g| g.contract.is_some()),
+        invalid_answers: 0,
+        answer: None,
     };
     for step in &steps {
         st.replay(step)?;
@@ -348,26 +362,65 @@ impl RunState {
     /// The run's success: the last reply is its output, and a conversation
     /// keeps what this run added to it (as its memory).
     fn success(&self) -> Outcome {
-        let output = self
+        let mut output = self
             .messages
             .last()
             .map(|m| serde_json::Value::String(m.content.clone()))
             .unwrap_or_default();
+        let mut output_json = None;
+        if let Some(contract) = self.contract.as_ref().and_then(|g| g.contract.as_ref()) {
+            match &self.answer {
+                Some(Ok(json)) => output_json = Some(json.clone()),
+                // Repairs spent: the fallback, else the run fails.
+                Some(Err(problems)) => match &contract.fallback {
+                    Some(fallback) => {
+                        output = serde_json::Value::String(fallback.to_string());
+                        output_json = Some(fallback.clone());
+                    }
+                    None => {
+                        let error = RunError::new(
+                            ErrorCode::OutputInvalid,
+                            format!(
+                                "the answer does not satisfy output_schema after {} \
+                                 repair attempt(s): {}",
+                                contract.repairs,
+                                problems.join("; ")
+                            ),
+                        );
+                        return Outcome::Failed { error };
+                    }
+                },
+                None => {}
+            }
+        }
         let messages = match self.run.conversation_id {
             Some(_) => self.messages[self.run_start..].to_vec(),
             None => Vec::new(),
         };
-        Outcome::Succeeded { output, messages }
+        Outcome::Succeeded {
+            output,
+            output_json,
+            messages,
+        }
     }
 
     /// Records a model reply (not yet committed): its tool calls become
     /// pending, or, without any, it is the run's answer.
-    pub(crate) fn record_reply(&mut self, message: Message, w: StepWrite) {
+    pub(crate) fn record_reply(&mut self, message: Message, mut w: StepWrite) {
         self.run.cost_usd += w.cost_usd;
         self.run.usage = self.run.usage + w.usage;
         self.next_index += 1;
+        // An answer that fails the output contract is journaled with why.
+        if let Some(problems) = self.apply_reply(message) {
+            w.step.error = Some(RunError::new(
+                ErrorCode::OutputInvalid,
+                format!(
+                    "the answer does not satisfy output_schema: {}",
+                    problems.join("; ")
+                ),
+            ));
+        }
         self.unflushed.push(w);
-        self.apply_reply(message);
     }
 
     /// Records the result of the first pending tool call (not yet
@@ -378,10 +431,42 @@ impl RunState {
         self.next_index += 1;
     }
 
-    /// A model reply, live or replayed: its tool calls become pending.
-    fn apply_reply(&mut self, message: Message) {
+    /// A model reply, live or replayed: its tool calls become pending. A
+    /// final answer is checked against the output contract, if any: one
+    /// that fails it gets a repair request while repairs remain. Answers
+    /// the failure's problems.
+    fn apply_reply(&mut self, message: Message) -> Option<Vec<String>> {
         self.pending = message.tool_calls.iter().cloned().collect();
+        let final_answer = message.tool_calls.is_empty();
+        let checked = match self.contract.as_ref().and_then(|g| g.contract.as_ref()) {
+            Some(contract) if final_answer => {
+                Some((contract.check(&message.content), contract.repairs))
+            }
+            _ => None,
+        };
         self.messages.push(message);
+        let (checked, repairs) = checked?;
+        let problems = checked.as_ref().err().cloned();
+        if problems.is_some() {
+            self.invalid_answers += 1;
+            if self.invalid_answers <= repairs {
+                let list = problems
+                    .iter()
+                    .flatten()
+                    .map(|p| format!("- {p}"))
+                    .collect::<Vec<_>>();
+                self.messages.push(Message::text(
+                    Role::User,
+                    format!(
+                        "{}:\n{}\nReply again with only the corrected JSON, and no other text.",
+                        agentd_core::REPAIR_REQUEST_PREFIX,
+                        list.join("\n")
+                    ),
+                ));
+            }
+        }
+        self.answer = Some(checked);
+        problems
     }
 
     /// The result of the first pending tool call, live or replayed: the

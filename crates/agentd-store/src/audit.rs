@@ -24,6 +24,9 @@ pub const AUDIT_KINDS: &[&str] = &[
     "key_revoked",
     "rollout_promoted",
     "rollout_rolled_back",
+    "guardrail_blocked",
+    "guardrail_flagged",
+    "guardrail_quoted",
 ];
 
 /// The columns every audit query reads, in the order `row::audit` decodes.

@@ -88,6 +88,9 @@ pub enum Outcome {
     /// reply) are appended to the conversation, if the run has one.
     Succeeded {
         output: serde_json::Value,
+        /// The answer parsed as JSON and validated, for an agent with an
+        /// `output_schema`.
+        output_json: Option<serde_json::Value>,
         messages: Vec<Message>,
     },
     Failed {

@@ -41,6 +41,7 @@ pub(crate) const TABLES: &[Table] = &[
             ("fork_step", I32),
             ("agent_version", Text),
             ("callbacks", Text),
+            ("output_json", Text),
         ],
         identity: None,
     },

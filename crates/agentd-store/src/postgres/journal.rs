@@ -80,9 +80,19 @@ pub(super) async fn finish_run(
 ) -> Result<Run> {
     let codec = &store.codec;
     let field = |column| Field::of(&lease.run_id, column);
-    let output = match outcome {
-        Outcome::Succeeded { output, .. } => Some(codec.seal_json(field("runs.output"), output)?),
-        _ => None,
+    let (output, output_json) = match outcome {
+        Outcome::Succeeded {
+            output,
+            output_json,
+            ..
+        } => (
+            Some(codec.seal_json(field("runs.output"), output)?),
+            output_json
+                .as_ref()
+                .map(|j| codec.seal_json(field("runs.output_json"), j))
+                .transpose()?,
+        ),
+        _ => (None, None),
     };
     let messages = match outcome {
         Outcome::Succeeded { messages, .. } => messages
@@ -103,6 +113,7 @@ pub(super) async fn finish_run(
             settles,
             status: outcome.status().as_str(),
             output,
+            output_json,
             error: outcome
                 .error()
                 .map(|e| codec.seal_json(field("runs.error"), e))
