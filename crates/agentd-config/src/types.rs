@@ -241,6 +241,10 @@ pub struct ProviderConfig {
     /// Mock only: artificial latency per call, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Mock only: a file every request is appended to, one JSON line each
+    /// (`{"system", "messages"}`), to check what a model was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
     /// Model name sent to the provider and looked up in `[pricing]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -265,6 +269,7 @@ impl Default for ProviderConfig {
             kind: ProviderKind::Mock,
             script: Vec::new(),
             latency_ms: 0,
+            record: None,
             model: None,
             base_url: None,
             api_key_env: None,

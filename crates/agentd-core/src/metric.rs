@@ -42,8 +42,8 @@ pub const DEAD_LETTERS: &str = "agentd_dead_letters_total";
 /// (`[rollout."AGENT"].auto_rollback`).
 pub const ROLLBACKS: &str = "agentd_rollout_rollbacks_total";
 /// Counter `{agent, guard, source, action}`: texts a guardrail tripped on
-/// (`guard` `injection`; `source` `input` or `tool_result`; `action`
-/// `blocked`, `flagged` or `quoted`).
+/// (`guard` `injection` or `pii`; `source` `input` or `tool_result`;
+/// `action` `blocked`, `flagged` or `quoted`).
 pub const GUARDRAIL_VERDICTS: &str = "agentd_guardrail_verdicts_total";
 
 /// Histogram `{provider}`: one call to a model provider (each retry is a

@@ -188,11 +188,16 @@ pub(crate) fn budget_checked(tenant: &str, granted: bool) {
 
 /// A guardrail of `agent` tripped on text from `source` and `action` was
 /// taken (rare, so labelled here).
-pub(crate) fn guardrail_verdict(agent: &str, source: &'static str, action: &'static str) {
+pub(crate) fn guardrail_verdict(
+    agent: &str,
+    guard: &'static str,
+    source: &'static str,
+    action: &'static str,
+) {
     metrics::counter!(
         metric::GUARDRAIL_VERDICTS,
         metric::AGENT => agent.to_owned(),
-        "guard" => "injection",
+        "guard" => guard,
         "source" => source,
         "action" => action
     )

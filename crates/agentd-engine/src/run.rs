@@ -141,10 +141,16 @@ impl Engine {
             abort: self.abort_token(),
         };
         match state::rebuild(journal, now_millis(), Some(agent.guards.clone())) {
-            Ok(mut st) => match crate::guard::enforce_on_input(&ctx, &mut st).await? {
-                Some(blocked) => ctx.finish(Vec::new(), blocked).await,
-                None => run_loop(&ctx, &mut st, shutdown).await,
-            },
+            Ok(mut st) => {
+                let blocked = match crate::guard::enforce_pii_on_input(&ctx, &mut st).await? {
+                    Some(blocked) => Some(blocked),
+                    None => crate::guard::enforce_on_input(&ctx, &mut st).await?,
+                };
+                match blocked {
+                    Some(blocked) => ctx.finish(Vec::new(), blocked).await,
+                    None => run_loop(&ctx, &mut st, shutdown).await,
+                }
+            }
             Err(error) => ctx.finish(Vec::new(), Outcome::Failed { error }).await,
         }
     }

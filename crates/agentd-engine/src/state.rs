@@ -40,9 +40,12 @@ pub(crate) struct RunState {
     pub(crate) started_at: i64,
     /// Milliseconds the run sat paused for answers: not execution time.
     pub(crate) waited_ms: i64,
-    /// The agent's output contract, if it has one: each final answer is
-    /// checked against it, live and on replay alike.
-    pub(crate) contract: Option<Arc<crate::guard::Guards>>,
+    /// The agent's guardrails: its output contract checks each final
+    /// answer, live and on replay alike; its PII guard restores values.
+    pub(crate) guards: Option<Arc<crate::guard::Guards>>,
+    /// The run's PII placeholders and their values (loaded from the store
+    /// when the journal is redacted, else filled as values are met).
+    pub(crate) vault: agentd_guard::pii::Vault,
     /// Answers that failed the contract so far (each got a repair request).
     pub(crate) invalid_answers: u32,
     /// The last answer, parsed and valid; or why the last one is not.
@@ -146,7 +149,7 @@ pub(crate) fn write(step: Step) -> StepWrite {
 pub(crate) fn rebuild(
     journal: Journal,
     now: i64,
-    contract: Option<Arc<crate::guard::Guards>>,
+    guards: Option<Arc<crate::guard::Guards>>,
 ) -> Result<RunState, RunError> {
     let Journal {
         run,
@@ -176,7 +179,8 @@ pub(crate) fn rebuild(
             .map(|s| s.duration_ms as i64)
             .sum(),
         run,
-        contract: contract.filter(|g| g.contract.is_some()),
+        guards,
+        vault: agentd_guard::pii::Vault::default(),
         invalid_answers: 0,
         answer: None,
     };
@@ -368,7 +372,7 @@ impl RunState {
             .map(|m| serde_json::Value::String(m.content.clone()))
             .unwrap_or_default();
         let mut output_json = None;
-        if let Some(contract) = self.contract.as_ref().and_then(|g| g.contract.as_ref()) {
+        if let Some(contract) = self.guards.as_ref().and_then(|g| g.contract.as_ref()) {
             match &self.answer {
                 Some(Ok(json)) => output_json = Some(json.clone()),
                 // Repairs spent: the fallback, else the run fails.
@@ -392,6 +396,13 @@ impl RunState {
                 },
                 None => {}
             }
+        }
+        // The caller gets the real values back; memory keeps placeholders.
+        if let Some(pii) = self.guards.as_ref().and_then(|g| g.pii.as_ref())
+            && pii.restore
+        {
+            output = crate::guard::restore(&self.vault, output);
+            output_json = output_json.map(|j| crate::guard::restore(&self.vault, j));
         }
         let messages = match self.run.conversation_id {
             Some(_) => self.messages[self.run_start..].to_vec(),
@@ -438,7 +449,7 @@ impl RunState {
     fn apply_reply(&mut self, message: Message) -> Option<Vec<String>> {
         self.pending = message.tool_calls.iter().cloned().collect();
         let final_answer = message.tool_calls.is_empty();
-        let checked = match self.contract.as_ref().and_then(|g| g.contract.as_ref()) {
+        let checked = match self.guards.as_ref().and_then(|g| g.contract.as_ref()) {
             Some(contract) if final_answer => {
                 Some((contract.check(&message.content), contract.repairs))
             }

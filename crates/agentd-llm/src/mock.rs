@@ -13,17 +13,21 @@ pub struct MockProvider {
     model: String,
     script: Vec<ScriptEntry>,
     latency: Duration,
+    /// `record`: where each request is appended.
+    record: Option<std::path::PathBuf>,
 }
 
 impl MockProvider {
     /// Builds the mock from its `[providers.<name>]` table.
     pub fn from_config(name: &str, cfg: &ProviderConfig) -> Self {
-        Self::new(
+        let mut mock = Self::new(
             name,
             cfg.model.clone().unwrap_or_else(|| "mock".to_string()),
             cfg.script.clone(),
             Duration::from_millis(cfg.latency_ms),
-        )
+        );
+        mock.record = cfg.record.as_ref().map(std::path::PathBuf::from);
+        mock
     }
 
     /// A mock with an explicit script.
@@ -33,6 +37,7 @@ impl MockProvider {
             model,
             script,
             latency,
+            record: None,
         }
     }
 
@@ -143,6 +148,23 @@ impl Provider for MockProvider {
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
+        }
+        if let Some(path) = &self.record {
+            let line = serde_json::json!({"system": req.system, "messages": &*req.messages});
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| {
+                    use std::io::Write;
+                    writeln!(f, "{line}")
+                });
+            if let Err(e) = appended {
+                return Err(ProviderError::BadRequest {
+                    provider: self.name.clone(),
+                    message: format!("cannot record the request to {}: {e}", path.display()),
+                });
+            }
         }
         let n = call_index(&req.messages);
         let Some(entry) = self.script.get(n).or(self.script.last()) else {

@@ -131,6 +131,18 @@ pub trait Store: Send + Sync + 'static {
     /// The latest tick that started a run of each of the tenant's
     /// schedules, by schedule name.
     async fn schedule_ticks(&self, tenant: &TenantId) -> Result<Vec<ScheduleTick>>;
+    /// Stores run `run`'s PII vault (its placeholders and their values),
+    /// sealed with the store's keyring, replacing the one stored. May be
+    /// written before the run exists (its values must be kept before the
+    /// redacted input is); deleted with the run by retention.
+    async fn save_vault(
+        &self,
+        tenant: &TenantId,
+        run: RunId,
+        vault: &serde_json::Value,
+    ) -> Result<()>;
+    /// Run `run`'s PII vault, if one was saved in `tenant`.
+    async fn load_vault(&self, tenant: &TenantId, run: RunId) -> Result<Option<serde_json::Value>>;
     /// One run, or `None` if it does not exist for this tenant.
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>>;
     /// The tenant's runs, newest first.

@@ -335,6 +335,12 @@ fn check_providers(config: &Config) -> Result<(), Invalid> {
                 "a mock provider needs a non-empty `script`",
             )?;
         }
+        if provider.kind != ProviderKind::Mock && provider.record.is_some() {
+            invalid(
+                KeyPath::of(&["providers", name, "record"]),
+                "only a mock provider records its requests",
+            )?;
+        }
         check_provider(name, provider)?;
     }
     Ok(())

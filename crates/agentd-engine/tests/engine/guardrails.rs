@@ -354,3 +354,68 @@ async fn an_answer_that_fails_its_schema_is_repaired_or_falls_back_or_fails() {
     assert_eq!(fallback.output_json, Some(json!({"answer": "unknown"})));
     assert_eq!(t.steps(fallback.id).await.unwrap().len(), 1);
 }
+
+/// `block` and `flag` on personal data; `redact` under `model` alone
+/// keeps the journal as it was and still restores the answer.
+const PII: &str = r#"
+[providers.parrot]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "{{input}}" } }, { reply = "{{tool_result}}" }]
+
+[[agents]]
+name = "pii-block"
+providers = ["parrot"]
+tools = ["echo"]
+guardrails = { pii = { action = "block" } }
+
+[[agents]]
+name = "pii-flag"
+providers = ["parrot"]
+tools = ["echo"]
+guardrails = { pii = { action = "flag" } }
+
+[[agents]]
+name = "pii-model"
+providers = ["parrot"]
+tools = ["echo"]
+guardrails = { pii = { scope = ["model"] } }
+"#;
+
+#[tokio::test]
+async fn personal_data_is_blocked_flagged_or_hidden_from_the_model_only() {
+    // Arrange
+    let t = spawn_engine(PII).await.unwrap();
+    let input = "call me at +44 20 7946 0958";
+    let mut runs = Vec::new();
+    for agent in ["pii-block", "pii-flag", "pii-model"] {
+        let run = t.submit(agent, input).await.unwrap();
+        runs.push(t.drive(run.id).await.unwrap());
+    }
+    let [blocked, flagged, hidden] = runs.try_into().unwrap();
+
+    // Assert
+    assert_eq!(blocked.status, RunStatus::Failed);
+    let error = blocked.error.as_ref().unwrap();
+    assert_eq!(error.code, ErrorCode::GuardrailBlocked);
+    assert!(error.message.contains("phone"), "{}", error.message);
+    assert!(!error.message.contains("7946"), "{}", error.message);
+    let audit = t.audit(blocked.id).await.unwrap();
+    assert_eq!(verdict(&audit).detail["kinds"], json!(["phone"]));
+    assert_eq!(flagged.status, RunStatus::Succeeded);
+    assert_eq!(flagged.output, Some(json!(input)));
+    // Input and the tool result: each flagged once.
+    assert_eq!(
+        verdicts(&t.audit(flagged.id).await.unwrap()),
+        ["guardrail_flagged", "guardrail_flagged"]
+    );
+    // `model` only: the journal keeps the value, the tool got it back from
+    // the placeholder, and so does the caller.
+    assert_eq!(hidden.status, RunStatus::Succeeded, "{:?}", hidden.error);
+    assert_eq!(hidden.output, Some(json!(input)));
+    let steps = t.steps(hidden.id).await.unwrap();
+    assert_eq!(
+        steps[0].output["tool_calls"][0]["args"]["text"],
+        "call me at [PHONE_1]"
+    );
+    assert_eq!(steps[1].output, json!(input));
+}

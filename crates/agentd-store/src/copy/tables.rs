@@ -165,6 +165,17 @@ pub(crate) const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "pii_vaults",
+        key: 1,
+        columns: &[
+            ("run_id", Uuid),
+            ("tenant", Text),
+            ("vault", Text),
+            ("updated_at", I64),
+        ],
+        identity: None,
+    },
+    Table {
         name: "schedule_ticks",
         key: 2,
         columns: &[

@@ -472,6 +472,7 @@ pub(super) static PURGE_FINISHED = concat!(
      s AS (DELETE FROM steps WHERE run_id IN (SELECT id FROM r)), \
      a AS (DELETE FROM audit WHERE run_id IN (SELECT id FROM r)), \
      k AS (DELETE FROM idempotency_keys WHERE run_id IN (SELECT id FROM r)), \
+     v AS (DELETE FROM pii_vaults WHERE run_id IN (SELECT id FROM r)), \
      d AS (DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING id) \
      SELECT count(*) FROM d"
 );

@@ -31,6 +31,7 @@ mod rollout;
 mod runs;
 mod schedules;
 mod transitions;
+mod vaults;
 mod versions;
 
 /// Instantiates each `module::test` once per backend, as
@@ -123,4 +124,5 @@ conformance!(
     fleet::backups_are_recorded_newest_first,
     schedules::a_tick_starts_one_run,
     schedules::concurrent_claims_of_a_tick_create_one_run,
+    vaults::a_vault_is_sealed_replaced_and_tenant_scoped,
 );
