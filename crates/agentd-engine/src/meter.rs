@@ -204,6 +204,18 @@ pub(crate) fn guardrail_verdict(
     .increment(1);
 }
 
+/// A priced tool call of `agent` for `tenant` cost `cost_usd`.
+pub(crate) fn tool_call_cost(agent: &Agent, tenant: &str, cost_usd: f64) {
+    let h = agent.meters.handles();
+    if let Some(g) = h
+        .cost
+        .get(tenant)
+        .or_else(|| h.cost.get(metric::OTHER_TENANT))
+    {
+        g.increment(cost_usd);
+    }
+}
+
 /// A heartbeat failed: the worker drops its run.
 pub(crate) fn heartbeat_lost() {
     metrics::counter!(metric::HEARTBEATS_LOST).increment(1);

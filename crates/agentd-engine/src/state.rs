@@ -436,9 +436,14 @@ impl RunState {
 
     /// Records the result of the first pending tool call (not yet
     /// committed): the model reads it next.
-    pub(crate) fn record_tool_result(&mut self, step: Step) {
+    pub(crate) fn record_tool_result(&mut self, step: Step, cost_usd: f64) {
         self.apply_tool_result(&step.output);
-        self.unflushed.push(write(step));
+        self.run.cost_usd += cost_usd;
+        self.unflushed.push(StepWrite {
+            step,
+            usage: Usage::default(),
+            cost_usd,
+        });
         self.next_index += 1;
     }
 

@@ -271,7 +271,7 @@ async fn ask_human_pauses_the_run_on_a_waiting_step() {
     let outcome = ask_human.call(&ctx, &plan.call.args).await;
     assert!(matches!(outcome, Ok(ToolOutput::Pause { .. })));
     let step = new_step(1, StepKind::Tool, &plan.name, 1, T0 + 1);
-    match tool::settle(&mut st, step, outcome) {
+    match tool::settle(&mut st, step, outcome, 0.0) {
         Happened::Paused { step, pause } => {
             assert_eq!(step.kind, StepKind::Human);
             assert_eq!(step.status, StepStatus::Waiting);

@@ -94,7 +94,11 @@ pub(crate) async fn run(
         },
         other => other,
     };
-    Ok(settle(st, step, outcome))
+    let cost = ctx.agent.tool_costs.get(&name).copied().unwrap_or(0.0);
+    if cost > 0.0 && matches!(outcome, Ok(ToolOutput::Value(_))) {
+        crate::meter::tool_call_cost(ctx.agent, st.run.tenant.as_str(), cost);
+    }
+    Ok(settle(st, step, outcome, cost))
 }
 
 /// A tool's result through the guardrails: personal data redacted (or
@@ -136,7 +140,14 @@ pub(crate) fn settle(
     st: &mut RunState,
     mut step: Step,
     outcome: Result<ToolOutput, ToolError>,
+    cost_usd: f64,
 ) -> Happened {
+    // Only a call that returned a result is charged.
+    let charged = if matches!(outcome, Ok(ToolOutput::Value(_))) {
+        cost_usd
+    } else {
+        0.0
+    };
     let output = match outcome {
         Ok(ToolOutput::Value(v)) => v,
         Ok(ToolOutput::Pause { question }) => {
@@ -163,7 +174,7 @@ pub(crate) fn settle(
         }
     };
     step.output = output;
-    st.record_tool_result(step);
+    st.record_tool_result(step, charged);
     Happened::Recorded
 }
 
@@ -194,6 +205,6 @@ pub(crate) async fn refuse(
     step.call_id = Some(call.id);
     step.input = call.args;
     step.output = serde_json::json!({ "error": format!("not permitted: {reason}") });
-    st.record_tool_result(step);
+    st.record_tool_result(step, 0.0);
     Ok(Happened::Recorded)
 }

@@ -189,3 +189,57 @@ system_prompt = "{system}"
     drop_schema(&pg, &schema).await?;
     Ok(())
 }
+
+/// `[tools.NAME] cost_usd`: each call that returns a result is charged to
+/// the run (journaled on its step) and counts toward its budget.
+#[tokio::test]
+async fn a_priced_tool_counts_toward_the_run_cost_and_its_budget() -> anyhow::Result<()> {
+    // Arrange: free model calls; echo costs $0.25 a call.
+    let t = spawn_engine(
+        r#"
+[tools.echo]
+cost_usd = 0.25
+
+[providers.once]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "x" } }, { reply = "done" }]
+
+[providers.loop]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "again" } }]
+
+[[agents]]
+name = "once"
+providers = ["once"]
+tools = ["echo"]
+
+[[agents]]
+name = "looper"
+providers = ["loop"]
+tools = ["echo"]
+budget_usd = 0.6
+"#,
+    )
+    .await?;
+
+    // Act
+    let once = t.submit("once", "hi").await?;
+    let once = t.drive(once.id).await?;
+    let looper = t.submit("looper", "hi").await?;
+    let looper = t.drive(looper.id).await?;
+
+    // Assert
+    assert_eq!(once.status, RunStatus::Succeeded);
+    assert!((once.cost_usd - 0.25).abs() < 1e-9, "{}", once.cost_usd);
+    assert_eq!(looper.status, RunStatus::Failed);
+    assert_eq!(
+        looper.error.as_ref().map(|e| e.code),
+        Some(ErrorCode::BudgetExceeded)
+    );
+    // Three calls ($0.75) pass the $0.60 budget; the fourth model call is
+    // refused before it is made.
+    assert!((looper.cost_usd - 0.75).abs() < 1e-9, "{}", looper.cost_usd);
+    let steps = t.steps(looper.id).await?;
+    assert_eq!(steps.iter().filter(|s| s.kind == StepKind::Tool).count(), 3);
+    Ok(())
+}
