@@ -111,6 +111,31 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The `output` and `output_json` columns a success writes, sealed for
+    /// run `run`; both `None` otherwise.
+    pub(crate) fn sealed_outputs(
+        &self,
+        codec: &crate::codec::Codec,
+        run: &RunId,
+    ) -> crate::Result<(Option<String>, Option<String>)> {
+        let Outcome::Succeeded {
+            output,
+            output_json,
+            ..
+        } = self
+        else {
+            return Ok((None, None));
+        };
+        let field = |column| crate::codec::Field::of(run, column);
+        Ok((
+            Some(codec.seal_json(field("runs.output"), output)?),
+            output_json
+                .as_ref()
+                .map(|j| codec.seal_json(field("runs.output_json"), j))
+                .transpose()?,
+        ))
+    }
+
     /// The run status this outcome leaves the run in.
     pub fn status(&self) -> RunStatus {
         match self {

@@ -80,20 +80,7 @@ pub(super) async fn finish_run(
 ) -> Result<Run> {
     let codec = &store.codec;
     let field = |column| Field::of(&lease.run_id, column);
-    let (output, output_json) = match outcome {
-        Outcome::Succeeded {
-            output,
-            output_json,
-            ..
-        } => (
-            Some(codec.seal_json(field("runs.output"), output)?),
-            output_json
-                .as_ref()
-                .map(|j| codec.seal_json(field("runs.output_json"), j))
-                .transpose()?,
-        ),
-        _ => (None, None),
-    };
+    let (output, output_json) = outcome.sealed_outputs(codec, &lease.run_id)?;
     let messages = match outcome {
         Outcome::Succeeded { messages, .. } => messages
             .iter()

@@ -237,20 +237,7 @@ pub(super) async fn finish_run(
         .write(move |conn, now, codec| {
             journal_steps(conn, codec, &lease, &writes, now, None)?;
             let field = |column| Field::of(&lease.run_id, column);
-            let (output, output_json) = match &outcome {
-                Outcome::Succeeded {
-                    output,
-                    output_json,
-                    ..
-                } => (
-                    Some(codec.seal_json(field("runs.output"), output)?),
-                    output_json
-                        .as_ref()
-                        .map(|j| codec.seal_json(field("runs.output_json"), j))
-                        .transpose()?,
-                ),
-                _ => (None, None),
-            };
+            let (output, output_json) = outcome.sealed_outputs(codec, &lease.run_id)?;
             let error = outcome
                 .error()
                 .map(|e| codec.seal_json(field("runs.error"), e))
