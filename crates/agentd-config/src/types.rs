@@ -91,6 +91,10 @@ pub struct TenantConfig {
     /// Length of a budget period; periods are aligned to the Unix epoch
     /// (`1d` resets at 00:00 UTC).
     pub period: Dur,
+    /// Shares of `budget_usd` (in (0, 1]) whose crossing in a period is
+    /// announced once: an audit record `budget_alert`, a metric, a log line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<f64>,
 }
 
 impl Default for TenantConfig {
@@ -98,6 +102,7 @@ impl Default for TenantConfig {
         TenantConfig {
             budget_usd: None,
             period: Dur::from_secs(86_400),
+            alerts: Vec::new(),
         }
     }
 }
@@ -465,6 +470,10 @@ pub struct AgentConfig {
     /// Spend limit of one run, in USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
+    /// Shares of `budget_usd` (in (0, 1]) whose crossing by a run is
+    /// announced once: an audit record `budget_alert`, a metric, a log line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_alerts: Vec<f64>,
     /// Conversation memory strategy.
     #[serde(default)]
     pub memory: Memory,
@@ -600,6 +609,7 @@ impl Default for AgentConfig {
             max_steps: default_max_steps(),
             timeout: default_agent_timeout(),
             budget_usd: None,
+            budget_alerts: Vec::new(),
             memory: Memory::default(),
             retry: None,
             circuit_breaker: None,

@@ -216,6 +216,11 @@ pub(crate) fn tool_call_cost(agent: &Agent, tenant: &str, cost_usd: f64) {
     }
 }
 
+/// A budget alert of `scope` (`run` or `tenant`) was announced.
+pub(crate) fn budget_alert(scope: &'static str) {
+    metrics::counter!(metric::BUDGET_ALERTS, "scope" => scope).increment(1);
+}
+
 /// A heartbeat failed: the worker drops its run.
 pub(crate) fn heartbeat_lost() {
     metrics::counter!(metric::HEARTBEATS_LOST).increment(1);

@@ -136,6 +136,10 @@ impl Engine {
                 registry: &catalog.tools,
             },
             budget: catalog.budgets.get(lease.tenant.as_str()),
+            budget_alerts: catalog
+                .tenant_alerts
+                .get(lease.tenant.as_str())
+                .map_or(&[], Vec::as_slice),
             settings: &inner.settings,
             events: &inner.events,
             abort: self.abort_token(),
@@ -193,7 +197,7 @@ async fn run_loop(
             Next::Pause(approval) => steps::approval::ask(st, approval),
         };
         match happened {
-            Happened::Recorded => {}
+            Happened::Recorded => crate::alerts::check_run(ctx, st).await?,
             Happened::Paused { step, pause } => return ctx.pause(st, step, &pause).await,
             Happened::Failed {
                 step,
@@ -202,7 +206,13 @@ async fn run_loop(
             } => return ctx.fail_step(st, step, error, retryable).await,
             Happened::Ended(outcome) => {
                 let writes = std::mem::take(&mut st.unflushed);
-                return ctx.finish(writes, outcome).await;
+                let run = ctx.finish(writes, outcome).await?;
+                // The run's last spending is in the tenant's period now.
+                // Announcing is not worth failing a finished run for.
+                if crate::alerts::check_tenant(ctx).await.is_err() {
+                    tracing::warn!(run_id = %run.id, "checking the tenant's budget alerts failed");
+                }
+                return Ok(run);
             }
         }
     }

@@ -27,6 +27,7 @@ pub const AUDIT_KINDS: &[&str] = &[
     "guardrail_blocked",
     "guardrail_flagged",
     "guardrail_quoted",
+    "budget_alert",
 ];
 
 /// The columns every audit query reads, in the order `row::audit` decodes.

@@ -83,6 +83,14 @@ macro_rules! store_by_role {
                     schedules::schedule_ticks(self, tenant).await
                 }
 
+                async fn record_budget_alert(
+                    &self,
+                    tenant: &TenantId,
+                    alert: &$crate::BudgetAlert,
+                ) -> Result<bool> {
+                    alerts::record_budget_alert(self, tenant, alert).await
+                }
+
                 async fn save_vault(
                     &self,
                     tenant: &TenantId,

@@ -52,8 +52,8 @@ pub use schedule::ScheduleTick;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Clock, SqliteStore};
 pub use types::{
-    BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome,
-    Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
+    BudgetAlert, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease,
+    Outcome, Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
 };
 
 use agentd_core::{
@@ -131,6 +131,9 @@ pub trait Store: Send + Sync + 'static {
     /// The latest tick that started a run of each of the tenant's
     /// schedules, by schedule name.
     async fn schedule_ticks(&self, tenant: &TenantId) -> Result<Vec<ScheduleTick>>;
+    /// Records a budget alert unless it was recorded already (by any
+    /// process): true if this call recorded it, so it is announced once.
+    async fn record_budget_alert(&self, tenant: &TenantId, alert: &BudgetAlert) -> Result<bool>;
     /// Stores run `run`'s PII vault (its placeholders and their values),
     /// sealed with the store's keyring, replacing the one stored. May be
     /// written before the run exists (its values must be kept before the

@@ -198,6 +198,21 @@ pub struct BudgetLimit {
     pub period: Duration,
 }
 
+/// A budget threshold crossed: one per (scope, subject, period, threshold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetAlert {
+    /// `run` (an agent's per-run budget) or `tenant` (a tenant's period).
+    pub scope: &'static str,
+    /// The run id, or the tenant.
+    pub subject: String,
+    /// The period's start (epoch ms; 0 for a run).
+    pub period_start: Millis,
+    /// The share crossed, as written in the config (`0.8`).
+    pub threshold: String,
+    /// The run whose spending crossed it.
+    pub run_id: Option<RunId>,
+}
+
 /// The answer to a budget reservation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reservation {

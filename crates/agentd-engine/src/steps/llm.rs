@@ -19,6 +19,7 @@ pub(crate) async fn run(
     remaining: Duration,
 ) -> Result<Happened, Stop> {
     ctx.flush(st).await?;
+    crate::alerts::check_tenant(ctx).await?;
     let agent = ctx.agent;
     let index = st.next_index;
     // The conversation is shared with the request, not copied.

@@ -165,6 +165,20 @@ pub(crate) const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "budget_alerts",
+        key: 5,
+        columns: &[
+            ("tenant", Text),
+            ("scope", Text),
+            ("subject", Text),
+            ("period_start", I64),
+            ("threshold", Text),
+            ("run_id", Uuid),
+            ("at", I64),
+        ],
+        identity: None,
+    },
+    Table {
         name: "pii_vaults",
         key: 1,
         columns: &[

@@ -7,6 +7,7 @@
 //! Its semantics are those of the SQLite backend; the conformance suite in
 //! `tests/store` runs against both.
 
+mod alerts;
 mod audit;
 pub(crate) mod backup;
 mod batch;

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0019_deliveries.sql"),
     include_str!("../../migrations/sqlite/0021_output_json.sql"),
     include_str!("../../migrations/sqlite/0022_pii_vaults.sql"),
+    include_str!("../../migrations/sqlite/0023_budget_alerts.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {
