@@ -52,6 +52,10 @@ impl Guards {
                     })
             })
             .transpose()?;
+        if own.pii.is_some() {
+            // Loads the phone metadata now, not on a run's first step.
+            agentd_guard::pii::warm_up();
+        }
         Ok(Self {
             max_input_bytes: a.max_input_bytes,
             injection,
