@@ -49,6 +49,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0016_fleet.sql"),
     include_str!("../../migrations/postgres/0017_schedules.sql"),
     include_str!("../../migrations/postgres/0018_deliveries.sql"),
+    include_str!("../../migrations/postgres/0019_usage_index.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

@@ -25,6 +25,7 @@ mod rows;
 mod runs;
 mod schedules;
 mod sql;
+mod usage;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
 use crate::status::{

@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0017_fleet.sql"),
     include_str!("../../migrations/sqlite/0018_schedules.sql"),
     include_str!("../../migrations/sqlite/0019_deliveries.sql"),
+    include_str!("../../migrations/sqlite/0020_usage_index.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

@@ -19,6 +19,7 @@ mod rollout;
 mod rows;
 mod runs;
 mod schedules;
+mod usage;
 mod writer;
 
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};
