@@ -3,8 +3,9 @@
 //! the whole store and over one day.
 //!
 //! The prefill's copies are alike and a few hours apart; before measuring
-//! they are spread over [`SPAN_DAYS`] days, eight agents, fifty principals
-//! and three providers, one in twenty failed, in one UPDATE per table (the
+//! they are spread over [`SPAN_DAYS`] days, eight agents and fifty
+//! principals, one in twenty failed, and their model steps over three
+//! provider names by start time, in one UPDATE per table (the
 //! report's cost depends on how many runs a range holds, not on their
 //! values, but its groups should be many, as they are in use).
 
