@@ -9,7 +9,8 @@ CREATE INDEX runs_usage ON runs (tenant, created_at)
     INCLUDE (id, agent, principal, status, input_tokens, output_tokens, cost_usd)
     WHERE status NOT IN ('queued', 'running');
 -- Grouped by provider, the report reads each run's model steps: their
--- provider and tokens, without the step's payloads. A model step is
+-- provider and tokens, without the step's payloads, in the order the
+-- report sums them (by run, then provider). A model step is
 -- written once, so this costs one entry per model step.
-CREATE INDEX steps_llm ON steps (run_id) INCLUDE (name, input_tokens, output_tokens)
+CREATE INDEX steps_llm ON steps (run_id, name) INCLUDE (input_tokens, output_tokens)
     WHERE kind = 'llm';
