@@ -29,6 +29,21 @@ pub(crate) fn rate_limit_text(args: &RunArgs) -> String {
     format!("\n[rate_limit]\n{HIGH_LIMITS}{backend}")
 }
 
+/// The `[guardrails]` table `--guardrails` asks for, or nothing: the
+/// injection heuristics on the input and every tool result, and PII
+/// redaction of the journal, the model's requests and the logs.
+pub(crate) fn guardrails_text(args: &RunArgs) -> &'static str {
+    if args.guardrails {
+        "
+[guardrails]
+injection = { on = [\"input\", \"tool_result\"], action = \"block\" }
+         pii = { action = \"redact\", scope = [\"model\", \"journal\", \"logs\"], restore = false }
+"
+    } else {
+        ""
+    }
+}
+
 /// The W1 agent and its pausing twin (echo replaced by ask_human).
 const AGENTS: &str = r#"
 [providers.w1]

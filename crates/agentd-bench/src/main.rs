@@ -12,7 +12,7 @@ mod stats;
 mod target;
 mod usage;
 
-use config::{auth_text, config_text, rate_limit_text};
+use config::{auth_text, config_text, guardrails_text, rate_limit_text};
 
 use agentd_config::Config;
 use agentd_store::PgStore;
@@ -128,6 +128,11 @@ struct RunArgs {
     /// authenticating costs.
     #[arg(long)]
     api_key: bool,
+    /// Turn the guardrails on (seq and conc modes): the injection
+    /// heuristics on input and tool results, and PII redaction of the
+    /// journal and the model's requests: what checking every step costs.
+    #[arg(long)]
+    guardrails: bool,
     /// In process: install a no-op metrics recorder before agentd starts,
     /// so no metric is recorded (agentd's Prometheus recorder then cannot
     /// install): the baseline of the metrics' overhead.
@@ -265,7 +270,9 @@ async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Resu
             if args.no_metrics && metrics::set_global_recorder(metrics::NoopRecorder).is_err() {
                 bail!("--no-metrics: a metrics recorder is already installed");
             }
-            let text = config_text(&s.url, workers, 0, "") + &rate_limit_text(args);
+            let text = config_text(&s.url, workers, 0, "")
+                + &rate_limit_text(args)
+                + guardrails_text(args);
             let mut config = Config::from_toml_str(&text)?;
             config.store.url = s.url.clone();
             Target::InProc(InProc::start(&config).await?)
@@ -278,8 +285,10 @@ async fn start_target(args: &RunArgs, s: &Setup, workers: usize) -> anyhow::Resu
             }
             let port = target::free_port()?;
             let path = s.dir.join("bench.toml");
-            let text =
-                config_text(&s.url, workers, port, "") + &rate_limit_text(args) + auth_text(args);
+            let text = config_text(&s.url, workers, port, "")
+                + &rate_limit_text(args)
+                + auth_text(args)
+                + guardrails_text(args);
             std::fs::write(&path, text)?;
             let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
             let key = if args.api_key {
@@ -357,6 +366,9 @@ fn base(args: &RunArgs, runs: usize, concurrency: usize) -> serde_json::Map<Stri
     }
     if args.no_metrics {
         m.insert("metrics".into(), json!(false));
+    }
+    if args.guardrails {
+        m.insert("guardrails".into(), json!(true));
     }
     if args.store == StoreKind::Postgres {
         m.insert("pg".into(), json!(pg_link(&args.pg_url)));

@@ -89,6 +89,10 @@ fn prefilled(v: &Value, t: String) -> String {
         Some(false) => format!("{t}, no metrics recorder"),
         _ => t,
     };
+    let t = match v["guardrails"].as_bool() {
+        Some(true) => format!("{t}, guardrails on"),
+        _ => t,
+    };
     match v["rate_limits"].as_str() {
         Some(backend) => format!("{t}, rate limits on ({backend})"),
         None => t,

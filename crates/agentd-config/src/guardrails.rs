@@ -1,9 +1,11 @@
 //! `[guardrails]` (the default of every agent) and `agents[].guardrails`
 //! (an agent's own, replacing the default's sections it sets): prompt-
-//! injection defence, enforced by the engine at step boundaries. Input hygiene needs no config: it is always on, bounded by
+//! injection defence and PII protection, enforced by the engine at step
+//! boundaries. Input hygiene needs no config: it is always on, bounded by
 //! `agents[].max_input_bytes`.
 
 use agentd_guard::injection::Detector;
+use agentd_guard::pii::PiiKind;
 use serde::{Deserialize, Serialize};
 
 /// `[guardrails]` or `agents[].guardrails`.
@@ -12,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub struct GuardrailsConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injection: Option<InjectionConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pii: Option<PiiConfig>,
 }
 
 impl GuardrailsConfig {
@@ -24,6 +28,7 @@ impl GuardrailsConfig {
         let own = own.cloned().unwrap_or_default();
         GuardrailsConfig {
             injection: own.injection.or_else(|| self.injection.clone()),
+            pii: own.pii.or_else(|| self.pii.clone()),
         }
     }
 }
@@ -90,6 +95,77 @@ pub struct ClassifierConfig {
 
 fn default_threshold() -> f64 {
     0.8
+}
+
+impl crate::Config {
+    /// The PII kinds log lines are masked of: those of every guardrail
+    /// (the default's and each agent's) with `logs` in its scope.
+    pub fn pii_log_kinds(&self) -> Vec<PiiKind> {
+        let mut guards: Vec<PiiConfig> = self.guardrails.pii.iter().cloned().collect();
+        for a in &self.agents {
+            guards.extend(self.guardrails.for_agent(a.guardrails.as_ref()).pii);
+        }
+        let mut kinds: Vec<PiiKind> = guards
+            .iter()
+            .filter(|p| p.scope.contains(&PiiScope::Logs))
+            .flat_map(|p| p.detect.iter().copied())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
+/// What the PII guard does with a value it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiAction {
+    /// Replace it with a placeholder (`[EMAIL_1]`).
+    #[default]
+    Redact,
+    /// Fail the run with `guardrail_blocked`.
+    Block,
+    /// Keep it; record an audit event and a metric.
+    Flag,
+}
+
+/// Where redaction applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiScope {
+    /// What is sent to a model provider.
+    Model,
+    /// What is stored: the run's input and tool results (and so what the
+    /// model sees, too).
+    Journal,
+    /// Log lines.
+    Logs,
+}
+
+/// `guardrails.pii`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiiConfig {
+    /// What to look for (default: every kind).
+    pub detect: Vec<PiiKind>,
+    pub action: PiiAction,
+    /// Where redaction applies (default: all three).
+    pub scope: Vec<PiiScope>,
+    /// Put the real values back into the final output and into tool
+    /// calls' arguments. With `journal` in scope this keeps the values, so
+    /// it needs `store.encryption_key_env`.
+    pub restore: bool,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig {
+            detect: PiiKind::ALL.to_vec(),
+            action: PiiAction::default(),
+            scope: vec![PiiScope::Model, PiiScope::Journal, PiiScope::Logs],
+            restore: true,
+        }
+    }
 }
 
 #[cfg(test)]

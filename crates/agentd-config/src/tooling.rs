@@ -51,6 +51,11 @@ pub struct ToolConfig {
     /// any object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<serde_json::Value>,
+    /// What one call that returns a result costs, in USD: counted in the
+    /// run's cost, its budget and the tenant's, and in usage reports, like
+    /// a model call's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -91,6 +91,10 @@ pub struct TenantConfig {
     /// Length of a budget period; periods are aligned to the Unix epoch
     /// (`1d` resets at 00:00 UTC).
     pub period: Dur,
+    /// Shares of `budget_usd` (in (0, 1]) whose crossing in a period is
+    /// announced once: an audit record `budget_alert`, a metric, a log line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<f64>,
 }
 
 impl Default for TenantConfig {
@@ -98,6 +102,7 @@ impl Default for TenantConfig {
         TenantConfig {
             budget_usd: None,
             period: Dur::from_secs(86_400),
+            alerts: Vec::new(),
         }
     }
 }
@@ -241,6 +246,10 @@ pub struct ProviderConfig {
     /// Mock only: artificial latency per call, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Mock only: a file every request is appended to, one JSON line each
+    /// (`{"system", "messages"}`), to check what a model was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
     /// Model name sent to the provider and looked up in `[pricing]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -265,6 +274,7 @@ impl Default for ProviderConfig {
             kind: ProviderKind::Mock,
             script: Vec::new(),
             latency_ms: 0,
+            record: None,
             model: None,
             base_url: None,
             api_key_env: None,
@@ -336,6 +346,12 @@ pub enum ScriptEntry {
         /// Which failure.
         error: ScriptError,
     },
+    /// `{ obey = true }`: a naive model that does what the last tool result
+    /// says: a line `CALL <tool> <json args>` in it becomes that tool call
+    /// (else it replies `nothing to do`). It disregards such a line inside
+    /// text the injection guard quoted as untrusted data, as a model that
+    /// heeds the guard's notice would.
+    Obey { obey: bool },
 }
 
 /// The accepted shape of a script entry, checked field by field so errors
@@ -347,6 +363,7 @@ struct RawScriptEntry {
     tool: Option<String>,
     args: Option<serde_json::Value>,
     error: Option<ScriptError>,
+    obey: Option<bool>,
 }
 
 impl TryFrom<RawScriptEntry> for ScriptEntry {
@@ -359,12 +376,14 @@ impl TryFrom<RawScriptEntry> for ScriptEntry {
                 tool: None,
                 args: None,
                 error: None,
+                obey: None,
             } => Ok(ScriptEntry::Reply { reply }),
             RawScriptEntry {
                 reply: None,
                 tool: Some(tool),
                 args,
                 error: None,
+                obey: None,
             } => {
                 let args = args.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
                 if !args.is_object() {
@@ -377,10 +396,18 @@ impl TryFrom<RawScriptEntry> for ScriptEntry {
                 tool: None,
                 args: None,
                 error: Some(error),
+                obey: None,
             } => Ok(ScriptEntry::Error { error }),
+            RawScriptEntry {
+                reply: None,
+                tool: None,
+                args: None,
+                error: None,
+                obey: Some(obey),
+            } => Ok(ScriptEntry::Obey { obey }),
             _ => Err(
                 "a script entry must have exactly one of `reply`, `tool` (with optional \
-                 `args`) or `error`"
+                 `args`), `error` or `obey`"
                     .to_owned(),
             ),
         }
@@ -443,6 +470,10 @@ pub struct AgentConfig {
     /// Spend limit of one run, in USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
+    /// Shares of `budget_usd` (in (0, 1]) whose crossing by a run is
+    /// announced once: an audit record `budget_alert`, a metric, a log line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_alerts: Vec<f64>,
     /// Conversation memory strategy.
     #[serde(default)]
     pub memory: Memory,
@@ -578,6 +609,7 @@ impl Default for AgentConfig {
             max_steps: default_max_steps(),
             timeout: default_agent_timeout(),
             budget_usd: None,
+            budget_alerts: Vec::new(),
             memory: Memory::default(),
             retry: None,
             circuit_breaker: None,

@@ -20,7 +20,10 @@ pub use backoff::Backoff;
 pub use checkpoint::SCHEMA_VERSION;
 pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
-pub use message::{Message, Role, ToolCall, ToolSpec, value_as_text};
+pub use message::{
+    Message, REPAIR_REQUEST_PREFIX, Role, ToolCall, ToolSpec, UNTRUSTED_BEGIN, UNTRUSTED_END,
+    value_as_text,
+};
 pub use redact::redact_url;
 pub use run::{
     Callback, ForkOrigin, IdempotencyKey, IfBusy, NewRun, Pause, Run, RunOrigin, RunStatus, Usage,

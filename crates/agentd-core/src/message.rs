@@ -73,3 +73,13 @@ pub struct ToolSpec {
     /// JSON Schema of the arguments object.
     pub input_schema: serde_json::Value,
 }
+
+/// How the engine's request to repair an answer that failed the agent's
+/// `output_schema` begins. The request is a user message that continues
+/// the run's turn (the scripted mock provider counts it so).
+pub const REPAIR_REQUEST_PREFIX: &str = "Your answer does not satisfy the required JSON Schema";
+
+/// The markers the prompt-injection guard puts around text it quotes as
+/// untrusted data.
+pub const UNTRUSTED_BEGIN: &str = "<<<BEGIN UNTRUSTED DATA";
+pub const UNTRUSTED_END: &str = "END UNTRUSTED DATA>>>";

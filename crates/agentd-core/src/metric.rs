@@ -42,8 +42,8 @@ pub const DEAD_LETTERS: &str = "agentd_dead_letters_total";
 /// (`[rollout."AGENT"].auto_rollback`).
 pub const ROLLBACKS: &str = "agentd_rollout_rollbacks_total";
 /// Counter `{agent, guard, source, action}`: texts a guardrail tripped on
-/// (`guard` `injection`; `source` `input` or `tool_result`; `action`
-/// `blocked`, `flagged` or `quoted`).
+/// (`guard` `injection` or `pii`; `source` `input` or `tool_result`;
+/// `action` `blocked`, `flagged` or `quoted`).
 pub const GUARDRAIL_VERDICTS: &str = "agentd_guardrail_verdicts_total";
 
 /// Histogram `{provider}`: one call to a model provider (each retry is a
@@ -77,6 +77,9 @@ pub const BUDGET_RESERVATIONS: &str = "agentd_budget_reservations_total";
 /// Counter `{tenant}`: model calls refused because the tenant's budget for
 /// the period was spent (the run fails with `budget_exceeded`).
 pub const BUDGET_REJECTIONS: &str = "agentd_budget_rejections_total";
+/// Counter `{scope}`: budget thresholds announced (`scope` `run` or
+/// `tenant`), once each across the fleet.
+pub const BUDGET_ALERTS: &str = "agentd_budget_alerts_total";
 /// Gauge `{tenant}`: USD a tenant with a `budget_usd` spent in the current
 /// period, read from the store at scrape time (at most every
 /// [`STORE_GAUGES_EVERY_SECS`] seconds).
@@ -146,6 +149,7 @@ pub const ALL: &[&str] = &[
     COST_USD,
     BUDGET_RESERVATIONS,
     BUDGET_REJECTIONS,
+    BUDGET_ALERTS,
     BUDGET_SPENT_USD,
     BUDGET_LIMIT_USD,
     LEASES_RECLAIMED,

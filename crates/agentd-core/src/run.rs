@@ -211,6 +211,11 @@ pub struct Run {
     pub status: RunStatus,
     pub input: serde_json::Value,
     pub output: Option<serde_json::Value>,
+    /// The answer parsed as JSON and validated against the agent's
+    /// `output_schema` (or its `output_fallback`); absent for an agent
+    /// without a schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_json: Option<serde_json::Value>,
     pub error: Option<RunError>,
     pub pause: Option<Pause>,
     /// Number of journaled steps.

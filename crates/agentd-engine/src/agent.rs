@@ -27,6 +27,8 @@ pub struct Agent {
     pub(crate) meters: Arc<crate::meter::AgentMeters>,
     /// Its guardrails and output contract, compiled.
     pub(crate) guards: Arc<crate::guard::Guards>,
+    /// `[tools.NAME] cost_usd`: what a call of each priced tool costs.
+    pub(crate) tool_costs: HashMap<String, f64>,
 }
 
 impl Agent {
@@ -70,6 +72,11 @@ impl Agent {
         Ok(Self {
             meters: Arc::new(meters),
             guards: Arc::new(guards),
+            tool_costs: config
+                .tools
+                .iter()
+                .filter_map(|(name, t)| Some((name.clone(), t.cost_usd?)))
+                .collect(),
             config: a.clone(),
             chain,
             tools,

@@ -138,12 +138,27 @@ impl Engine {
             });
         // Cleaned of control and invisible characters before anything
         // reads it; too large is refused, never truncated.
-        let max_input_bytes = versions
-            .get(&agent_version)
-            .map_or(usize::MAX, |a| a.guards.max_input_bytes);
-        let (input, removed) = crate::guard::clean_input(agent, max_input_bytes, req.input)?;
+        let definition = versions.get(&agent_version);
+        let max_input_bytes = definition.map_or(usize::MAX, |a| a.guards.max_input_bytes);
+        let (mut input, removed) = crate::guard::clean_input(agent, max_input_bytes, req.input)?;
         if removed > 0 {
             tracing::debug!(%agent, removed, "control and invisible characters removed from a run's input");
+        }
+        // Personal data never reaches the store: the values are kept
+        // (sealed) before the redacted input is.
+        if let Some(pii) = definition
+            .and_then(|a| a.guards.pii.as_ref())
+            .filter(|p| p.redacts_journal())
+        {
+            let mut vault = agentd_guard::pii::Vault::default();
+            let (redacted, found) = pii.redact(&mut vault, input);
+            input = redacted;
+            if found > 0 && pii.keeps_vault() {
+                self.inner
+                    .store
+                    .save_vault(&who.tenant, id, &crate::guard::vault_json(&vault))
+                    .await?;
+            }
         }
         Ok(NewRun {
             id,

@@ -25,6 +25,8 @@ pub(crate) struct RunCtx<'a> {
     pub(crate) rules: Rules<'a>,
     /// The tenant's spending limit, if it has one.
     pub(crate) budget: Option<&'a BudgetLimit>,
+    /// The shares of that limit announced when crossed.
+    pub(crate) budget_alerts: &'a [f64],
     pub(crate) settings: &'a EngineSettings,
     pub(crate) events: &'a EventBus,
     /// Fires when shutdown's grace is over: the step in flight is dropped

@@ -11,6 +11,7 @@
 //! journal writes it ends with).
 
 mod agent;
+mod alerts;
 mod calls;
 mod catalog;
 mod circuits;

@@ -186,6 +186,41 @@ pub(crate) fn budget_checked(tenant: &str, granted: bool) {
     metrics::counter!(name, metric::TENANT => tenant.to_owned()).increment(1);
 }
 
+/// A guardrail of `agent` tripped on text from `source` and `action` was
+/// taken (rare, so labelled here).
+pub(crate) fn guardrail_verdict(
+    agent: &str,
+    guard: &'static str,
+    source: &'static str,
+    action: &'static str,
+) {
+    metrics::counter!(
+        metric::GUARDRAIL_VERDICTS,
+        metric::AGENT => agent.to_owned(),
+        "guard" => guard,
+        "source" => source,
+        "action" => action
+    )
+    .increment(1);
+}
+
+/// A priced tool call of `agent` for `tenant` cost `cost_usd`.
+pub(crate) fn tool_call_cost(agent: &Agent, tenant: &str, cost_usd: f64) {
+    let h = agent.meters.handles();
+    if let Some(g) = h
+        .cost
+        .get(tenant)
+        .or_else(|| h.cost.get(metric::OTHER_TENANT))
+    {
+        g.increment(cost_usd);
+    }
+}
+
+/// A budget alert of `scope` (`run` or `tenant`) was announced.
+pub(crate) fn budget_alert(scope: &'static str) {
+    metrics::counter!(metric::BUDGET_ALERTS, "scope" => scope).increment(1);
+}
+
 /// A heartbeat failed: the worker drops its run.
 pub(crate) fn heartbeat_lost() {
     metrics::counter!(metric::HEARTBEATS_LOST).increment(1);
@@ -334,17 +369,4 @@ mod tests {
         assert!(g.due());
         assert!(!g.due());
     }
-}
-
-/// A guardrail of `agent` tripped on text from `source` and `action` was
-/// taken (rare, so labelled here).
-pub(crate) fn guardrail_verdict(agent: &str, source: &'static str, action: &'static str) {
-    metrics::counter!(
-        metric::GUARDRAIL_VERDICTS,
-        metric::AGENT => agent.to_owned(),
-        "guard" => "injection",
-        "source" => source,
-        "action" => action
-    )
-    .increment(1);
 }

@@ -136,15 +136,25 @@ impl Engine {
                 registry: &catalog.tools,
             },
             budget: catalog.budgets.get(lease.tenant.as_str()),
+            budget_alerts: catalog
+                .tenant_alerts
+                .get(lease.tenant.as_str())
+                .map_or(&[], Vec::as_slice),
             settings: &inner.settings,
             events: &inner.events,
             abort: self.abort_token(),
         };
-        match state::rebuild(journal, now_millis()) {
-            Ok(mut st) => match crate::guard::enforce_on_input(&ctx, &mut st).await? {
-                Some(blocked) => ctx.finish(Vec::new(), blocked).await,
-                None => run_loop(&ctx, &mut st, shutdown).await,
-            },
+        match state::rebuild(journal, now_millis(), Some(agent.guards.clone())) {
+            Ok(mut st) => {
+                let blocked = match crate::guard::enforce_pii_on_input(&ctx, &mut st).await? {
+                    Some(blocked) => Some(blocked),
+                    None => crate::guard::enforce_on_input(&ctx, &mut st).await?,
+                };
+                match blocked {
+                    Some(blocked) => ctx.finish(Vec::new(), blocked).await,
+                    None => run_loop(&ctx, &mut st, shutdown).await,
+                }
+            }
             Err(error) => ctx.finish(Vec::new(), Outcome::Failed { error }).await,
         }
     }
@@ -187,7 +197,7 @@ async fn run_loop(
             Next::Pause(approval) => steps::approval::ask(st, approval),
         };
         match happened {
-            Happened::Recorded => {}
+            Happened::Recorded => crate::alerts::check_run(ctx, st).await?,
             Happened::Paused { step, pause } => return ctx.pause(st, step, &pause).await,
             Happened::Failed {
                 step,
@@ -196,7 +206,13 @@ async fn run_loop(
             } => return ctx.fail_step(st, step, error, retryable).await,
             Happened::Ended(outcome) => {
                 let writes = std::mem::take(&mut st.unflushed);
-                return ctx.finish(writes, outcome).await;
+                let run = ctx.finish(writes, outcome).await?;
+                // The run's last spending is in the tenant's period now.
+                // Announcing is not worth failing a finished run for.
+                if crate::alerts::check_tenant(ctx).await.is_err() {
+                    tracing::warn!(run_id = %run.id, "checking the tenant's budget alerts failed");
+                }
+                return Ok(run);
             }
         }
     }

@@ -40,6 +40,16 @@ pub(crate) struct RunState {
     pub(crate) started_at: i64,
     /// Milliseconds the run sat paused for answers: not execution time.
     pub(crate) waited_ms: i64,
+    /// The agent's guardrails: its output contract checks each final
+    /// answer, live and on replay alike; its PII guard restores values.
+    pub(crate) guards: Option<Arc<crate::guard::Guards>>,
+    /// The run's PII placeholders and their values (loaded from the store
+    /// when the journal is redacted, else filled as values are met).
+    pub(crate) vault: agentd_guard::pii::Vault,
+    /// Answers that failed the contract so far (each got a repair request).
+    pub(crate) invalid_answers: u32,
+    /// The last answer, parsed and valid; or why the last one is not.
+    pub(crate) answer: Option<Result<serde_json::Value, Vec<String>>>,
 }
 
 /// What the run does next.
@@ -136,7 +146,11 @@ pub(crate) fn write(step: Step) -> StepWrite {
 /// Rebuilds a run's state from its journal: the conversation, the tool
 /// calls still pending and the approvals given. `now` starts the run's
 /// clock if it has no step yet. An inconsistent journal is an error.
-pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> {
+pub(crate) fn rebuild(
+    journal: Journal,
+    now: i64,
+    guards: Option<Arc<crate::guard::Guards>>,
+) -> Result<RunState, RunError> {
     let Journal {
         run,
         steps,
@@ -165,6 +179,10 @@ pub(crate) fn rebuild(journal: Journal, now: i64) -> Result<RunState, RunError> 
             .map(|s| s.duration_ms as i64)
             .sum(),
         run,
+        guards,
+        vault: agentd_guard::pii::Vault::default(),
+        invalid_answers: 0,
+        answer: None,
     };
     for step in &steps {
         st.replay(step)?;
@@ -348,40 +366,123 @@ impl RunState {
     /// The run's success: the last reply is its output, and a conversation
     /// keeps what this run added to it (as its memory).
     fn success(&self) -> Outcome {
-        let output = self
+        let mut output = self
             .messages
             .last()
             .map(|m| serde_json::Value::String(m.content.clone()))
             .unwrap_or_default();
+        let mut output_json = None;
+        if let Some(contract) = self.guards.as_ref().and_then(|g| g.contract.as_ref()) {
+            match &self.answer {
+                Some(Ok(json)) => output_json = Some(json.clone()),
+                // Repairs spent: the fallback, else the run fails.
+                Some(Err(problems)) => match &contract.fallback {
+                    Some(fallback) => {
+                        output = serde_json::Value::String(fallback.to_string());
+                        output_json = Some(fallback.clone());
+                    }
+                    None => {
+                        let error = RunError::new(
+                            ErrorCode::OutputInvalid,
+                            format!(
+                                "the answer does not satisfy output_schema after {} \
+                                 repair attempt(s): {}",
+                                contract.repairs,
+                                problems.join("; ")
+                            ),
+                        );
+                        return Outcome::Failed { error };
+                    }
+                },
+                None => {}
+            }
+        }
+        // The caller gets the real values back; memory keeps placeholders.
+        if let Some(pii) = self.guards.as_ref().and_then(|g| g.pii.as_ref())
+            && pii.restore
+        {
+            output = crate::guard::restore(&self.vault, output);
+            output_json = output_json.map(|j| crate::guard::restore(&self.vault, j));
+        }
         let messages = match self.run.conversation_id {
             Some(_) => self.messages[self.run_start..].to_vec(),
             None => Vec::new(),
         };
-        Outcome::Succeeded { output, messages }
+        Outcome::Succeeded {
+            output,
+            output_json,
+            messages,
+        }
     }
 
     /// Records a model reply (not yet committed): its tool calls become
     /// pending, or, without any, it is the run's answer.
-    pub(crate) fn record_reply(&mut self, message: Message, w: StepWrite) {
+    pub(crate) fn record_reply(&mut self, message: Message, mut w: StepWrite) {
         self.run.cost_usd += w.cost_usd;
         self.run.usage = self.run.usage + w.usage;
         self.next_index += 1;
+        // An answer that fails the output contract is journaled with why.
+        if let Some(problems) = self.apply_reply(message) {
+            w.step.error = Some(RunError::new(
+                ErrorCode::OutputInvalid,
+                format!(
+                    "the answer does not satisfy output_schema: {}",
+                    problems.join("; ")
+                ),
+            ));
+        }
         self.unflushed.push(w);
-        self.apply_reply(message);
     }
 
     /// Records the result of the first pending tool call (not yet
     /// committed): the model reads it next.
-    pub(crate) fn record_tool_result(&mut self, step: Step) {
+    pub(crate) fn record_tool_result(&mut self, step: Step, cost_usd: f64) {
         self.apply_tool_result(&step.output);
-        self.unflushed.push(write(step));
+        self.run.cost_usd += cost_usd;
+        self.unflushed.push(StepWrite {
+            step,
+            usage: Usage::default(),
+            cost_usd,
+        });
         self.next_index += 1;
     }
 
-    /// A model reply, live or replayed: its tool calls become pending.
-    fn apply_reply(&mut self, message: Message) {
+    /// A model reply, live or replayed: its tool calls become pending. A
+    /// final answer is checked against the output contract, if any: one
+    /// that fails it gets a repair request while repairs remain. Answers
+    /// the failure's problems.
+    fn apply_reply(&mut self, message: Message) -> Option<Vec<String>> {
         self.pending = message.tool_calls.iter().cloned().collect();
+        let final_answer = message.tool_calls.is_empty();
+        let checked = match self.guards.as_ref().and_then(|g| g.contract.as_ref()) {
+            Some(contract) if final_answer => {
+                Some((contract.check(&message.content), contract.repairs))
+            }
+            _ => None,
+        };
         self.messages.push(message);
+        let (checked, repairs) = checked?;
+        let problems = checked.as_ref().err().cloned();
+        if problems.is_some() {
+            self.invalid_answers += 1;
+            if self.invalid_answers <= repairs {
+                let list = problems
+                    .iter()
+                    .flatten()
+                    .map(|p| format!("- {p}"))
+                    .collect::<Vec<_>>();
+                self.messages.push(Message::text(
+                    Role::User,
+                    format!(
+                        "{}:\n{}\nReply again with only the corrected JSON, and no other text.",
+                        agentd_core::REPAIR_REQUEST_PREFIX,
+                        list.join("\n")
+                    ),
+                ));
+            }
+        }
+        self.answer = Some(checked);
+        problems
     }
 
     /// The result of the first pending tool call, live or replayed: the

@@ -97,6 +97,27 @@ pub fn find(text: &str, kinds: &[PiiKind]) -> Vec<PiiMatch> {
     out
 }
 
+/// `text` with every value of `kinds` replaced by its kind (`[EMAIL]`),
+/// for text nothing will restore (log lines); borrowed when nothing is
+/// found.
+pub fn mask<'a>(text: &'a str, kinds: &[PiiKind]) -> std::borrow::Cow<'a, str> {
+    let found = find(text, kinds);
+    if found.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for m in &found {
+        out.push_str(&text[at..m.start]);
+        out.push('[');
+        out.push_str(m.kind.label());
+        out.push(']');
+        at = m.end;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
 fn find_kind(kind: PiiKind, text: &str) -> Vec<PiiMatch> {
     let spans = match kind {
         PiiKind::Email => network::emails(text),

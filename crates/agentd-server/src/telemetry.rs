@@ -132,6 +132,10 @@ fn describe() {
     );
     describe_counter!(metric::DEAD_LETTERS, "Runs moved to the dead-letter list.");
     describe_counter!(
+        metric::BUDGET_ALERTS,
+        "Budget thresholds announced, once each across the fleet."
+    );
+    describe_counter!(
         metric::GUARDRAIL_VERDICTS,
         "Texts a guardrail tripped on, by guard, source and action taken."
     );

@@ -24,6 +24,10 @@ pub const AUDIT_KINDS: &[&str] = &[
     "key_revoked",
     "rollout_promoted",
     "rollout_rolled_back",
+    "guardrail_blocked",
+    "guardrail_flagged",
+    "guardrail_quoted",
+    "budget_alert",
 ];
 
 /// The columns every audit query reads, in the order `row::audit` decodes.

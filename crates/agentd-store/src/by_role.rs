@@ -83,6 +83,31 @@ macro_rules! store_by_role {
                     schedules::schedule_ticks(self, tenant).await
                 }
 
+                async fn record_budget_alert(
+                    &self,
+                    tenant: &TenantId,
+                    alert: &$crate::BudgetAlert,
+                ) -> Result<bool> {
+                    alerts::record_budget_alert(self, tenant, alert).await
+                }
+
+                async fn save_vault(
+                    &self,
+                    tenant: &TenantId,
+                    run: RunId,
+                    vault: &serde_json::Value,
+                ) -> Result<()> {
+                    vault::save_vault(self, tenant, run, vault).await
+                }
+
+                async fn load_vault(
+                    &self,
+                    tenant: &TenantId,
+                    run: RunId,
+                ) -> Result<Option<serde_json::Value>> {
+                    vault::load_vault(self, tenant, run).await
+                }
+
                 async fn list_deliveries(
                     &self,
                     tenant: &TenantId,

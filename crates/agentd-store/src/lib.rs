@@ -53,8 +53,8 @@ pub use schedule::ScheduleTick;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Clock, SqliteStore};
 pub use types::{
-    BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease, Outcome,
-    Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
+    BudgetAlert, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease,
+    Outcome, Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
 };
 pub use usage::{UsageGroup, UsageQuery, UsageReport, UsageRow, UsageTotals};
 
@@ -133,6 +133,21 @@ pub trait Store: Send + Sync + 'static {
     /// The latest tick that started a run of each of the tenant's
     /// schedules, by schedule name.
     async fn schedule_ticks(&self, tenant: &TenantId) -> Result<Vec<ScheduleTick>>;
+    /// Records a budget alert unless it was recorded already (by any
+    /// process): true if this call recorded it, so it is announced once.
+    async fn record_budget_alert(&self, tenant: &TenantId, alert: &BudgetAlert) -> Result<bool>;
+    /// Stores run `run`'s PII vault (its placeholders and their values),
+    /// sealed with the store's keyring, replacing the one stored. May be
+    /// written before the run exists (its values must be kept before the
+    /// redacted input is); deleted with the run by retention.
+    async fn save_vault(
+        &self,
+        tenant: &TenantId,
+        run: RunId,
+        vault: &serde_json::Value,
+    ) -> Result<()>;
+    /// Run `run`'s PII vault, if one was saved in `tenant`.
+    async fn load_vault(&self, tenant: &TenantId, run: RunId) -> Result<Option<serde_json::Value>>;
     /// One run, or `None` if it does not exist for this tenant.
     async fn get_run(&self, tenant: &TenantId, id: RunId) -> Result<Option<Run>>;
     /// The tenant's runs, newest first.

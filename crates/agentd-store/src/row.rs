@@ -17,7 +17,7 @@ macro_rules! run_cols {
     () => {
         "id, tenant, agent, principal, conversation_id, status, input, output, error, pause, \
          metadata, steps, attempt, input_tokens, output_tokens, cost_usd, created_at, updated_at, v, \
-         forked_from, fork_step, agent_version"
+         forked_from, fork_step, agent_version, output_json"
     };
 }
 
@@ -53,6 +53,7 @@ pub(crate) mod run_col {
     pub(crate) const FORKED_FROM: usize = 19;
     pub(crate) const FORK_STEP: usize = 20;
     pub(crate) const AGENT_VERSION: usize = 21;
+    pub(crate) const OUTPUT_JSON: usize = 22;
 }
 
 /// Where each column of `step_cols!()` is.
@@ -124,6 +125,10 @@ pub(crate) fn run(codec: &Codec, row: &impl RawRow, at: usize) -> Result<Run> {
         })?,
         input: codec.parse(field("runs.input"), row.text(at + c::INPUT)?)?,
         output: codec.parse_opt(field("runs.output"), row.opt_text(at + c::OUTPUT)?)?,
+        output_json: codec.parse_opt(
+            field("runs.output_json"),
+            row.opt_text(at + c::OUTPUT_JSON)?,
+        )?,
         error: codec.parse_opt(field("runs.error"), row.opt_text(at + c::ERROR)?)?,
         pause: codec.parse_opt(field("runs.pause"), row.opt_text(at + c::PAUSE)?)?,
         metadata: codec.parse_opt(field("runs.metadata"), row.opt_text(at + c::METADATA)?)?,

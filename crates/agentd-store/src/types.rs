@@ -88,6 +88,9 @@ pub enum Outcome {
     /// reply) are appended to the conversation, if the run has one.
     Succeeded {
         output: serde_json::Value,
+        /// The answer parsed as JSON and validated, for an agent with an
+        /// `output_schema`.
+        output_json: Option<serde_json::Value>,
         messages: Vec<Message>,
     },
     Failed {
@@ -108,6 +111,31 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The `output` and `output_json` columns a success writes, sealed for
+    /// run `run`; both `None` otherwise.
+    pub(crate) fn sealed_outputs(
+        &self,
+        codec: &crate::codec::Codec,
+        run: &RunId,
+    ) -> crate::Result<(Option<String>, Option<String>)> {
+        let Outcome::Succeeded {
+            output,
+            output_json,
+            ..
+        } = self
+        else {
+            return Ok((None, None));
+        };
+        let field = |column| crate::codec::Field::of(run, column);
+        Ok((
+            Some(codec.seal_json(field("runs.output"), output)?),
+            output_json
+                .as_ref()
+                .map(|j| codec.seal_json(field("runs.output_json"), j))
+                .transpose()?,
+        ))
+    }
+
     /// The run status this outcome leaves the run in.
     pub fn status(&self) -> RunStatus {
         match self {
@@ -168,6 +196,21 @@ pub struct BudgetLimit {
     /// Periods are aligned to the Unix epoch: spending resets at every
     /// multiple of `period`.
     pub period: Duration,
+}
+
+/// A budget threshold crossed: one per (scope, subject, period, threshold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetAlert {
+    /// `run` (an agent's per-run budget) or `tenant` (a tenant's period).
+    pub scope: &'static str,
+    /// The run id, or the tenant.
+    pub subject: String,
+    /// The period's start (epoch ms; 0 for a run).
+    pub period_start: Millis,
+    /// The share crossed, as written in the config (`0.8`).
+    pub threshold: String,
+    /// The run whose spending crossed it.
+    pub run_id: Option<RunId>,
 }
 
 /// The answer to a budget reservation.

@@ -10,9 +10,11 @@
 mod logfmt;
 mod otlp;
 mod propagate;
+mod redact;
 
 pub use logfmt::{ContextFields, JsonLines};
 pub use otlp::{OTLP_ENDPOINT_VARS, OtlpError, TracePipeline, trace_layer};
 pub use propagate::{
     current_trace_id, inject, run_origin, set_parent_from_headers, set_parent_from_origin,
 };
+pub use redact::{Redacting, RedactingWriter};

@@ -22,3 +22,23 @@ pub fn module_available(module: &str, pip: &str) -> bool {
     }
     available
 }
+
+/// Runs the Python script `path` with `args`; fails the test unless it
+/// exits 0 (its checks passed), and answers the JSON object it printed
+/// last (the ids of what it created). Blocking: call it from
+/// `spawn_blocking` in async tests.
+pub fn run_script(path: &std::path::Path, args: &[String]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} failed:\n{stdout}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}

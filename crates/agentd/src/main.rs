@@ -17,7 +17,14 @@ fn main() -> ExitCode {
     // Before telemetry, which needs `[telemetry]`; an error is reported by
     // `dispatch`, once logging is set up.
     let loaded = commands::load_config(&cli);
-    let traces = telemetry::init(&cli, loaded.as_ref().ok().map(|(c, _)| &c.telemetry));
+    let config = loaded.as_ref().ok().map(|(c, _)| c);
+    let traces = telemetry::init(
+        &cli,
+        config.map(|c| &c.telemetry),
+        config
+            .map(agentd_config::Config::pii_log_kinds)
+            .unwrap_or_default(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

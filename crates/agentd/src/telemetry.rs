@@ -13,7 +13,11 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// to be shut down (flushed) at exit. `AGENTD_LOG` (or `RUST_LOG`) sets the
 /// log filter; long-running commands log at info, one-shot commands at
 /// warn so their output stays readable. Traces do not depend on it.
-pub fn init(cli: &Cli, telemetry: Option<&TelemetryConfig>) -> Option<TracePipeline> {
+pub fn init(
+    cli: &Cli,
+    telemetry: Option<&TelemetryConfig>,
+    pii: Vec<agentd_guard::pii::PiiKind>,
+) -> Option<TracePipeline> {
     let default = match cli.command {
         Command::Serve { .. } | Command::Worker => "info",
         _ => "warn",
@@ -35,12 +39,14 @@ pub fn init(cli: &Cli, telemetry: Option<&TelemetryConfig>) -> Option<TracePipel
         Ok(traces) => (traces, None),
         Err(e) => (None, Some(e)),
     };
+    // `guardrails.pii` with `logs` in scope: lines leave masked.
+    let stderr = agentd_telemetry::Redacting::new(std::io::stderr, pii);
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
-        LogFormat::Json => JsonLines::new(std::io::stderr, traces.is_some())
+        LogFormat::Json => JsonLines::new(stderr, traces.is_some())
             .with_filter(JsonLines::<fn() -> std::io::Stderr>::filter(filter))
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(stderr)
             .with_filter(filter)
             .boxed(),
     };

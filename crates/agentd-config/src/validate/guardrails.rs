@@ -2,7 +2,7 @@
 //! contract (`output_schema`, `output_repair_attempts`, `output_fallback`).
 
 use super::{Invalid, invalid};
-use crate::guardrails::{GuardrailsConfig, InjectionConfig};
+use crate::guardrails::{GuardrailsConfig, InjectionConfig, PiiAction, PiiScope};
 use crate::keypath::KeyPath;
 use crate::types::Config;
 use agentd_guard::schema::Schema;
@@ -63,6 +63,30 @@ pub(super) fn check(config: &Config) -> Result<(), Invalid> {
 fn check_guardrails(config: &Config, g: &GuardrailsConfig, key: &KeyPath) -> Result<(), Invalid> {
     if let Some(injection) = &g.injection {
         check_injection(config, injection, &key.key("injection"))?;
+    }
+    if let Some(pii) = &g.pii {
+        let key = key.key("pii");
+        if pii.detect.is_empty() {
+            invalid(key.key("detect"), "no kind to detect: name at least one")?;
+        }
+        let redacts = pii.action == PiiAction::Redact;
+        if redacts && pii.scope.is_empty() {
+            invalid(
+                key.key("scope"),
+                "redaction applies nowhere: name at least one scope",
+            )?;
+        }
+        if redacts
+            && pii.restore
+            && pii.scope.contains(&PiiScope::Journal)
+            && config.store.encryption_key_env.is_none()
+        {
+            invalid(
+                key.key("restore"),
+                "keeping the values to restore them needs `store.encryption_key_env` (they \
+                 would be stored in plain text); set it, or `restore = false`",
+            )?;
+        }
     }
     Ok(())
 }

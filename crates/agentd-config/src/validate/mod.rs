@@ -335,6 +335,12 @@ fn check_providers(config: &Config) -> Result<(), Invalid> {
                 "a mock provider needs a non-empty `script`",
             )?;
         }
+        if provider.kind != ProviderKind::Mock && provider.record.is_some() {
+            invalid(
+                KeyPath::of(&["providers", name, "record"]),
+                "only a mock provider records its requests",
+            )?;
+        }
         check_provider(name, provider)?;
     }
     Ok(())
@@ -378,6 +384,33 @@ fn check_tenants(config: &Config) -> Result<(), Invalid> {
                 KeyPath::of(&["tenants", id, "period"]),
                 "must be at least 1s",
             )?;
+        }
+        check_alerts(
+            KeyPath::of(&["tenants", id, "alerts"]),
+            &tenant.alerts,
+            tenant.budget_usd.is_some(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Budget alert shares: each in (0, 1], listed once, on a budget.
+fn check_alerts(key: KeyPath, alerts: &[f64], budgeted: bool) -> Result<(), Invalid> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    if !budgeted {
+        invalid(key.clone(), "alerts need a budget_usd to be shares of")?;
+    }
+    for (i, a) in alerts.iter().enumerate() {
+        if !(*a > 0.0 && *a <= 1.0) {
+            invalid(
+                key.clone().index(i),
+                format!("must be a share of the budget in (0, 1], found {a}"),
+            )?;
+        }
+        if alerts[..i].contains(a) {
+            invalid(key.clone().index(i), format!("{a} is listed twice"))?;
         }
     }
     Ok(())
@@ -460,6 +493,11 @@ fn check_agent_limits(agent_key: &KeyPath, agent: &AgentConfig) -> Result<(), In
     {
         invalid(key("budget_usd"), format!("must be >= 0, found {budget}"))?;
     }
+    check_alerts(
+        key("budget_alerts"),
+        &agent.budget_alerts,
+        agent.budget_usd.is_some(),
+    )?;
     if let Some(retry) = &agent.retry {
         if retry.max_attempts < 1 {
             invalid(key("retry").key("max_attempts"), "must be at least 1")?;

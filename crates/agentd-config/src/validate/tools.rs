@@ -170,6 +170,14 @@ fn check_policy(i: usize, policy: &PolicyConfig) -> Result<(), Invalid> {
 /// Checks one `[tools.NAME]` table: its name, the keys that apply to it,
 /// then their values.
 fn check_tool(name: &str, tool: &ToolConfig, servers: &BTreeSet<&str>) -> Result<(), Invalid> {
+    if let Some(cost) = tool.cost_usd
+        && !(cost >= 0.0 && cost.is_finite())
+    {
+        invalid(
+            KeyPath::of(&["tools", name, "cost_usd"]),
+            format!("must be >= 0, found {cost}"),
+        )?;
+    }
     let key = |field: &str| KeyPath::of(&["tools", name, field]);
     let (what, allowed) = table_kind(name, tool, servers)?;
     for set in set_keys(tool) {

@@ -78,6 +78,7 @@ fn run() -> Run {
         status: RunStatus::Running,
         input: json!("hello"),
         output: None,
+        output_json: None,
         error: None,
         pause: None,
         steps: 0,
@@ -146,7 +147,7 @@ fn failure(next: Next) -> RunError {
 #[tokio::test]
 async fn a_fresh_run_calls_the_model_with_the_whole_timeout_left() {
     let f = Fixture::new("").await;
-    let st = rebuild(journal(Vec::new()), T0).expect("rebuild");
+    let st = rebuild(journal(Vec::new()), T0, None).expect("rebuild");
     assert_eq!(st.messages.len(), 1);
     match f.next(&st, T0) {
         Next::CallModel { remaining } => assert_eq!(remaining, Duration::from_secs(10)),
@@ -157,7 +158,7 @@ async fn a_fresh_run_calls_the_model_with_the_whole_timeout_left() {
 #[tokio::test]
 async fn the_run_times_out_once_its_timeout_is_spent() {
     let f = Fixture::new("").await;
-    let st = rebuild(journal(Vec::new()), T0).expect("rebuild");
+    let st = rebuild(journal(Vec::new()), T0, None).expect("rebuild");
     assert!(matches!(f.next(&st, T0 + 9_999), Next::CallModel { .. }));
     let error = failure(f.next(&st, T0 + 10_000));
     assert_eq!(error.code, ErrorCode::Timeout);
@@ -171,7 +172,7 @@ async fn time_waiting_for_a_human_does_not_count_towards_the_timeout() {
         model_step(0, vec![ask]),
         human_step(1, "c1", json!("yes"), 60_000),
     ];
-    let st = rebuild(journal(steps), T0).expect("rebuild");
+    let st = rebuild(journal(steps), T0, None).expect("rebuild");
     assert!(matches!(f.next(&st, T0 + 65_000), Next::CallModel { .. }));
     assert_eq!(failure(f.next(&st, T0 + 70_000)).code, ErrorCode::Timeout);
 }
@@ -190,7 +191,7 @@ async fn the_run_fails_at_max_steps() {
         answer.call_id = Some(id);
         steps.push(answer);
     }
-    let st = rebuild(journal(steps), T0).expect("rebuild");
+    let st = rebuild(journal(steps), T0, None).expect("rebuild");
     assert_eq!(st.next_index, 6);
     let error = failure(f.next(&st, T0 + 1));
     assert_eq!(error.code, ErrorCode::MaxStepsExceeded);
@@ -199,7 +200,7 @@ async fn the_run_fails_at_max_steps() {
 #[tokio::test]
 async fn the_run_fails_once_it_spent_the_agents_budget() {
     let f = Fixture::new("").await;
-    let mut st = rebuild(journal(Vec::new()), T0).expect("rebuild");
+    let mut st = rebuild(journal(Vec::new()), T0, None).expect("rebuild");
     st.run.cost_usd = 0.49;
     assert!(matches!(f.next(&st, T0), Next::CallModel { .. }));
     st.run.cost_usd = 0.5;
@@ -210,7 +211,7 @@ async fn the_run_fails_once_it_spent_the_agents_budget() {
 async fn a_pending_tool_call_runs_under_its_registry_name() {
     let f = Fixture::new("").await;
     let echo = call("c1", "echo", json!({"text": "hi"}));
-    let st = rebuild(journal(vec![model_step(0, vec![echo])]), T0).expect("rebuild");
+    let st = rebuild(journal(vec![model_step(0, vec![echo])]), T0, None).expect("rebuild");
     // The run's budget only guards model calls: a pending call still runs.
     match f.next(&st, T0 + 1) {
         Next::CallTool(plan) => {
@@ -227,7 +228,7 @@ async fn a_pending_tool_call_runs_under_its_registry_name() {
 async fn a_call_the_policy_denies_is_refused() {
     let f = Fixture::new("[[policies]]\nrole = \"user\"\nallow = [\"ask_human\"]\n").await;
     let echo = call("c1", "echo", json!({"text": "hi"}));
-    let st = rebuild(journal(vec![model_step(0, vec![echo])]), T0).expect("rebuild");
+    let st = rebuild(journal(vec![model_step(0, vec![echo])]), T0, None).expect("rebuild");
     match f.next(&st, T0 + 1) {
         Next::Refuse(r) => assert_eq!((r.call.id.as_str(), r.name.as_str()), ("c1", "echo")),
         _ => panic!("expected a refusal"),
@@ -238,7 +239,7 @@ async fn a_call_the_policy_denies_is_refused() {
 async fn a_tool_that_needs_an_approval_pauses_until_approved() {
     let f = Fixture::new("[tools.echo]\napproval = true\n").await;
     let echo = call("c1", "echo", json!({"text": "hi"}));
-    let st = rebuild(journal(vec![model_step(0, vec![echo.clone()])]), T0).expect("rebuild");
+    let st = rebuild(journal(vec![model_step(0, vec![echo.clone()])]), T0, None).expect("rebuild");
     match f.next(&st, T0 + 1) {
         Next::Pause(a) => assert_eq!((a.call.id.as_str(), a.name.as_str()), ("c1", "echo")),
         _ => panic!("expected an approval pause"),
@@ -247,7 +248,7 @@ async fn a_tool_that_needs_an_approval_pauses_until_approved() {
     let mut decision = human_step(1, "c1", json!({"approve": true}), 5);
     decision.input = json!({"approval": {"tool": "echo", "args": echo.args}});
     let steps = vec![model_step(0, vec![echo]), decision];
-    let st = rebuild(journal(steps), T0).expect("rebuild");
+    let st = rebuild(journal(steps), T0, None).expect("rebuild");
     assert!(matches!(f.next(&st, T0 + 1), Next::CallTool(_)));
 }
 
@@ -255,7 +256,7 @@ async fn a_tool_that_needs_an_approval_pauses_until_approved() {
 async fn ask_human_pauses_the_run_on_a_waiting_step() {
     let f = Fixture::new("").await;
     let ask = call("c1", "ask_human", json!({"question": "ok?"}));
-    let mut st = rebuild(journal(vec![model_step(0, vec![ask])]), T0).expect("rebuild");
+    let mut st = rebuild(journal(vec![model_step(0, vec![ask])]), T0, None).expect("rebuild");
     let Next::CallTool(plan) = f.next(&st, T0 + 1) else {
         panic!("expected the ask_human call");
     };
@@ -270,7 +271,7 @@ async fn ask_human_pauses_the_run_on_a_waiting_step() {
     let outcome = ask_human.call(&ctx, &plan.call.args).await;
     assert!(matches!(outcome, Ok(ToolOutput::Pause { .. })));
     let step = new_step(1, StepKind::Tool, &plan.name, 1, T0 + 1);
-    match tool::settle(&mut st, step, outcome) {
+    match tool::settle(&mut st, step, outcome, 0.0) {
         Happened::Paused { step, pause } => {
             assert_eq!(step.kind, StepKind::Human);
             assert_eq!(step.status, StepStatus::Waiting);
@@ -284,13 +285,15 @@ async fn ask_human_pauses_the_run_on_a_waiting_step() {
 #[tokio::test]
 async fn a_final_reply_finishes_the_run_even_at_its_deadline() {
     let f = Fixture::new("").await;
-    let mut st = rebuild(journal(Vec::new()), T0).expect("rebuild");
+    let mut st = rebuild(journal(Vec::new()), T0, None).expect("rebuild");
     st.run.conversation_id = Some(ConversationId::parse("c").expect("conversation"));
     let reply = Message::text(Role::Assistant, "the answer");
     let step = new_step(0, StepKind::Llm, "m", 1, T0);
     st.record_reply(reply, write(step));
     match f.next(&st, T0 + 10_000) {
-        Next::Finish(Outcome::Succeeded { output, messages }) => {
+        Next::Finish(Outcome::Succeeded {
+            output, messages, ..
+        }) => {
             assert_eq!(output, json!("the answer"));
             // The conversation keeps this run's input and reply.
             assert_eq!(messages.len(), 2);
@@ -307,7 +310,7 @@ async fn resuming_after_an_answered_human_step_calls_the_model_with_the_answer()
         model_step(0, vec![ask]),
         human_step(1, "c1", json!("yes"), 1_000),
     ];
-    let st = rebuild(journal(steps), T0).expect("rebuild");
+    let st = rebuild(journal(steps), T0, None).expect("rebuild");
     assert!(st.pending.is_empty());
     assert_eq!(st.next_index, 2);
     let last = st.messages.last().expect("the answer");
@@ -323,7 +326,7 @@ async fn a_journal_still_waiting_for_a_human_is_inconsistent() {
     let mut waiting = human_step(1, "c1", json!(null), 0);
     waiting.status = StepStatus::Waiting;
     let ask = call("c1", "ask_human", json!({"question": "ok?"}));
-    let Err(error) = rebuild(journal(vec![model_step(0, vec![ask]), waiting]), T0) else {
+    let Err(error) = rebuild(journal(vec![model_step(0, vec![ask]), waiting]), T0, None) else {
         panic!("expected an inconsistent journal");
     };
     assert_eq!(error.code, ErrorCode::Internal);
@@ -339,7 +342,7 @@ async fn seeded_context_goes_after_memory_and_before_the_input_on_every_rebuild(
             {"role": "assistant", "content": "hi"},
         ]}
     }));
-    let st = rebuild(j, T0).expect("rebuild");
+    let st = rebuild(j, T0, None).expect("rebuild");
     let texts: Vec<(Role, &str)> = st
         .messages
         .iter()

@@ -19,12 +19,13 @@ pub(crate) async fn run(
     remaining: Duration,
 ) -> Result<Happened, Stop> {
     ctx.flush(st).await?;
+    crate::alerts::check_tenant(ctx).await?;
     let agent = ctx.agent;
     let index = st.next_index;
     // The conversation is shared with the request, not copied.
     let req = CompletionRequest {
         system: agent.config.system_prompt.clone(),
-        messages: st.messages.clone(),
+        messages: crate::guard::model_messages(ctx, st).await?,
         tools: agent.tools.provider_specs(),
     };
     if let Some(error) = reserve_budget(ctx, &req, remaining).await? {

@@ -46,18 +46,24 @@ pub(crate) async fn run(
     step.call_id = Some(call.id);
     step.input = call.args;
     let span = crate::trace::tool_span(ctx, index, &name, tool.is_some());
+    // The model wrote placeholders; the tool gets the values they stand
+    // for (the journal keeps what the model wrote).
+    let args = match ctx.agent.guards.pii.as_ref() {
+        Some(pii) if pii.restore => crate::guard::restore(&st.vault, step.input.clone()),
+        _ => step.input.clone(),
+    };
     let outcome = match tool {
         // A tool this agent does not have, or whose MCP server is down: the
         // tool set says which.
         None => {
             ctx.agent
                 .tools
-                .call(&tctx, &name, &step.input)
+                .call(&tctx, &name, &args)
                 .instrument(span)
                 .await
         }
         Some(tool) => {
-            let call = tool.call(&tctx, &step.input).instrument(span);
+            let call = tool.call(&tctx, &args).instrument(span);
             let work = tokio::time::timeout(remaining, call);
             match ctx.with_heartbeat(work).await? {
                 Ok(r) => r,
@@ -74,24 +80,58 @@ pub(crate) async fn run(
         }
     };
     step.duration_ms = t0.elapsed().as_millis() as u64;
-    // What a tool returns may carry instructions meant for the model.
     let outcome = match outcome {
-        Ok(ToolOutput::Value(v)) => {
-            match crate::guard::enforce_on_tool_result(ctx, index, v).await? {
-                Ok(v) => Ok(ToolOutput::Value(v)),
-                Err((output, error)) => {
-                    step.output = output;
-                    return Ok(Happened::Failed {
-                        step,
-                        error,
-                        retryable: false,
-                    });
-                }
+        Ok(ToolOutput::Value(v)) => match guard_result(ctx, st, index, v).await? {
+            Ok(v) => Ok(ToolOutput::Value(v)),
+            Err((output, error)) => {
+                step.output = output;
+                return Ok(Happened::Failed {
+                    step,
+                    error,
+                    retryable: false,
+                });
             }
-        }
+        },
         other => other,
     };
-    Ok(settle(st, step, outcome))
+    let cost = ctx.agent.tool_costs.get(&name).copied().unwrap_or(0.0);
+    if cost > 0.0 && matches!(outcome, Ok(ToolOutput::Value(_))) {
+        crate::meter::tool_call_cost(ctx.agent, st.run.tenant.as_str(), cost);
+    }
+    Ok(settle(st, step, outcome, cost))
+}
+
+/// A tool's result through the guardrails: personal data redacted (or
+/// blocked, or flagged), then the injection guard. `Err` blocks the run,
+/// with the result to journal on the failed step.
+async fn guard_result(
+    ctx: &RunCtx<'_>,
+    st: &mut RunState,
+    index: u32,
+    v: serde_json::Value,
+) -> Result<Result<serde_json::Value, (serde_json::Value, RunError)>, Stop> {
+    let v = match ctx.agent.guards.pii.as_ref() {
+        Some(pii) if pii.redacts_journal() => {
+            let (v, found) = pii.redact(&mut st.vault, v);
+            crate::guard::save_vault(ctx, &st.vault, found > 0).await?;
+            v
+        }
+        Some(pii) => {
+            let text = crate::guard::text_of(&v);
+            let source = agentd_config::guardrails::GuardSource::ToolResult;
+            if let Some(error) =
+                crate::guard::pii_verdict(ctx, source, &text, Some(index), true).await?
+            {
+                // Journaled without the values that blocked it.
+                let (kept, _) = pii.redact(&mut agentd_guard::pii::Vault::default(), v);
+                return Ok(Err((kept, error)));
+            }
+            v
+        }
+        None => v,
+    };
+    // What a tool returns may carry instructions meant for the model.
+    crate::guard::enforce_on_tool_result(ctx, index, v).await
 }
 
 /// What a tool's answer means for the run: a result the model reads next
@@ -100,7 +140,14 @@ pub(crate) fn settle(
     st: &mut RunState,
     mut step: Step,
     outcome: Result<ToolOutput, ToolError>,
+    cost_usd: f64,
 ) -> Happened {
+    // Only a call that returned a result is charged.
+    let charged = if matches!(outcome, Ok(ToolOutput::Value(_))) {
+        cost_usd
+    } else {
+        0.0
+    };
     let output = match outcome {
         Ok(ToolOutput::Value(v)) => v,
         Ok(ToolOutput::Pause { question }) => {
@@ -127,7 +174,7 @@ pub(crate) fn settle(
         }
     };
     step.output = output;
-    st.record_tool_result(step);
+    st.record_tool_result(step, charged);
     Happened::Recorded
 }
 
@@ -158,6 +205,6 @@ pub(crate) async fn refuse(
     step.call_id = Some(call.id);
     step.input = call.args;
     step.output = serde_json::json!({ "error": format!("not permitted: {reason}") });
-    st.record_tool_result(step);
+    st.record_tool_result(step, 0.0);
     Ok(Happened::Recorded)
 }

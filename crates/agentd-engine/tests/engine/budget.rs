@@ -189,3 +189,136 @@ system_prompt = "{system}"
     drop_schema(&pg, &schema).await?;
     Ok(())
 }
+
+/// `[tools.NAME] cost_usd`: each call that returns a result is charged to
+/// the run (journaled on its step) and counts toward its budget.
+#[tokio::test]
+async fn a_priced_tool_counts_toward_the_run_cost_and_its_budget() -> anyhow::Result<()> {
+    // Arrange: free model calls; echo costs $0.25 a call.
+    let t = spawn_engine(
+        r#"
+[tools.echo]
+cost_usd = 0.25
+
+[providers.once]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "x" } }, { reply = "done" }]
+
+[providers.loop]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "again" } }]
+
+[[agents]]
+name = "once"
+providers = ["once"]
+tools = ["echo"]
+
+[[agents]]
+name = "looper"
+providers = ["loop"]
+tools = ["echo"]
+budget_usd = 0.6
+"#,
+    )
+    .await?;
+
+    // Act
+    let once = t.submit("once", "hi").await?;
+    let once = t.drive(once.id).await?;
+    let looper = t.submit("looper", "hi").await?;
+    let looper = t.drive(looper.id).await?;
+
+    // Assert
+    assert_eq!(once.status, RunStatus::Succeeded);
+    assert!((once.cost_usd - 0.25).abs() < 1e-9, "{}", once.cost_usd);
+    assert_eq!(looper.status, RunStatus::Failed);
+    assert_eq!(
+        looper.error.as_ref().map(|e| e.code),
+        Some(ErrorCode::BudgetExceeded)
+    );
+    // Three calls ($0.75) pass the $0.60 budget; the fourth model call is
+    // refused before it is made.
+    assert!((looper.cost_usd - 0.75).abs() < 1e-9, "{}", looper.cost_usd);
+    let steps = t.steps(looper.id).await?;
+    assert_eq!(steps.iter().filter(|s| s.kind == StepKind::Tool).count(), 3);
+    Ok(())
+}
+
+/// Budget alerts: each share of a run's budget, and of its tenant's for
+/// the period, is announced once, on the run whose spending crossed it.
+#[tokio::test]
+async fn each_budget_threshold_is_announced_once() -> anyhow::Result<()> {
+    // Arrange: echo costs $0.25; runs of `looper` may spend $1, tenant t1
+    // $0.6 a day.
+    let t = spawn_engine(
+        r#"
+[tools.echo]
+cost_usd = 0.25
+
+[tenants.t1]
+budget_usd = 0.6
+alerts = [0.5]
+
+[providers.once]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "x" } }, { reply = "done" }]
+
+[providers.loop]
+kind = "mock"
+script = [{ tool = "echo", args = { text = "again" } }]
+
+[[agents]]
+name = "once"
+providers = ["once"]
+tools = ["echo"]
+
+[[agents]]
+name = "looper"
+providers = ["loop"]
+tools = ["echo"]
+budget_usd = 1.0
+budget_alerts = [0.5, 1.0]
+"#,
+    )
+    .await?;
+    let alerts = |audit: &[agentd_store::AuditEntry]| -> Vec<serde_json::Value> {
+        audit
+            .iter()
+            .filter(|a| a.event == "budget_alert")
+            .map(|a| a.detail.clone())
+            .collect()
+    };
+
+    // Act: two runs of `once` spend the tenant's $0.50 (its 0.5 share of
+    // $0.6 is $0.30: crossed by the second).
+    let mut once = Vec::new();
+    for _ in 0..3 {
+        let run = t.submit("once", "hi").await?;
+        once.push(t.drive(run.id).await?);
+    }
+    // In a tenant without a budget of its own.
+    let other = agentd_test_support::identity("t2")?;
+    let looper = t.submit_as(&other, "looper", "hi", None).await?;
+    let looper = t.drive_as(&other.tenant, looper.id).await?;
+    let looper_audit = t.store.list_audit(&other.tenant, looper.id).await?;
+
+    // Assert: the tenant's share, once, on the run that crossed it
+    assert_eq!(
+        alerts(&t.audit(once[0].id).await?),
+        Vec::<serde_json::Value>::new()
+    );
+    let crossed = alerts(&t.audit(once[1].id).await?);
+    assert_eq!(crossed.len(), 1, "{crossed:?}");
+    assert_eq!(crossed[0]["scope"], "tenant");
+    assert_eq!(crossed[0]["threshold"], 0.5);
+    assert_eq!(crossed[0]["limit_usd"], 0.6);
+    assert!(alerts(&t.audit(once[2].id).await?).is_empty());
+    // The run's own shares: $0.50 and $1.00, each once.
+    let own: Vec<_> = alerts(&looper_audit)
+        .into_iter()
+        .filter(|a| a["scope"] == "run")
+        .map(|a| a["threshold"].as_f64().unwrap_or_default())
+        .collect();
+    assert_eq!(own, [0.5, 1.0]);
+    Ok(())
+}

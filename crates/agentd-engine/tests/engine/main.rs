@@ -7,6 +7,7 @@ mod cancel;
 mod config;
 mod fixture;
 mod fork;
+mod guardrails;
 mod heartbeat;
 mod helpers;
 mod human;

@@ -51,27 +51,13 @@ async fn mint(app: &TestApp, tenant: &str) -> String {
         .reveal()
 }
 
-/// Runs `mcp_sdk.py` with `args`; fails the test unless every check of
-/// the script passed, and answers the JSON it prints last (the run ids).
+/// Runs `mcp_sdk.py` with `args` (see
+/// [`agentd_test_support::python::run_script`]).
 pub(crate) async fn run_script(args: Vec<String>) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/mcp_sdk.py");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(&path)
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "mcp_sdk.py failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

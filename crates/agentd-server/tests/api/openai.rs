@@ -64,35 +64,20 @@ pub(crate) async fn mint(app: &TestApp) -> String {
         .reveal()
 }
 
-/// True if python3 can import the SDK; under CI (where `.ci/run` installs
-/// it) its absence fails the test instead.
-/// Runs `tests/api/<script>` with the app's base URL and `key`; fails the
-/// test unless every check of the script passed, and answers the JSON the
-/// script prints last (the ids of what it created).
+/// Runs `tests/api/<script>` with the app's base URL and `key` (see
+/// [`agentd_test_support::python::run_script`]).
 pub(crate) async fn run_sdk_script(app: &TestApp, key: &str, script: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/api")
         .join(script);
-    let (base, key) = (app.base.clone(), key.to_owned());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .arg(&path)
-            .args([&base, &key])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    let args = vec![app.base.clone(), key.to_owned()];
+    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
+        .await
+        .unwrap()
 }
 
+/// True if python3 can import the SDK; under CI (where `.ci/run` installs
+/// it) its absence fails the test instead.
 pub(crate) fn sdk_available() -> bool {
     agentd_test_support::python::module_available("openai", SDK)
 }

@@ -78,6 +78,7 @@ pub(super) struct FinishRow {
     pub totals: Totals,
     pub status: &'static str,
     pub output: Option<String>,
+    pub output_json: Option<String>,
     pub error: Option<String>,
     pub detail: Option<String>,
     pub delay_ms: Option<i64>,
@@ -390,7 +391,9 @@ async fn run_finishes(
         Vec::with_capacity(n),
     );
     let (mut msg_run, mut msg_ord, mut msg) = (Vec::new(), Vec::new(), Vec::new());
+    let mut output_json = Vec::with_capacity(n);
     for (_, r) in finishes {
+        output_json.push(r.output_json.as_deref());
         steps.push(&r.steps);
         w.push(&r.lease, &r.totals);
         status.push(r.status);
@@ -422,7 +425,8 @@ async fn run_finishes(
         .bind(event)
         .bind(msg_run)
         .bind(msg_ord)
-        .bind(msg);
+        .bind(msg)
+        .bind(output_json);
     let mut runs = by_id(q.fetch_all(&mut *conn).await?)?;
     for (i, r) in finishes {
         out[*i] = Some(match runs.remove(&r.lease.run_id.0) {

@@ -80,10 +80,7 @@ pub(super) async fn finish_run(
 ) -> Result<Run> {
     let codec = &store.codec;
     let field = |column| Field::of(&lease.run_id, column);
-    let output = match outcome {
-        Outcome::Succeeded { output, .. } => Some(codec.seal_json(field("runs.output"), output)?),
-        _ => None,
-    };
+    let (output, output_json) = outcome.sealed_outputs(codec, &lease.run_id)?;
     let messages = match outcome {
         Outcome::Succeeded { messages, .. } => messages
             .iter()
@@ -103,6 +100,7 @@ pub(super) async fn finish_run(
             settles,
             status: outcome.status().as_str(),
             output,
+            output_json,
             error: outcome
                 .error()
                 .map(|e| codec.seal_json(field("runs.error"), e))

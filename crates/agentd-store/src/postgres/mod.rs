@@ -7,6 +7,7 @@
 //! Its semantics are those of the SQLite backend; the conformance suite in
 //! `tests/store` runs against both.
 
+mod alerts;
 mod audit;
 pub(crate) mod backup;
 mod batch;
@@ -26,6 +27,7 @@ mod runs;
 mod schedules;
 mod sql;
 mod usage;
+mod vault;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};
 use crate::status::{

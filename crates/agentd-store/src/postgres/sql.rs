@@ -372,7 +372,8 @@ pub(super) static PAUSE = concat!(
 /// errors, `$26` audit details, `$27` retry delays in ms (NULL: none),
 /// `$28` attempts to add, `$29` audit events; `$30..$32` the messages for
 /// the runs' conversations (run, position, message), numbered after each
-/// conversation's last one and ignored for runs without one; `$settle`
+/// conversation's last one and ignored for runs without one; `$33` the
+/// outputs as validated JSON (NULL without an output schema); `$settle`
 /// settles budgets. Returns the runs written.
 macro_rules! finish {
     ($($settle:expr)?) => {
@@ -385,12 +386,15 @@ macro_rules! finish {
                 "$26::text[]",
                 "$27::int8[]",
                 "$28::int4[]",
-                "$29::text[]"
+                "$29::text[]",
+                "$33::text[]"
             ),
-            ", w_status, w_output, w_error, w_detail, w_delay, w_attempts, w_event)), \
+            ", w_status, w_output, w_error, w_detail, w_delay, w_attempts, w_event, \
+             w_output_json)), \
              u AS (UPDATE runs SET ",
             add_totals!(),
-            ", status = w_status, output = w_output, error = w_error, lease_owner = NULL, \
+            ", status = w_status, output = w_output, output_json = w_output_json, \
+             error = w_error, lease_owner = NULL, \
              lease_until = NULL, available_at = COALESCE(",
             now!(),
             " + w_delay, available_at), attempt = attempt + w_attempts FROM w WHERE ",
@@ -468,6 +472,7 @@ pub(super) static PURGE_FINISHED = concat!(
      s AS (DELETE FROM steps WHERE run_id IN (SELECT id FROM r)), \
      a AS (DELETE FROM audit WHERE run_id IN (SELECT id FROM r)), \
      k AS (DELETE FROM idempotency_keys WHERE run_id IN (SELECT id FROM r)), \
+     v AS (DELETE FROM pii_vaults WHERE run_id IN (SELECT id FROM r)), \
      d AS (DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING id) \
      SELECT count(*) FROM d"
 );

@@ -118,7 +118,7 @@ rendered! {
     pub(super) static FINISH = concat!(
         "UPDATE runs SET status = ?1, output = ?2, error = ?3, lease_owner = NULL, \
          lease_until = NULL, updated_at = ?4, available_at = COALESCE(?8, available_at), \
-         attempt = attempt + ?9 \
+         attempt = attempt + ?9, output_json = ?10 \
          WHERE id = ?5 AND tenant = ?6 AND lease_token = ?7 AND status {finish} RETURNING ",
         run_cols!()
     );
@@ -237,12 +237,7 @@ pub(super) async fn finish_run(
         .write(move |conn, now, codec| {
             journal_steps(conn, codec, &lease, &writes, now, None)?;
             let field = |column| Field::of(&lease.run_id, column);
-            let output = match &outcome {
-                Outcome::Succeeded { output, .. } => {
-                    Some(codec.seal_json(field("runs.output"), output)?)
-                }
-                _ => None,
-            };
+            let (output, output_json) = outcome.sealed_outputs(codec, &lease.run_id)?;
             let error = outcome
                 .error()
                 .map(|e| codec.seal_json(field("runs.error"), e))
@@ -263,6 +258,7 @@ pub(super) async fn finish_run(
                         lease.token,
                         available_at,
                         i64::from(delay.is_some()),
+                        output_json,
                     ],
                     |row| Ok(rows::run(codec, row, 0)),
                 )

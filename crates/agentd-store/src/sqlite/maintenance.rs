@@ -38,6 +38,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0018_schedules.sql"),
     include_str!("../../migrations/sqlite/0019_deliveries.sql"),
     include_str!("../../migrations/sqlite/0020_usage_index.sql"),
+    include_str!("../../migrations/sqlite/0021_output_json.sql"),
+    include_str!("../../migrations/sqlite/0022_pii_vaults.sql"),
+    include_str!("../../migrations/sqlite/0023_budget_alerts.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {
@@ -150,7 +153,9 @@ pub(super) async fn purge_finished(
                 conn.prepare_cached("DELETE FROM audit WHERE tenant = ?1 AND run_id = ?2")?;
             let mut keys = conn.prepare_cached("DELETE FROM idempotency_keys WHERE run_id = ?1")?;
             let mut run = conn.prepare_cached("DELETE FROM runs WHERE id = ?1")?;
+            let mut vault = conn.prepare_cached("DELETE FROM pii_vaults WHERE run_id = ?1")?;
             for (id, tenant) in &runs {
+                vault.execute(params![id])?;
                 steps.execute(params![id])?;
                 audit.execute(params![tenant, id])?;
                 keys.execute(params![id])?;

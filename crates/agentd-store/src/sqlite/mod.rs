@@ -3,6 +3,7 @@
 //! and commits the jobs that are ready together (group commit, see
 //! [`writer`]); reads go to a pool of read-only connections.
 
+mod alerts;
 mod audit;
 pub(crate) mod backup;
 mod budget;
@@ -20,6 +21,7 @@ mod rows;
 mod runs;
 mod schedules;
 mod usage;
+mod vault;
 mod writer;
 
 use crate::codec::{Codec, Field, in_page, migration_prefix, page};

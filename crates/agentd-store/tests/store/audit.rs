@@ -55,6 +55,7 @@ pub async fn audit_log_filters_pages_and_isolates_tenants(ctx: &Ctx) {
         &done.lease,
         &[step(0, StepKind::Llm)],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("ok"),
             messages: vec![],
         },

@@ -139,6 +139,7 @@ pub async fn group_commit_batches_and_isolates_writes(ctx: &Ctx) {
         .filter(|l| l.run_id != cancelled.run_id)
         .collect();
     let outcome = Outcome::Succeeded {
+        output_json: None,
         output: serde_json::json!("done"),
         messages: Vec::new(),
     };

@@ -119,6 +119,7 @@ pub async fn deliveries_enqueued_with_status_change(ctx: &Ctx) {
         &c.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("done"),
             messages: vec![],
         },

@@ -63,6 +63,7 @@ async fn marked_run(s: &dyn Store, marker: &str) -> (TenantId, RunId) {
         &c.lease,
         &[step(3, StepKind::Llm)],
         &Outcome::Succeeded {
+            output_json: None,
             output: json!(format!("output {marker}")),
             messages: vec![
                 msg(Role::User, &format!("input {marker}")),

@@ -26,6 +26,7 @@ async fn finished_run(s: &Arc<dyn Store>) -> agentd_core::Run {
         &c.lease,
         &[step(2, StepKind::Llm)],
         &Outcome::Succeeded {
+            output_json: None,
             output: json!("done"),
             messages: vec![],
         },

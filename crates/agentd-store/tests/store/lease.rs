@@ -44,6 +44,7 @@ async fn fenced_out(s: &dyn Store, lease: &Lease) {
             lease,
             &[step(next, StepKind::Llm)],
             &Outcome::Succeeded {
+                output_json: None,
                 output: serde_json::json!("x"),
                 messages: vec![],
             },
@@ -113,6 +114,7 @@ pub async fn journal_under_lease(ctx: &Ctx) {
             l,
             std::slice::from_ref(&w3),
             &Outcome::Succeeded {
+                output_json: None,
                 output: serde_json::json!({ "answer": 42 }),
                 messages: vec![],
             },
@@ -217,6 +219,7 @@ pub async fn lease_expiry_reclaim(ctx: &Ctx) {
             &second.lease,
             &[],
             &Outcome::Succeeded {
+                output_json: None,
                 output: serde_json::json!("ok"),
                 messages: vec![],
             },

@@ -32,6 +32,7 @@ mod runs;
 mod schedules;
 mod transitions;
 mod usage;
+mod vaults;
 mod versions;
 
 /// Instantiates each `module::test` once per backend, as
@@ -125,4 +126,5 @@ conformance!(
     fleet::backups_are_recorded_newest_first,
     schedules::a_tick_starts_one_run,
     schedules::concurrent_claims_of_a_tick_create_one_run,
+    vaults::a_vault_is_sealed_replaced_and_tenant_scoped,
 );

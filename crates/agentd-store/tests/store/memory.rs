@@ -41,6 +41,7 @@ fn said(texts: &[&str]) -> Vec<agentd_core::Message> {
 
 fn succeeded(texts: &[&str]) -> Outcome {
     Outcome::Succeeded {
+        output_json: None,
         output: serde_json::json!(texts.last()),
         messages: said(texts),
     }
@@ -162,6 +163,7 @@ pub async fn audit_trail(ctx: &Ctx) {
         &second.lease,
         &[step(2, StepKind::Llm)],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("deployed"),
             messages: vec![],
         },
@@ -242,6 +244,7 @@ pub async fn commits_count_writes_only(ctx: &Ctx) {
         &c.lease,
         &[step(1, StepKind::Llm)],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("ok"),
             messages: vec![msg(Role::User, "x")],
         },

@@ -89,6 +89,7 @@ pub async fn conversation_serialization(ctx: &Ctx) {
         &first.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("a1"),
             messages: said.clone(),
         },
@@ -151,6 +152,7 @@ pub async fn conversation_waits_for_a_newer_running_run(ctx: &Ctx) {
         &running.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("done"),
             messages: vec![],
         },
@@ -291,6 +293,7 @@ pub async fn queue_counts_span_tenants(ctx: &Ctx) {
         &first.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("done"),
             messages: vec![],
         },

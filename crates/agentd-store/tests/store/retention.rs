@@ -52,6 +52,7 @@ async fn finished(
 
 fn succeeded() -> Outcome {
     Outcome::Succeeded {
+        output_json: None,
         output: serde_json::json!("done"),
         messages: vec![msg(Role::User, "hi"), msg(Role::Assistant, "done")],
     }

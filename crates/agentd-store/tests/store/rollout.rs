@@ -107,6 +107,7 @@ async fn finish(s: &dyn Store, t: &TenantId, version: &str, failed: bool) {
         }
     } else {
         Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("ok"),
             messages: vec![crate::harness::msg(Role::Assistant, "ok")],
         }

@@ -202,6 +202,7 @@ pub async fn tenant_isolation(ctx: &Ctx) {
         &done.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("hello"),
             messages,
         },
@@ -343,6 +344,7 @@ pub async fn migrate_ping_storage(ctx: &Ctx) {
             &c.lease,
             &[step(0, StepKind::Llm), step(1, StepKind::Tool)],
             &Outcome::Succeeded {
+                output_json: None,
                 output: serde_json::json!("done"),
                 messages: vec![],
             },

@@ -69,6 +69,7 @@ pub async fn pause_and_resume(ctx: &Ctx) {
             &c2.lease,
             &[step(2, StepKind::Llm)],
             &Outcome::Succeeded {
+                output_json: None,
                 output: serde_json::json!("shipped"),
                 messages: vec![],
             },
@@ -135,6 +136,7 @@ pub async fn resume_with_claim(ctx: &Ctx) {
         &claimed.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("hi Ada"),
             messages: vec![],
         },
@@ -210,6 +212,7 @@ pub async fn cancel_states(ctx: &Ctx) {
         &done.lease,
         &[],
         &Outcome::Succeeded {
+            output_json: None,
             output: serde_json::json!("ok"),
             messages: vec![],
         },

@@ -14,6 +14,7 @@ mod fork;
 mod jwt;
 mod keys;
 mod mcp;
+mod pii;
 mod registry;
 mod reload;
 mod responses;

@@ -4,7 +4,6 @@
 
 use crate::support::{Workspace, text};
 use std::path::PathBuf;
-use std::process::Command;
 
 const AGENTS: &str = r#"
 [queue]
@@ -63,21 +62,14 @@ fn the_official_mcp_sdk_runs_agents_over_stdio() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agentd-server/tests/api/mcp_sdk.py");
 
     // Act: the SDK starts `agentd mcp` and makes its calls, each asserted
-    let out = Command::new("python3")
-        .arg(script)
-        .args(["stdio", crate::support::BIN, config.to_str().unwrap()])
-        .current_dir(ws.path())
-        .env("AGENTD_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mcp_sdk.py failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let ids = agentd_test_support::python::run_script(
+        &script,
+        &[
+            "stdio".into(),
+            crate::support::BIN.into(),
+            config.to_str().unwrap().into(),
+        ],
     );
-    let ids: serde_json::Value =
-        serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
 
     // Assert: the calls are runs of the tenant and principal it was given
     let show = |id: &str, tenant: &str| {

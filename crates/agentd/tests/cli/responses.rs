@@ -22,9 +22,11 @@ listen = "127.0.0.1:{port}"
 lease = "5m"
 node_id = "responses-kill-node"
 
+# Three calls of 1.5 s: the kill lands mid-run even when the SDK's
+# process is slow to hand back the id on a loaded machine.
 [providers.slow]
 kind = "mock"
-latency_ms = 400
+latency_ms = 1500
 script = [
   {{ tool = "echo", args = {{ text = "{{{{input}}}}-1" }} }},
   {{ tool = "echo", args = {{ text = "{{{{input}}}}-2" }} }},

@@ -1,0 +1,132 @@
+//! Budget alerts: each share of a budget (`budget_alerts` of an agent's
+//! per-run budget, `alerts` of a tenant's per-period one) is announced once
+//! when spending crosses it, by whichever process sees it first (the
+//! store's unique record decides): an audit record `budget_alert` on the
+//! run that crossed it, a warning log line and `agentd_budget_alerts_total`.
+
+use crate::ctx::{RunCtx, Stop};
+use crate::state::RunState;
+use agentd_core::now_millis;
+use agentd_store::BudgetAlert;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+/// Alerts this process recorded or saw recorded: not asked of the store
+/// again. A handful per tenant and period.
+fn announced() -> &'static Mutex<HashSet<String>> {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    SEEN.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+/// The run's own budget, from its in-memory cost (after each step).
+pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState) -> Result<(), Stop> {
+    let config = &ctx.agent.config;
+    let Some(limit) = config
+        .budget_usd
+        .filter(|_| !config.budget_alerts.is_empty())
+    else {
+        return Ok(());
+    };
+    let spent = st.run.cost_usd;
+    for &share in &config.budget_alerts {
+        if spent >= share * limit {
+            let alert = BudgetAlert {
+                scope: "run",
+                subject: st.run.id.to_string(),
+                period_start: 0,
+                threshold: share.to_string(),
+                run_id: Some(st.run.id),
+            };
+            announce(ctx, alert, spent, limit).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The tenant's budget for the current period, from the store's journaled
+/// spending (before each model call, and when the run ends).
+pub(crate) async fn check_tenant(ctx: &RunCtx<'_>) -> Result<(), Stop> {
+    let (Some(limit), false) = (ctx.budget, ctx.budget_alerts.is_empty()) else {
+        return Ok(());
+    };
+    let lease = ctx.lease;
+    let spent = ctx
+        .store
+        .budget_spent(&lease.tenant, limit.period)
+        .await
+        .map_err(|e| ctx.failure(e))?;
+    let now = now_millis();
+    let period = (limit.period.as_millis() as i64).max(1);
+    let period_start = now - now.rem_euclid(period);
+    for &share in ctx.budget_alerts {
+        if spent >= share * limit.limit_usd {
+            let alert = BudgetAlert {
+                scope: "tenant",
+                subject: lease.tenant.to_string(),
+                period_start,
+                threshold: share.to_string(),
+                run_id: Some(lease.run_id),
+            };
+            announce(ctx, alert, spent, limit.limit_usd).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn announce(
+    ctx: &RunCtx<'_>,
+    alert: BudgetAlert,
+    spent: f64,
+    limit: f64,
+) -> Result<(), Stop> {
+    let lease = ctx.lease;
+    let key = format!(
+        "{}/{}/{}/{}/{}",
+        lease.tenant, alert.scope, alert.subject, alert.period_start, alert.threshold
+    );
+    if announced()
+        .lock()
+        .map(|s| s.contains(&key))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let first = ctx
+        .store
+        .record_budget_alert(&lease.tenant, &alert)
+        .await
+        .map_err(|e| ctx.failure(e))?;
+    if let Ok(mut seen) = announced().lock() {
+        seen.insert(key);
+    }
+    if !first {
+        return Ok(());
+    }
+    tracing::warn!(
+        scope = alert.scope,
+        threshold = %alert.threshold,
+        spent_usd = spent,
+        limit_usd = limit,
+        "budget alert: spending crossed a threshold"
+    );
+    crate::meter::budget_alert(alert.scope);
+    let detail = json!({
+        "scope": alert.scope,
+        "subject": alert.subject,
+        "threshold": alert.threshold.parse::<f64>().unwrap_or_default(),
+        "spent_usd": spent,
+        "limit_usd": limit,
+        "period_start": (alert.period_start > 0).then_some(alert.period_start),
+    });
+    ctx.store
+        .audit(
+            &lease.tenant,
+            lease.run_id,
+            "budget",
+            "budget_alert",
+            &detail,
+        )
+        .await
+        .map_err(|e| ctx.failure(e))
+}
