@@ -94,6 +94,7 @@ async fn seed(
         let outcome = match end {
             End::Succeeded => Outcome::Succeeded {
                 output: serde_json::json!("ok"),
+                output_json: None,
                 messages: Vec::new(),
             },
             End::Failed => Outcome::Failed {
