@@ -10,6 +10,7 @@ mod prefill;
 mod report;
 mod stats;
 mod target;
+mod usage;
 
 use config::{auth_text, config_text, guardrails_text, rate_limit_text};
 
@@ -36,6 +37,9 @@ enum Mode {
     /// Memory of runs in flight: `--concurrency` runs waiting on a slow
     /// model at once, in this process.
     Inflight,
+    /// Usage-report latencies on a prefilled store (`--prefill`), each
+    /// grouping over the whole store and over one day.
+    Usage,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -108,6 +112,9 @@ struct RunArgs {
     /// list mode: calls of each list query.
     #[arg(long, default_value_t = 300)]
     list_iters: usize,
+    /// usage mode: calls of each usage report.
+    #[arg(long, default_value_t = 5)]
+    usage_iters: usize,
     /// Turn every `[rate_limit]` limit on, high enough never to trigger
     /// (seq and conc modes): what checking them costs.
     #[arg(long)]
@@ -546,6 +553,25 @@ async fn bench_list(args: &RunArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(m))
 }
 
+/// `--mode usage`: usage-report latencies through the Store API after
+/// `--prefill` runs, spread over days, agents, principals and providers.
+async fn bench_usage(args: &RunArgs) -> anyhow::Result<Value> {
+    let s = setup(args)?;
+    let target = start_target(args, &s, 1).await?;
+    let template = template_run(&target).await?;
+    let filled = prefill::fill(&s, &template, args.prefill).await?;
+    let newest = usage::spread(&s, &filled.tenant, args.prefill).await?;
+    let store = agentd_store::open(&s.url).await?;
+    let report = usage::measure(&store, &filled.tenant, newest, args.usage_iters).await;
+    drop(store);
+    finish(target, &s).await?;
+    s.cleanup().await?;
+    let mut m = base(args, args.usage_iters, 1);
+    m.insert("prefill".into(), json!(args.prefill));
+    m.insert("usage_ms".into(), report?);
+    Ok(Value::Object(m))
+}
+
 async fn bench_startup(args: &RunArgs) -> anyhow::Result<Value> {
     let bin = args.agentd.clone().unwrap_or_else(target::sibling_agentd);
     let mut startup = Vec::new();
@@ -588,6 +614,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Pause => bench_pause(args).await?,
         Mode::Startup => bench_startup(args).await?,
         Mode::List => bench_list(args).await?,
+        Mode::Usage => bench_usage(args).await?,
         Mode::Inflight => {
             let s = setup(args)?;
             let line = inflight::bench(args, &s).await;

@@ -144,6 +144,17 @@ impl<'a> Reads<'a> {
         self.runs(who, &filter).await
     }
 
+    /// The caller's tenant's usage report (any identity of the tenant, like
+    /// its runs).
+    pub async fn usage(
+        &self,
+        who: &Identity,
+        query: &agentd_store::UsageQuery,
+    ) -> Result<agentd_store::UsageReport> {
+        let rows = self.store.usage(&who.tenant, query).await?;
+        Ok(agentd_store::UsageReport::new(query, rows))
+    }
+
     /// Checks the store answers and its migrations are applied (`/ready`;
     /// no tenant data is read).
     pub async fn ping(&self) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The [`Store`](crate::Store) implementation both backends share: every
 //! method goes to the backend's module for its role (`runs`, `fork`, `audit`,
-//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`, `schedules`, `deliveries`), which each backend has with the
+//! `queue`, `journal`, `budget`, `keys`, `rollout`, `maintenance`, `fleet`, `schedules`, `deliveries`, `usage`), which each backend has with the
 //! same functions. The trait's signatures are written here once more,
 //! not once per backend.
 
@@ -373,6 +373,14 @@ macro_rules! store_by_role {
                     change: &$crate::rollout::RolloutChange,
                 ) -> Result<Option<$crate::rollout::RolloutState>> {
                     rollout::change_rollout(self, agent, base, change).await
+                }
+
+                async fn usage(
+                    &self,
+                    tenant: &TenantId,
+                    query: &$crate::UsageQuery,
+                ) -> Result<Vec<$crate::UsageRow>> {
+                    usage::usage(self, tenant, query).await
                 }
 
                 async fn version_stats(

@@ -36,6 +36,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
+mod usage;
 
 pub use audit::{AUDIT_KINDS, AuditEntry, AuditFilter};
 pub use backup::BackupError;
@@ -55,6 +56,7 @@ pub use types::{
     BudgetAlert, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease,
     Outcome, Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
 };
+pub use usage::{UsageGroup, UsageQuery, UsageReport, UsageRow, UsageTotals};
 
 use agentd_core::{
     ConversationId, KeyId, Millis, NewRun, Pause, PrincipalId, Run, RunId, Step, TenantId,
@@ -185,6 +187,11 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         filter: &AuditFilter,
     ) -> Result<Page<AuditEntry>>;
+    /// The tenant's usage report: runs created in the query's range,
+    /// grouped, with their failures, tokens and cost, ordered by key. Read
+    /// from a covering index of the runs (finished and paused ones) plus
+    /// the runs in flight (see [`UsageQuery`]).
+    async fn usage(&self, tenant: &TenantId, query: &UsageQuery) -> Result<Vec<UsageRow>>;
     /// Cancels a queued, running or paused run. A running run's lease is
     /// revoked, so its worker stops at its next write.
     async fn cancel_run(

@@ -53,6 +53,9 @@ pub enum Command {
     /// The tenant's audit log, newest first: who did what to which run,
     /// and API key changes.
     Audit(AuditArgs),
+    /// The tenant's usage report: runs, failures, tokens and cost by
+    /// agent, principal, provider or day.
+    Usage(UsageArgs),
     /// Versioned agents: show a rollout with each version's outcomes,
     /// promote its canary or roll it back (for every process sharing the
     /// store).
@@ -313,6 +316,31 @@ pub struct AuditArgs {
     pub cursor: Option<String>,
     #[command(flatten)]
     pub who: Who,
+}
+
+/// `agentd usage`: the report `GET /v1/usage` gives, of `--tenant`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// What to group runs by: agent, principal, provider (a run counts
+    /// under each provider it called) or day (UTC).
+    #[arg(long, value_parser = parse_usage_group)]
+    pub group_by: agentd_store::UsageGroup,
+    /// Runs created at or after this time: RFC 3339
+    /// (`2026-12-01T00:00:00Z`) or a duration back from now (`1h`, `7d`).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<i64>,
+    /// Runs created before this time (RFC 3339, or a duration back from now).
+    #[arg(long, value_parser = parse_since)]
+    pub until: Option<i64>,
+    #[command(flatten)]
+    pub who: Who,
+}
+
+fn parse_usage_group(s: &str) -> Result<agentd_store::UsageGroup, String> {
+    agentd_store::UsageGroup::parse(s).ok_or_else(|| {
+        let all = agentd_store::UsageGroup::ALL.map(agentd_store::UsageGroup::as_str);
+        format!("expected one of {}, got {s:?}", all.join(", "))
+    })
 }
 
 /// `--since`: an RFC 3339 time, or a duration back from now, as epoch ms.

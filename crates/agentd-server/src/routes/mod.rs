@@ -13,6 +13,7 @@ mod openai;
 mod rollouts;
 pub(crate) mod runs;
 mod schedules;
+mod usage;
 
 pub use keys::MintedKey;
 
@@ -88,6 +89,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(runs::requeue))
         .routes(routes!(conversations::messages))
         .routes(routes!(audit::list))
+        .routes(routes!(usage::get))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
         .routes(routes!(rollouts::get))

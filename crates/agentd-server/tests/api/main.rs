@@ -32,3 +32,4 @@ mod runs;
 mod schedules;
 mod tenancy;
 mod tls;
+mod usage;

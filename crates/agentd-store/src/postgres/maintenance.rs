@@ -49,6 +49,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0016_fleet.sql"),
     include_str!("../../migrations/postgres/0017_schedules.sql"),
     include_str!("../../migrations/postgres/0018_deliveries.sql"),
+    include_str!("../../migrations/postgres/0019_usage_index.sql"),
     include_str!("../../migrations/postgres/0020_output_json.sql"),
     include_str!("../../migrations/postgres/0021_pii_vaults.sql"),
     include_str!("../../migrations/postgres/0022_budget_alerts.sql"),

@@ -26,6 +26,7 @@ mod rows;
 mod runs;
 mod schedules;
 mod sql;
+mod usage;
 mod vault;
 
 use crate::codec::{Codec, Field, corrupt, in_page, migration_prefix, page};

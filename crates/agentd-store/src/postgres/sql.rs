@@ -553,9 +553,11 @@ pub(super) const CIRCUITS_OPEN: &str = concat!(
 mod keys;
 mod rollouts;
 mod transitions;
+mod usage;
 pub(super) use keys::*;
 pub(super) use rollouts::*;
 pub(super) use transitions::*;
+pub(super) use usage::*;
 
 /// Copies a fork's kept steps: the step arrays `$1..$15` (see
 /// `insert_steps!`) of the fork `$16`.

@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0017_fleet.sql"),
     include_str!("../../migrations/sqlite/0018_schedules.sql"),
     include_str!("../../migrations/sqlite/0019_deliveries.sql"),
+    include_str!("../../migrations/sqlite/0020_usage_index.sql"),
     include_str!("../../migrations/sqlite/0021_output_json.sql"),
     include_str!("../../migrations/sqlite/0022_pii_vaults.sql"),
     include_str!("../../migrations/sqlite/0023_budget_alerts.sql"),

@@ -20,6 +20,7 @@ mod rollout;
 mod rows;
 mod runs;
 mod schedules;
+mod usage;
 mod vault;
 mod writer;
 

@@ -31,6 +31,7 @@ mod rollout;
 mod runs;
 mod schedules;
 mod transitions;
+mod usage;
 mod vaults;
 mod versions;
 
@@ -64,6 +65,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    usage::usage_by_group_and_range,
     deliveries::deliveries_enqueued_with_status_change,
     deliveries::delivery_claim_lease_and_attempts,
     deliveries::concurrent_claimers_split_deliveries,

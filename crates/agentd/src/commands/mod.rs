@@ -19,6 +19,7 @@ mod schedules;
 mod serve;
 mod store;
 mod test;
+mod usage;
 
 use crate::cli::{Cli, Command, Who};
 use agentd_config::{Config, ConfigSource};
@@ -73,6 +74,7 @@ async fn run(cli: Cli, loaded: Result<(Config, ConfigSource), Failure>) -> Resul
         Command::Dlq(cmd) => dlq::dlq(&config, cmd, cli.json).await,
         Command::Keys(cmd) => keys::keys(&config, cmd, cli.json).await,
         Command::Audit(args) => audit::audit(&config, args, cli.json).await,
+        Command::Usage(args) => usage::usage(&config, args, cli.json).await,
         Command::Rollout(cmd) => rollout::rollout(&config, cmd, cli.json).await,
         Command::Schedules(cmd) => schedules::schedules(&config, cmd, cli.json).await,
         Command::Check(args) => check::check(&config, args, cli.log_format, cli.json).await,

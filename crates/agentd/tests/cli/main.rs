@@ -25,4 +25,5 @@ mod storecopy;
 mod support;
 mod tls;
 mod traces;
+mod usage;
 mod webhooks;
