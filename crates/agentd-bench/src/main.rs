@@ -2,6 +2,7 @@
 //! agentd, in-process or over HTTP, printing one JSON line per
 //! configuration; `agentd-bench report` turns those lines into a table.
 
+mod args;
 mod config;
 mod fleet;
 mod inflight;
@@ -12,12 +13,13 @@ mod stats;
 mod target;
 mod usage;
 
+use args::{Mode, RunArgs, StoreKind, Transport};
 use config::{auth_text, config_text, guardrails_text, rate_limit_text};
 
 use agentd_config::Config;
 use agentd_store::PgStore;
 use anyhow::bail;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use stats::{cpu_ms, percentiles, round3, rss_mb};
 use std::path::PathBuf;
@@ -25,34 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use target::{Http, InProc, Target};
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
-enum Mode {
-    Seq,
-    Conc,
-    Pause,
-    Startup,
-    /// List-query latencies on a prefilled store (`--prefill`).
-    List,
-    /// Memory of runs in flight: `--concurrency` runs waiting on a slow
-    /// model at once, in this process.
-    Inflight,
-    /// Usage-report latencies on a prefilled store (`--prefill`), each
-    /// grouping over the whole store and over one day.
-    Usage,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
-enum Transport {
-    Inproc,
-    Http,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
-enum StoreKind {
-    Sqlite,
-    Postgres,
-}
 
 #[derive(Debug, Parser)]
 #[command(about = "W1 benchmark of agentd")]
@@ -67,77 +41,6 @@ struct Cli {
 enum Cmd {
     /// Print a Markdown table of JSON result lines (files or stdin).
     Report { files: Vec<PathBuf> },
-}
-
-#[derive(Debug, clap::Args)]
-struct RunArgs {
-    #[arg(long, value_enum, default_value = "seq")]
-    mode: Mode,
-    #[arg(long, value_enum, default_value = "inproc")]
-    transport: Transport,
-    #[arg(long, value_enum, default_value = "sqlite")]
-    store: StoreKind,
-    /// Measured runs (default: seq 2,000; conc 5,000; pause 10,000).
-    #[arg(long)]
-    runs: Option<usize>,
-    #[arg(long, default_value_t = 50)]
-    warmup: usize,
-    /// Runs in flight in conc mode.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
-    /// Directory for the database and config (default: a temp dir).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// The agentd binary for HTTP and startup modes (default: next to this one).
-    #[arg(long)]
-    agentd: Option<PathBuf>,
-    /// PostgreSQL server for `--store postgres`; each bench run gets a fresh
-    /// schema on it, dropped at the end.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    pg_url: String,
-    /// conc mode on PostgreSQL: run this many `agentd worker` processes on
-    /// the shared store while this process only feeds the queue (0: the
-    /// engine runs in this process, as for SQLite).
-    #[arg(long, default_value_t = 0)]
-    processes: usize,
-    /// Fleet mode: the worker processes' `queue.poll_interval` (how long an
-    /// idle worker sleeps before looking at the queue again when nothing
-    /// wakes it).
-    #[arg(long, default_value = "5ms")]
-    fleet_poll_interval: String,
-    /// Before measuring, fill the store with this many finished W1 runs
-    /// (copies of one real run, older than the measured ones).
-    #[arg(long, default_value_t = 0)]
-    prefill: u64,
-    /// list mode: calls of each list query.
-    #[arg(long, default_value_t = 300)]
-    list_iters: usize,
-    /// usage mode: calls of each usage report.
-    #[arg(long, default_value_t = 5)]
-    usage_iters: usize,
-    /// Turn every `[rate_limit]` limit on, high enough never to trigger
-    /// (seq and conc modes): what checking them costs.
-    #[arg(long)]
-    rate_limits: bool,
-    /// With `--rate-limits`: keep the request limits on this Redis
-    /// (`backend = "redis"`) instead of in the process.
-    #[arg(long, requires = "rate_limits")]
-    rate_limit_redis: Option<String>,
-    /// HTTP transport: serve with `auth.mode = "api_key"` and send a key
-    /// minted by `agentd keys create` with every request: what
-    /// authenticating costs.
-    #[arg(long)]
-    api_key: bool,
-    /// Turn the guardrails on (seq and conc modes): the injection
-    /// heuristics on input and tool results, and PII redaction of the
-    /// journal and the model's requests: what checking every step costs.
-    #[arg(long)]
-    guardrails: bool,
-    /// In process: install a no-op metrics recorder before agentd starts,
-    /// so no metric is recorded (agentd's Prometheus recorder then cannot
-    /// install): the baseline of the metrics' overhead.
-    #[arg(long)]
-    no_metrics: bool,
 }
 
 fn input(i: usize) -> String {

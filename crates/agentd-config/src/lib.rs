@@ -4,6 +4,7 @@
 //! expectation.
 
 mod access;
+mod agent;
 pub mod check;
 pub mod deploy;
 mod dur;

@@ -1,0 +1,137 @@
+//! The guardrails of an agent as the engine enforces them at step
+//! boundaries: the input's bounds and hygiene when a run is created, the
+//! prompt-injection guard ([`injection`]) and the PII guard ([`pii`]) on
+//! the input (at the start of each attempt) and on each tool result, and
+//! the output contract on the final answer (`crate::state`). Every verdict
+//! is audited or journaled.
+
+mod injection;
+mod pii;
+
+pub(crate) use injection::{
+    InjectionGuard, enforce_on_input, enforce_on_tool_result, source_name, text_of,
+};
+pub(crate) use pii::{
+    PiiGuard, enforce_pii_on_input, model_messages, pii_verdict, restore, save_vault, vault_json,
+};
+
+use agentd_config::{AgentConfig, Config};
+use agentd_guard::schema::Schema;
+use agentd_llm::BreakerRegistry;
+use serde_json::Value;
+
+/// An agent's compiled guardrails.
+pub(crate) struct Guards {
+    pub(crate) max_input_bytes: usize,
+    pub(crate) injection: Option<InjectionGuard>,
+    pub(crate) pii: Option<PiiGuard>,
+    pub(crate) contract: Option<OutputContract>,
+}
+
+impl Guards {
+    /// Compiles agent `a`'s guardrails (its own, else `[guardrails]`).
+    pub(crate) fn build(
+        index: usize,
+        a: &AgentConfig,
+        config: &Config,
+        breakers: &BreakerRegistry,
+    ) -> Result<Self, crate::EngineError> {
+        let own = config.guardrails.for_agent(a.guardrails.as_ref());
+        let injection = own
+            .injection
+            .filter(|i| !i.on.is_empty())
+            .map(|i| InjectionGuard::build(index, a, &i, config, breakers))
+            .transpose()?;
+        let contract = a
+            .output_schema
+            .as_ref()
+            .map(|schema| {
+                Schema::compile(schema)
+                    .map(|schema| OutputContract {
+                        schema,
+                        repairs: a.output_repair_attempts,
+                        fallback: a.output_fallback.clone(),
+                    })
+                    .map_err(|e| {
+                        crate::EngineError::Config(format!("agents[{index}].output_schema: {e}"))
+                    })
+            })
+            .transpose()?;
+        if own.pii.is_some() {
+            // Loads the phone metadata now, not on a run's first step.
+            agentd_guard::pii::warm_up();
+        }
+        Ok(Self {
+            max_input_bytes: a.max_input_bytes,
+            injection,
+            pii: own.pii.as_ref().map(PiiGuard::new),
+            contract,
+        })
+    }
+}
+
+/// The input a run is created with, cleaned of control and invisible
+/// characters (every string in it, for JSON input); an input over
+/// `max_input_bytes` is refused, never truncated. Answers the cleaned
+/// input and how many characters went.
+pub(crate) fn clean_input(
+    agent: &str,
+    max_input_bytes: usize,
+    input: Value,
+) -> Result<(Value, usize), crate::EngineError> {
+    let mut removed = 0;
+    let input = clean_value(input, &mut removed);
+    let size = match &input {
+        Value::String(s) => s.len(),
+        other => other.to_string().len(),
+    };
+    if size > max_input_bytes {
+        return Err(crate::EngineError::Invalid(format!(
+            "input is {size} bytes; agent {agent:?} accepts at most {max_input_bytes} \
+             (agents[].max_input_bytes)"
+        )));
+    }
+    Ok((input, removed))
+}
+
+fn clean_value(v: Value, removed: &mut usize) -> Value {
+    match v {
+        Value::String(s) => {
+            let c = agentd_guard::hygiene::clean(&s);
+            if !c.changed() {
+                return Value::String(s);
+            }
+            *removed += c.control + c.invisible;
+            Value::String(c.text.into_owned())
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|i| clean_value(i, removed)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, clean_value(v, removed)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// An agent's output contract.
+pub(crate) struct OutputContract {
+    pub(crate) schema: Schema,
+    pub(crate) repairs: u32,
+    pub(crate) fallback: Option<Value>,
+}
+
+impl OutputContract {
+    /// The answer as JSON satisfying the schema, or what is wrong with it.
+    pub(crate) fn check(&self, answer: &str) -> Result<Value, Vec<String>> {
+        let value = agentd_guard::schema::parse_answer(answer).map_err(|e| vec![e])?;
+        let problems = self.schema.violations(&value);
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(problems)
+        }
+    }
+}
