@@ -190,13 +190,9 @@ system_prompt = "{system}"
     Ok(())
 }
 
-/// `[tools.NAME] cost_usd`: each call that returns a result is charged to
-/// the run (journaled on its step) and counts toward its budget.
-#[tokio::test]
-async fn a_priced_tool_counts_toward_the_run_cost_and_its_budget() -> anyhow::Result<()> {
-    // Arrange: free model calls; echo costs $0.25 a call.
-    let t = spawn_engine(
-        r#"
+/// Free model calls and an echo priced $0.25 a call: agent `once` calls
+/// it once, provider `loop` forever.
+const PRICED_ECHO: &str = r#"
 [tools.echo]
 cost_usd = 0.25
 
@@ -212,14 +208,17 @@ script = [{ tool = "echo", args = { text = "again" } }]
 name = "once"
 providers = ["once"]
 tools = ["echo"]
+"#;
 
-[[agents]]
-name = "looper"
-providers = ["loop"]
-tools = ["echo"]
-budget_usd = 0.6
-"#,
-    )
+/// `[tools.NAME] cost_usd`: each call that returns a result is charged to
+/// the run (journaled on its step) and counts toward its budget.
+#[tokio::test]
+async fn a_priced_tool_counts_toward_the_run_cost_and_its_budget() -> anyhow::Result<()> {
+    // Arrange: free model calls; echo costs $0.25 a call.
+    let t = spawn_engine(&format!(
+        "{PRICED_ECHO}\n[[agents]]\nname = \"looper\"\nproviders = [\"loop\"]\n\
+         tools = [\"echo\"]\nbudget_usd = 0.6\n"
+    ))
     .await?;
 
     // Act
@@ -250,36 +249,11 @@ budget_usd = 0.6
 async fn each_budget_threshold_is_announced_once() -> anyhow::Result<()> {
     // Arrange: echo costs $0.25; runs of `looper` may spend $1, tenant t1
     // $0.6 a day.
-    let t = spawn_engine(
-        r#"
-[tools.echo]
-cost_usd = 0.25
-
-[tenants.t1]
-budget_usd = 0.6
-alerts = [0.5]
-
-[providers.once]
-kind = "mock"
-script = [{ tool = "echo", args = { text = "x" } }, { reply = "done" }]
-
-[providers.loop]
-kind = "mock"
-script = [{ tool = "echo", args = { text = "again" } }]
-
-[[agents]]
-name = "once"
-providers = ["once"]
-tools = ["echo"]
-
-[[agents]]
-name = "looper"
-providers = ["loop"]
-tools = ["echo"]
-budget_usd = 1.0
-budget_alerts = [0.5, 1.0]
-"#,
-    )
+    let t = spawn_engine(&format!(
+        "{PRICED_ECHO}\n[[agents]]\nname = \"looper\"\nproviders = [\"loop\"]\n\
+         tools = [\"echo\"]\nbudget_usd = 1.0\nbudget_alerts = [0.5, 1.0]\n\n\
+         [tenants.t1]\nbudget_usd = 0.6\nalerts = [0.5]\n"
+    ))
     .await?;
     let alerts = |audit: &[agentd_store::AuditEntry]| -> Vec<serde_json::Value> {
         audit

@@ -72,12 +72,7 @@ pub(super) fn warm() {
 mod tests {
     use super::*;
 
-    fn found(f: fn(&str) -> Vec<(usize, usize)>, text: &str) -> Vec<String> {
-        f(text)
-            .into_iter()
-            .map(|(s, e)| text[s..e].to_owned())
-            .collect()
-    }
+    use crate::pii::scan::found;
 
     #[test]
     fn emails_in_practical_forms() {

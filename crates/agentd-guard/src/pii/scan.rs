@@ -48,3 +48,12 @@ pub(super) fn standalone(text: &str, start: usize, end: usize, glued: fn(char) -
 pub(super) fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
+
+/// The texts a detector's spans cover, for tests.
+#[cfg(test)]
+pub(super) fn found(f: fn(&str) -> Vec<(usize, usize)>, text: &str) -> Vec<String> {
+    f(text)
+        .into_iter()
+        .map(|(s, e)| text[s..e].to_owned())
+        .collect()
+}
