@@ -146,9 +146,10 @@ impl Engine {
         };
         match state::rebuild(journal, now_millis(), Some(agent.guards.clone())) {
             Ok(mut st) => {
-                let blocked = match crate::guard::enforce_pii_on_input(&ctx, &mut st).await? {
+                let blocked = match crate::steps::guard::enforce_pii_on_input(&ctx, &mut st).await?
+                {
                     Some(blocked) => Some(blocked),
-                    None => crate::guard::enforce_on_input(&ctx, &mut st).await?,
+                    None => crate::steps::guard::enforce_on_input(&ctx, &mut st).await?,
                 };
                 match blocked {
                     Some(blocked) => ctx.finish(Vec::new(), blocked).await,

@@ -1,19 +1,14 @@
-//! The guardrails of an agent as the engine enforces them at step
-//! boundaries: the input's bounds and hygiene when a run is created, the
-//! prompt-injection guard ([`injection`]) and the PII guard ([`pii`]) on
-//! the input (at the start of each attempt) and on each tool result, and
-//! the output contract on the final answer (`crate::state`). Every verdict
-//! is audited or journaled.
+//! The guardrails of an agent, compiled: the input's bounds and hygiene
+//! (applied when a run is created), the prompt-injection guard
+//! ([`injection`]), the PII guard ([`pii`]) and the output contract. Pure:
+//! `crate::steps::guard` applies them at the run's step boundaries, and
+//! `crate::state` checks the contract on the final answer.
 
 mod injection;
 mod pii;
 
-pub(crate) use injection::{
-    InjectionGuard, enforce_on_input, enforce_on_tool_result, source_name, text_of,
-};
-pub(crate) use pii::{
-    PiiGuard, enforce_pii_on_input, model_messages, pii_verdict, restore, save_vault, vault_json,
-};
+pub(crate) use injection::{InjectionGuard, Verdict, blocked, quote, source_name, text_of};
+pub(crate) use pii::{PiiGuard, restore, vault_from, vault_json};
 
 use agentd_config::{AgentConfig, Config};
 use agentd_guard::schema::Schema;

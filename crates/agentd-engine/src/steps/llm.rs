@@ -25,7 +25,7 @@ pub(crate) async fn run(
     // The conversation is shared with the request, not copied.
     let req = CompletionRequest {
         system: agent.config.system_prompt.clone(),
-        messages: crate::guard::model_messages(ctx, st).await?,
+        messages: super::guard::model_messages(ctx, st).await?,
         tools: agent.tools.provider_specs(),
     };
     if let Some(error) = reserve_budget(ctx, &req, remaining).await? {

@@ -4,6 +4,7 @@
 //! (`crate::run`) commits pauses and endings.
 
 pub(crate) mod approval;
+pub(crate) mod guard;
 pub(crate) mod llm;
 pub(crate) mod tool;
 

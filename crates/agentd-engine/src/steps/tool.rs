@@ -113,14 +113,14 @@ async fn guard_result(
     let v = match ctx.agent.guards.pii.as_ref() {
         Some(pii) if pii.redacts_journal() => {
             let (v, found) = pii.redact(&mut st.vault, v);
-            crate::guard::save_vault(ctx, &st.vault, found > 0).await?;
+            super::guard::save_vault(ctx, &st.vault, found > 0).await?;
             v
         }
         Some(pii) => {
             let text = crate::guard::text_of(&v);
             let source = agentd_config::guardrails::GuardSource::ToolResult;
             if let Some(error) =
-                crate::guard::pii_verdict(ctx, source, &text, Some(index), true).await?
+                super::guard::pii_verdict(ctx, source, &text, Some(index), true).await?
             {
                 // Journaled without the values that blocked it.
                 let (kept, _) = pii.redact(&mut agentd_guard::pii::Vault::default(), v);
@@ -131,7 +131,7 @@ async fn guard_result(
         None => v,
     };
     // What a tool returns may carry instructions meant for the model.
-    crate::guard::enforce_on_tool_result(ctx, index, v).await
+    super::guard::enforce_on_tool_result(ctx, index, v).await
 }
 
 /// What a tool's answer means for the run: a result the model reads next
