@@ -3,6 +3,7 @@
 //! when spending crosses it, by whichever process sees it first (the
 //! store's unique record decides): an audit record `budget_alert` on the
 //! run that crossed it, a warning log line and `agentd_budget_alerts_total`.
+//! A run's share is checked on the step whose cost crossed it.
 
 use crate::ctx::{RunCtx, Stop};
 use crate::state::RunState;
@@ -12,15 +13,19 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
-/// Alerts this process recorded or saw recorded: not asked of the store
-/// again. A handful per tenant and period.
+/// Tenant alerts this process recorded or saw recorded: not asked of the
+/// store again. Emptied past [`MAX_REMEMBERED`] (forgetting one only
+/// costs a store write that finds it recorded).
 fn announced() -> &'static Mutex<HashSet<String>> {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     SEEN.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
-/// The run's own budget, from its in-memory cost (after each step).
-pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState) -> Result<(), Stop> {
+const MAX_REMEMBERED: usize = 10_000;
+
+/// The run's own budget, after a step took its cost from `before` to what
+/// the run has spent now: the shares that step crossed.
+pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState, before: f64) -> Result<(), Stop> {
     let config = &ctx.agent.config;
     let Some(limit) = config
         .budget_usd
@@ -30,7 +35,8 @@ pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState) -> Result<(), Sto
     };
     let spent = st.run.cost_usd;
     for &share in &config.budget_alerts {
-        if spent >= share * limit {
+        let line = share * limit;
+        if before < line && spent >= line {
             let alert = BudgetAlert {
                 scope: "run",
                 subject: st.run.id.to_string(),
@@ -38,7 +44,7 @@ pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState) -> Result<(), Sto
                 threshold: share.to_string(),
                 run_id: Some(st.run.id),
             };
-            announce(ctx, alert, spent, limit).await?;
+            announce(ctx, alert, spent, limit, false).await?;
         }
     }
     Ok(())
@@ -68,27 +74,32 @@ pub(crate) async fn check_tenant(ctx: &RunCtx<'_>) -> Result<(), Stop> {
                 threshold: share.to_string(),
                 run_id: Some(lease.run_id),
             };
-            announce(ctx, alert, spent, limit.limit_usd).await?;
+            announce(ctx, alert, spent, limit.limit_usd, true).await?;
         }
     }
     Ok(())
 }
 
+/// Records `alert` and, if this call recorded it, announces it. `remember`
+/// skips the store next time this process sees the same crossing (a
+/// tenant's threshold stays crossed for the rest of its period).
 async fn announce(
     ctx: &RunCtx<'_>,
     alert: BudgetAlert,
     spent: f64,
     limit: f64,
+    remember: bool,
 ) -> Result<(), Stop> {
     let lease = ctx.lease;
     let key = format!(
         "{}/{}/{}/{}/{}",
         lease.tenant, alert.scope, alert.subject, alert.period_start, alert.threshold
     );
-    if announced()
-        .lock()
-        .map(|s| s.contains(&key))
-        .unwrap_or(false)
+    if remember
+        && announced()
+            .lock()
+            .map(|s| s.contains(&key))
+            .unwrap_or(false)
     {
         return Ok(());
     }
@@ -97,7 +108,10 @@ async fn announce(
         .record_budget_alert(&lease.tenant, &alert)
         .await
         .map_err(|e| ctx.failure(e))?;
-    if let Ok(mut seen) = announced().lock() {
+    if remember && let Ok(mut seen) = announced().lock() {
+        if seen.len() >= MAX_REMEMBERED {
+            seen.clear();
+        }
         seen.insert(key);
     }
     if !first {

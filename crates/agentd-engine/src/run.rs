@@ -178,6 +178,7 @@ async fn run_loop(
             let _ = ctx.store.release(ctx.lease).await;
             return Err(Stop::Released);
         }
+        let spent_before = st.run.cost_usd;
         let happened = match st.next(ctx.agent, ctx.rules, now_millis()) {
             Next::Finish(outcome) => Happened::Ended(outcome),
             Next::CallModel { remaining } => {
@@ -198,7 +199,7 @@ async fn run_loop(
             Next::Pause(approval) => steps::approval::ask(st, approval),
         };
         match happened {
-            Happened::Recorded => crate::alerts::check_run(ctx, st).await?,
+            Happened::Recorded => crate::alerts::check_run(ctx, st, spent_before).await?,
             Happened::Paused { step, pause } => return ctx.pause(st, step, &pause).await,
             Happened::Failed {
                 step,
