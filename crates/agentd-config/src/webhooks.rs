@@ -28,6 +28,10 @@ pub struct WebhooksConfig {
     pub backoff_initial: Dur,
     /// Longest delay between attempts.
     pub backoff_max: Dur,
+    /// Where budget alerts are POSTed (`budget.alert`), signed with
+    /// `secret_env`, through the same outbox as completion webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts_url: Option<String>,
 }
 
 impl Default for WebhooksConfig {
@@ -39,6 +43,7 @@ impl Default for WebhooksConfig {
             max_attempts: 10,
             backoff_initial: Dur::from_secs(5),
             backoff_max: Dur::from_secs(3600),
+            alerts_url: None,
         }
     }
 }

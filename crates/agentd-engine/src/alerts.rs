@@ -43,6 +43,7 @@ pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState, before: f64) -> R
                 period_start: 0,
                 threshold: share.to_string(),
                 run_id: Some(st.run.id),
+                webhook: None,
             };
             announce(ctx, alert, spent, limit, false).await?;
         }
@@ -73,6 +74,7 @@ pub(crate) async fn check_tenant(ctx: &RunCtx<'_>) -> Result<(), Stop> {
                 period_start,
                 threshold: share.to_string(),
                 run_id: Some(lease.run_id),
+                webhook: None,
             };
             announce(ctx, alert, spent, limit.limit_usd, true).await?;
         }
@@ -85,7 +87,7 @@ pub(crate) async fn check_tenant(ctx: &RunCtx<'_>) -> Result<(), Stop> {
 /// tenant's threshold stays crossed for the rest of its period).
 async fn announce(
     ctx: &RunCtx<'_>,
-    alert: BudgetAlert,
+    mut alert: BudgetAlert,
     spent: f64,
     limit: f64,
     remember: bool,
@@ -103,6 +105,22 @@ async fn announce(
     {
         return Ok(());
     }
+    let detail = json!({
+        "scope": alert.scope,
+        "subject": alert.subject,
+        "threshold": alert.threshold.parse::<f64>().unwrap_or_default(),
+        "spent_usd": spent,
+        "limit_usd": limit,
+        "period_start": (alert.period_start > 0).then_some(alert.period_start),
+    });
+    // Queued with the record, in its transaction: sent once, durably.
+    alert.webhook = ctx.alerts_url.map(|url| {
+        let mut payload = detail.clone();
+        payload["type"] = json!("budget.alert");
+        payload["tenant"] = json!(lease.tenant);
+        payload["run_id"] = json!(lease.run_id);
+        (url.to_owned(), payload)
+    });
     let first = ctx
         .store
         .record_budget_alert(&lease.tenant, &alert)
@@ -125,14 +143,6 @@ async fn announce(
         "budget alert: spending crossed a threshold"
     );
     crate::meter::budget_alert(alert.scope);
-    let detail = json!({
-        "scope": alert.scope,
-        "subject": alert.subject,
-        "threshold": alert.threshold.parse::<f64>().unwrap_or_default(),
-        "spent_usd": spent,
-        "limit_usd": limit,
-        "period_start": (alert.period_start > 0).then_some(alert.period_start),
-    });
     ctx.store
         .audit(
             &lease.tenant,

@@ -27,6 +27,8 @@ pub(crate) struct RunCtx<'a> {
     pub(crate) budget: Option<&'a BudgetLimit>,
     /// The shares of that limit announced when crossed.
     pub(crate) budget_alerts: &'a [f64],
+    /// `[webhooks] alerts_url`: where budget alerts are POSTed.
+    pub(crate) alerts_url: Option<&'a str>,
     pub(crate) settings: &'a EngineSettings,
     pub(crate) events: &'a EventBus,
     /// Fires when shutdown's grace is over: the step in flight is dropped

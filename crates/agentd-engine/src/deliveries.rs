@@ -63,13 +63,23 @@ impl Engine {
         let w = &catalog.config.webhooks;
         let at = now_millis();
         let started = Instant::now();
-        let sent = match self.inner.store.get_run(&d.tenant, d.run_id).await {
-            Ok(Some(run)) => match serde_json::to_vec(&run) {
+        let callback = Callback {
+            url: d.url.clone(),
+            tool: d.tool.clone(),
+        };
+        // A delivery with its own body (a budget alert) sends that.
+        let run = match &d.payload {
+            Some(payload) => Ok(Some(payload.clone())),
+            None => self
+                .inner
+                .store
+                .get_run(&d.tenant, d.run_id)
+                .await
+                .map(|run| run.and_then(|r| serde_json::to_value(r).ok())),
+        };
+        let sent = match run {
+            Ok(Some(body)) => match serde_json::to_vec(&body) {
                 Ok(body) => {
-                    let callback = Callback {
-                        url: d.url.clone(),
-                        tool: d.tool.clone(),
-                    };
                     catalog
                         .notifier
                         .deliver(&callback, &d.id, &d.event, body)

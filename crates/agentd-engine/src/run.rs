@@ -140,6 +140,7 @@ impl Engine {
                 .tenant_alerts
                 .get(lease.tenant.as_str())
                 .map_or(&[], Vec::as_slice),
+            alerts_url: catalog.config.webhooks.alerts_url.as_deref(),
             settings: &inner.settings,
             events: &inner.events,
             abort: self.abort_token(),

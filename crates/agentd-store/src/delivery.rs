@@ -50,7 +50,7 @@ pub struct Delivery {
     /// naming one); `None` for `[webhooks]`.
     pub tool: Option<String>,
     /// `run.succeeded`, `run.failed`, `run.cancelled`, `run.dead` or
-    /// `run.paused`.
+    /// `run.paused`; `budget.alert` for a budget alert this run crossed.
     pub event: String,
     pub status: DeliveryStatus,
     pub attempts: u32,
@@ -60,6 +60,9 @@ pub struct Delivery {
     /// When the next attempt is due; `None` unless pending.
     pub next_attempt_at: Option<Millis>,
     pub delivered_at: Option<Millis>,
+    /// The body of a delivery that is not a run event (`budget.alert`);
+    /// `None`: the run as it is when sent.
+    pub payload: Option<serde_json::Value>,
 }
 
 /// What became of a delivery after an attempt.
@@ -96,7 +99,7 @@ pub struct DeliveryAttempt {
 macro_rules! delivery_cols {
     () => {
         "id, tenant, run_id, url, tool, event, status, attempts, last_status_code, last_error, \
-         created_at, next_attempt_at, delivered_at"
+         created_at, next_attempt_at, delivered_at, payload"
     };
 }
 

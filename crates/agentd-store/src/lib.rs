@@ -135,6 +135,7 @@ pub trait Store: Send + Sync + 'static {
     async fn schedule_ticks(&self, tenant: &TenantId) -> Result<Vec<ScheduleTick>>;
     /// Records a budget alert unless it was recorded already (by any
     /// process): true if this call recorded it, so it is announced once.
+    /// Its webhook, if any, is queued in the same transaction.
     async fn record_budget_alert(&self, tenant: &TenantId, alert: &BudgetAlert) -> Result<bool>;
     /// Stores run `run`'s PII vault (its placeholders and their values),
     /// sealed with the store's keyring, replacing the one stored. May be

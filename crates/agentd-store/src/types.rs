@@ -211,6 +211,9 @@ pub struct BudgetAlert {
     pub threshold: String,
     /// The run whose spending crossed it.
     pub run_id: Option<RunId>,
+    /// Where to POST it (`[webhooks] alerts_url`) and what: queued in the
+    /// outbox as a `budget.alert` delivery on `run_id`.
+    pub webhook: Option<(String, serde_json::Value)>,
 }
 
 /// The answer to a budget reservation.

@@ -21,6 +21,23 @@ pub(super) fn check(config: &Config) -> Result<(), Invalid> {
             "expected at most `webhooks.backoff_max`",
         )?;
     }
+    if let Some(url) = &w.alerts_url {
+        let scheme_ok = url::Url::parse(url)
+            .map(|u| matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(false);
+        if !scheme_ok {
+            invalid(
+                key.key("alerts_url"),
+                format!("expected an http(s) URL, found {url:?}"),
+            )?;
+        }
+        if w.secret_env.is_none() {
+            invalid(
+                key.key("alerts_url"),
+                "alerts are signed: set `webhooks.secret_env` too",
+            )?;
+        }
+    }
     if w.secret_env.as_deref() == Some("") {
         invalid(
             key.key("secret_env"),

@@ -296,3 +296,61 @@ async fn each_budget_threshold_is_announced_once() -> anyhow::Result<()> {
     assert_eq!(own, [0.5, 1.0]);
     Ok(())
 }
+
+/// `[webhooks] alerts_url`: each alert is also POSTed, signed, through the
+/// completion webhooks' outbox, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_alerts_are_posted_through_the_outbox() -> anyhow::Result<()> {
+    // Arrange
+    let hook = agentd_test_support::WebhookReceiver::start(|| ("200 OK", "{}"));
+    let t = spawn_engine(&format!(
+        "{PRICED_ECHO}\n[[agents]]\nname = \"looper\"\nproviders = [\"loop\"]\n\
+         tools = [\"echo\"]\nbudget_usd = 1.0\nbudget_alerts = [0.5, 1.0]\n\n\
+         [webhooks]\n# Set by .cargo/config.toml.\nsecret_env = \"AGENTD_TEST_WEBHOOK_SECRET\"\n\
+         allow = [\"127.0.0.1\"]\nalerts_url = \"http://127.0.0.1:{}/alerts\"\n",
+        hook.port
+    ))
+    .await?;
+    let workers = crate::helpers::start_workers(&t.engine);
+
+    // Act
+    let run = t.submit("looper", "hi").await?;
+    let run = t.settle(run.id).await?;
+    let deadline = std::time::Instant::now() + SETTLE;
+    let listed = loop {
+        let page = t
+            .store
+            .list_deliveries(&run.tenant, run.id, 10, None)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no such run"))?;
+        let delivered = page
+            .items
+            .iter()
+            .filter(|d| d.event == "budget.alert" && d.delivered_at.is_some())
+            .count();
+        if delivered == 2 || std::time::Instant::now() > deadline {
+            break page.items;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    workers.stop().await?;
+
+    // Assert: two alerts, each delivered once, with their own body
+    let alerts: Vec<_> = listed
+        .iter()
+        .filter(|d| d.event == "budget.alert")
+        .collect();
+    assert_eq!(alerts.len(), 2, "{listed:?}");
+    assert!(
+        alerts.iter().all(|d| d.delivered_at.is_some()),
+        "{listed:?}"
+    );
+    assert_eq!(hook.keys().len(), 2);
+    let thresholds: Vec<f64> = alerts
+        .iter()
+        .filter_map(|d| d.payload.as_ref()?["threshold"].as_f64())
+        .collect();
+    assert_eq!(thresholds, [0.5, 1.0]);
+    assert!(alerts.iter().all(|d| d.url.ends_with("/alerts")));
+    Ok(())
+}

@@ -21,7 +21,7 @@ pub(crate) struct DeliveryView {
     id: String,
     url: String,
     /// `run.succeeded`, `run.failed`, `run.cancelled`, `run.dead` or
-    /// `run.paused`.
+    /// `run.paused`; `budget.alert` for a budget alert this run crossed.
     event: String,
     /// `pending` (due at `next_attempt_at`), `delivered` (a 2xx answer) or
     /// `failed` (`webhooks.max_attempts` attempts without one).

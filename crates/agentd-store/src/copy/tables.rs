@@ -219,6 +219,7 @@ pub(crate) const TABLES: &[Table] = &[
             ("delivered_at", I64),
             ("lease_owner", Text),
             ("lease_until", I64),
+            ("payload", Text),
         ],
         identity: None,
     },

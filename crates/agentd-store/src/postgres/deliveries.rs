@@ -29,6 +29,11 @@ fn delivery(row: &PgRow) -> Result<Delivery> {
         created_at: row.try_get(10)?,
         next_attempt_at: shown_next(status, row.try_get(11)?),
         delivered_at: row.try_get(12)?,
+        payload: row
+            .try_get::<Option<String>, _>(13)?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| corrupt(format_args!("deliveries.payload: {e}")))?,
     })
 }
 
@@ -84,7 +89,7 @@ const CLAIM: &str = "WITH c AS (SELECT id FROM deliveries WHERE status = 'pendin
      lease_until = (floor(extract(epoch FROM now()) * 1000)::int8) + $2 \
      FROM c WHERE d.id = c.id RETURNING d.id, d.tenant, d.run_id, d.url, d.tool, d.event, \
      d.status, d.attempts, d.last_status_code, d.last_error, d.created_at, d.next_attempt_at, \
-     d.delivered_at";
+     d.delivered_at, d.payload";
 
 /// [`Store::claim_deliveries`](crate::Store::claim_deliveries) on this backend.
 pub(super) async fn claim_deliveries(

@@ -28,6 +28,21 @@ pub(super) async fn record_budget_alert(
                     a.run_id.map(|r| r.0.as_bytes().to_vec()),
                     now
                 ])?;
+            if let (1, Some((url, payload)), Some(run)) = (n, &a.webhook, a.run_id) {
+                conn.prepare_cached(
+                    "INSERT INTO deliveries (id, tenant, run_id, url, event, created_at, \
+                     next_attempt_at, payload) \
+                     VALUES ('msg_' || lower(hex(randomblob(16))), ?1, ?2, ?3, 'budget.alert', \
+                     ?4, ?4, ?5)",
+                )?
+                .execute(params![
+                    tenant.as_str(),
+                    run.0.as_bytes(),
+                    url,
+                    now,
+                    payload.to_string()
+                ])?;
+            }
             Ok(n == 1)
         })
         .await

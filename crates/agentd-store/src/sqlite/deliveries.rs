@@ -28,6 +28,11 @@ fn delivery(row: &Row<'_>) -> Result<Delivery> {
         created_at: row.get(10)?,
         next_attempt_at: shown_next(status, row.get(11)?),
         delivered_at: row.get(12)?,
+        payload: row
+            .get::<_, Option<String>>(13)?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| corrupt(format_args!("deliveries.payload: {e}")))?,
     })
 }
 

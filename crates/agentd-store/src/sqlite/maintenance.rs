@@ -41,6 +41,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0021_output_json.sql"),
     include_str!("../../migrations/sqlite/0022_pii_vaults.sql"),
     include_str!("../../migrations/sqlite/0023_budget_alerts.sql"),
+    include_str!("../../migrations/sqlite/0024_delivery_payload.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {

@@ -127,4 +127,5 @@ conformance!(
     schedules::a_tick_starts_one_run,
     schedules::concurrent_claims_of_a_tick_create_one_run,
     vaults::a_vault_is_sealed_replaced_and_tenant_scoped,
+    vaults::a_budget_alert_is_recorded_and_queued_once,
 );
