@@ -22,7 +22,7 @@ pub use error::{ErrorCode, RunError};
 pub use id::{ConversationId, IdError, Identity, PrincipalId, RunId, TenantId};
 pub use message::{
     Message, REPAIR_REQUEST_PREFIX, Role, ToolCall, ToolSpec, UNTRUSTED_BEGIN, UNTRUSTED_END,
-    value_as_text,
+    map_strings, value_as_text,
 };
 pub use redact::redact_url;
 pub use run::{

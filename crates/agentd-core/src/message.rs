@@ -74,6 +74,26 @@ pub struct ToolSpec {
     pub input_schema: serde_json::Value,
 }
 
+/// `v` with `f` applied to every string in it (values, not keys), at any
+/// depth: how guardrails clean, redact and restore a JSON input or tool
+/// result.
+pub fn map_strings(
+    v: serde_json::Value,
+    f: &mut impl FnMut(String) -> String,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(f(s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|i| map_strings(i, f)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, map_strings(v, f)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// How the engine's request to repair an answer that failed the agent's
 /// `output_schema` begins. The request is a user message that continues
 /// the run's turn (the scripted mock provider counts it so).

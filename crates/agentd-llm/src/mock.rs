@@ -233,20 +233,15 @@ impl Provider for MockProvider {
 /// in it, when it is JSON such as an `http_get` result) outside quoted
 /// untrusted data: what a naive model would do next.
 fn obey(text: &str) -> Option<(String, serde_json::Value)> {
-    fn strings(v: &serde_json::Value, out: &mut String) {
-        match v {
-            serde_json::Value::String(s) => {
-                out.push_str(s);
-                out.push('\n');
-            }
-            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-            _ => {}
-        }
-    }
     let mut read = String::new();
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) if !v.is_string() => strings(&v, &mut read),
+        Ok(v) if !v.is_string() => {
+            agentd_core::map_strings(v, &mut |s| {
+                read.push_str(&s);
+                read.push('\n');
+                s
+            });
+        }
         _ => read.push_str(text),
     }
     let mut quoted = false;

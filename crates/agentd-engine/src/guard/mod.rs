@@ -90,25 +90,14 @@ pub(crate) fn clean_input(
 }
 
 fn clean_value(v: Value, removed: &mut usize) -> Value {
-    match v {
-        Value::String(s) => {
-            let c = agentd_guard::hygiene::clean(&s);
-            if !c.changed() {
-                return Value::String(s);
-            }
-            *removed += c.control + c.invisible;
-            Value::String(c.text.into_owned())
+    agentd_core::map_strings(v, &mut |s| {
+        let c = agentd_guard::hygiene::clean(&s);
+        if !c.changed() {
+            return s;
         }
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|i| clean_value(i, removed)).collect())
-        }
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, clean_value(v, removed)))
-                .collect(),
-        ),
-        other => other,
-    }
+        *removed += c.control + c.invisible;
+        c.text.into_owned()
+    })
 }
 
 /// An agent's output contract.

@@ -61,7 +61,7 @@ impl PiiGuard {
     /// `vault`; how many were replaced.
     pub(crate) fn redact(&self, vault: &mut Vault, v: Value) -> (Value, usize) {
         let mut n = 0;
-        let out = map_strings(v, &mut |s| {
+        let out = agentd_core::map_strings(v, &mut |s| {
             let (text, found) = vault.redact(&s, &self.kinds);
             n += found;
             if found > 0 { text } else { s }
@@ -75,21 +75,7 @@ pub(crate) fn restore(vault: &Vault, v: Value) -> Value {
     if vault.is_empty() {
         return v;
     }
-    map_strings(v, &mut |s| vault.restore(&s))
-}
-
-/// `v` with `f` applied to every string in it.
-fn map_strings(v: Value, f: &mut impl FnMut(String) -> String) -> Value {
-    match v {
-        Value::String(s) => Value::String(f(s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(|i| map_strings(i, f)).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, map_strings(v, f)))
-                .collect(),
-        ),
-        other => other,
-    }
+    agentd_core::map_strings(v, &mut |s| vault.restore(&s))
 }
 
 /// A vault as the store keeps it.
