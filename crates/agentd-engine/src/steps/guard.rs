@@ -87,8 +87,7 @@ pub(crate) async fn enforce_on_tool_result(
     })
 }
 
-/// Audits a verdict (`guardrail_blocked`, `guardrail_flagged` or
-/// `guardrail_quoted`), logs it and counts it.
+/// Audits an injection verdict, logs it and counts it.
 async fn record(
     ctx: &RunCtx<'_>,
     source: GuardSource,
@@ -96,32 +95,70 @@ async fn record(
     verdict: &Verdict,
     step: Option<u32>,
 ) -> Result<(), Stop> {
-    let (kind, done) = match action {
-        InjectionAction::Block => ("guardrail_blocked", "blocked"),
-        InjectionAction::Flag => ("guardrail_flagged", "flagged"),
-        InjectionAction::Quote => ("guardrail_quoted", "quoted"),
+    let done = match action {
+        InjectionAction::Block => Done::Blocked,
+        InjectionAction::Flag => Done::Flagged,
+        InjectionAction::Quote => Done::Quoted,
     };
+    let why = verdict.summary();
+    record_verdict(
+        ctx,
+        "injection",
+        source,
+        done,
+        &why,
+        verdict.detail(source, step),
+    )
+    .await
+}
+
+/// What a guard did with a text it tripped on.
+#[derive(Clone, Copy)]
+enum Done {
+    Blocked,
+    Flagged,
+    Quoted,
+}
+
+impl Done {
+    /// The metric's `action` and, prefixed, the audit record's kind.
+    fn as_str(self) -> &'static str {
+        match self {
+            Done::Blocked => "blocked",
+            Done::Flagged => "flagged",
+            Done::Quoted => "quoted",
+        }
+    }
+}
+
+/// Every guard's verdict, the one way: a warning naming `why`, the
+/// `agentd_guardrail_verdicts_total` count and a `guardrail_<done>` audit
+/// record with `detail`.
+async fn record_verdict(
+    ctx: &RunCtx<'_>,
+    guard: &'static str,
+    source: GuardSource,
+    done: Done,
+    why: &str,
+    detail: Value,
+) -> Result<(), Stop> {
     let lease = ctx.lease;
     tracing::warn!(
+        guard,
         source = source_name(source),
-        action = done,
-        detectors = %verdict.summary(),
-        "the prompt-injection guard tripped"
+        action = done.as_str(),
+        why,
+        "a guardrail tripped"
     );
     crate::meter::guardrail_verdict(
         &ctx.agent.config.name,
-        "injection",
+        guard,
         source_name(source),
-        done,
+        done.as_str(),
     );
+    let kind = format!("guardrail_{}", done.as_str());
     ctx.store
-        .audit(
-            &lease.tenant,
-            lease.run_id,
-            "guardrail",
-            kind,
-            &verdict.detail(source, step),
-        )
+        .audit(&lease.tenant, lease.run_id, "guardrail", &kind, &detail)
         .await
         .map_err(|e| ctx.failure(e))
 }
@@ -146,20 +183,14 @@ pub(crate) async fn pii_verdict(
     if kinds.is_empty() {
         return Ok(None);
     }
-    let (kind, done) = match g.action {
-        PiiAction::Block => ("guardrail_blocked", "blocked"),
-        _ => ("guardrail_flagged", "flagged"),
+    let done = match g.action {
+        PiiAction::Block => Done::Blocked,
+        _ => Done::Flagged,
     };
     if audit || g.action == PiiAction::Block {
-        let lease = ctx.lease;
-        tracing::warn!(source = source_name(source), action = done, kinds = ?kinds, "the PII guard tripped");
-        crate::meter::guardrail_verdict(&ctx.agent.config.name, "pii", source_name(source), done);
         let detail =
             json!({"guard": "pii", "source": source_name(source), "step": step, "kinds": kinds});
-        ctx.store
-            .audit(&lease.tenant, lease.run_id, "guardrail", kind, &detail)
-            .await
-            .map_err(|e| ctx.failure(e))?;
+        record_verdict(ctx, "pii", source, done, &kinds.join(", "), detail).await?;
     }
     Ok((g.action == PiiAction::Block).then(|| {
         RunError::new(
