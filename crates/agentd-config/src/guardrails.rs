@@ -255,4 +255,21 @@ mod tests {
             assert!(message.contains(needle), "{extra}: {message}");
         }
     }
+
+    #[test]
+    fn log_lines_are_masked_of_the_kinds_of_guardrails_with_logs_in_scope() {
+        let c = Config::from_toml_str(&format!(
+            "{AGENT}guardrails = {{ pii = {{ detect = [\"card\", \"email\"], restore = false }} }}\n\
+             [[agents]]\nname = \"b\"\nproviders = [\"m\"]\n\
+             guardrails = {{ pii = {{ detect = [\"ip\"], scope = [\"model\"] }} }}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.pii_log_kinds(), [PiiKind::Email, PiiKind::Card]);
+        assert!(
+            Config::from_toml_str(AGENT)
+                .unwrap()
+                .pii_log_kinds()
+                .is_empty()
+        );
+    }
 }

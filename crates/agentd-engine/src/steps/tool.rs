@@ -48,22 +48,26 @@ pub(crate) async fn run(
     let span = crate::trace::tool_span(ctx, index, &name, tool.is_some());
     // The model wrote placeholders; the tool gets the values they stand
     // for (the journal keeps what the model wrote).
-    let args = match ctx.agent.guards.pii.as_ref() {
-        Some(pii) if pii.restore => crate::guard::restore(&st.vault, step.input.clone()),
-        _ => step.input.clone(),
+    // Copied only when there are values to put back.
+    let restored = match ctx.agent.guards.pii.as_ref() {
+        Some(pii) if pii.restore && !st.vault.is_empty() => {
+            Some(crate::guard::restore(&st.vault, step.input.clone()))
+        }
+        _ => None,
     };
+    let args = restored.as_ref().unwrap_or(&step.input);
     let outcome = match tool {
         // A tool this agent does not have, or whose MCP server is down: the
         // tool set says which.
         None => {
             ctx.agent
                 .tools
-                .call(&tctx, &name, &args)
+                .call(&tctx, &name, args)
                 .instrument(span)
                 .await
         }
         Some(tool) => {
-            let call = tool.call(&tctx, &args).instrument(span);
+            let call = tool.call(&tctx, args).instrument(span);
             let work = tokio::time::timeout(remaining, call);
             match ctx.with_heartbeat(work).await? {
                 Ok(r) => r,
@@ -92,6 +96,24 @@ pub(crate) async fn run(
                 });
             }
         },
+        // A tool's error may quote the values its arguments were given
+        // back: they are kept out of the journal like its results.
+        Err(mut e) => {
+            if let Some(pii) = ctx
+                .agent
+                .guards
+                .pii
+                .as_ref()
+                .filter(|p| p.redacts_journal())
+            {
+                let (ToolError::InvalidArgs { message, .. } | ToolError::Failed { message, .. }) =
+                    &mut e;
+                let (redacted, found) = st.vault.redact(message, pii.kinds());
+                *message = redacted;
+                super::guard::save_vault(ctx, &st.vault, found > 0).await?;
+            }
+            Err(e)
+        }
         other => other,
     };
     let cost = ctx.agent.tool_costs.get(&name).copied().unwrap_or(0.0);

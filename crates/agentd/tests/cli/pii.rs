@@ -8,6 +8,8 @@ use crate::support::{Workspace, text};
 
 const EMAIL: &str = "ada.lovelace@example.com";
 const CARD: &str = "4111 1111 1111 1111";
+/// The store's keyring when encrypted.
+const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const INPUT: &str = "Refund the card 4111 1111 1111 1111 and mail ada.lovelace@example.com";
 
 fn config(restore: bool, encrypted: bool) -> String {
@@ -31,6 +33,23 @@ name = "w1"
 providers = ["m"]
 tools = ["echo"]
 guardrails = {{ pii = {{ detect = ["email", "card"], restore = {restore} }} }}
+
+# Its tool fails with an error quoting the URL it was given back.
+[providers.leak]
+kind = "mock"
+script = [
+  {{ tool = "http_get", args = {{ url = "http://127.0.0.1:9/{{{{input}}}}" }} }},
+  {{ reply = "done" }},
+]
+
+[tools.http_get]
+allow = ["127.0.0.1"]
+
+[[agents]]
+name = "leaky"
+providers = ["leak"]
+tools = ["http_get"]
+guardrails = {{ pii = {{ detect = ["email"], restore = {restore} }} }}
 "#
     )
 }
@@ -76,10 +95,7 @@ fn run_w1(ws: &Workspace, restore: bool, encrypted: bool) -> (String, String) {
         .args(["--config", path.to_str().unwrap(), "--log-format", "json"])
         .args(["run", "w1", INPUT])
         .env("AGENTD_LOG", "debug")
-        .env(
-            "TEST_PII_KEY",
-            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        )
+        .env("TEST_PII_KEY", KEY)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -114,6 +130,32 @@ fn with_encryption_the_values_stay_out_of_the_model_store_and_logs_and_come_back
         "done: Refund the card 4111 1111 1111 1111 and mail ada.lovelace@example.com"
     );
     assert_nowhere(&ws, &stderr);
+
+    // A tool that gets the real address back and fails quoting it: the
+    // journal, read back decrypted, holds its placeholder only.
+    let out = ws
+        .cmd()
+        .args(["--config", ws.path().join("agentd.toml").to_str().unwrap()])
+        .args(["--json", "run", "leaky", EMAIL])
+        .env("TEST_PII_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = run["id"].as_str().unwrap();
+    let out = ws
+        .cmd()
+        .args(["--config", ws.path().join("agentd.toml").to_str().unwrap()])
+        .args(["--json", "runs", "show", id])
+        .env("TEST_PII_KEY", KEY)
+        .output()
+        .unwrap();
+    let journal = text(&out.stdout);
+    assert!(journal.contains("[EMAIL_1]"), "{journal}");
+    assert!(
+        !journal.contains(EMAIL),
+        "the journal holds {EMAIL}: {journal}"
+    );
 }
 
 #[test]
