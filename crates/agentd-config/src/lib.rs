@@ -34,7 +34,7 @@ pub use schedule::{CronSchedule, Missed, ScheduleConfig, ScheduleError};
 pub use store_url::sqlite_file;
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
-    AgentConfig, AgentTest, Backoff, CircuitBreakerConfig, Config, Memory, MemoryStrategy, Pricing,
+    ANY_PRINCIPAL, AgentConfig, AgentTest, Backoff, BudgetConfig, CircuitBreakerConfig, Config, Memory, MemoryStrategy, Pricing,
     ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry, ScriptError, ServerConfig,
     StoreConfig, TelemetryConfig,
 };

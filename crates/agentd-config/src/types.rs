@@ -39,7 +39,12 @@ pub struct Config {
     pub policies: Vec<PolicyConfig>,
     /// `[tenants."ID"]`: per-tenant limits, by tenant id.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tenants: BTreeMap<String, TenantConfig>,
+    pub tenants: BTreeMap<String, BudgetConfig>,
+    /// `[principals."ID"]`: per-principal limits, by principal id; the
+    /// entry `"*"` is every principal without one of its own. A
+    /// principal's spending is counted in each tenant apart.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub principals: BTreeMap<String, BudgetConfig>,
     /// `[rate_limit]`: request rates and active runs per caller; absent
     /// means no limits.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,12 +85,29 @@ impl TelemetryConfig {
     }
 }
 
-/// `[tenants."ID"]`: limits of one tenant.
+/// The `[principals."*"]` entry: the budget of every principal without an
+/// entry of its own.
+pub const ANY_PRINCIPAL: &str = "*";
+
+impl Config {
+    /// The budget `principal` spends against: its own entry, else `"*"`;
+    /// `None` without either or when neither sets `budget_usd`.
+    pub fn principal_budget(&self, principal: &str) -> Option<&BudgetConfig> {
+        self.principals
+            .get(principal)
+            .or_else(|| self.principals.get(ANY_PRINCIPAL))
+            .filter(|b| b.budget_usd.is_some())
+    }
+}
+
+/// `[tenants."ID"]` and `[principals."ID"]`: the spending limit of one
+/// tenant, or of one principal within each tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TenantConfig {
-    /// USD the tenant's runs may spend on models per `period`, across all
-    /// agents and processes; `None` means no limit.
+pub struct BudgetConfig {
+    /// USD the tenant's (or principal's) runs may spend on models and
+    /// priced tools per `period`, across all agents and processes; `None`
+    /// means no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
     /// Length of a budget period; periods are aligned to the Unix epoch
@@ -97,9 +119,9 @@ pub struct TenantConfig {
     pub alerts: Vec<f64>,
 }
 
-impl Default for TenantConfig {
+impl Default for BudgetConfig {
     fn default() -> Self {
-        TenantConfig {
+        BudgetConfig {
             budget_usd: None,
             period: Dur::from_secs(86_400),
             alerts: Vec::new(),

@@ -1,5 +1,6 @@
 //! Budget alerts: each share of a budget (`budget_alerts` of an agent's
-//! per-run budget, `alerts` of a tenant's per-period one) is announced once
+//! per-run budget, `alerts` of a tenant's or a principal's per-period one)
+//! is announced once
 //! when spending crosses it, by whichever process sees it first (the
 //! store's unique record decides): an audit record `budget_alert` on the
 //! run that crossed it, a warning log line and `agentd_budget_alerts_total`.
@@ -8,7 +9,7 @@
 use crate::ctx::{RunCtx, Stop};
 use crate::state::RunState;
 use agentd_core::now_millis;
-use agentd_store::BudgetAlert;
+use agentd_store::{BudgetAlert, BudgetLimit, BudgetOwner};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -51,26 +52,48 @@ pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState, before: f64) -> R
     Ok(())
 }
 
-/// The tenant's budget for the current period, from the store's journaled
-/// spending (before each model call, and when the run ends).
-pub(crate) async fn check_tenant(ctx: &RunCtx<'_>) -> Result<(), Stop> {
-    let (Some(limit), false) = (ctx.budget, ctx.budget_alerts.is_empty()) else {
-        return Ok(());
-    };
+/// The tenant's and the principal's budgets for the current period, from
+/// the store's journaled spending (before each model call, and when the
+/// run ends).
+pub(crate) async fn check_periods(ctx: &RunCtx<'_>) -> Result<(), Stop> {
+    let lease = ctx.lease;
+    if let (Some(limit), false) = (ctx.budget, ctx.budget_alerts.is_empty()) {
+        let subject = lease.tenant.as_str();
+        check_period(ctx, BudgetOwner::Tenant, subject, limit, ctx.budget_alerts).await?;
+    }
+    if let Some(p) = ctx.principal_budget.as_ref().filter(|p| !p.alerts.is_empty()) {
+        check_period(ctx, BudgetOwner::Principal(p.id), p.id, &p.limit, p.alerts).await?;
+    }
+    Ok(())
+}
+
+/// One period budget's shares `alerts` of `limit`, spent by `owner` (named
+/// `subject` in the alert).
+async fn check_period(
+    ctx: &RunCtx<'_>,
+    owner: BudgetOwner<'_>,
+    subject: &str,
+    limit: &BudgetLimit,
+    alerts: &[f64],
+) -> Result<(), Stop> {
     let lease = ctx.lease;
     let spent = ctx
         .store
-        .budget_spent(&lease.tenant, limit.period)
+        .budget_spent(&lease.tenant, owner, limit.period)
         .await
         .map_err(|e| ctx.failure(e))?;
     let now = now_millis();
     let period = (limit.period.as_millis() as i64).max(1);
     let period_start = now - now.rem_euclid(period);
-    for &share in ctx.budget_alerts {
+    let scope = match owner {
+        BudgetOwner::Tenant => "tenant",
+        BudgetOwner::Principal(_) => "principal",
+    };
+    for &share in alerts {
         if spent >= share * limit.limit_usd {
             let alert = BudgetAlert {
-                scope: "tenant",
-                subject: lease.tenant.to_string(),
+                scope,
+                subject: subject.to_owned(),
                 period_start,
                 threshold: share.to_string(),
                 run_id: Some(lease.run_id),
@@ -84,7 +107,7 @@ pub(crate) async fn check_tenant(ctx: &RunCtx<'_>) -> Result<(), Stop> {
 
 /// Records `alert` and, if this call recorded it, announces it. `remember`
 /// skips the store next time this process sees the same crossing (a
-/// tenant's threshold stays crossed for the rest of its period).
+/// period budget's threshold stays crossed for the rest of its period).
 async fn announce(
     ctx: &RunCtx<'_>,
     mut alert: BudgetAlert,

@@ -178,12 +178,14 @@ fn budgets(config: &Config) -> HashMap<String, BudgetLimit> {
     config
         .tenants
         .iter()
-        .filter_map(|(id, t)| {
-            let limit = BudgetLimit {
-                limit_usd: t.budget_usd?,
-                period: t.period.get(),
-            };
-            Some((id.clone(), limit))
-        })
+        .filter_map(|(id, t)| Some((id.clone(), budget_limit(t)?)))
         .collect()
+}
+
+/// The limit a `[tenants."ID"]` or `[principals."ID"]` entry sets, if any.
+pub(crate) fn budget_limit(budget: &agentd_config::BudgetConfig) -> Option<BudgetLimit> {
+    Some(BudgetLimit {
+        limit_usd: budget.budget_usd?,
+        period: budget.period.get(),
+    })
 }

@@ -27,6 +27,8 @@ pub(crate) struct RunCtx<'a> {
     pub(crate) budget: Option<&'a BudgetLimit>,
     /// The shares of that limit announced when crossed.
     pub(crate) budget_alerts: &'a [f64],
+    /// The run's principal's spending limit, if it has one.
+    pub(crate) principal_budget: Option<PrincipalBudget<'a>>,
     /// `[webhooks] alerts_url`: where budget alerts are POSTed.
     pub(crate) alerts_url: Option<&'a str>,
     pub(crate) settings: &'a EngineSettings,
@@ -34,6 +36,15 @@ pub(crate) struct RunCtx<'a> {
     /// Fires when shutdown's grace is over: the step in flight is dropped
     /// and the run handed back to the queue.
     pub(crate) abort: CancellationToken,
+}
+
+/// A principal's per-period budget (`[principals."ID"]`), as one run's
+/// principal spends against it.
+pub(crate) struct PrincipalBudget<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) limit: BudgetLimit,
+    /// The shares of `limit` announced when crossed.
+    pub(crate) alerts: &'a [f64],
 }
 
 impl RunCtx<'_> {

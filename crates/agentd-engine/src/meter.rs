@@ -9,7 +9,7 @@
 
 use crate::{Agent, Engine};
 use agentd_core::{Run, StepKind, Usage, metric, now_millis};
-use agentd_store::{Journal, Outcome};
+use agentd_store::{BudgetOwner, Journal, Outcome};
 use metrics::{Counter, Gauge, Histogram};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -216,7 +216,7 @@ pub(crate) fn tool_call_cost(agent: &Agent, tenant: &str, cost_usd: f64) {
     }
 }
 
-/// A budget alert of `scope` (`run` or `tenant`) was announced.
+/// A budget alert of `scope` (`run`, `tenant` or `principal`) was announced.
 pub(crate) fn budget_alert(scope: &'static str) {
     metrics::counter!(metric::BUDGET_ALERTS, "scope" => scope).increment(1);
 }
@@ -306,7 +306,11 @@ impl Engine {
                 continue;
             };
             if let Some(spent) =
-                gauge_read("budget spending", store.budget_spent(&id, limit.period)).await
+                gauge_read(
+                "budget spending",
+                store.budget_spent(&id, BudgetOwner::Tenant, limit.period),
+            )
+            .await
             {
                 metrics::gauge!(metric::BUDGET_SPENT_USD, metric::TENANT => tenant.clone())
                     .set(spent);

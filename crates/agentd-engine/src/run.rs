@@ -7,7 +7,7 @@
 //! exception is a tool whose call only writes to the journal (`ask_human`):
 //! the model step before it and the pause are committed together.
 
-use crate::ctx::{self, RunCtx, Stop};
+use crate::ctx::{self, PrincipalBudget, RunCtx, Stop};
 use crate::state::{self, Next, Rules};
 use crate::steps::{self, Happened};
 use crate::{Engine, RunEventKind, meter};
@@ -127,6 +127,7 @@ impl Engine {
             let outcome = Outcome::Dead { error };
             return ctx::finish(store, &inner.events, lease, Vec::new(), outcome).await;
         }
+        let principal = journal.run.principal.to_string();
         let ctx = RunCtx {
             store,
             agent,
@@ -140,6 +141,16 @@ impl Engine {
                 .tenant_alerts
                 .get(lease.tenant.as_str())
                 .map_or(&[], Vec::as_slice),
+            principal_budget: catalog
+                .config
+                .principal_budget(&principal)
+                .and_then(|b| {
+                    Some(PrincipalBudget {
+                        id: &principal,
+                        limit: crate::catalog::budget_limit(b)?,
+                        alerts: &b.alerts,
+                    })
+                }),
             alerts_url: catalog.config.webhooks.alerts_url.as_deref(),
             settings: &inner.settings,
             events: &inner.events,
@@ -210,10 +221,11 @@ async fn run_loop(
             Happened::Ended(outcome) => {
                 let writes = std::mem::take(&mut st.unflushed);
                 let run = ctx.finish(writes, outcome).await?;
-                // The run's last spending is in the tenant's period now.
-                // Announcing is not worth failing a finished run for.
-                if crate::alerts::check_tenant(ctx).await.is_err() {
-                    tracing::warn!(run_id = %run.id, "checking the tenant's budget alerts failed");
+                // The run's last spending is in the tenant's and the
+                // principal's periods now. Announcing is not worth failing
+                // a finished run for.
+                if crate::alerts::check_periods(ctx).await.is_err() {
+                    tracing::warn!(run_id = %run.id, "checking the period budgets' alerts failed");
                 }
                 return Ok(run);
             }

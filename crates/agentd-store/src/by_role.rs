@@ -15,7 +15,7 @@ macro_rules! store_by_role {
             };
             use std::time::Duration;
             use $crate::{
-                ApiKey, AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed,
+                ApiKey, AuditEntry, AuditFilter, BudgetLimits, BudgetOwner, ClaimRequest, Claimed,
                 ConversationMessage, Created, KeyChanges, KeyCredential, Lease, NewApiKey, Outcome,
                 Page, QueueCounts, Reservation, Result, RunFilter, StepWrite, Store, Transition,
             };
@@ -277,11 +277,11 @@ macro_rules! store_by_role {
                 async fn reserve_budget(
                     &self,
                     lease: &Lease,
-                    limit: &BudgetLimit,
+                    limits: &BudgetLimits<'_>,
                     estimate_usd: f64,
                     hold_for: Duration,
                 ) -> Result<Reservation> {
-                    budget::reserve_budget(self, lease, limit, estimate_usd, hold_for).await
+                    budget::reserve_budget(self, lease, limits, estimate_usd, hold_for).await
                 }
 
                 async fn set_circuit(
@@ -292,8 +292,13 @@ macro_rules! store_by_role {
                     budget::set_circuit(self, provider, open_for).await
                 }
 
-                async fn budget_spent(&self, tenant: &TenantId, period: Duration) -> Result<f64> {
-                    budget::budget_spent(self, tenant, period).await
+                async fn budget_spent(
+                    &self,
+                    tenant: &TenantId,
+                    owner: BudgetOwner<'_>,
+                    period: Duration,
+                ) -> Result<f64> {
+                    budget::budget_spent(self, tenant, owner, period).await
                 }
 
                 async fn open_circuits(&self) -> Result<Vec<(String, Duration)>> {

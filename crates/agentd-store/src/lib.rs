@@ -53,7 +53,7 @@ pub use schedule::ScheduleTick;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Clock, SqliteStore};
 pub use types::{
-    BudgetAlert, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease,
+    BudgetAlert, BudgetLimit, BudgetLimits, BudgetOwner, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease,
     Outcome, Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
 };
 pub use usage::{UsageGroup, UsageQuery, UsageReport, UsageRow, UsageTotals};
@@ -280,25 +280,32 @@ pub trait Store: Send + Sync + 'static {
         writes: &[StepWrite],
         outcome: &Outcome,
     ) -> Result<Run>;
-    /// Reserves `estimate_usd` of the lease's tenant's budget for the model
-    /// call the run is about to make, if the period's spending, the other
-    /// calls in flight and this estimate stay within `limit`. The
-    /// reservation ends when the step's cost is journaled (which adds it to
-    /// the period's spending in the same transaction), when the run ends, or
+    /// Reserves `estimate_usd` of the lease's tenant's budget and of its
+    /// principal's (whichever `limits` has) for the model call the run is
+    /// about to make, if in each the period's spending, the other calls in
+    /// flight and this estimate stay within the limit. The reservation
+    /// ends when the step's cost is journaled (which adds it to the
+    /// periods' spending in the same transaction), when the run ends, or
     /// after `hold_for`. Serialized per tenant across processes, so
     /// concurrent runs cannot together overspend by more than their
     /// estimates fall short.
     async fn reserve_budget(
         &self,
         lease: &Lease,
-        limit: &BudgetLimit,
+        limits: &BudgetLimits<'_>,
         estimate_usd: f64,
         hold_for: Duration,
     ) -> Result<Reservation>;
-    /// What `tenant` spent in the budget period of length `period` that
-    /// holds now (0 when nothing was journaled in it): the `agentd_budget_spent_usd`
-    /// gauge. A read only; reservations in flight are not included.
-    async fn budget_spent(&self, tenant: &TenantId, period: Duration) -> Result<f64>;
+    /// What `tenant` (or one principal within it) spent in the budget
+    /// period of length `period` that holds now (0 when nothing was
+    /// journaled in it): the `agentd_budget_spent_usd` gauge and budget
+    /// alerts. A read only; reservations in flight are not included.
+    async fn budget_spent(
+        &self,
+        tenant: &TenantId,
+        owner: BudgetOwner<'_>,
+        period: Duration,
+    ) -> Result<f64>;
     /// Shares a provider's circuit with every process on this store: open
     /// for `open_for` from now (never shortening an open one), or closed
     /// (`None`). Providers are deployment-wide, so this is not scoped by a

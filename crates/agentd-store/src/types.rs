@@ -189,7 +189,7 @@ impl Outcome {
     }
 }
 
-/// A tenant's spending limit (`[tenants."ID"]`).
+/// A per-period spending limit (`[tenants."ID"]`, `[principals."ID"]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BudgetLimit {
     pub limit_usd: f64,
@@ -201,9 +201,10 @@ pub struct BudgetLimit {
 /// A budget threshold crossed: one per (scope, subject, period, threshold).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetAlert {
-    /// `run` (an agent's per-run budget) or `tenant` (a tenant's period).
+    /// `run` (an agent's per-run budget), `tenant` or `principal` (a period
+    /// budget).
     pub scope: &'static str,
-    /// The run id, or the tenant.
+    /// The run id, the tenant or the principal.
     pub subject: String,
     /// The period's start (epoch ms; 0 for a run).
     pub period_start: Millis,
@@ -216,14 +217,43 @@ pub struct BudgetAlert {
     pub webhook: Option<(String, serde_json::Value)>,
 }
 
+/// Whose per-period budget: the run's tenant's, or its principal's
+/// spending within that tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetOwner<'a> {
+    Tenant,
+    Principal(&'a str),
+}
+
+/// The per-period budgets a model call is reserved against: its run's
+/// tenant's and its run's principal's, either or both.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BudgetLimits<'a> {
+    pub tenant: Option<BudgetLimit>,
+    /// The run's principal and its limit.
+    pub principal: Option<(&'a str, BudgetLimit)>,
+}
+
+impl BudgetLimits<'_> {
+    /// Whether any budget applies.
+    pub fn any(&self) -> bool {
+        self.tenant.is_some() || self.principal.is_some()
+    }
+}
+
 /// The answer to a budget reservation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reservation {
     /// Reserved: the call may go ahead.
     Granted,
     /// The period's spending plus the calls in flight leave no room for
-    /// this call.
-    Exhausted { spent_usd: f64, reserved_usd: f64 },
+    /// this call in the tenant's budget (`principal: false`) or the
+    /// principal's.
+    Exhausted {
+        principal: bool,
+        spent_usd: f64,
+        reserved_usd: f64,
+    },
 }
 
 /// Runs of every tenant waiting in or taken from the queue, for the

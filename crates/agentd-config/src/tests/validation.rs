@@ -356,3 +356,44 @@ fn tenant_budgets() {
         assert_eq!(err.key(), Some(key), "{err}");
     }
 }
+
+#[test]
+fn principal_budgets() {
+    let c = Config::from_toml_str(
+        "[principals.\"alice@example.com\"]\nbudget_usd = 5\nalerts = [0.5, 1.0]\n\n\
+         [principals.\"*\"]\nbudget_usd = 1\nperiod = \"1h\"\n\n[principals.bob]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.principal_budget("alice@example.com").unwrap().budget_usd,
+        Some(5.0)
+    );
+    // Everyone else spends against "*"; an entry of one's own without a
+    // budget exempts that principal.
+    let any = c.principal_budget("carol").unwrap();
+    assert_eq!(
+        (any.budget_usd, any.period.get().as_secs()),
+        (Some(1.0), 3600)
+    );
+    assert_eq!(c.principal_budget("bob"), None);
+    assert_eq!(Config::default().principal_budget("carol"), None);
+    for (text, key) in [
+        (
+            "[principals.alice]\nbudget_usd = -1\n",
+            "principals.alice.budget_usd",
+        ),
+        ("[principals.alice]\nperiod = \"0s\"\n", "principals.alice.period"),
+        (
+            "[principals.alice]\nalerts = [0.5]\n",
+            "principals.alice.alerts",
+        ),
+        (
+            "[principals.alice]\nbudget_usd = 1\nalerts = [1.5]\n",
+            "principals.alice.alerts[0]",
+        ),
+        ("[principals.\"\"]\nbudget_usd = 1\n", "principals.\"\""),
+    ] {
+        let err = Config::from_toml_str(text).unwrap_err();
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+    }
+}

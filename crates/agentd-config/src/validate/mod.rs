@@ -48,6 +48,7 @@ pub(crate) fn check(config: &Config) -> Result<(), Invalid> {
     check_providers(config)?;
     check_pricing(config)?;
     check_tenants(config)?;
+    check_principals(config)?;
     check_agents(config)?;
     check_telemetry(config)?;
     rollout::check(config)?;
@@ -371,27 +372,45 @@ fn check_tenants(config: &Config) -> Result<(), Invalid> {
         if let Err(e) = agentd_core::TenantId::parse(id.as_str()) {
             invalid(KeyPath::of(&["tenants", id]), e.to_string())?;
         }
-        if let Some(b) = tenant.budget_usd
-            && !non_negative(b)
-        {
-            invalid(
-                KeyPath::of(&["tenants", id, "budget_usd"]),
-                format!("must be >= 0, found {b}"),
-            )?;
-        }
-        if tenant.period.get() < std::time::Duration::from_secs(1) {
-            invalid(
-                KeyPath::of(&["tenants", id, "period"]),
-                "must be at least 1s",
-            )?;
-        }
-        check_alerts(
-            KeyPath::of(&["tenants", id, "alerts"]),
-            &tenant.alerts,
-            tenant.budget_usd.is_some(),
-        )?;
+        check_budget("tenants", id, tenant)?;
     }
     Ok(())
+}
+
+/// `[principals.ID]`: ids as a credential carries them, or `"*"`.
+fn check_principals(config: &Config) -> Result<(), Invalid> {
+    for (id, principal) in &config.principals {
+        if id != crate::ANY_PRINCIPAL
+            && let Err(e) = agentd_core::PrincipalId::parse(id.as_str())
+        {
+            invalid(
+                KeyPath::of(&["principals", id]),
+                format!("{e} (or \"*\": every principal without an entry)"),
+            )?;
+        }
+        check_budget("principals", id, principal)?;
+    }
+    Ok(())
+}
+
+/// One `[tenants.ID]` or `[principals.ID]` budget.
+fn check_budget(table: &str, id: &str, budget: &crate::BudgetConfig) -> Result<(), Invalid> {
+    if let Some(b) = budget.budget_usd
+        && !non_negative(b)
+    {
+        invalid(
+            KeyPath::of(&[table, id, "budget_usd"]),
+            format!("must be >= 0, found {b}"),
+        )?;
+    }
+    if budget.period.get() < std::time::Duration::from_secs(1) {
+        invalid(KeyPath::of(&[table, id, "period"]), "must be at least 1s")?;
+    }
+    check_alerts(
+        KeyPath::of(&[table, id, "alerts"]),
+        &budget.alerts,
+        budget.budget_usd.is_some(),
+    )
 }
 
 /// Budget alert shares: each in (0, 1], listed once, on a budget.

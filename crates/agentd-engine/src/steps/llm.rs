@@ -9,7 +9,7 @@ use crate::run_event::RunEventKind;
 use crate::state::{RunState, new_step, timeout_error};
 use agentd_core::{ErrorCode, RunError, Step, StepKind, now_millis};
 use agentd_llm::{Completion, CompletionRequest, ProviderError};
-use agentd_store::{Outcome, Reservation, StepWrite};
+use agentd_store::{BudgetLimits, Outcome, Reservation, StepWrite};
 use std::time::Duration;
 
 /// One model call, at most `remaining` long.
@@ -19,7 +19,7 @@ pub(crate) async fn run(
     remaining: Duration,
 ) -> Result<Happened, Stop> {
     ctx.flush(st).await?;
-    crate::alerts::check_tenant(ctx).await?;
+    crate::alerts::check_periods(ctx).await?;
     let agent = ctx.agent;
     let index = st.next_index;
     // The conversation is shared with the request, not copied.
@@ -120,19 +120,23 @@ fn settle(
     }
 }
 
-/// Reserves the next model call's estimated cost from the tenant's budget,
-/// if it has one; `Some(error)` when the period's budget is spent. Calls of
-/// other runs in flight may hold the rest of the budget for a moment: then
-/// this waits for them to settle (their cost, once journaled, may leave
-/// room).
+/// Reserves the next model call's estimated cost from the tenant's and
+/// the principal's budgets, if they have them; `Some(error)` when a
+/// period's budget is spent. Calls of other runs in flight may hold the
+/// rest of a budget for a moment: then this waits for them to settle
+/// (their cost, once journaled, may leave room).
 async fn reserve_budget(
     ctx: &RunCtx<'_>,
     req: &CompletionRequest,
     remaining: Duration,
 ) -> Result<Option<RunError>, Stop> {
-    let Some(limit) = ctx.budget else {
-        return Ok(None);
+    let limits = BudgetLimits {
+        tenant: ctx.budget.copied(),
+        principal: ctx.principal_budget.as_ref().map(|p| (p.id, p.limit)),
     };
+    if !limits.any() {
+        return Ok(None);
+    }
     let agent = ctx.agent;
     let estimate = agent.price_ceiling.as_ref().map_or(0.0, |price| {
         agentd_llm::pricing::estimate_usd(req, agent.max_output_tokens, price)
@@ -142,33 +146,43 @@ async fn reserve_budget(
         loop {
             // The call cannot outlive the run's deadline, so neither need
             // its reservation.
-            match ctx
+            let answer = ctx
                 .store
-                .reserve_budget(lease, limit, estimate, remaining)
-                .await
-            {
+                .reserve_budget(lease, &limits, estimate, remaining)
+                .await;
+            let (principal, spent_usd) = match answer {
                 Ok(Reservation::Granted) => {
                     crate::meter::budget_checked(lease.tenant.as_str(), true);
                     return Ok(None);
                 }
-                Ok(Reservation::Exhausted { spent_usd, .. })
-                    if spent_usd + estimate > limit.limit_usd =>
-                {
-                    crate::meter::budget_checked(lease.tenant.as_str(), false);
-                    return Ok(Some(RunError::new(
-                        ErrorCode::BudgetExceeded,
-                        format!(
-                            "tenant {} spent ${spent_usd:.6} of its ${} budget for this period; \
-                             the next model call may cost up to ${estimate:.6}",
-                            lease.tenant, limit.limit_usd
-                        ),
-                    )));
-                }
-                Ok(Reservation::Exhausted { .. }) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
+                Ok(Reservation::Exhausted {
+                    principal,
+                    spent_usd,
+                    ..
+                }) => (principal, spent_usd),
                 Err(e) => return Err(ctx.failure(e)),
+            };
+            let (owner, limit) = match limits.principal.filter(|_| principal) {
+                Some((id, limit)) => (
+                    format!("principal {id} of tenant {}", lease.tenant),
+                    limit.limit_usd,
+                ),
+                None => (
+                    format!("tenant {}", lease.tenant),
+                    limits.tenant.map_or(0.0, |l| l.limit_usd),
+                ),
+            };
+            if spent_usd + estimate > limit {
+                crate::meter::budget_checked(lease.tenant.as_str(), false);
+                return Ok(Some(RunError::new(
+                    ErrorCode::BudgetExceeded,
+                    format!(
+                        "{owner} spent ${spent_usd:.6} of its ${limit} budget for this period; \
+                         the next model call may cost up to ${estimate:.6}"
+                    ),
+                )));
             }
+            tokio::time::sleep(Duration::from_millis(20)).await
         }
     };
     ctx.with_heartbeat(wait).await?

@@ -113,6 +113,17 @@ pub(crate) const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "principal_budgets",
+        key: 2,
+        columns: &[
+            ("tenant", Text),
+            ("principal", Text),
+            ("period_start", I64),
+            ("spent_usd", Real),
+        ],
+        identity: None,
+    },
+    Table {
         name: "budget_reservations",
         key: 1,
         columns: &[
@@ -120,6 +131,7 @@ pub(crate) const TABLES: &[Table] = &[
             ("tenant", Text),
             ("amount_usd", Real),
             ("expires_at", I64),
+            ("principal", Text),
         ],
         identity: None,
     },

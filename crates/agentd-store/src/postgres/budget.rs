@@ -1,4 +1,4 @@
-//! PostgreSQL budgets (per-tenant spending and reservations) and shared
+//! PostgreSQL budgets (per-tenant and per-principal spending and reservations) and shared
 //! provider circuits.
 
 use super::*;
@@ -7,7 +7,7 @@ use super::*;
 pub(super) async fn reserve_budget(
     store: &PgStore,
     lease: &Lease,
-    limit: &BudgetLimit,
+    limits: &BudgetLimits<'_>,
     estimate_usd: f64,
     hold_for: Duration,
 ) -> Result<Reservation> {
@@ -21,36 +21,63 @@ pub(super) async fn reserve_budget(
     if held.is_none() {
         return Err(StoreError::LeaseLost { run: lease.run_id });
     }
-    let spent: f64 = sqlx::query(sql::BUDGET_PERIOD)
-        .bind(lease.tenant.as_str())
-        .bind(lease_ms(limit.period).max(1))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-    let reserved: f64 = sqlx::query(sql::BUDGET_RESERVED)
-        .bind(lease.tenant.as_str())
-        .bind(lease.run_id.0)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-    let answer = if spent + reserved + estimate_usd > limit.limit_usd {
-        sqlx::query(sql::BUDGET_RELEASE)
-            .bind(lease.run_id.0)
-            .execute(&mut *tx)
-            .await?;
-        Reservation::Exhausted {
-            spent_usd: spent,
-            reserved_usd: reserved,
-        }
-    } else {
-        sqlx::query(sql::BUDGET_RESERVE)
-            .bind(lease.run_id.0)
+    // The tenant's row is locked first, then the principal's: one order,
+    // so two reservations cannot wait on each other.
+    let mut exhausted = None;
+    let owners = [
+        limits.tenant.map(|l| (None, l)),
+        limits.principal.map(|(p, l)| (Some(p), l)),
+    ];
+    for (principal, limit) in owners.into_iter().flatten() {
+        let (period_sql, reserved_sql) = match principal {
+            None => (sql::BUDGET_PERIOD, sql::BUDGET_RESERVED),
+            Some(_) => (
+                sql::PRINCIPAL_BUDGET_PERIOD,
+                sql::PRINCIPAL_BUDGET_RESERVED,
+            ),
+        };
+        let mut period = sqlx::query(period_sql)
             .bind(lease.tenant.as_str())
-            .bind(estimate_usd)
-            .bind(lease_ms(hold_for))
-            .execute(&mut *tx)
-            .await?;
-        Reservation::Granted
+            .bind(lease_ms(limit.period).max(1));
+        if let Some(p) = principal {
+            period = period.bind(p);
+        }
+        let spent: f64 = period.fetch_one(&mut *tx).await?.try_get(0)?;
+        let mut reserved = sqlx::query(reserved_sql)
+            .bind(lease.tenant.as_str())
+            .bind(lease.run_id.0);
+        if let Some(p) = principal {
+            reserved = reserved.bind(p);
+        }
+        let reserved: f64 = reserved.fetch_one(&mut *tx).await?.try_get(0)?;
+        if spent + reserved + estimate_usd > limit.limit_usd {
+            exhausted = Some(Reservation::Exhausted {
+                principal: principal.is_some(),
+                spent_usd: spent,
+                reserved_usd: reserved,
+            });
+            break;
+        }
+    }
+    let answer = match exhausted {
+        Some(exhausted) => {
+            sqlx::query(sql::BUDGET_RELEASE)
+                .bind(lease.run_id.0)
+                .execute(&mut *tx)
+                .await?;
+            exhausted
+        }
+        None => {
+            sqlx::query(sql::BUDGET_RESERVE)
+                .bind(lease.run_id.0)
+                .bind(lease.tenant.as_str())
+                .bind(estimate_usd)
+                .bind(lease_ms(hold_for))
+                .bind(limits.principal.map(|(p, _)| p))
+                .execute(&mut *tx)
+                .await?;
+            Reservation::Granted
+        }
     };
     // Noted before the commit: a reservation that exists is never
     // missing from the set (a spurious entry only costs a settle).
@@ -88,14 +115,19 @@ pub(super) async fn set_circuit(
 pub(super) async fn budget_spent(
     store: &PgStore,
     tenant: &TenantId,
+    owner: BudgetOwner<'_>,
     period: Duration,
 ) -> Result<f64> {
-    let row = sqlx::query(sql::BUDGET_SPENT)
-        .bind(tenant.as_str())
-        .bind(lease_ms(period).max(1))
-        .fetch_optional(&store.pool)
-        .await?;
-    Ok(match row {
+    let query = match owner {
+        BudgetOwner::Tenant => sqlx::query(sql::BUDGET_SPENT)
+            .bind(tenant.as_str())
+            .bind(lease_ms(period).max(1)),
+        BudgetOwner::Principal(p) => sqlx::query(sql::PRINCIPAL_BUDGET_SPENT)
+            .bind(tenant.as_str())
+            .bind(lease_ms(period).max(1))
+            .bind(p),
+    };
+    Ok(match query.fetch_optional(&store.pool).await? {
         Some(r) => r.try_get(0)?,
         None => 0.0,
     })

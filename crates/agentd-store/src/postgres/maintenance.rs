@@ -54,6 +54,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0021_pii_vaults.sql"),
     include_str!("../../migrations/postgres/0022_budget_alerts.sql"),
     include_str!("../../migrations/postgres/0023_delivery_payload.sql"),
+    include_str!("../../migrations/postgres/0024_principal_budgets.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

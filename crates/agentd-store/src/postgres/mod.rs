@@ -34,7 +34,7 @@ use crate::status::{
     admit, cancelled_by, conversation_busy, done, interrupted_by, no_waiting_step, waiting_step,
 };
 use crate::{
-    AuditEntry, AuditFilter, BudgetLimit, ClaimRequest, Claimed, ConversationMessage, Created,
+    AuditEntry, AuditFilter, BudgetLimits, BudgetOwner, ClaimRequest, Claimed, ConversationMessage, Created,
     Journal, Keyring, Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite, Store,
     StoreError, Transition,
 };

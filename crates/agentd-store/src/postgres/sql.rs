@@ -113,8 +113,9 @@ macro_rules! writes {
     };
 }
 
-/// Journaled model spending goes to the tenants' budget periods for the
-/// fenced writes `u (id, tenant, spent)` that went through. A run's
+/// Journaled model spending goes to the tenants' and principals' budget
+/// periods for the fenced writes `u (id, tenant, principal, spent)` that
+/// went through (a principal without a budget has no row to add to). A run's
 /// reservation ends with it: when something was spent (`settle_budget!()`),
 /// or whatever happened, as when the attempt ends (`settle_budget!(always)`).
 macro_rules! settle_budget {
@@ -129,6 +130,10 @@ macro_rules! settle_budget {
             ", b AS (UPDATE tenant_budgets t SET spent_usd = t.spent_usd + c.spent \
              FROM (SELECT tenant, sum(spent) AS spent FROM u WHERE spent > 0 GROUP BY tenant) c \
              WHERE t.tenant = c.tenant), \
+             pb AS (UPDATE principal_budgets p SET spent_usd = p.spent_usd + c.spent \
+             FROM (SELECT tenant, principal, sum(spent) AS spent FROM u WHERE spent > 0 \
+             GROUP BY tenant, principal) c \
+             WHERE p.tenant = c.tenant AND p.principal = c.principal), \
              r AS (DELETE FROM budget_reservations WHERE run_id IN (SELECT id FROM u WHERE ",
             $release_if,
             "))"
@@ -326,7 +331,7 @@ macro_rules! append {
             now!(),
             " + w_lease_ms FROM w WHERE ",
             fence!(),
-            " RETURNING id, tenant, w_cost AS spent), ",
+            " RETURNING id, tenant, principal, w_cost AS spent), ",
             insert_steps!(),
             $($settle,)?
             " SELECT id FROM u"
@@ -490,11 +495,33 @@ pub(super) const BUDGET_PERIOD: &str = concat!(
      period_start = GREATEST(t.period_start, excluded.period_start) RETURNING spent_usd"
 );
 
+/// [`BUDGET_PERIOD`] of principal `$3` within tenant `$1`.
+pub(super) const PRINCIPAL_BUDGET_PERIOD: &str = concat!(
+    "INSERT INTO principal_budgets AS t (tenant, principal, period_start, spent_usd) \
+     VALUES ($1, $3, ",
+    now!(),
+    " - ",
+    now!(),
+    " % $2, 0) ON CONFLICT (tenant, principal) DO UPDATE SET \
+     spent_usd = CASE WHEN t.period_start < excluded.period_start THEN 0 ELSE t.spent_usd END, \
+     period_start = GREATEST(t.period_start, excluded.period_start) RETURNING spent_usd"
+);
+
 /// The tenant's spending in the period that holds now, if its row is of
 /// that period: `$1` tenant, `$2` period in ms. A read: no row is created
 /// or rolled, nothing is locked.
 pub(super) const BUDGET_SPENT: &str = concat!(
     "SELECT spent_usd FROM tenant_budgets WHERE tenant = $1 AND period_start >= ",
+    now!(),
+    " - ",
+    now!(),
+    " % $2"
+);
+
+/// [`BUDGET_SPENT`] of principal `$3` within tenant `$1`.
+pub(super) const PRINCIPAL_BUDGET_SPENT: &str = concat!(
+    "SELECT spent_usd FROM principal_budgets WHERE tenant = $1 AND principal = $3 \
+     AND period_start >= ",
     now!(),
     " - ",
     now!(),
@@ -512,12 +539,22 @@ pub(super) const BUDGET_RESERVED: &str = concat!(
     now!()
 );
 
-/// Reserves `$3` USD for run `$1` of tenant `$2` for `$4` ms.
+/// What other calls of principal `$3` within tenant `$1` hold (`$2`
+/// this run).
+pub(super) const PRINCIPAL_BUDGET_RESERVED: &str = concat!(
+    "SELECT COALESCE(sum(amount_usd), 0)::float8 FROM budget_reservations \
+     WHERE tenant = $1 AND principal = $3 AND run_id <> $2 AND expires_at > ",
+    now!()
+);
+
+/// Reserves `$3` USD for run `$1` of tenant `$2` (principal `$5`, NULL
+/// when it has no budget) for `$4` ms.
 pub(super) const BUDGET_RESERVE: &str = concat!(
-    "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at) VALUES ($1, $2, $3, ",
+    "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at, principal) \
+     VALUES ($1, $2, $3, ",
     now!(),
-    " + $4) ON CONFLICT (run_id) DO UPDATE SET amount_usd = excluded.amount_usd, \
-     expires_at = excluded.expires_at"
+    " + $4, $5) ON CONFLICT (run_id) DO UPDATE SET amount_usd = excluded.amount_usd, \
+     expires_at = excluded.expires_at, principal = excluded.principal"
 );
 
 /// Ends run `$1`'s reservation.

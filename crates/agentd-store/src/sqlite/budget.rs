@@ -1,4 +1,4 @@
-//! SQLite budgets (per-tenant spending and reservations) and shared
+//! SQLite budgets (per-tenant and per-principal spending and reservations) and shared
 //! provider circuits.
 
 use super::*;
@@ -14,54 +14,100 @@ pub(super) fn release_reservation(conn: &Connection, id: &RunId) -> Result<()> {
 pub(super) async fn reserve_budget(
     store: &SqliteStore,
     lease: &Lease,
-    limit: &BudgetLimit,
+    limits: &BudgetLimits<'_>,
     estimate_usd: f64,
     hold_for: Duration,
 ) -> Result<Reservation> {
     let lease = lease.clone();
-    let limit = *limit;
+    let tenant = limits.tenant;
+    let principal = limits.principal.map(|(p, l)| (p.to_owned(), l));
     store.write(move |conn, now, _| {
         check_lease(conn, &lease)?;
-        let period = (limit.period.as_millis() as i64).max(1);
-        let period_start = now - now.rem_euclid(period);
-        // A new period starts from nothing spent.
-        let spent: f64 = conn
-            .prepare_cached(
-                "INSERT INTO tenant_budgets (tenant, period_start, spent_usd) VALUES (?1, ?2, 0) \
-                 ON CONFLICT (tenant) DO UPDATE SET \
-                 spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
-                 period_start = MAX(period_start, excluded.period_start) \
-                 RETURNING spent_usd",
-            )?
-            .query_row(params![lease.tenant.as_str(), period_start], |r| r.get(0))?;
         let id = lease.run_id.0.as_bytes();
-        let reserved: f64 = conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
-                 WHERE tenant = ?1 AND expires_at > ?2 AND run_id <> ?3",
-            )?
-            .query_row(params![lease.tenant.as_str(), now, id], |r| r.get(0))?;
-        if spent + reserved + estimate_usd > limit.limit_usd {
+        let mut exhausted = None;
+        if let Some(limit) = tenant {
+            let spent: f64 = conn
+                .prepare_cached(
+                    "INSERT INTO tenant_budgets (tenant, period_start, spent_usd) VALUES (?1, ?2, 0) \
+                     ON CONFLICT (tenant) DO UPDATE SET \
+                     spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
+                     period_start = MAX(period_start, excluded.period_start) \
+                     RETURNING spent_usd",
+                )?
+                .query_row(
+                    params![lease.tenant.as_str(), period_start(now, limit.period)],
+                    |r| r.get(0),
+                )?;
+            let reserved: f64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
+                     WHERE tenant = ?1 AND expires_at > ?2 AND run_id <> ?3",
+                )?
+                .query_row(params![lease.tenant.as_str(), now, id], |r| r.get(0))?;
+            if spent + reserved + estimate_usd > limit.limit_usd {
+                exhausted = Some(Reservation::Exhausted {
+                    principal: false,
+                    spent_usd: spent,
+                    reserved_usd: reserved,
+                });
+            }
+        }
+        if let (None, Some((principal, limit))) = (exhausted, &principal) {
+            let spent: f64 = conn
+                .prepare_cached(
+                    "INSERT INTO principal_budgets (tenant, principal, period_start, spent_usd) \
+                     VALUES (?1, ?2, ?3, 0) ON CONFLICT (tenant, principal) DO UPDATE SET \
+                     spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
+                     period_start = MAX(period_start, excluded.period_start) \
+                     RETURNING spent_usd",
+                )?
+                .query_row(
+                    params![lease.tenant.as_str(), principal, period_start(now, limit.period)],
+                    |r| r.get(0),
+                )?;
+            let reserved: f64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
+                     WHERE tenant = ?1 AND principal = ?2 AND expires_at > ?3 AND run_id <> ?4",
+                )?
+                .query_row(params![lease.tenant.as_str(), principal, now, id], |r| {
+                    r.get(0)
+                })?;
+            if spent + reserved + estimate_usd > limit.limit_usd {
+                exhausted = Some(Reservation::Exhausted {
+                    principal: true,
+                    spent_usd: spent,
+                    reserved_usd: reserved,
+                });
+            }
+        }
+        if let Some(exhausted) = exhausted {
             release_reservation(conn, &lease.run_id)?;
-            return Ok(Reservation::Exhausted {
-                spent_usd: spent,
-                reserved_usd: reserved,
-            });
+            return Ok(exhausted);
         }
         conn.prepare_cached(
-            "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id) DO UPDATE SET \
-             amount_usd = excluded.amount_usd, expires_at = excluded.expires_at",
+            "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at, principal) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id) DO UPDATE SET \
+             amount_usd = excluded.amount_usd, expires_at = excluded.expires_at, \
+             principal = excluded.principal",
         )?
         .execute(params![
             id,
             lease.tenant.as_str(),
             estimate_usd,
-            now + hold_for.as_millis() as i64
+            now + hold_for.as_millis() as i64,
+            principal.as_ref().map(|(p, _)| p.as_str()),
         ])?;
         Ok(Reservation::Granted)
     })
     .await
+}
+
+/// The start of the period of length `period` that holds at `now`
+/// (periods are aligned to the Unix epoch).
+fn period_start(now: Millis, period: Duration) -> Millis {
+    let period = (period.as_millis() as i64).max(1);
+    now - now.rem_euclid(period)
 }
 
 /// [`Store::set_circuit`](crate::Store::set_circuit) on this backend.
@@ -94,21 +140,36 @@ pub(super) async fn set_circuit(
 pub(super) async fn budget_spent(
     store: &SqliteStore,
     tenant: &TenantId,
+    owner: BudgetOwner<'_>,
     period: Duration,
 ) -> Result<f64> {
-    let now = (store.clock)();
-    let period = (period.as_millis() as i64).max(1);
-    let period_start = now - now.rem_euclid(period);
+    let period_start = period_start((store.clock)(), period);
     let tenant = tenant.as_str().to_owned();
+    let principal = match owner {
+        BudgetOwner::Tenant => None,
+        BudgetOwner::Principal(p) => Some(p.to_owned()),
+    };
     store
         .read(move |conn, _| {
             // A row of an earlier period is spending that no longer counts.
-            let spent = conn
-                .prepare_cached(
-                    "SELECT spent_usd FROM tenant_budgets WHERE tenant = ?1 AND period_start >= ?2",
-                )?
-                .query_row(params![tenant, period_start], |r| r.get::<_, f64>(0))
-                .optional()?;
+            let spent = match principal {
+                None => conn
+                    .prepare_cached(
+                        "SELECT spent_usd FROM tenant_budgets \
+                         WHERE tenant = ?1 AND period_start >= ?2",
+                    )?
+                    .query_row(params![tenant, period_start], |r| r.get::<_, f64>(0))
+                    .optional()?,
+                Some(principal) => conn
+                    .prepare_cached(
+                        "SELECT spent_usd FROM principal_budgets \
+                         WHERE tenant = ?1 AND principal = ?2 AND period_start >= ?3",
+                    )?
+                    .query_row(params![tenant, principal, period_start], |r| {
+                        r.get::<_, f64>(0)
+                    })
+                    .optional()?,
+            };
             Ok(spent.unwrap_or(0.0))
         })
         .await

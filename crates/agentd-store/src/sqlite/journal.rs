@@ -39,8 +39,8 @@ pub(super) fn insert_step(
 /// with `LeaseLost` if the lease token moved on. `lease_until` extends the
 /// lease; `None` means the attempt ends with this write (pause or finish).
 ///
-/// Model spending goes to the tenant's budget period in the same
-/// transaction, and the run's budget reservation ends once what it covered
+/// Model spending goes to the tenant's and the principal's budget periods
+/// in the same transaction, and the run's budget reservation ends once what it covered
 /// is spent or the attempt is over.
 pub(super) fn journal_steps(
     conn: &Connection,
@@ -56,6 +56,12 @@ pub(super) fn journal_steps(
             "UPDATE tenant_budgets SET spent_usd = spent_usd + ?1 WHERE tenant = ?2",
         )?
         .execute(params![cost, lease.tenant.as_str()])?;
+        // A principal without a budget has no row: nothing to add to.
+        conn.prepare_cached(
+            "UPDATE principal_budgets SET spent_usd = spent_usd + ?1 \
+             WHERE tenant = ?2 AND principal = (SELECT principal FROM runs WHERE id = ?3)",
+        )?
+        .execute(params![cost, lease.tenant.as_str(), lease.run_id.0.as_bytes()])?;
     }
     if cost > 0.0 || lease_until.is_none() {
         release_reservation(conn, &lease.run_id)?;

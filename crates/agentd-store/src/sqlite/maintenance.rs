@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0022_pii_vaults.sql"),
     include_str!("../../migrations/sqlite/0023_budget_alerts.sql"),
     include_str!("../../migrations/sqlite/0024_delivery_payload.sql"),
+    include_str!("../../migrations/sqlite/0025_principal_budgets.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {
