@@ -354,3 +354,87 @@ async fn budget_alerts_are_posted_through_the_outbox() -> anyhow::Result<()> {
     assert!(alerts.iter().all(|d| d.url.ends_with("/alerts")));
     Ok(())
 }
+
+/// `[principals."ID"]`: a principal's spending per period is bounded in
+/// each tenant apart, announced at its shares, and an entry without a
+/// budget exempts that principal from `"*"`.
+#[tokio::test]
+async fn a_principal_budget_bounds_that_principal_in_each_tenant() -> anyhow::Result<()> {
+    // Arrange: echo costs $0.25; every principal may spend $0.6 a day per
+    // tenant, except `vip`.
+    let t = spawn_engine(&format!(
+        "{PRICED_ECHO}\n[[agents]]\nname = \"looper\"\nproviders = [\"loop\"]\n\
+         tools = [\"echo\"]\nmax_steps = 8\n\n\
+         [principals.\"*\"]\nbudget_usd = 0.6\nalerts = [0.5, 1.0]\n\n[principals.vip]\n"
+    ))
+    .await?;
+    let who = |tenant: &str, principal: &str| -> anyhow::Result<agentd_core::Identity> {
+        Ok(agentd_core::Identity {
+            tenant: agentd_core::TenantId::parse(tenant)?,
+            principal: agentd_core::PrincipalId::parse(principal)?,
+            roles: vec!["user".into()],
+        })
+    };
+    let run_as = async |who: &agentd_core::Identity, agent: &str| -> anyhow::Result<_> {
+        let run = t.submit_as(who, agent, "hi", None).await?;
+        t.drive_as(&who.tenant, run.id).await
+    };
+    let alice = who("t1", "alice")?;
+
+    // Act
+    let spent = run_as(&alice, "looper").await?;
+    let refused = run_as(&alice, "once").await?;
+    let bob = run_as(&who("t1", "bob")?, "once").await?;
+    let elsewhere = run_as(&who("t2", "alice")?, "once").await?;
+    let vip = run_as(&who("t1", "vip")?, "looper").await?;
+
+    // Assert: alice's third echo ($0.75) passed her $0.6, so her fourth
+    // model call, and her next run's first, were refused.
+    let error = spent.error.clone().expect("an error");
+    assert_eq!(error.code, ErrorCode::BudgetExceeded, "{error:?}");
+    assert!(
+        error.message.contains("principal alice of tenant t1"),
+        "{error:?}"
+    );
+    assert!((spent.cost_usd - 0.75).abs() < 1e-9, "{}", spent.cost_usd);
+    assert_eq!(
+        refused.error.as_ref().map(|e| e.code),
+        Some(ErrorCode::BudgetExceeded)
+    );
+    assert_eq!(refused.cost_usd, 0.0);
+    // Others' budgets are their own; alice's in t2 is apart from t1's.
+    assert_eq!(bob.status, RunStatus::Succeeded);
+    assert_eq!(elsewhere.status, RunStatus::Succeeded);
+    // vip's own entry sets no budget: $1.00, stopped by max_steps only.
+    assert_eq!(
+        vip.error.as_ref().map(|e| e.code),
+        Some(ErrorCode::MaxStepsExceeded)
+    );
+    assert!((vip.cost_usd - 1.0).abs() < 1e-9, "{}", vip.cost_usd);
+    // Both of alice's shares, once each, on the run that crossed them.
+    let alerts: Vec<_> = t
+        .audit(spent.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.event == "budget_alert")
+        .map(|a| a.detail)
+        .collect();
+    let shares: Vec<f64> = alerts
+        .iter()
+        .filter_map(|a| a["threshold"].as_f64())
+        .collect();
+    assert_eq!(shares, [0.5, 1.0], "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["scope"] == "principal" && a["subject"] == "alice"),
+        "{alerts:?}"
+    );
+    assert!(
+        t.audit(refused.id)
+            .await?
+            .iter()
+            .all(|a| a.event != "budget_alert")
+    );
+    Ok(())
+}
