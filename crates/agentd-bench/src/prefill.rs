@@ -73,14 +73,15 @@ fn projection(
     (names.join(", "), exprs.join(", "))
 }
 
-/// The three INSERT ... SELECT statements (runs, steps, audit) reading the
+/// The INSERT ... SELECT statements (runs, steps, audit, the runs' usage
+/// per provider) reading the
 /// copies' id and time from `ids` (columns `id`, `ts`), which a caller
 /// defines, and the template from parameter `tmpl`.
 fn statements(
     cols: &dyn Fn(&str) -> anyhow::Result<Vec<String>>,
     ids: &str,
     tmpl: &str,
-) -> anyhow::Result<[String; 3]> {
+) -> anyhow::Result<[String; 4]> {
     let (rc, re) = projection(&cols("runs")?, "t", |c| match c {
         "id" => Some("p.id".into()),
         "created_at" | "available_at" => Some("p.ts".into()),
@@ -110,11 +111,20 @@ fn statements(
         "INSERT INTO audit ({ac}) SELECT {ae} FROM {ids} CROSS JOIN runs t \
          JOIN audit a ON a.run_id = t.id WHERE t.id = {tmpl} ORDER BY p.id, a.id"
     );
-    Ok([runs, steps, audit])
+    let (uc, ue) = projection(&cols("run_provider_usage")?, "u", |c| match c {
+        "run_id" => Some("p.id".into()),
+        "created_at" => Some("p.ts".into()),
+        _ => None,
+    });
+    let usage = format!(
+        "INSERT INTO run_provider_usage ({uc}) SELECT {ue} FROM {ids} CROSS JOIN runs t \
+         JOIN run_provider_usage u ON u.run_id = t.id WHERE t.id = {tmpl} ORDER BY p.id"
+    );
+    Ok([runs, steps, audit, usage])
 }
 
 /// SQLite: one transaction; the copies' ids and times go to a temporary
-/// table first, then each chunk is three INSERT ... SELECT statements.
+/// table first, then each chunk is four INSERT ... SELECT statements.
 fn sqlite(db: &Path, template: &RunId, n: u64) -> anyhow::Result<Filled> {
     let mut conn = rusqlite::Connection::open(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
@@ -160,7 +170,7 @@ fn sqlite(db: &Path, template: &RunId, n: u64) -> anyhow::Result<Filled> {
     Ok(Filled { tenant })
 }
 
-/// PostgreSQL: per chunk, three INSERT ... SELECT over `generate_series`,
+/// PostgreSQL: per chunk, four INSERT ... SELECT over `generate_series`,
 /// the ids built from the series in SQL; then ANALYZE, as autovacuum would
 /// after that many rows.
 async fn postgres(store: &PgStore, template: &str, n: u64) -> anyhow::Result<Filled> {
@@ -172,7 +182,7 @@ async fn postgres(store: &PgStore, template: &str, n: u64) -> anyhow::Result<Fil
             .await?
             .context("the template run is not in the store")?;
     let mut columns = std::collections::HashMap::new();
-    for table in ["runs", "steps", "audit"] {
+    for table in ["runs", "steps", "audit", "run_provider_usage"] {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT column_name::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
@@ -211,7 +221,7 @@ async fn postgres(store: &PgStore, template: &str, n: u64) -> anyhow::Result<Fil
         done = end;
         eprintln!("prefill: {done} of {n} runs");
     }
-    for table in ["runs", "steps", "audit"] {
+    for table in ["runs", "steps", "audit", "run_provider_usage"] {
         let analyze = format!("ANALYZE {table}");
         sqlx::query(sqlx::AssertSqlSafe(analyze))
             .execute(pool)

@@ -4,8 +4,8 @@
 //!
 //! The prefill's copies are alike and a few hours apart; before measuring
 //! they are spread over [`SPAN_DAYS`] days, eight agents and fifty
-//! principals, one in twenty failed, and their model steps over three
-//! provider names by start time, in one UPDATE per table (the
+//! principals, one in twenty failed, and their model calls over three
+//! provider names, one per run, in one UPDATE per table (the
 //! report's cost depends on how many runs a range holds, not on their
 //! values, but its groups should be many, as they are in use).
 
@@ -38,19 +38,25 @@ pub async fn spread(s: &Setup, tenant: &str, n: u64) -> anyhow::Result<i64> {
          FROM (SELECT max(created_at) AS c FROM runs WHERE tenant = '{tenant}') t \
          WHERE tenant = '{tenant}'"
     );
-    let steps = "UPDATE steps SET name = 'provider-' || ((started_at / 10 + idx) % 3) \
-                 WHERE kind = 'llm'";
+    // A run's model calls go to its agent's provider (the template's),
+    // renamed to one of three; spread first, while its time is the run's.
+    let usage = format!(
+        "UPDATE run_provider_usage SET created_at = t.c - ((t.c - created_at) / 10) * {gap}, \
+         provider = provider || '-' || ((created_at / 10) % 3) \
+         FROM (SELECT max(created_at) AS c FROM runs WHERE tenant = '{tenant}') t \
+         WHERE tenant = '{tenant}'"
+    );
     let newest = "SELECT max(created_at) FROM runs";
     let t0 = Instant::now();
     let newest: i64 = match (&s.db, &s.pg) {
         (Some(db), _) => {
             let db = db.clone();
-            let runs = runs.clone();
+            let (runs, usage) = (runs.clone(), usage.clone());
             tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
                 let mut conn = rusqlite::Connection::open(db)?;
                 let tx = conn.transaction()?;
+                tx.execute(&usage, [])?;
                 tx.execute(&runs, [])?;
-                tx.execute(steps, [])?;
                 let newest = tx.query_row(newest, [], |r| r.get(0))?;
                 tx.commit()?;
                 conn.execute_batch("ANALYZE")?;
@@ -61,12 +67,14 @@ pub async fn spread(s: &Setup, tenant: &str, n: u64) -> anyhow::Result<i64> {
         (None, Some((url, schema))) => {
             let store = PgStore::open_in_schema(url, schema).await?;
             let pool = store.pool();
+            sqlx::query(sqlx::AssertSqlSafe(usage)).execute(pool).await?;
             sqlx::query(sqlx::AssertSqlSafe(runs)).execute(pool).await?;
-            sqlx::query(steps).execute(pool).await?;
             // What autovacuum does after that many rows: index-only scans
             // need the visibility map.
             sqlx::query("VACUUM ANALYZE runs").execute(pool).await?;
-            sqlx::query("VACUUM ANALYZE steps").execute(pool).await?;
+            sqlx::query("VACUUM ANALYZE run_provider_usage")
+                .execute(pool)
+                .await?;
             let newest = sqlx::query_scalar(newest).fetch_one(pool).await?;
             store.close().await;
             newest

@@ -63,10 +63,10 @@ pub struct UsageRow {
     pub failed: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    /// What the runs cost, from the pricing table. `null` when grouped by
-    /// provider: the journal records each model step's tokens, not its
-    /// cost.
-    pub cost_usd: Option<f64>,
+    /// What the runs cost: model calls priced from the pricing table, and
+    /// priced tools. Grouped by provider, what the runs' calls to that
+    /// provider cost.
+    pub cost_usd: f64,
 }
 
 /// The sums of a report's rows.
@@ -77,7 +77,7 @@ pub struct UsageTotals {
     pub failed: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    pub cost_usd: Option<f64>,
+    pub cost_usd: f64,
 }
 
 /// The usage report as the API and the CLI give it.
@@ -100,18 +100,13 @@ pub struct UsageReport {
 impl UsageReport {
     /// The report of `rows`, answered for `query`.
     pub fn new(query: &UsageQuery, items: Vec<UsageRow>) -> Self {
-        let mut total = UsageTotals {
-            cost_usd: (query.group_by != UsageGroup::Provider).then_some(0.0),
-            ..UsageTotals::default()
-        };
+        let mut total = UsageTotals::default();
         for r in &items {
             total.runs += r.runs;
             total.failed += r.failed;
             total.input_tokens += r.input_tokens;
             total.output_tokens += r.output_tokens;
-            if let (Some(t), Some(c)) = (total.cost_usd.as_mut(), r.cost_usd) {
-                *t += c;
-            }
+            total.cost_usd += r.cost_usd;
         }
         Self {
             group_by: query.group_by,
@@ -131,7 +126,7 @@ pub(crate) struct RawRow {
     pub failed: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
-    pub cost_usd: Option<f64>,
+    pub cost_usd: f64,
 }
 
 /// A group's key as stored.
@@ -191,7 +186,7 @@ mod tests {
             failed: 0,
             input_tokens: 1,
             output_tokens: 2,
-            cost_usd: Some(0.5),
+            cost_usd: 0.5,
         };
         // 2026-12-04 is day 20_791.
         let rows = finish(vec![
@@ -208,7 +203,7 @@ mod tests {
         let report = UsageReport::new(&q, rows);
         assert_eq!(report.total.runs, 4);
         assert_eq!(report.total.input_tokens, 2);
-        assert_eq!(report.total.cost_usd, Some(1.0));
+        assert_eq!(report.total.cost_usd, 1.0);
         assert_eq!(report.since.as_deref(), Some("1970-01-01T00:00:00.000Z"));
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["group_by"], "day");

@@ -110,14 +110,23 @@ async fn usage_sums_the_tenants_runs_by_group() {
             ("bob".into(), 1, 1, 0, 0)
         ]
     );
-    // Providers: every model step of demo went to `mock`; broken's calls
-    // to `down` failed, using nothing. No cost per provider.
+    // Providers: every model step of demo went to `mock`, and so did its
+    // whole cost (demo's tools are free); broken's calls to `down` failed,
+    // using nothing.
     let by_provider = usage(&app, "default", "group_by=provider").await;
     let rows = sums(&by_provider);
     let mock = rows.iter().find(|r| r.0 == "mock").unwrap();
     assert_eq!(*mock, ("mock".into(), 2, 0, input, output));
     assert!(rows.iter().all(|r| r.0 == "mock" || r.3 == 0), "{rows:?}");
-    assert!(by_provider["items"][0]["cost_usd"].is_null());
+    let mock_cost = by_provider["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "mock")
+        .unwrap()["cost_usd"]
+        .clone();
+    assert_eq!(mock_cost, cost);
+    assert_eq!(by_provider["total"]["cost_usd"], cost);
     let mut today = agentd_core::rfc3339(agentd_core::now_millis());
     today.truncate(10);
     let since = format!("{today}T00:00:00Z");

@@ -191,6 +191,20 @@ pub(crate) const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "run_provider_usage",
+        key: 2,
+        columns: &[
+            ("run_id", Uuid),
+            ("provider", Text),
+            ("tenant", Text),
+            ("created_at", I64),
+            ("input_tokens", I64),
+            ("output_tokens", I64),
+            ("cost_usd", Real),
+        ],
+        identity: None,
+    },
+    Table {
         name: "pii_vaults",
         key: 1,
         columns: &[

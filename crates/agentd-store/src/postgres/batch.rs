@@ -351,6 +351,7 @@ async fn run_appends(
     let q = w
         .bind(StepColumns::bind(sqlx::query(statement), &steps))
         .bind(lease_ms);
+    let q = StepColumns::bind_costs(q, &steps);
     let written: HashSet<Uuid> = q
         .fetch_all(&mut *conn)
         .await?
@@ -427,6 +428,7 @@ async fn run_finishes(
         .bind(msg_ord)
         .bind(msg)
         .bind(output_json);
+    let q = StepColumns::bind_costs(q, &steps);
     let mut runs = by_id(q.fetch_all(&mut *conn).await?)?;
     for (i, r) in finishes {
         out[*i] = Some(match runs.remove(&r.lease.run_id.0) {

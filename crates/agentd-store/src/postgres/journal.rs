@@ -57,13 +57,14 @@ pub(super) async fn pause_run(
     let mut w = WriteColumns::default();
     w.push(lease, &Totals::of(writes));
     let steps = StepColumns::of(&store.codec, &lease.run_id, writes)?;
-    let row = w
+    let q = w
         .bind(StepColumns::bind(
             sqlx::query(sql::PAUSE.as_str()),
             &[&steps],
         ))
         .bind([store.codec.seal_json(field("runs.pause"), pause)?])
-        .bind([store.codec.seal_json(field("audit.detail"), &detail)?])
+        .bind([store.codec.seal_json(field("audit.detail"), &detail)?]);
+    let row = StepColumns::bind_costs(q, &[&steps])
         .fetch_optional(&store.pool)
         .await?
         .ok_or(StoreError::LeaseLost { run: lease.run_id })?;

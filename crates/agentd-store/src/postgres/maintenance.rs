@@ -55,6 +55,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0022_budget_alerts.sql"),
     include_str!("../../migrations/postgres/0023_delivery_payload.sql"),
     include_str!("../../migrations/postgres/0024_principal_budgets.sql"),
+    include_str!("../../migrations/postgres/0025_run_provider_usage.sql"),
 ];
 
 /// [`Store::migrate`](crate::Store::migrate) on this backend.

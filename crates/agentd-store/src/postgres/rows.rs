@@ -127,6 +127,8 @@ pub(super) struct StepColumns {
     input_tokens: Vec<Option<i64>>,
     output_tokens: Vec<Option<i64>>,
     call_id: Vec<Option<String>>,
+    /// What each step cost (bound apart, by the journal's statements only).
+    cost_usd: Vec<f64>,
 }
 
 impl StepColumns {
@@ -155,8 +157,19 @@ impl StepColumns {
             c.output_tokens
                 .push(s.usage.map(|u| int::<i64, _>(u.output_tokens)));
             c.call_id.push(s.call_id.clone());
+            c.cost_usd.push(w.cost_usd);
         }
         Ok(c)
+    }
+
+    /// Binds the steps' costs of `parts`, in the order of [`Self::bind`].
+    pub(super) fn bind_costs<'q>(q: Query<'q>, parts: &[&'q Self]) -> Query<'q> {
+        q.bind(
+            parts
+                .iter()
+                .flat_map(|p| p.cost_usd.iter().copied())
+                .collect::<Vec<f64>>(),
+        )
     }
 
     /// Binds the rows of `parts` (the writes of a batch, in order) as the

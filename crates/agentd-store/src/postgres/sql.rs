@@ -77,6 +77,29 @@ macro_rules! insert_steps {
     };
 }
 
+/// Adds the model steps of the arrays of `insert_steps!` (and `$cost`,
+/// each step's cost) to their runs' sums per provider, for the fenced
+/// writes `u (id, tenant, created_at)` that went through; the usage report
+/// by provider reads them.
+macro_rules! provider_usage {
+    ($cost:literal) => {
+        concat!(
+            "pu AS (INSERT INTO run_provider_usage AS p (run_id, provider, tenant, created_at, \
+             input_tokens, output_tokens, cost_usd) \
+             SELECT x.run_id, x.name, min(u.tenant), min(u.created_at), \
+             sum(COALESCE(x.i, 0)), sum(COALESCE(x.o, 0)), sum(x.c) \
+             FROM unnest($1::uuid[], $3::text[], $4::text[], $12::int8[], $13::int8[], ",
+            $cost,
+            "::float8[]) AS x(run_id, kind, name, i, o, c) JOIN u ON u.id = x.run_id \
+             WHERE x.kind = 'llm' GROUP BY x.run_id, x.name \
+             ON CONFLICT (run_id, provider) DO UPDATE SET \
+             input_tokens = p.input_tokens + excluded.input_tokens, \
+             output_tokens = p.output_tokens + excluded.output_tokens, \
+             cost_usd = p.cost_usd + excluded.cost_usd)"
+        )
+    };
+}
+
 /// What a fenced write adds to its run's journal totals, from the columns
 /// `w_steps` (the new step count; NULL: no steps), `w_input_tokens`,
 /// `w_output_tokens` and `w_cost` of the write.
@@ -317,7 +340,8 @@ pub(super) static HOLDS_LEASE = "SELECT EXISTS (SELECT 1 FROM runs WHERE id = $1
 }
 
 /// Journals the steps of any number of runs under their leases and extends
-/// each lease by its `$23` ms; `$settle` settles their tenants' budgets.
+/// each lease by its `$23` ms (`$24`: each step's cost); `$settle` settles
+/// their tenants' budgets.
 /// Returns the ids of the runs written; a run whose lease is lost is
 /// missing, and nothing of it changed.
 macro_rules! append {
@@ -331,8 +355,10 @@ macro_rules! append {
             now!(),
             " + w_lease_ms FROM w WHERE ",
             fence!(),
-            " RETURNING id, tenant, principal, w_cost AS spent), ",
+            " RETURNING id, tenant, principal, created_at, w_cost AS spent), ",
             insert_steps!(),
+            ", ",
+            provider_usage!("$24"),
             $($settle,)?
             " SELECT id FROM u"
         )
@@ -352,7 +378,8 @@ pub(super) static APPEND_SETTLING = append!(settle_budget!());
 
 rendered! {
 /// Journals a run's last steps and pauses it: `$16..$22` as in
-/// [`APPEND`] for the one run, `$23` pause, `$24` audit detail.
+/// [`APPEND`] for the one run, `$23` pause, `$24` audit detail, `$25` each
+/// step's cost.
 pub(super) static PAUSE = concat!(
     "WITH ",
     writes!("$23::text[]", "$24::text[]"),
@@ -364,6 +391,8 @@ pub(super) static PAUSE = concat!(
     run_cols!(),
     ", w_cost AS spent, w_detail), ",
     insert_steps!(),
+    ", ",
+    provider_usage!("$25"),
     settle_budget!(always),
     ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
      SELECT id, updated_at, tenant, 'agent', 'paused', w_detail FROM u) SELECT ",
@@ -378,8 +407,8 @@ pub(super) static PAUSE = concat!(
 /// `$28` attempts to add, `$29` audit events; `$30..$32` the messages for
 /// the runs' conversations (run, position, message), numbered after each
 /// conversation's last one and ignored for runs without one; `$33` the
-/// outputs as validated JSON (NULL without an output schema); `$settle`
-/// settles budgets. Returns the runs written.
+/// outputs as validated JSON (NULL without an output schema); `$34` each
+/// step's cost; `$settle` settles budgets. Returns the runs written.
 macro_rules! finish {
     ($($settle:expr)?) => {
         concat!(
@@ -408,6 +437,8 @@ macro_rules! finish {
             run_cols!(),
             ", w_cost AS spent, w_detail, w_event), ",
             insert_steps!(),
+            ", ",
+            provider_usage!("$34"),
             $($settle,)?
             ", a AS (INSERT INTO audit (run_id, at, tenant, actor, event, detail) \
              SELECT id, updated_at, tenant, 'agent', w_event, w_detail FROM u), \
@@ -478,6 +509,7 @@ pub(super) static PURGE_FINISHED = concat!(
      a AS (DELETE FROM audit WHERE run_id IN (SELECT id FROM r)), \
      k AS (DELETE FROM idempotency_keys WHERE run_id IN (SELECT id FROM r)), \
      v AS (DELETE FROM pii_vaults WHERE run_id IN (SELECT id FROM r)), \
+     pu AS (DELETE FROM run_provider_usage WHERE run_id IN (SELECT id FROM r)), \
      d AS (DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING id) \
      SELECT count(*) FROM d"
 );

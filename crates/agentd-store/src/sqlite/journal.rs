@@ -107,8 +107,33 @@ pub(super) fn add_steps(
     }
     for w in writes {
         insert_step(conn, codec, &lease.run_id, &w.step)?;
+        if w.step.kind == agentd_core::StepKind::Llm {
+            add_provider_usage(conn, &lease.run_id, w)?;
+        }
     }
     Ok(c)
+}
+
+/// Adds a model step's tokens and cost to its run's sums for the provider
+/// that answered it (the usage report by provider reads them).
+fn add_provider_usage(conn: &Connection, run: &RunId, w: &StepWrite) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO run_provider_usage \
+         (run_id, provider, tenant, created_at, input_tokens, output_tokens, cost_usd) \
+         SELECT id, ?2, tenant, created_at, ?3, ?4, ?5 FROM runs WHERE id = ?1 \
+         ON CONFLICT (run_id, provider) DO UPDATE SET \
+         input_tokens = input_tokens + excluded.input_tokens, \
+         output_tokens = output_tokens + excluded.output_tokens, \
+         cost_usd = cost_usd + excluded.cost_usd",
+    )?
+    .execute(params![
+        run.0.as_bytes(),
+        w.step.name,
+        w.step.usage.map_or(0, |u| u.input_tokens as i64),
+        w.step.usage.map_or(0, |u| u.output_tokens as i64),
+        w.cost_usd
+    ])?;
+    Ok(())
 }
 
 rendered! {

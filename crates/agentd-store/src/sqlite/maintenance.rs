@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0023_budget_alerts.sql"),
     include_str!("../../migrations/sqlite/0024_delivery_payload.sql"),
     include_str!("../../migrations/sqlite/0025_principal_budgets.sql"),
+    include_str!("../../migrations/sqlite/0026_run_provider_usage.sql"),
 ];
 
 pub(super) fn apply_migrations(conn: &Connection) -> Result<()> {
@@ -156,8 +157,11 @@ pub(super) async fn purge_finished(
             let mut keys = conn.prepare_cached("DELETE FROM idempotency_keys WHERE run_id = ?1")?;
             let mut run = conn.prepare_cached("DELETE FROM runs WHERE id = ?1")?;
             let mut vault = conn.prepare_cached("DELETE FROM pii_vaults WHERE run_id = ?1")?;
+            let mut usage =
+                conn.prepare_cached("DELETE FROM run_provider_usage WHERE run_id = ?1")?;
             for (id, tenant) in &runs {
                 vault.execute(params![id])?;
+                usage.execute(params![id])?;
                 steps.execute(params![id])?;
                 audit.execute(params![tenant, id])?;
                 keys.execute(params![id])?;

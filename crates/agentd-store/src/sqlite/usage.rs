@@ -39,16 +39,18 @@ const BY_AGENT: &str = by_run!("agent");
 const BY_PRINCIPAL: &str = by_run!("principal");
 const BY_DAY: &str = by_run!("created_at / 86400000");
 
-/// The report by provider: each run's model steps summed per provider
-/// (through the partial index `steps_llm`), then the runs per provider.
-const BY_PROVIDER: &str = concat!(
-    "SELECT name, COUNT(*), SUM(failed), SUM(i), SUM(o) FROM \
-     (SELECT s.name AS name, MAX(r.status IN ('failed', 'dead')) AS failed, \
-     SUM(s.input_tokens) AS i, SUM(s.output_tokens) AS o FROM ",
-    tenant_runs!(),
-    " AS r JOIN steps s INDEXED BY steps_llm ON s.run_id = r.id AND s.kind = 'llm' \
-     GROUP BY r.id, s.name) GROUP BY name"
-);
+/// The report by provider: the journal's per-run, per-provider sums
+/// (`run_provider_usage`, a range of its covering index), and the failed
+/// runs among them (few, through `runs_by_status`).
+const BY_PROVIDER: &str = "SELECT provider, SUM(n), SUM(f), SUM(i), SUM(o), SUM(c) FROM (\
+     SELECT provider, COUNT(*) AS n, 0 AS f, SUM(input_tokens) AS i, SUM(output_tokens) AS o, \
+     SUM(cost_usd) AS c FROM run_provider_usage INDEXED BY run_provider_usage_report \
+     WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY provider \
+     UNION ALL \
+     SELECT p.provider, 0, COUNT(*), 0, 0, 0 FROM runs r \
+     JOIN run_provider_usage p ON p.run_id = r.id \
+     WHERE r.tenant = ?1 AND r.status IN ('failed', 'dead') \
+     AND r.created_at >= ?2 AND r.created_at < ?3 GROUP BY p.provider) GROUP BY provider";
 
 /// [`Store::usage`](crate::Store::usage) on this backend.
 pub(super) async fn usage(
@@ -78,10 +80,7 @@ pub(super) async fn usage(
                     failed: r.get(2)?,
                     input_tokens: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
                     output_tokens: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-                    cost_usd: match group {
-                        UsageGroup::Provider => None,
-                        _ => Some(r.get(5)?),
-                    },
+                    cost_usd: r.get::<_, Option<f64>>(5)?.unwrap_or(0.0),
                 })
             })?;
             Ok(finish(rows.collect::<rusqlite::Result<_>>()?))

@@ -66,6 +66,7 @@ macro_rules! conformance {
 
 conformance!(
     usage::usage_by_group_and_range,
+    usage::provider_usage_follows_the_journal,
     deliveries::deliveries_enqueued_with_status_change,
     deliveries::delivery_claim_lease_and_attempts,
     deliveries::concurrent_claimers_split_deliveries,

@@ -141,7 +141,8 @@ pub async fn purge_finished_runs_older_than_the_ttl(ctx: &Ctx) {
         assert!(after_a.contains(&kept), "{kept} was purged");
     }
 
-    // Their journal, audit records and idempotency keys went with them.
+    // Their journal, audit records, idempotency keys and usage went with
+    // them.
     for id in &gone {
         let in_table = |table: &str, column: &str| {
             format!(
@@ -153,11 +154,21 @@ pub async fn purge_finished_runs_older_than_the_ttl(ctx: &Ctx) {
             ("steps", "run_id"),
             ("audit", "run_id"),
             ("idempotency_keys", "run_id"),
+            ("run_provider_usage", "run_id"),
         ] {
             assert_eq!(ctx.texts(&in_table(table, column)).await, ["0"], "{table}");
         }
     }
     assert!(s.list_audit(&a, recent).await.unwrap().len() >= 3);
+    assert_eq!(
+        ctx.texts(&format!(
+            "SELECT CAST(count(*) AS TEXT) FROM run_provider_usage WHERE run_id = {}",
+            ctx.id_sql(recent)
+        ))
+        .await,
+        ["1"],
+        "a kept run keeps its usage"
+    );
     let again = s.create_run(&a, &keyed, None).await.unwrap();
     assert!(!again.replayed, "the purged run's idempotency key is free");
     // The conversation keeps its memory.

@@ -115,13 +115,17 @@ async fn seed(
     date(ctx, id, created_at).await
 }
 
-/// Backdates run `id` (the store stamps creation with its own clock).
+/// Backdates run `id` (the store stamps creation with its own clock), and
+/// its sums per provider, which carry the run's creation time.
 async fn date(ctx: &Ctx, id: RunId, created_at: Millis) -> RunId {
-    ctx.exec(&format!(
-        "UPDATE runs SET created_at = {created_at} WHERE id = {}",
-        ctx.id_sql(id)
-    ))
-    .await;
+    for table in ["runs", "run_provider_usage"] {
+        let column = if table == "runs" { "id" } else { "run_id" };
+        ctx.exec(&format!(
+            "UPDATE {table} SET created_at = {created_at} WHERE {column} = {}",
+            ctx.id_sql(id)
+        ))
+        .await;
+    }
     id
 }
 
@@ -159,7 +163,7 @@ fn sums(rows: &[UsageRow]) -> Vec<(&str, u64, u64, u64, u64)> {
 fn costs(rows: &[UsageRow]) -> Vec<f64> {
     // Rounded: the sums are of binary fractions.
     rows.iter()
-        .map(|r| (r.cost_usd.unwrap() * 1e6).round() / 1e6)
+        .map(|r| (r.cost_usd * 1e6).round() / 1e6)
         .collect()
 }
 
@@ -266,7 +270,8 @@ pub async fn usage_by_group_and_range(ctx: &Ctx) {
         sums(&by_provider),
         [("anthropic", 2, 2, 220, 22), ("openai", 3, 1, 190, 19)]
     );
-    assert!(by_provider.iter().all(|r| r.cost_usd.is_none()));
+    // Each provider's share of the cost: its calls', not the runs'.
+    assert_eq!(costs(&by_provider), [0.22, 0.19]);
 
     // `since` is inclusive, `until` exclusive.
     let day2 = report(ctx, &acme, UsageGroup::Agent, Some(D2), Some(D2 + 2 * HOUR)).await;
@@ -282,6 +287,7 @@ pub async fn usage_by_group_and_range(ctx: &Ctx) {
     )
     .await;
     assert_eq!(sums(&late), [("anthropic", 1, 1, 200, 20)]);
+    assert_eq!(costs(&late), [0.2]);
     let after = report(ctx, &acme, UsageGroup::Principal, Some(D2 + 2 * HOUR), None).await;
     assert_eq!(sums(&after), [("alice", 1, 0, 0, 0), ("bob", 1, 0, 30, 3)]);
     assert!(
@@ -303,4 +309,66 @@ pub async fn usage_by_group_and_range(ctx: &Ctx) {
                 .is_empty()
         );
     }
+}
+
+/// By provider, a run's model calls count as they are journaled: while it
+/// runs, paused, and not again in a fork that copies them (the original
+/// paid for them).
+pub async fn provider_usage_follows_the_journal(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let lease = s
+        .create_run(&t, &new_run("a"), Some(&claim("w")))
+        .await
+        .unwrap()
+        .claimed
+        .unwrap()
+        .lease;
+    let by_provider = async || report(ctx, &t, UsageGroup::Provider, None, None).await;
+
+    s.append_steps(
+        &lease,
+        &[step(0, Some(("openai", 100, 10, 0.1))), step(1, None)],
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sums(&by_provider().await), [("openai", 1, 0, 100, 10)]);
+    // The same provider again adds to the run's sums; another is a row.
+    s.append_steps(
+        &lease,
+        &[
+            step(2, Some(("openai", 50, 5, 0.05))),
+            step(3, Some(("anthropic", 7, 1, 0.5))),
+        ],
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let mut waiting = step(4, None);
+    waiting.step.status = StepStatus::Waiting;
+    s.pause_run(
+        &lease,
+        &[waiting],
+        &agentd_core::Pause {
+            question: "ok?".into(),
+            step: 4,
+            tool: None,
+            args: None,
+        },
+    )
+    .await
+    .unwrap();
+    let paused = by_provider().await;
+    assert_eq!(
+        sums(&paused),
+        [("anthropic", 1, 0, 7, 1), ("openai", 1, 0, 150, 15)]
+    );
+    assert_eq!(costs(&paused), [0.5, 0.15]);
+
+    s.fork_run(&t, lease.run_id, 4, &new_run("a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_provider().await, paused, "a fork's copies count once");
 }

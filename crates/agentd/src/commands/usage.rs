@@ -31,8 +31,7 @@ pub(super) async fn usage(config: &Config, args: &UsageArgs, json: bool) -> Resu
     Ok(exit::OK)
 }
 
-/// The report as a table, one line per group and a total; a cost the
-/// report does not have (by provider) is `-`.
+/// The report as a table, one line per group and a total.
 fn table(r: &UsageReport) -> String {
     let width = r
         .items
@@ -41,7 +40,7 @@ fn table(r: &UsageReport) -> String {
         .chain([r.group_by.as_str().len(), "TOTAL".len()])
         .max()
         .unwrap_or(0);
-    let cost = |c: Option<f64>| c.map_or_else(|| "-".to_string(), |c| format!("{c:.6}"));
+    let cost = |c: f64| format!("{c:.6}");
     let mut out = format!(
         "{:<width$}  {:>8}  {:>8}  {:>14}  {:>14}  {:>14}\n",
         r.group_by.as_str().to_uppercase(),
@@ -96,7 +95,7 @@ mod tests {
             failed: 1,
             input_tokens: 10,
             output_tokens: 2,
-            cost_usd: Some(cost),
+            cost_usd: cost,
         };
         let text = table(&UsageReport::new(
             &q,

@@ -44,41 +44,17 @@ pub(in crate::postgres) const USAGE_BY_PRINCIPAL: &str = by_run!("principal");
 /// Grouped by UTC day number since the epoch.
 pub(in crate::postgres) const USAGE_BY_DAY: &str = by_run!("created_at / 86400000");
 
-/// One source of runs of the tenant (`$1`) created in `[$2, $3)` (`{where}`
-/// narrows it), joined with their model steps and summed per run and
-/// provider.
-macro_rules! provider_calls {
-    ($failed:literal, $where:literal) => {
-        concat!(
-            "SELECT s.name, ",
-            $failed,
-            " AS failed, SUM(s.input_tokens) AS i, SUM(s.output_tokens) AS o \
-             FROM runs r JOIN steps s ON s.run_id = r.id AND s.kind = 'llm' WHERE ",
-            $where,
-            " AND r.tenant = $1 AND r.created_at >= $2 AND r.created_at < $3 \
-             GROUP BY r.id, r.status, s.name"
-        )
-    };
-}
-
-/// Grouped by provider: each run's model steps summed per provider, then
-/// the runs per provider. Runs that paused or ended, and each kind of run
-/// in flight, are summed apart (see `tenant_runs!`), so that over a long
-/// range the first can merge the runs' key with `steps_llm`, both in run
-/// order, instead of hashing two sides that do not fit in memory.
-pub(in crate::postgres) const USAGE_BY_PROVIDER: &str = concat!(
-    "SELECT name, COUNT(*)::int8, COUNT(*) FILTER (WHERE failed)::int8, \
-     COALESCE(SUM(i), 0)::int8, COALESCE(SUM(o), 0)::int8, NULL::float8 FROM (",
-    provider_calls!(
-        "r.status IN ('failed', 'dead')",
-        "r.status NOT IN ('queued', 'running')"
-    ),
-    " UNION ALL ",
-    provider_calls!("false", "r.status = 'queued'"),
-    " UNION ALL ",
-    provider_calls!(
-        "false",
-        "r.lease_owner IS NOT NULL AND r.status = 'running'"
-    ),
-    ") p GROUP BY name"
-);
+/// Grouped by provider: the journal's per-run, per-provider sums
+/// (`run_provider_usage`, a range of its covering index), and the failed
+/// runs among them (few, through `runs_by_status`).
+pub(in crate::postgres) const USAGE_BY_PROVIDER: &str = "SELECT provider, SUM(n)::int8, \
+     SUM(f)::int8, COALESCE(SUM(i), 0)::int8, COALESCE(SUM(o), 0)::int8, \
+     COALESCE(SUM(c), 0)::float8 FROM (\
+     SELECT provider, COUNT(*) AS n, 0 AS f, SUM(input_tokens) AS i, SUM(output_tokens) AS o, \
+     SUM(cost_usd) AS c FROM run_provider_usage \
+     WHERE tenant = $1 AND created_at >= $2 AND created_at < $3 GROUP BY provider \
+     UNION ALL \
+     SELECT p.provider, 0, COUNT(*), 0, 0, 0 FROM runs r \
+     JOIN run_provider_usage p ON p.run_id = r.id \
+     WHERE r.tenant = $1 AND r.status IN ('failed', 'dead') \
+     AND r.created_at >= $2 AND r.created_at < $3 GROUP BY p.provider) x GROUP BY provider";
