@@ -46,6 +46,10 @@ pub(crate) struct RunState {
     /// The run's PII placeholders and their values (loaded from the store
     /// when the journal is redacted, else filled as values are met).
     pub(crate) vault: agentd_guard::pii::Vault,
+    /// The first messages as the model was sent them, PII redacted: each
+    /// model call redacts only the messages added since (the vault gives a
+    /// value the same placeholder every time).
+    pub(crate) redacted: Messages,
     /// Answers that failed the contract so far (each got a repair request).
     pub(crate) invalid_answers: u32,
     /// The last answer, parsed and valid; or why the last one is not.
@@ -181,6 +185,7 @@ pub(crate) fn rebuild(
         run,
         guards,
         vault: agentd_guard::pii::Vault::default(),
+        redacted: Messages::default(),
         invalid_answers: 0,
         answer: None,
     };

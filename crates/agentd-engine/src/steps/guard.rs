@@ -49,6 +49,8 @@ pub(crate) async fn enforce_on_input(
             let quoted = quote(GuardSource::Input, &verdict, &text);
             st.messages
                 .replace(st.run_start, Message::text(Role::User, quoted));
+            // Redacted again from the quoted text at the next call.
+            st.redacted = Default::default();
             None
         }
     })
@@ -267,17 +269,17 @@ pub(crate) async fn model_messages(
         return Ok(st.messages.clone());
     };
     let before = st.vault.len();
-    let mut sent = Vec::with_capacity(st.messages.len());
-    for m in st.messages.iter() {
+    // Messages are only appended once a model has seen them.
+    for m in st.messages.iter().skip(st.redacted.len()) {
         let mut m = m.clone();
         let (content, _) = st.vault.redact(&m.content, pii.kinds());
         m.content = content;
         for call in &mut m.tool_calls {
             call.args = pii.redact(&mut st.vault, std::mem::take(&mut call.args)).0;
         }
-        sent.push(m);
+        st.redacted.push(m);
     }
     let changed = st.vault.len() > before;
     save_vault(ctx, &st.vault, changed).await?;
-    Ok(sent.into())
+    Ok(st.redacted.clone())
 }

@@ -41,16 +41,18 @@ const BY_DAY: &str = by_run!("created_at / 86400000");
 
 /// The report by provider: the journal's per-run, per-provider sums
 /// (`run_provider_usage`, a range of its covering index), and the failed
-/// runs among them (few, through `runs_by_status`).
+/// runs among them: the range of `runs_usage` (whose predicate the query
+/// states so SQLite can use it), each failed run then looked up by key.
 const BY_PROVIDER: &str = "SELECT provider, SUM(n), SUM(f), SUM(i), SUM(o), SUM(c) FROM (\
      SELECT provider, COUNT(*) AS n, 0 AS f, SUM(input_tokens) AS i, SUM(output_tokens) AS o, \
      SUM(cost_usd) AS c FROM run_provider_usage INDEXED BY run_provider_usage_report \
      WHERE tenant = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY provider \
      UNION ALL \
-     SELECT p.provider, 0, COUNT(*), 0, 0, 0 FROM runs r \
+     SELECT p.provider, 0, COUNT(*), 0, 0, 0 FROM runs r INDEXED BY runs_usage \
      JOIN run_provider_usage p ON p.run_id = r.id \
-     WHERE r.tenant = ?1 AND r.status IN ('failed', 'dead') \
-     AND r.created_at >= ?2 AND r.created_at < ?3 GROUP BY p.provider) GROUP BY provider";
+     WHERE r.tenant = ?1 AND r.created_at >= ?2 AND r.created_at < ?3 \
+     AND r.status NOT IN ('queued', 'running') AND r.status IN ('failed', 'dead') \
+     GROUP BY p.provider) GROUP BY provider";
 
 /// [`Store::usage`](crate::Store::usage) on this backend.
 pub(super) async fn usage(
