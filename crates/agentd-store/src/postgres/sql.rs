@@ -514,83 +514,9 @@ pub(super) static PURGE_FINISHED = concat!(
      SELECT count(*) FROM d"
 );
 }
-/// Opens or rolls the tenant's budget period and locks its row, which
-/// serializes reservations of one tenant across processes: `$1` tenant,
-/// `$2` period in ms. Returns the period's spending.
-pub(super) const BUDGET_PERIOD: &str = concat!(
-    "INSERT INTO tenant_budgets AS t (tenant, period_start, spent_usd) VALUES ($1, ",
-    now!(),
-    " - ",
-    now!(),
-    " % $2, 0) ON CONFLICT (tenant) DO UPDATE SET \
-     spent_usd = CASE WHEN t.period_start < excluded.period_start THEN 0 ELSE t.spent_usd END, \
-     period_start = GREATEST(t.period_start, excluded.period_start) RETURNING spent_usd"
-);
-
-/// [`BUDGET_PERIOD`] of principal `$3` within tenant `$1`.
-pub(super) const PRINCIPAL_BUDGET_PERIOD: &str = concat!(
-    "INSERT INTO principal_budgets AS t (tenant, principal, period_start, spent_usd) \
-     VALUES ($1, $3, ",
-    now!(),
-    " - ",
-    now!(),
-    " % $2, 0) ON CONFLICT (tenant, principal) DO UPDATE SET \
-     spent_usd = CASE WHEN t.period_start < excluded.period_start THEN 0 ELSE t.spent_usd END, \
-     period_start = GREATEST(t.period_start, excluded.period_start) RETURNING spent_usd"
-);
-
-/// The tenant's spending in the period that holds now, if its row is of
-/// that period: `$1` tenant, `$2` period in ms. A read: no row is created
-/// or rolled, nothing is locked.
-pub(super) const BUDGET_SPENT: &str = concat!(
-    "SELECT spent_usd FROM tenant_budgets WHERE tenant = $1 AND period_start >= ",
-    now!(),
-    " - ",
-    now!(),
-    " % $2"
-);
-
-/// [`BUDGET_SPENT`] of principal `$3` within tenant `$1`.
-pub(super) const PRINCIPAL_BUDGET_SPENT: &str = concat!(
-    "SELECT spent_usd FROM principal_budgets WHERE tenant = $1 AND principal = $3 \
-     AND period_start >= ",
-    now!(),
-    " - ",
-    now!(),
-    " % $2"
-);
-
 /// Runs of all tenants by queue status (the `runs_runnable` partial index).
 pub(super) const COUNT_QUEUE: &str = "SELECT status, count(*) FROM runs \
     WHERE status IN ('queued', 'running') GROUP BY status";
-
-/// What other calls of the tenant hold: `$1` tenant, `$2` this run.
-pub(super) const BUDGET_RESERVED: &str = concat!(
-    "SELECT COALESCE(sum(amount_usd), 0)::float8 FROM budget_reservations \
-     WHERE tenant = $1 AND run_id <> $2 AND expires_at > ",
-    now!()
-);
-
-/// What other calls of principal `$3` within tenant `$1` hold (`$2`
-/// this run).
-pub(super) const PRINCIPAL_BUDGET_RESERVED: &str = concat!(
-    "SELECT COALESCE(sum(amount_usd), 0)::float8 FROM budget_reservations \
-     WHERE tenant = $1 AND principal = $3 AND run_id <> $2 AND expires_at > ",
-    now!()
-);
-
-/// Reserves `$3` USD for run `$1` of tenant `$2` (principal `$5`, NULL
-/// when it has no budget) for `$4` ms.
-pub(super) const BUDGET_RESERVE: &str = concat!(
-    "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at, principal) \
-     VALUES ($1, $2, $3, ",
-    now!(),
-    " + $4, $5) ON CONFLICT (run_id) DO UPDATE SET amount_usd = excluded.amount_usd, \
-     expires_at = excluded.expires_at, principal = excluded.principal"
-);
-
-/// Ends run `$1`'s reservation.
-pub(super) const BUDGET_RELEASE: &str = "DELETE FROM budget_reservations WHERE run_id = $1";
 
 rendered! {
 /// Checks a lease is held: `$1` run, `$2` tenant, `$3` token.
@@ -619,10 +545,12 @@ pub(super) const CIRCUITS_OPEN: &str = concat!(
 
 // ---- API keys ----
 
+mod budget;
 mod keys;
 mod rollouts;
 mod transitions;
 mod usage;
+pub(super) use budget::*;
 pub(super) use keys::*;
 pub(super) use rollouts::*;
 pub(super) use transitions::*;
