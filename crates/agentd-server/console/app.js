@@ -88,8 +88,8 @@
     const n = Number(usd);
     if (n === 0) return "$0";
     if (Math.abs(n) >= 1) return "$" + n.toFixed(2);
-    if (Math.abs(n) >= 0.01) return "$" + String(Number(n.toFixed(4)));
-    return "$" + n.toPrecision(2);
+    if (Math.abs(n) >= 0.01) return "$" + n.toFixed(4).replace(/0{1,2}$/, "");
+    return "$" + (Math.abs(n) >= 1e-6 ? String(Number(n.toPrecision(2))) : n.toPrecision(2));
   }
 
   function fmtInt(n) {
@@ -577,7 +577,7 @@
       // Fork: keep steps [0, N) and execute from N.
       const from = h("input", { id: "fork-from", type: "number", min: "0", max: String(run.steps), value: String(run.steps), class: "short" });
       const form = h("form", { class: "inline", id: "fork-form", "aria-label": "Fork this run" },
-        h("label", { for: "fork-from", text: "Fork, keeping steps before #" }), from,
+        h("label", { for: "fork-from", text: "Fork from step" }), from,
         h("button", { type: "submit", class: "secondary", id: "fork-submit", text: "Fork" }));
       form.addEventListener("submit", (e) => {
         e.preventDefault();
@@ -619,7 +619,7 @@
     function renderPause() {
       clear(pausePanel);
       if (run.status !== "paused" || !run.pause) return;
-      append(pausePanel, pauseForm(run, (next) => {
+      pausePanel.appendChild(pauseForm(run, (next) => {
         update(next);
         follow();
       }));
@@ -668,9 +668,12 @@
         }
         if (step.input !== null && step.input !== undefined) out.push(details("Request", step.input));
       } else if (step.kind === "human") {
-        const q = step.input && typeof step.input === "object" && step.input.question !== undefined ? step.input.question : step.input;
-        out.push(h("div", {}, h("span", { class: "label", text: "question " }), h("p", { class: "content", text: pretty(q) })));
-        if (step.input && step.input.tool) out.push(h("div", {}, h("span", { class: "label", text: "tool awaiting approval " }), h("code", { text: step.input.tool }), h("pre", { text: pretty(step.input.args) })));
+        const inp = step.input && typeof step.input === "object" ? step.input : {};
+        if (inp.approval) {
+          out.push(h("div", {}, h("span", { class: "label", text: "approval of " }), h("code", { text: inp.approval.tool }), h("pre", { text: pretty(inp.approval.args) })));
+        } else {
+          out.push(h("div", {}, h("span", { class: "label", text: "question " }), h("p", { class: "content", text: pretty(inp.question !== undefined ? inp.question : step.input) })));
+        }
         out.push(h("div", {}, h("span", { class: "label", text: "answer " }), h("p", { class: "content", text: step.status === "waiting" ? "(waiting)" : pretty(step.output) })));
       } else {
         out.push(h("div", {}, h("span", { class: "label", text: "input" }), h("pre", { text: pretty(step.input) })));
@@ -732,14 +735,16 @@
             if (!ctx.live()) return;
             if (r.status !== "paused") {
               update(r);
+              loadSteps();
+              loadAudit();
               follow();
               return;
             }
           } catch (_) {
             /* try again */
           }
-          if (ctx.live()) poll = setTimeout(tick, 3000);
-        }, 3000);
+          if (ctx.live()) poll = setTimeout(tick, 1500);
+        }, 1500);
         return;
       }
       liveNote.textContent = "Live: following the run's events.";
