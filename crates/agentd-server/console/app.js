@@ -58,7 +58,9 @@
   }
 
   /** A visible message that is also announced by screen readers. */
+  let announcedAt = 0;
   function announce(message, kind) {
+    announcedAt = Date.now();
     clear(statusBox);
     if (!message) return;
     statusBox.appendChild(h("p", { class: "flash " + (kind || "info"), text: message }));
@@ -256,6 +258,9 @@
       }
     }
     leaving = [];
+    // A message outlives the page only when it was just made (it says what
+    // led here: "Forked ...", "Signed in ...").
+    if (Date.now() - announcedAt > 1500) clear(statusBox);
     const gen = ++generation;
     const ctx = {
       live: () => gen === generation,
@@ -560,8 +565,9 @@
       append(summary, [
         h("h2", { id: "summary-h", text: "Summary" }),
         h("dl", { class: "grid", "data-testid": "run-summary" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { "data-field": k.toLowerCase() }, v)])),
-        h("h3", { text: "Input" }), h("pre", { "data-testid": "run-input", text: pretty(run.input) }),
-        h("h3", { text: "Output" }), h("pre", { "data-testid": "run-output", text: pretty(run.output_json !== undefined && run.output_json !== null ? run.output_json : run.output) }),
+        h("div", { class: "io" },
+          h("div", {}, h("h3", { text: "Input" }), h("pre", { "data-testid": "run-input", text: pretty(run.input) })),
+          h("div", {}, h("h3", { text: "Output" }), h("pre", { "data-testid": "run-output", text: pretty(run.output_json !== undefined && run.output_json !== null ? run.output_json : run.output) }))),
         run.metadata !== undefined && run.metadata !== null ? [h("h3", { text: "Metadata" }), h("pre", { text: pretty(run.metadata) })] : null,
       ]);
     }
@@ -891,7 +897,6 @@
         h("h2", { text: "Approval needed" }),
         h("p", {}, "The run waits to call ", h("code", { "data-testid": "pause-tool", text: p.tool }), ":"),
         h("pre", { "data-testid": "pause-args", text: pretty(p.args) }),
-        p.question ? h("p", { class: "muted", "data-testid": "pause-question", text: p.question }) : null,
         h("div", { class: "field" }, h("label", { for: uid + "-reason", text: "Reason (sent to the model when rejecting)" }), reason),
         h("div", { class: "actions" }, approve, reject),
         error);

@@ -155,7 +155,8 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     let foreign = start(&app, &other, "asker").await;
 
     // Act: the browser session, each step asserted by the script.
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/console_browser.py");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/console_browser.py");
     let args = vec![
         app.base.clone(),
         admin.clone(),
@@ -163,11 +164,10 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
         foreign.clone(),
         dead.clone(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        agentd_test_support::python::run_script(&path, &args)
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
+            .await
+            .unwrap();
 
     // Assert: what the pages did happened, as alice, in acme.
     assert_eq!(out["csp_violations"], json!([]), "{out}");
@@ -177,12 +177,21 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     assert_eq!(run["output"], "answer: ship it", "{run}");
     assert_eq!(run["principal"], "alice", "{run}");
     assert_eq!(run["tenant"], "acme", "{run}");
-    let (_, trail) = get(&app, &admin, &format!("/v1/audit?run_id={asker}&kind=resumed")).await;
+    let (_, trail) = get(
+        &app,
+        &admin,
+        &format!("/v1/audit?run_id={asker}&kind=resumed"),
+    )
+    .await;
     assert_eq!(trail["items"][0]["actor"], "alice", "{trail}");
 
     let gated = out["gated_run"].as_str().unwrap();
     let (_, steps) = get(&app, &admin, &format!("/v1/runs/{gated}/steps")).await;
-    assert_eq!(steps["items"][1]["output"], json!({ "approve": true }), "{steps}");
+    assert_eq!(
+        steps["items"][1]["output"],
+        json!({ "approve": true }),
+        "{steps}"
+    );
     let rejected = out["rejected_run"].as_str().unwrap();
     let (_, steps) = get(&app, &admin, &format!("/v1/runs/{rejected}/steps")).await;
     assert_eq!(
@@ -192,7 +201,12 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     );
 
     // The requeue was alice's (the run dies again: its model still fails).
-    let (_, trail) = get(&app, &admin, &format!("/v1/audit?run_id={dead}&kind=requeued")).await;
+    let (_, trail) = get(
+        &app,
+        &admin,
+        &format!("/v1/audit?run_id={dead}&kind=requeued"),
+    )
+    .await;
     assert_eq!(trail["items"][0]["actor"], "alice", "{trail}");
     assert_eq!(trail["items"].as_array().unwrap().len(), 1, "{trail}");
 

@@ -69,6 +69,7 @@ def goto(page, who, path):
 def shot(page, name):
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
+        page.evaluate("document.getElementById('status').replaceChildren()")
         page.wait_for_timeout(300)  # fonts and the last paint
         page.screenshot(path=os.path.join(SHOTS, name + ".png"))
 
@@ -176,8 +177,11 @@ def main():
         out["gated_run"] = gated
 
         # A rejection with a reason goes to the model as the tool's answer.
-        rejected = start_run(admin, "admin", "gated", "v8")
+        # The input is markup: the page shows it as text, never as HTML.
+        rejected = start_run(admin, "admin", "gated", "<i>v8</i>")
         expect(admin.get_by_test_id("pause-tool")).to_have_text("echo", timeout=TIMEOUT)
+        expect(admin.get_by_test_id("run-input")).to_have_text("<i>v8</i>")
+        expect(admin.locator("main i")).to_have_count(0)
         admin.get_by_label("Reason (sent to the model when rejecting)").fill("not on a Friday")
         admin.get_by_role("button", name="Reject").click()
         expect(status_of(admin)).to_have_text("succeeded", timeout=TIMEOUT)
@@ -206,6 +210,10 @@ def main():
         assert OTHER_RUN not in admin.content()
 
         # Dead letters as admin: the last error and a requeue.
+        if SHOTS:
+            for _ in range(2):
+                start_run(admin, "admin", "broken", "{\"order\": 42}")
+                expect(status_of(admin)).to_have_text("dead", timeout=TIMEOUT)
         admin.get_by_role("link", name="Dead letters").click()
         row = admin.locator(f"tr[data-run-id='{DEAD_RUN}']")
         expect(row).to_contain_text("provider_error")

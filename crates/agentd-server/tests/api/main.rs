@@ -8,6 +8,7 @@
 
 mod audit;
 mod busy;
+mod console;
 mod cross_process;
 mod dead_letters;
 mod deploy;
