@@ -93,7 +93,7 @@ async fn once(
         agent: agent.map(str::to_owned),
         status,
         limit: PAGE,
-        cursor: None,
+        ..RunFilter::default()
     };
     match query {
         Query::Status(status) => {

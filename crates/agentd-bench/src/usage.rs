@@ -67,7 +67,9 @@ pub async fn spread(s: &Setup, tenant: &str, n: u64) -> anyhow::Result<i64> {
         (None, Some((url, schema))) => {
             let store = PgStore::open_in_schema(url, schema).await?;
             let pool = store.pool();
-            sqlx::query(sqlx::AssertSqlSafe(usage)).execute(pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(usage))
+                .execute(pool)
+                .await?;
             sqlx::query(sqlx::AssertSqlSafe(runs)).execute(pool).await?;
             // What autovacuum does after that many rows: index-only scans
             // need the visibility map.

@@ -34,9 +34,9 @@ pub use schedule::{CronSchedule, Missed, ScheduleConfig, ScheduleError};
 pub use store_url::sqlite_file;
 pub use tooling::{McpConfig, PolicyConfig, ToolConfig, ToolKind};
 pub use types::{
-    ANY_PRINCIPAL, AgentConfig, AgentTest, Backoff, BudgetConfig, CircuitBreakerConfig, Config, Memory, MemoryStrategy, Pricing,
-    ProviderConfig, ProviderKind, QueueConfig, RetryConfig, ScriptEntry, ScriptError, ServerConfig,
-    StoreConfig, TelemetryConfig,
+    ANY_PRINCIPAL, AgentConfig, AgentTest, Backoff, BudgetConfig, CircuitBreakerConfig, Config,
+    Memory, MemoryStrategy, Pricing, ProviderConfig, ProviderKind, QueueConfig, RetryConfig,
+    ScriptEntry, ScriptError, ServerConfig, StoreConfig, TelemetryConfig,
 };
 pub use webhooks::WebhooksConfig;
 

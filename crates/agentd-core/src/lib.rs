@@ -52,3 +52,10 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
 pub fn now_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// The start of the budget period of length `period` that holds at `now`:
+/// periods are aligned to the Unix epoch (`1d` starts at 00:00 UTC).
+pub fn period_start(now: Millis, period: std::time::Duration) -> Millis {
+    let period = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
+    now - now.rem_euclid(period)
+}

@@ -61,7 +61,11 @@ pub(crate) async fn check_periods(ctx: &RunCtx<'_>) -> Result<(), Stop> {
         let subject = lease.tenant.as_str();
         check_period(ctx, BudgetOwner::Tenant, subject, limit, ctx.budget_alerts).await?;
     }
-    if let Some(p) = ctx.principal_budget.as_ref().filter(|p| !p.alerts.is_empty()) {
+    if let Some(p) = ctx
+        .principal_budget
+        .as_ref()
+        .filter(|p| !p.alerts.is_empty())
+    {
         check_period(ctx, BudgetOwner::Principal(p.id), p.id, &p.limit, p.alerts).await?;
     }
     Ok(())
@@ -82,9 +86,7 @@ async fn check_period(
         .budget_spent(&lease.tenant, owner, limit.period)
         .await
         .map_err(|e| ctx.failure(e))?;
-    let now = now_millis();
-    let period = (limit.period.as_millis() as i64).max(1);
-    let period_start = now - now.rem_euclid(period);
+    let period_start = agentd_core::period_start(now_millis(), limit.period);
     let scope = match owner {
         BudgetOwner::Tenant => "tenant",
         BudgetOwner::Principal(_) => "principal",

@@ -18,6 +18,7 @@ mod circuits;
 pub mod contract;
 mod ctx;
 mod deliveries;
+pub mod describe;
 mod events;
 mod fork;
 mod guard;

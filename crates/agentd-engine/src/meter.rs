@@ -305,8 +305,7 @@ impl Engine {
             let Ok(id) = agentd_core::TenantId::parse(tenant) else {
                 continue;
             };
-            if let Some(spent) =
-                gauge_read(
+            if let Some(spent) = gauge_read(
                 "budget spending",
                 store.budget_spent(&id, BudgetOwner::Tenant, limit.period),
             )

@@ -136,10 +136,10 @@ impl<'a> Reads<'a> {
         cursor: Option<String>,
     ) -> Result<Page<Run>> {
         let filter = RunFilter {
-            agent: None,
             status: Some(RunStatus::Dead),
             limit,
             cursor,
+            ..RunFilter::default()
         };
         self.runs(who, &filter).await
     }

@@ -141,16 +141,13 @@ impl Engine {
                 .tenant_alerts
                 .get(lease.tenant.as_str())
                 .map_or(&[], Vec::as_slice),
-            principal_budget: catalog
-                .config
-                .principal_budget(&principal)
-                .and_then(|b| {
-                    Some(PrincipalBudget {
-                        id: &principal,
-                        limit: crate::catalog::budget_limit(b)?,
-                        alerts: &b.alerts,
-                    })
-                }),
+            principal_budget: catalog.config.principal_budget(&principal).and_then(|b| {
+                Some(PrincipalBudget {
+                    id: &principal,
+                    limit: crate::catalog::budget_limit(b)?,
+                    alerts: &b.alerts,
+                })
+            }),
             alerts_url: catalog.config.webhooks.alerts_url.as_deref(),
             settings: &inner.settings,
             events: &inner.events,

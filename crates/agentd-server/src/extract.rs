@@ -140,3 +140,27 @@ fn query_rejection(r: QueryRejection) -> ApiError {
 pub(crate) async fn drain_body(req: axum::extract::Request, limit: usize) {
     let _ = axum::body::to_bytes(req.into_body(), limit).await;
 }
+
+/// The `since` and `until` query parameters of a time range (RFC 3339),
+/// each optional; 400 naming the parameter when one does not parse, or
+/// when `since` is after `until`.
+pub(crate) fn time_range(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<agentd_core::Millis>, Option<agentd_core::Millis>), ApiError> {
+    let parse = |name: &str, s: &str| {
+        agentd_core::parse_rfc3339(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid {name} {s:?}: expected an RFC 3339 time such as 2026-12-01T00:00:00Z"
+            ))
+        })
+    };
+    let since = since.map(|s| parse("since", s)).transpose()?;
+    let until = until.map(|s| parse("until", s)).transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && since > until
+    {
+        return Err(ApiError::BadRequest("since is after until".into()));
+    }
+    Ok((since, until))
+}

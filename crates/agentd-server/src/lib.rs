@@ -7,6 +7,7 @@
 
 mod app;
 pub mod auth;
+mod console;
 mod error;
 mod extract;
 pub mod limit;
@@ -66,6 +67,9 @@ pub struct AppState {
     /// When the state was built, in Unix seconds: the `created` of the
     /// models `GET /v1/models` lists.
     started_at: i64,
+    /// Whether the console's session cookies are `Secure` (the API is
+    /// served over HTTPS).
+    secure_cookies: bool,
 }
 
 impl AppState {
@@ -93,6 +97,7 @@ impl AppState {
             shutdown,
             reloader: None,
             started_at: agentd_core::now_millis().div_euclid(1000),
+            secure_cookies: config.server.tls_cert.is_some(),
         })
     }
 

@@ -45,7 +45,9 @@ const BEARER: &str = "bearer";
         (name = "conversations", description = "The memory that links runs."),
         (name = "keys", description = "API keys of the tenant."),
         (name = "audit", description = "The tenant's audit log."),
-        (name = "usage", description = "The tenant's runs, failures, tokens and cost, grouped."),
+        (name = "usage", description = "The tenant's runs, failures, tokens and cost, grouped, \
+            and its budgets."),
+        (name = "agents", description = "The configured agents as the server sees them."),
         (name = "rollouts", description = "Versioned agents: which version new runs start \
             on, with each version's outcomes; operators only."),
         (name = "schedules", description = "The tenant's `[[schedules]]`: their next tick \

@@ -272,6 +272,37 @@ pub(crate) fn cursor_bound(cursor: Option<uuid::Uuid>) -> [u8; 16] {
     cursor.map_or([0xff; 16], |c| *c.as_bytes())
 }
 
+/// The smallest run id created at `ms` (UUIDv7 ids lead with their
+/// creation time in milliseconds, so ids below it are of runs created
+/// before).
+pub(crate) fn first_id_at(ms: agentd_core::Millis) -> [u8; 16] {
+    let ms = u64::try_from(ms.max(0)).unwrap_or(0).min((1 << 48) - 1);
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    id
+}
+
+/// The exclusive upper bound of a `list_runs` page: below the cursor and
+/// below the filter's `until`, so the page stays one index range.
+pub(crate) fn list_upper_bound(cursor: Option<uuid::Uuid>, filter: &crate::RunFilter) -> [u8; 16] {
+    let bound = cursor_bound(cursor);
+    match filter.until {
+        Some(until) => bound.min(first_id_at(until)),
+        None => bound,
+    }
+}
+
+/// A page of runs listed newest first, cut at the filter's `since`: runs
+/// past it are dropped, and with them the rest of the list (the
+/// statements read below the cursor only, so `since` needs no bound of
+/// its own in them).
+pub(crate) fn cut_at_since(runs: &mut Vec<agentd_core::Run>, filter: &crate::RunFilter) {
+    if let Some(since) = filter.since {
+        let first = uuid::Uuid::from_bytes(first_id_at(since));
+        runs.retain(|r| r.id.0 >= first);
+    }
+}
+
 /// The run id a `list_runs` cursor names: the last run of the previous
 /// page (ids are time-ordered, so the next page is the ids below it).
 pub(crate) fn run_cursor(filter: &crate::RunFilter) -> Result<Option<uuid::Uuid>> {

@@ -53,8 +53,9 @@ pub use schedule::ScheduleTick;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Clock, SqliteStore};
 pub use types::{
-    BudgetAlert, BudgetLimit, BudgetLimits, BudgetOwner, ClaimRequest, Claimed, ConversationMessage, Created, Journal, Lease,
-    Outcome, Page, QueueCounts, Reservation, RunFilter, StepWrite, Transition,
+    BudgetAlert, BudgetLimit, BudgetLimits, BudgetOwner, ClaimRequest, Claimed,
+    ConversationMessage, Created, Journal, Lease, Outcome, Page, QueueCounts, Reservation,
+    RunFilter, StepWrite, Transition,
 };
 pub use usage::{UsageGroup, UsageQuery, UsageReport, UsageRow, UsageTotals};
 

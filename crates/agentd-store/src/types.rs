@@ -271,6 +271,13 @@ pub struct QueueCounts {
 pub struct RunFilter {
     pub agent: Option<String>,
     pub status: Option<RunStatus>,
+    /// Runs of this conversation only.
+    pub conversation_id: Option<agentd_core::ConversationId>,
+    /// Runs created at or after this time (epoch ms), as their
+    /// time-ordered ids carry it.
+    pub since: Option<Millis>,
+    /// Runs created before this time (epoch ms).
+    pub until: Option<Millis>,
     pub limit: u32,
     /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,

@@ -382,7 +382,10 @@ fn principal_budgets() {
             "[principals.alice]\nbudget_usd = -1\n",
             "principals.alice.budget_usd",
         ),
-        ("[principals.alice]\nperiod = \"0s\"\n", "principals.alice.period"),
+        (
+            "[principals.alice]\nperiod = \"0s\"\n",
+            "principals.alice.period",
+        ),
         (
             "[principals.alice]\nalerts = [0.5]\n",
             "principals.alice.alerts",

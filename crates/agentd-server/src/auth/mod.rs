@@ -10,6 +10,7 @@
 pub(crate) mod headers;
 mod jwt;
 mod keys;
+pub mod session;
 
 pub use jwt::{JwksError, JwtSetupError};
 
@@ -125,12 +126,34 @@ impl Authenticator {
         matches!(*self.mode, Mode::Headers)
     }
 
-    /// The identity the request's credential proves.
+    /// The identity the request's credential proves: its bearer token, or
+    /// the console's session cookie (see [`session`]).
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
         match &*self.mode {
             Mode::Headers => headers::identity(headers),
-            Mode::Jwt(verifier) => Ok(verifier.verify(bearer(headers)?).await?),
-            Mode::ApiKeys { cache, .. } => Ok(cache.authenticate(bearer(headers)?).await?),
+            Mode::Jwt(verifier) => Ok(verifier.verify(credential(headers)?).await?),
+            Mode::ApiKeys { cache, .. } => Ok(cache.authenticate(credential(headers)?).await?),
+        }
+    }
+
+    /// The identity `credential` (an API key or a JWT, as a bearer token)
+    /// proves: how the console signs a person in.
+    pub async fn authenticate_credential(&self, credential: &str) -> Result<Identity, ApiError> {
+        match &*self.mode {
+            Mode::Headers => Err(ApiError::BadRequest(
+                "auth.mode is \"none\": there is no credential to sign in with".into(),
+            )),
+            Mode::Jwt(verifier) => Ok(verifier.verify(credential).await?),
+            Mode::ApiKeys { cache, .. } => Ok(cache.authenticate(credential).await?),
+        }
+    }
+
+    /// `none`, `api_key` or `jwt`.
+    pub fn mode_name(&self) -> &'static str {
+        match &*self.mode {
+            Mode::Headers => "none",
+            Mode::Jwt(_) => "jwt",
+            Mode::ApiKeys { .. } => "api_key",
         }
     }
 
@@ -139,6 +162,17 @@ impl Authenticator {
     pub fn is_operator(&self, who: &Identity) -> bool {
         self.operators.includes(who)
     }
+}
+
+/// The credential of a request: its bearer token, else its console
+/// session cookie.
+fn credential(headers: &HeaderMap) -> Result<&str, AuthFailure> {
+    if session::uses_cookie(headers)
+        && let Some(c) = session::cookie(headers, session::SESSION_COOKIE)
+    {
+        return Ok(c);
+    }
+    bearer(headers)
 }
 
 /// The `Authorization: Bearer <token>` credential of a request.
@@ -180,6 +214,16 @@ pub(crate) async fn middleware(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // A state change riding on the console's session cookie must prove
+    // it comes from the console (see `session`).
+    if !req.method().is_safe()
+        && !state.auth.trusts_headers()
+        && session::uses_cookie(req.headers())
+        && let Err(e) = session::check_csrf(req.headers())
+    {
+        crate::extract::drain_body(req, state.max_body_bytes).await;
+        return e.into_response();
+    }
     match state.auth.authenticate(req.headers()).await {
         Ok(identity) => {
             req.extensions_mut().insert(crate::Caller(identity));

@@ -2,6 +2,7 @@
 //! resource holds the handlers.
 
 mod admin;
+mod agents;
 mod audit;
 mod conversations;
 mod deliveries;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let routes = routes
         .merge(crate::openapi::docs(spec))
         .merge(mcp(&state))
+        .merge(crate::console::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -90,6 +92,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::messages))
         .routes(routes!(audit::list))
         .routes(routes!(usage::get))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::budgets))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
         .routes(routes!(rollouts::get))

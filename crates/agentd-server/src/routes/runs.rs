@@ -364,6 +364,17 @@ pub(crate) struct RunsQuery {
     /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
+    /// Only runs of this conversation.
+    #[serde(default)]
+    conversation_id: Option<String>,
+    /// Runs created at or after this time, RFC 3339.
+    #[serde(default)]
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+    /// Runs created before this time, RFC 3339.
+    #[serde(default)]
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
 }
 
 /// `GET /v1/runs`: the caller's runs, newest first.
@@ -382,9 +393,21 @@ pub(crate) async fn list(
     ApiQuery(q): ApiQuery<RunsQuery>,
 ) -> ApiResult<Json<List<Run>>> {
     let status = q.status.as_deref().map(parse_status).transpose()?;
+    let (since, until) = crate::extract::time_range(q.since.as_deref(), q.until.as_deref())?;
+    let conversation_id = q
+        .conversation_id
+        .as_deref()
+        .map(|c| {
+            ConversationId::parse(c)
+                .map_err(|e| ApiError::BadRequest(format!("invalid conversation_id: {e}")))
+        })
+        .transpose()?;
     let filter = RunFilter {
         agent: q.agent,
         status,
+        conversation_id,
+        since,
+        until,
         limit: page_limit(q.limit)?,
         cursor: q.cursor,
     };

@@ -6,7 +6,6 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, Caller};
-use agentd_core::Millis;
 use agentd_store::{UsageGroup, UsageQuery as StoreQuery, UsageReport};
 use axum::Json;
 use axum::extract::State;
@@ -53,24 +52,12 @@ pub(crate) async fn get(
     Caller(who): Caller,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<UsageReport>> {
+    let (since, until) = crate::extract::time_range(q.since.as_deref(), q.until.as_deref())?;
     let query = StoreQuery {
         group_by: parse_group(q.group_by.as_deref())?,
-        since: q
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?,
-        until: q
-            .until
-            .as_deref()
-            .map(|s| parse_time("until", s))
-            .transpose()?,
+        since,
+        until,
     };
-    if let (Some(since), Some(until)) = (query.since, query.until)
-        && since > until
-    {
-        return Err(ApiError::BadRequest("since is after until".into()));
-    }
     Ok(Json(app.engine.reads().usage(&who, &query).await?))
 }
 
@@ -83,14 +70,6 @@ fn parse_group(s: Option<&str>) -> ApiResult<UsageGroup> {
         ApiError::BadRequest(format!(
             "invalid group_by {s:?}: expected one of {}",
             expected()
-        ))
-    })
-}
-
-fn parse_time(name: &str, s: &str) -> ApiResult<Millis> {
-    agentd_core::parse_rfc3339(s).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "invalid {name} {s:?}: expected an RFC 3339 time such as 2026-12-01T00:00:00Z"
         ))
     })
 }

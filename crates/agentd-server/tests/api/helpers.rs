@@ -60,3 +60,25 @@ tools = ["echo"]
 pub async fn spawn_app() -> TestApp {
     agentd_test_support::app::spawn_app(CONFIG).await
 }
+
+/// Mints a key as the local CLI does (full rights); returns the key text.
+pub async fn mint(app: &TestApp, tenant: &str, principal: &str, roles: &[&str]) -> String {
+    use agentd_core::{PrincipalId, TenantId};
+    use agentd_engine::keys::{Manager, MintRequest};
+    app.engine
+        .keys()
+        .mint(
+            Manager::Local,
+            MintRequest {
+                tenant: Some(TenantId::parse(tenant).unwrap()),
+                principal: PrincipalId::parse(principal).unwrap(),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                name: None,
+                expires_in: None,
+            },
+        )
+        .await
+        .unwrap()
+        .token
+        .reveal()
+}

@@ -3,9 +3,8 @@
 //! engine's role and tenant rules, and a key minted or revoked on one
 //! process takes effect on every other within seconds.
 
-use crate::helpers::{CONFIG, TestApp, assert_error, json};
+use crate::helpers::{CONFIG, TestApp, assert_error, json, mint};
 use agentd_core::{ApiKeyToken, PrincipalId, TenantId};
-use agentd_engine::keys::{Manager, MintRequest};
 use agentd_store::NewApiKey;
 use agentd_test_support::app::{spawn_app, spawn_app_on_postgres};
 use reqwest::{Response, StatusCode};
@@ -15,26 +14,6 @@ use std::time::{Duration, Instant};
 /// The suite's config under API keys, with `root` named an operator.
 fn config() -> String {
     format!("{CONFIG}\n[auth]\nmode = \"api_key\"\noperators = [\"root\"]\n")
-}
-
-/// Mints a key as the local CLI does (full rights); returns the key text.
-async fn mint(app: &TestApp, tenant: &str, principal: &str, roles: &[&str]) -> String {
-    app.engine
-        .keys()
-        .mint(
-            Manager::Local,
-            MintRequest {
-                tenant: Some(TenantId::parse(tenant).unwrap()),
-                principal: PrincipalId::parse(principal).unwrap(),
-                roles: roles.iter().map(|r| r.to_string()).collect(),
-                name: None,
-                expires_in: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token
-        .reveal()
 }
 
 /// Asserts a 401 with the challenge and `reason`, and a body that says

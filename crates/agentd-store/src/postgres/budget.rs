@@ -31,10 +31,7 @@ pub(super) async fn reserve_budget(
     for (principal, limit) in owners.into_iter().flatten() {
         let (period_sql, reserved_sql) = match principal {
             None => (sql::BUDGET_PERIOD, sql::BUDGET_RESERVED),
-            Some(_) => (
-                sql::PRINCIPAL_BUDGET_PERIOD,
-                sql::PRINCIPAL_BUDGET_RESERVED,
-            ),
+            Some(_) => (sql::PRINCIPAL_BUDGET_PERIOD, sql::PRINCIPAL_BUDGET_RESERVED),
         };
         let mut period = sqlx::query(period_sql)
             .bind(lease.tenant.as_str())

@@ -194,6 +194,16 @@ pub(super) async fn list_query_plans(store: &PgStore) -> Result<Vec<(&'static st
                 .bind("queued"),
         ),
         (
+            "runs of a conversation",
+            q(super::runs::LIST_BY_CONVERSATION)
+                .bind("t")
+                .bind(below)
+                .bind(51i64)
+                .bind("c")
+                .bind(None::<&str>)
+                .bind(None::<&str>),
+        ),
+        (
             "steps of a run",
             q(sql::LIST_STEPS).bind(run).bind(-1i64).bind(51i64),
         ),

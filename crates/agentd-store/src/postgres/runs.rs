@@ -323,6 +323,17 @@ static LIST_ALL_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
     ))
 });
 
+/// A conversation's runs below a cursor, newest first: a range of
+/// `runs_by_conversation` (a conversation holds few runs), `$4` the
+/// conversation, `$5` and `$6` the agent and status filters or NULL.
+pub(super) const LIST_BY_CONVERSATION: &str = concat!(
+    "SELECT ",
+    run_cols!(),
+    " FROM runs WHERE tenant = $1 AND conversation_id = $4 AND id < $2 \
+     AND ($5::text IS NULL OR agent = $5) AND ($6::text IS NULL OR status = $6) \
+     ORDER BY id DESC LIMIT $3"
+);
+
 /// The `list_runs` statement `index` (see `codec::list_runs_index`).
 pub(super) fn list_runs_sql(index: usize) -> &'static str {
     match index {
@@ -343,26 +354,41 @@ pub(super) async fn list_runs(
 ) -> Result<Page<Run>> {
     let (limit, fetch) = limit_of(filter.limit);
     let cursor = crate::codec::run_cursor(filter)?;
-    let statement = list_runs_sql(crate::codec::list_runs_index(
-        filter.agent.is_some(),
-        filter.status,
-    ));
+    let bound = uuid::Uuid::from_bytes(crate::codec::list_upper_bound(cursor, filter));
+    let statement = match filter.conversation_id {
+        Some(_) => LIST_BY_CONVERSATION,
+        None => list_runs_sql(crate::codec::list_runs_index(
+            filter.agent.is_some(),
+            filter.status,
+        )),
+    };
     let mut query = sqlx::query(statement)
         .bind(tenant.as_str())
-        .bind(uuid::Uuid::from_bytes(crate::codec::cursor_bound(cursor)))
+        .bind(bound)
         .bind(fetch);
-    if let Some(agent) = filter.agent.as_deref() {
-        query = query.bind(agent);
+    match &filter.conversation_id {
+        Some(conversation) => {
+            query = query
+                .bind(conversation.as_str())
+                .bind(filter.agent.as_deref())
+                .bind(filter.status.map(|s| s.as_str()));
+        }
+        None => {
+            if let Some(agent) = filter.agent.as_deref() {
+                query = query.bind(agent);
+            }
+            if let Some(status) = filter.status {
+                query = query.bind(status.as_str());
+            }
+        }
     }
-    if let Some(status) = filter.status {
-        query = query.bind(status.as_str());
-    }
-    let items = query
+    let mut items = query
         .fetch_all(&store.pool)
         .await?
         .iter()
         .map(|row| rows::run(&store.codec, row, 0))
         .collect::<Result<Vec<_>>>()?;
+    crate::codec::cut_at_since(&mut items, filter);
     Ok(page(items, limit, |r| r.id.to_string()))
 }
 

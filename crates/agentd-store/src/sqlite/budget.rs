@@ -35,7 +35,7 @@ pub(super) async fn reserve_budget(
                      RETURNING spent_usd",
                 )?
                 .query_row(
-                    params![lease.tenant.as_str(), period_start(now, limit.period)],
+                    params![lease.tenant.as_str(), agentd_core::period_start(now, limit.period)],
                     |r| r.get(0),
                 )?;
             let reserved: f64 = conn
@@ -62,7 +62,7 @@ pub(super) async fn reserve_budget(
                      RETURNING spent_usd",
                 )?
                 .query_row(
-                    params![lease.tenant.as_str(), principal, period_start(now, limit.period)],
+                    params![lease.tenant.as_str(), principal, agentd_core::period_start(now, limit.period)],
                     |r| r.get(0),
                 )?;
             let reserved: f64 = conn
@@ -103,13 +103,6 @@ pub(super) async fn reserve_budget(
     .await
 }
 
-/// The start of the period of length `period` that holds at `now`
-/// (periods are aligned to the Unix epoch).
-fn period_start(now: Millis, period: Duration) -> Millis {
-    let period = (period.as_millis() as i64).max(1);
-    now - now.rem_euclid(period)
-}
-
 /// [`Store::set_circuit`](crate::Store::set_circuit) on this backend.
 pub(super) async fn set_circuit(
     store: &SqliteStore,
@@ -143,7 +136,7 @@ pub(super) async fn budget_spent(
     owner: BudgetOwner<'_>,
     period: Duration,
 ) -> Result<f64> {
-    let period_start = period_start((store.clock)(), period);
+    let period_start = agentd_core::period_start((store.clock)(), period);
     let tenant = tenant.as_str().to_owned();
     let principal = match owner {
         BudgetOwner::Tenant => None,

@@ -61,7 +61,11 @@ pub(super) fn journal_steps(
             "UPDATE principal_budgets SET spent_usd = spent_usd + ?1 \
              WHERE tenant = ?2 AND principal = (SELECT principal FROM runs WHERE id = ?3)",
         )?
-        .execute(params![cost, lease.tenant.as_str(), lease.run_id.0.as_bytes()])?;
+        .execute(params![
+            cost,
+            lease.tenant.as_str(),
+            lease.run_id.0.as_bytes()
+        ])?;
     }
     if cost > 0.0 || lease_until.is_none() {
         release_reservation(conn, &lease.run_id)?;

@@ -64,6 +64,17 @@ rendered! {
     static LIST_BY_AGENT_ACTIVE_STATUS = active!(" AND agent = ?4 AND status = ?5");
 }
 
+/// A conversation's runs below a cursor, newest first: a range of
+/// `runs_by_conversation` (a conversation holds few runs), `?4` the
+/// conversation, `?5` and `?6` the agent and status filters or NULL.
+pub(super) const LIST_BY_CONVERSATION: &str = concat!(
+    "SELECT ",
+    run_cols!(),
+    " FROM runs WHERE tenant = ?1 AND conversation_id = ?4 AND id < ?2 \
+     AND (?5 IS NULL OR agent = ?5) AND (?6 IS NULL OR status = ?6) \
+     ORDER BY id DESC LIMIT ?3"
+);
+
 /// The `list_runs` statement `index` (see
 /// [`list_runs_index`](crate::codec::list_runs_index)).
 pub(super) fn list_runs_sql(index: usize) -> &'static str {

@@ -185,6 +185,7 @@ pub(super) async fn list_query_plans(store: &SqliteStore) -> Result<Vec<(&'stati
                 ("runs by agent and status", list_runs_sql(3)),
                 ("runs by active status", list_runs_sql(4)),
                 ("runs by agent and active status", list_runs_sql(5)),
+                ("runs of a conversation", LIST_BY_CONVERSATION),
                 ("steps of a run", LIST_STEPS),
                 ("messages of a conversation", LIST_MESSAGES),
                 ("audit of a run", LIST_AUDIT),

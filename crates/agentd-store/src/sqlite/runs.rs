@@ -247,17 +247,30 @@ pub(super) async fn list_runs(
     let cursor = crate::codec::run_cursor(filter)?;
     let tenant = tenant.as_str().to_string();
     let agent = filter.agent.clone();
-    let statement = list_runs_sql(list_runs_index(agent.is_some(), filter.status));
+    let conversation = filter.conversation_id.as_ref().map(|c| c.to_string());
+    let statement = match conversation {
+        Some(_) => LIST_BY_CONVERSATION,
+        None => list_runs_sql(list_runs_index(agent.is_some(), filter.status)),
+    };
     let status = filter.status.map(|s| s.as_str());
-    let items = store
+    let bound = crate::codec::list_upper_bound(cursor, filter);
+    let mut items = store
         .read(move |c, codec| {
             let mut stmt = c.prepare_cached(statement)?;
-            let bound = crate::codec::cursor_bound(cursor);
             let below: &[u8] = &bound;
             let fetch = i64::from(limit) + 1;
             let mut args: Vec<&dyn rusqlite::ToSql> = vec![&tenant, &below, &fetch];
-            args.extend(agent.as_ref().map(|a| a as &dyn rusqlite::ToSql));
-            args.extend(status.as_ref().map(|s| s as &dyn rusqlite::ToSql));
+            match &conversation {
+                Some(conversation) => args.extend([
+                    conversation as &dyn rusqlite::ToSql,
+                    &agent as &dyn rusqlite::ToSql,
+                    &status as &dyn rusqlite::ToSql,
+                ]),
+                None => {
+                    args.extend(agent.as_ref().map(|a| a as &dyn rusqlite::ToSql));
+                    args.extend(status.as_ref().map(|s| s as &dyn rusqlite::ToSql));
+                }
+            }
             let mut rows = stmt.query(&args[..])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -266,6 +279,7 @@ pub(super) async fn list_runs(
             Ok(out)
         })
         .await?;
+    crate::codec::cut_at_since(&mut items, filter);
     Ok(page(items, limit, |r| r.id.to_string()))
 }
 

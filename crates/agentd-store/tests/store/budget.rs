@@ -42,21 +42,28 @@ pub async fn reservations_settle_and_bound_spending(ctx: &Ctx) {
 
     // a holds 0.6; b cannot get 0.6 more while a's call is in flight.
     assert_eq!(
-        s.reserve_budget(&a.lease, &tenant_only(limit), 0.6, HOLD).await.unwrap(),
+        s.reserve_budget(&a.lease, &tenant_only(limit), 0.6, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
     let Reservation::Exhausted {
         principal: false,
         spent_usd,
         reserved_usd,
-    } = s.reserve_budget(&b.lease, &tenant_only(limit), 0.6, HOLD).await.unwrap()
+    } = s
+        .reserve_budget(&b.lease, &tenant_only(limit), 0.6, HOLD)
+        .await
+        .unwrap()
     else {
         panic!("b overbooked the budget");
     };
     assert_eq!((spent_usd, reserved_usd), (0.0, 0.6));
     // Re-reserving replaces a run's own reservation.
     assert_eq!(
-        s.reserve_budget(&a.lease, &tenant_only(limit), 0.5, HOLD).await.unwrap(),
+        s.reserve_budget(&a.lease, &tenant_only(limit), 0.5, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
 
@@ -66,7 +73,9 @@ pub async fn reservations_settle_and_bound_spending(ctx: &Ctx) {
         .await
         .unwrap();
     assert_eq!(
-        s.reserve_budget(&b.lease, &tenant_only(limit), 0.6, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &tenant_only(limit), 0.6, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
     // b ends (its reservation with it) having spent 0.25 too.
@@ -84,14 +93,19 @@ pub async fn reservations_settle_and_bound_spending(ctx: &Ctx) {
         principal: false,
         spent_usd,
         reserved_usd,
-    } = s.reserve_budget(&a.lease, &tenant_only(limit), 0.6, HOLD).await.unwrap()
+    } = s
+        .reserve_budget(&a.lease, &tenant_only(limit), 0.6, HOLD)
+        .await
+        .unwrap()
     else {
         panic!("a overspent");
     };
     assert!((spent_usd - 0.5).abs() < 1e-9, "{spent_usd}");
     assert_eq!(reserved_usd, 0.0);
     assert_eq!(
-        s.reserve_budget(&a.lease, &tenant_only(limit), 0.5, HOLD).await.unwrap(),
+        s.reserve_budget(&a.lease, &tenant_only(limit), 0.5, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
 
@@ -99,14 +113,17 @@ pub async fn reservations_settle_and_bound_spending(ctx: &Ctx) {
     let other = tenant("other");
     let c = running(s, &other).await;
     assert_eq!(
-        s.reserve_budget(&c.lease, &tenant_only(limit), 1.0, HOLD).await.unwrap(),
+        s.reserve_budget(&c.lease, &tenant_only(limit), 1.0, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
 
     // Only the holder of a lease may reserve.
     s.release(&c.lease).await.unwrap();
     assert!(matches!(
-        s.reserve_budget(&c.lease, &tenant_only(limit), 0.1, HOLD).await,
+        s.reserve_budget(&c.lease, &tenant_only(limit), 0.1, HOLD)
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
 }
@@ -127,18 +144,27 @@ pub async fn reservations_expire_and_periods_roll(ctx: &Ctx) {
 
     // A reservation held by a dead worker blocks only until it expires.
     assert_eq!(
-        s.reserve_budget(&a.lease, &tenant_only(limit), 0.2, Duration::from_millis(300))
-            .await
-            .unwrap(),
+        s.reserve_budget(
+            &a.lease,
+            &tenant_only(limit),
+            0.2,
+            Duration::from_millis(300)
+        )
+        .await
+        .unwrap(),
         Reservation::Granted
     );
     assert!(matches!(
-        s.reserve_budget(&b.lease, &tenant_only(limit), 0.2, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &tenant_only(limit), 0.2, HOLD)
+            .await
+            .unwrap(),
         Reservation::Exhausted { .. }
     ));
     ctx.advance(Duration::from_millis(400)).await;
     assert_eq!(
-        s.reserve_budget(&b.lease, &tenant_only(limit), 0.2, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &tenant_only(limit), 0.2, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
     s.append_steps(&b.lease, &[step(0, StepKind::Llm)], Duration::from_secs(60))
@@ -146,13 +172,17 @@ pub async fn reservations_expire_and_periods_roll(ctx: &Ctx) {
         .unwrap();
     // 0.25 spent this period: nothing above 0.05 fits...
     assert!(matches!(
-        s.reserve_budget(&b.lease, &tenant_only(limit), 0.1, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &tenant_only(limit), 0.1, HOLD)
+            .await
+            .unwrap(),
         Reservation::Exhausted { .. }
     ));
     // ...until the next period starts from nothing.
     ctx.advance(Duration::from_millis(2_000)).await;
     assert_eq!(
-        s.reserve_budget(&b.lease, &tenant_only(limit), 0.3, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &tenant_only(limit), 0.3, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
 }
@@ -168,7 +198,12 @@ pub async fn spending_is_read_per_tenant_and_period(ctx: &Ctx) {
         limit_usd: 10.0,
         period,
     };
-    assert_eq!(s.budget_spent(&t, BudgetOwner::Tenant, period).await.unwrap(), 0.0);
+    assert_eq!(
+        s.budget_spent(&t, BudgetOwner::Tenant, period)
+            .await
+            .unwrap(),
+        0.0
+    );
     let a = running(s, &t).await;
     // Align to the start of a period so the next steps stay inside it.
     let until_next = 2_000 - (agentd_core::now_millis() + ctx.offset_ms()).rem_euclid(2_000);
@@ -176,23 +211,39 @@ pub async fn spending_is_read_per_tenant_and_period(ctx: &Ctx) {
         .await;
 
     assert_eq!(
-        s.reserve_budget(&a.lease, &tenant_only(limit), 1.0, HOLD).await.unwrap(),
+        s.reserve_budget(&a.lease, &tenant_only(limit), 1.0, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
     assert_eq!(
-        s.budget_spent(&t, BudgetOwner::Tenant, period).await.unwrap(),
+        s.budget_spent(&t, BudgetOwner::Tenant, period)
+            .await
+            .unwrap(),
         0.0,
         "reserved only"
     );
     s.append_steps(&a.lease, &[step(0, StepKind::Llm)], Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(s.budget_spent(&t, BudgetOwner::Tenant, period).await.unwrap(), 0.25);
-    assert_eq!(s.budget_spent(&other, BudgetOwner::Tenant, period).await.unwrap(), 0.0);
+    assert_eq!(
+        s.budget_spent(&t, BudgetOwner::Tenant, period)
+            .await
+            .unwrap(),
+        0.25
+    );
+    assert_eq!(
+        s.budget_spent(&other, BudgetOwner::Tenant, period)
+            .await
+            .unwrap(),
+        0.0
+    );
 
     ctx.advance(period).await;
     assert_eq!(
-        s.budget_spent(&t, BudgetOwner::Tenant, period).await.unwrap(),
+        s.budget_spent(&t, BudgetOwner::Tenant, period)
+            .await
+            .unwrap(),
         0.0,
         "a new period"
     );
@@ -218,11 +269,15 @@ pub async fn principal_budgets_bound_each_principal_per_tenant(ctx: &Ctx) {
 
     // a holds 0.3 of alice's 0.4: b (alice's too) cannot get 0.3 more.
     assert_eq!(
-        s.reserve_budget(&a.lease, &alice(limit), 0.3, HOLD).await.unwrap(),
+        s.reserve_budget(&a.lease, &alice(limit), 0.3, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
     assert_eq!(
-        s.reserve_budget(&b.lease, &alice(limit), 0.3, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &alice(limit), 0.3, HOLD)
+            .await
+            .unwrap(),
         Reservation::Exhausted {
             principal: true,
             spent_usd: 0.0,
@@ -238,7 +293,9 @@ pub async fn principal_budgets_bound_each_principal_per_tenant(ctx: &Ctx) {
         principal: Some(("bob", limit)),
     };
     assert_eq!(
-        s.reserve_budget(&bob.lease, &both, 0.3, HOLD).await.unwrap(),
+        s.reserve_budget(&bob.lease, &both, 0.3, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
 
@@ -266,13 +323,18 @@ pub async fn principal_budgets_bound_each_principal_per_tenant(ctx: &Ctx) {
         principal: true,
         spent_usd,
         reserved_usd,
-    } = s.reserve_budget(&b.lease, &alice(limit), 0.2, HOLD).await.unwrap()
+    } = s
+        .reserve_budget(&b.lease, &alice(limit), 0.2, HOLD)
+        .await
+        .unwrap()
     else {
         panic!("alice overspent");
     };
     assert_eq!((spent_usd, reserved_usd), (0.25, 0.0));
     assert_eq!(
-        s.reserve_budget(&b.lease, &alice(limit), 0.1, HOLD).await.unwrap(),
+        s.reserve_budget(&b.lease, &alice(limit), 0.1, HOLD)
+            .await
+            .unwrap(),
         Reservation::Granted
     );
     // alice in another tenant starts from nothing.
@@ -294,7 +356,9 @@ pub async fn principal_budgets_bound_each_principal_per_tenant(ctx: &Ctx) {
         principal: Some(("bob", limit)),
     };
     assert!(matches!(
-        s.reserve_budget(&bob.lease, &tight, 0.1, HOLD).await.unwrap(),
+        s.reserve_budget(&bob.lease, &tight, 0.1, HOLD)
+            .await
+            .unwrap(),
         Reservation::Exhausted {
             principal: false,
             ..
@@ -312,7 +376,9 @@ pub async fn principal_budgets_bound_each_principal_per_tenant(ctx: &Ctx) {
     .unwrap();
     assert_eq!(spent("bob").await, 0.25);
     assert_eq!(
-        s.budget_spent(&t, BudgetOwner::Tenant, period).await.unwrap(),
+        s.budget_spent(&t, BudgetOwner::Tenant, period)
+            .await
+            .unwrap(),
         0.5
     );
 }

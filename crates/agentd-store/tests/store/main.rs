@@ -75,6 +75,7 @@ conformance!(
     rollout::state_per_split,
     rollout::outcomes_by_version,
     runs::create_get_list,
+    runs::list_by_conversation_and_time,
     runs::idempotency_keys,
     runs::duplicate_run_id,
     runs::tenant_isolation,

@@ -426,3 +426,102 @@ pub async fn idempotency_keys(ctx: &Ctx) {
     };
     assert_eq!(s.list_runs(&a, &all).await.unwrap().items.len(), 1);
 }
+
+/// `list_runs` by conversation, and by the time a run was created
+/// (`[since, until)`, as its time-ordered id carries it), alone and with
+/// the other filters, paged; never another tenant's.
+pub async fn list_by_conversation_and_time(ctx: &Ctx) {
+    let s = &ctx.store;
+    let (t, other) = (tenant("acme"), tenant("globex"));
+    let mut ids = Vec::new();
+    for (agent, conv) in [
+        ("a", Some("c1")),
+        ("b", None),
+        ("a", Some("c1")),
+        ("b", Some("c1")),
+    ] {
+        let mut new = new_run(agent);
+        new.conversation_id = conv.map(crate::harness::conversation);
+        ids.push(s.create_run(&t, &new, None).await.unwrap().run.id);
+        // Ids carry milliseconds: keep the runs' times apart.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let mut theirs = new_run("a");
+    theirs.conversation_id = Some(crate::harness::conversation("c1"));
+    s.create_run(&other, &theirs, None).await.unwrap();
+    let list = async |f: RunFilter| -> (Vec<agentd_core::RunId>, Option<String>) {
+        let page = s.list_runs(&t, &f).await.unwrap();
+        (page.items.iter().map(|r| r.id).collect(), page.next_cursor)
+    };
+    let c1 = || RunFilter {
+        conversation_id: Some(crate::harness::conversation("c1")),
+        limit: 10,
+        ..RunFilter::default()
+    };
+
+    // The conversation's runs, newest first, and paged.
+    assert_eq!(list(c1()).await, (vec![ids[3], ids[2], ids[0]], None));
+    let (first, cursor) = list(RunFilter { limit: 2, ..c1() }).await;
+    assert_eq!(first, [ids[3], ids[2]]);
+    let rest = list(RunFilter {
+        limit: 2,
+        cursor,
+        ..c1()
+    })
+    .await;
+    assert_eq!(rest, (vec![ids[0]], None));
+    // With the agent and status filters.
+    let of_a = list(RunFilter {
+        agent: Some("a".into()),
+        ..c1()
+    })
+    .await;
+    assert_eq!(of_a.0, [ids[2], ids[0]]);
+    s.cancel_run(&t, ids[2], &principal("alice")).await.unwrap();
+    let cancelled = list(RunFilter {
+        status: Some(agentd_core::RunStatus::Cancelled),
+        ..c1()
+    })
+    .await;
+    assert_eq!(cancelled.0, [ids[2]]);
+
+    // By time: the runs' ids give their creation times.
+    let at = |i: usize| {
+        i64::try_from(u64::from_be_bytes({
+            let mut b = [0u8; 8];
+            b[2..].copy_from_slice(&ids[i].0.as_bytes()[..6]);
+            b
+        }))
+        .unwrap()
+    };
+    let window = list(RunFilter {
+        since: Some(at(1)),
+        until: Some(at(3)),
+        limit: 10,
+        ..RunFilter::default()
+    })
+    .await;
+    assert_eq!(window, (vec![ids[2], ids[1]], None));
+    // A page cut by `since` has no next page, even when full.
+    let cut = list(RunFilter {
+        since: Some(at(2)),
+        limit: 2,
+        ..RunFilter::default()
+    })
+    .await;
+    assert_eq!(cut, (vec![ids[3], ids[2]], None));
+    let in_conversation = list(RunFilter {
+        since: Some(at(1)),
+        ..c1()
+    })
+    .await;
+    assert_eq!(in_conversation.0, [ids[3], ids[2]]);
+    let with_status = list(RunFilter {
+        until: Some(at(3)),
+        status: Some(agentd_core::RunStatus::Queued),
+        limit: 10,
+        ..RunFilter::default()
+    })
+    .await;
+    assert_eq!(with_status.0, [ids[1], ids[0]]);
+}

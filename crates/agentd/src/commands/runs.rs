@@ -32,6 +32,7 @@ pub(super) async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Resu
                 status: status.as_deref().map(parse_status).transpose()?,
                 limit: *limit,
                 cursor: cursor.clone(),
+                ..RunFilter::default()
             };
             list(config, who, &filter, json).await
         }
