@@ -1041,30 +1041,30 @@
     }
 
     clear(groups);
+    const failed = (res) => (res.status === "rejected" ? errorBox(res.reason, "usage-error") : null);
+    append(groups, [failed(byAgent), failed(byPrincipal), failed(byDay)]);
+    const ranked = (res) => (res.status === "fulfilled" ? res.value.items.slice().sort((a, b) => b.cost_usd - a.cost_usd || b.runs - a.runs) : []);
+    const agents = ranked(byAgent);
+    const principals = ranked(byPrincipal);
+    const days = byDay.status === "fulfilled" ? byDay.value.items : [];
+    const filled = fillDays(days, since, now);
     if (byDay.status === "fulfilled") {
-      const days = fillDays(byDay.value.items, since, now);
-      const total = byDay.value.total;
-      append(groups, [
-        h("section", { "aria-labelledby": "day-h" },
-          h("h2", { id: "day-h", text: "By day" }),
-          h("p", { "data-testid": "spend-total" }, "Total: ", h("strong", { text: fmtCost(total.cost_usd) }), " · " + fmtInt(total.input_tokens + total.output_tokens) + " tokens · " + fmtInt(total.runs) + " runs (" + fmtInt(total.failed) + " failed)"),
-          h("div", { class: "charts" },
-            columnChart("Cost per day (USD)", days.map((d) => [d.key, d.cost_usd]), fmtCost, "chart-day-cost"),
-            columnChart("Tokens per day", days.map((d) => [d.key, d.input_tokens + d.output_tokens]), fmtInt, "chart-day-tokens")),
-          usageTable("usage-day", "Day", byDay.value.items)),
-      ]);
-    } else groups.appendChild(errorBox(byDay.reason));
-    for (const [label, res, id] of [["By agent", byAgent, "agent"], ["By principal", byPrincipal, "principal"]]) {
-      if (res.status === "rejected") {
-        groups.appendChild(errorBox(res.reason));
-        continue;
-      }
-      const items = res.value.items.slice().sort((a, b) => b.cost_usd - a.cost_usd || b.runs - a.runs);
-      groups.appendChild(h("section", { "aria-labelledby": id + "-h" },
-        h("h2", { id: id + "-h", text: label }),
-        items.length ? barChart("Cost " + label.toLowerCase() + " (USD)", items.map((r) => [r.key, r.cost_usd]), fmtCost, "chart-" + id) : null,
-        usageTable("usage-" + id, label.slice(3).replace(/^./, (c) => c.toUpperCase()), items)));
+      const t = byDay.value.total;
+      groups.appendChild(h("p", { "data-testid": "spend-total" }, "Total: ", h("strong", { text: fmtCost(t.cost_usd) }),
+        " · " + fmtInt(t.input_tokens + t.output_tokens) + " tokens · " + fmtInt(t.runs) + " runs (" + fmtInt(t.failed) + " failed or dead)"));
     }
+    append(groups, [
+      h("section", { "aria-labelledby": "charts-h" },
+        h("h2", { id: "charts-h", class: "sr-only", text: "Charts" }),
+        h("div", { class: "charts" },
+          agents.length ? barChart("Cost by agent (USD)", agents.map((r) => [r.key, r.cost_usd]), fmtCost, "chart-agent") : null,
+          principals.length ? barChart("Cost by principal (USD)", principals.map((r) => [r.key, r.cost_usd]), fmtCost, "chart-principal") : null,
+          byDay.status === "fulfilled" ? columnChart("Cost per day (USD)", filled.map((d) => [d.key, d.cost_usd]), fmtCost, "chart-day-cost") : null,
+          byDay.status === "fulfilled" ? columnChart("Tokens per day", filled.map((d) => [d.key, d.input_tokens + d.output_tokens]), fmtInt, "chart-day-tokens") : null)),
+      h("section", { "aria-labelledby": "agent-h" }, h("h2", { id: "agent-h", text: "By agent" }), usageTable("usage-agent", "Agent", agents)),
+      h("section", { "aria-labelledby": "principal-h" }, h("h2", { id: "principal-h", text: "By principal" }), usageTable("usage-principal", "Principal", principals)),
+      h("section", { "aria-labelledby": "day-h" }, h("h2", { id: "day-h", text: "By day" }), usageTable("usage-day", "Day", days)),
+    ]);
   }
 
   /** Days of the range without runs count as zero, so the chart is a calendar. */
