@@ -35,9 +35,6 @@ poll_interval = "20ms"
 max_attempts = 1
 backoff = { initial = "10ms", max = "10ms" }
 
-[auth]
-mode = "api_key"
-
 [tenants."acme"]
 budget_usd = 5.0
 period = "1d"
@@ -120,6 +117,16 @@ fn browser_available() -> bool {
     chromium
 }
 
+/// Runs `console_browser.py` with `args` (see
+/// [`agentd_test_support::python::run_script`]).
+async fn run_script(args: Vec<String>) -> Value {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/console_browser.py");
+    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
+        .await
+        .unwrap()
+}
+
 async fn get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
     json(app.get(path).bearer_auth(key).send().await.unwrap()).await
 }
@@ -145,7 +152,7 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
         return;
     }
     // Arrange: acme's admin and user, a dead run of acme, a run of globex.
-    let app = spawn_app(CONFIG).await;
+    let app = spawn_app(&format!("{CONFIG}\n[auth]\nmode = \"api_key\"\n")).await;
     let admin = mint(&app, "acme", "alice", &["admin"]).await;
     let user = mint(&app, "acme", "bob", &["user"]).await;
     let other = mint(&app, "globex", "eve", &["admin"]).await;
@@ -155,19 +162,15 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     let foreign = start(&app, &other, "asker").await;
 
     // Act: the browser session, each step asserted by the script.
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/console_browser.py");
-    let args = vec![
+    let out = run_script(vec![
+        "api_key".into(),
         app.base.clone(),
         admin.clone(),
         user,
         foreign.clone(),
         dead.clone(),
-    ];
-    let out =
-        tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
-            .await
-            .unwrap();
+    ])
+    .await;
 
     // Assert: what the pages did happened, as alice, in acme.
     assert_eq!(out["csp_violations"], json!([]), "{out}");
@@ -213,4 +216,30 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     // globex's run was never touched.
     let (_, run) = get(&app, &other, &format!("/v1/runs/{foreign}")).await;
     assert_eq!(run["status"], "paused", "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_needs_no_sign_in_under_auth_none_and_acts_from_a_runs_page() {
+    if !browser_available() {
+        return;
+    }
+    // Arrange
+    let app = spawn_app(CONFIG).await;
+
+    // Act: approve, fork and cancel from the run's page, by keyboard too.
+    let out = run_script(vec!["none".into(), app.base.clone()]).await;
+
+    // Assert: as the API's default identity; the fork links its original.
+    assert_eq!(out["csp_violations"], json!([]), "{out}");
+    let approved = out["approved_run"].as_str().unwrap();
+    let run = app.wait_for_status(approved, "succeeded").await;
+    assert_eq!(run["output"], "done: v1", "{run}");
+    assert_eq!(run["tenant"], "default", "{run}");
+    let fork = out["fork"].as_str().unwrap();
+    let run = app.wait_for_status(fork, "cancelled").await;
+    assert_eq!(
+        run["forked_from"],
+        json!({ "run_id": approved, "step": 0 }),
+        "{run}"
+    );
 }

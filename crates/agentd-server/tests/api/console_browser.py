@@ -2,11 +2,14 @@
 with Playwright's sync API.
 
 Usage:
-    python3 console_browser.py BASE ADMIN_KEY USER_KEY OTHER_TENANT_RUN DEAD_RUN
+    python3 console_browser.py api_key BASE ADMIN_KEY USER_KEY OTHER_TENANT_RUN DEAD_RUN
+    python3 console_browser.py none BASE
 
-BASE is agentd's http://127.0.0.1:PORT (auth.mode = "api_key"); ADMIN_KEY a
-key of tenant acme with role admin, USER_KEY one of acme without it;
-OTHER_TENANT_RUN a run of another tenant; DEAD_RUN a dead run of acme.
+BASE is agentd's http://127.0.0.1:PORT. `api_key` (auth.mode = "api_key"):
+ADMIN_KEY a key of tenant acme with role admin, USER_KEY one of acme
+without it; OTHER_TENANT_RUN a run of another tenant; DEAD_RUN a dead run
+of acme. `none` (auth.mode = "none"): no sign-in; a run approved, forked
+and cancelled from its page, and the page used by keyboard.
 With AGENTD_CONSOLE_SCREENSHOTS=DIR, PNGs of the main pages are saved there.
 
 Each check asserts what the browser shows; the last line printed is a JSON
@@ -22,7 +25,9 @@ import uuid
 
 from playwright.sync_api import expect, sync_playwright
 
-BASE, ADMIN_KEY, USER_KEY, OTHER_RUN, DEAD_RUN = sys.argv[1:6]
+MODE, BASE = sys.argv[1:3]
+if MODE == "api_key":
+    ADMIN_KEY, USER_KEY, OTHER_RUN, DEAD_RUN = sys.argv[3:7]
 SHOTS = os.environ.get("AGENTD_CONSOLE_SCREENSHOTS")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -230,8 +235,13 @@ def main():
         admin.get_by_role("button", name="Apply").click()
         expect(admin).to_have_url(BASE + "/console/runs?agent=asker&status=succeeded")
         expect(admin.locator("#runs-table tbody tr")).to_have_count(1)
+        goto(admin, "admin", "/console/runs?since=2999-01-01T00%3A00%3A00.000Z")
+        expect(admin.get_by_test_id("runs-empty")).to_be_visible()
+        expect(admin.get_by_label("Created from")).not_to_have_value("")
+        goto(admin, "admin", "/console/runs?until=2000-01-01T00%3A00%3A00.000Z")
+        expect(admin.get_by_test_id("runs-empty")).to_be_visible()
         admin.get_by_role("link", name="Runs").click()
-        expect(admin.locator("#runs-table")).to_be_visible()
+        expect(admin.locator(f"tr[data-run-id='{asker}']")).to_be_visible()
         goto(admin, "admin", "/console/runs/" + OTHER_RUN)
         expect(admin.locator("h1")).to_have_text("Run not found")
         foreign = admin.locator("main").inner_text()
@@ -286,7 +296,64 @@ def main():
     print(json.dumps(out))
 
 
+def without_sign_in():
+    """auth.mode = "none": the console opens as the API's default identity,
+    without sign-in; a run's own page approves, forks and cancels; the
+    page is usable from the keyboard."""
+    out = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+        ctx.add_init_script(WATCH_CSP)
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT)
+        watch(page, "none")
+        goto(page, "none", "/console")
+        expect(page.locator("h1")).to_have_text("Runs")
+        expect(page.get_by_test_id("session-tenant")).to_have_text("default")
+        expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+        goto(page, "none", "/console/sign-in")
+        expect(page).to_have_url(BASE + "/console/runs")
+
+        # Keyboard: the skip link comes first and leads to the content;
+        # the navigation is reachable with Tab and followed with Enter.
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Approvals")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("h1")).to_have_text("Approvals")
+        expect(page.locator("h1")).to_be_focused()
+
+        # The run's page approves its tool call and follows it to the end.
+        run = start_run(page, "none", "gated", "v1")
+        expect(page.get_by_test_id("pause-tool")).to_have_text("echo", timeout=TIMEOUT)
+        page.get_by_role("button", name="Approve").click()
+        expect(status_of(page)).to_have_text("succeeded", timeout=TIMEOUT)
+        out["approved_run"] = run
+
+        # Fork from the first step: a new run, linked to this one, that asks
+        # again; cancelling it ends it.
+        page.get_by_role("button", name="Fork from step 0: keep the steps before it and run it again").click()
+        expect(page.get_by_test_id("run-id")).not_to_have_text(run)
+        expect(page.locator("[data-testid=run-summary] [data-field='forked from']")).to_contain_text("at step 0")
+        fork = page.get_by_test_id("run-id").inner_text()
+        expect(page.get_by_test_id("pause-tool")).to_have_text("echo", timeout=TIMEOUT)
+        page.get_by_role("button", name="Cancel run").click()
+        expect(status_of(page)).to_have_text("cancelled")
+        expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+        out["fork"] = fork
+        collect(page, "none")
+        browser.close()
+    assert not violations, violations
+    out["pages"] = visited
+    out["csp_violations"] = violations
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     started = time.time()
-    main()
+    without_sign_in() if MODE == "none" else main()
     print(f"# {time.time() - started:.1f}s", file=sys.stderr)
