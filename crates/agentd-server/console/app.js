@@ -1198,9 +1198,11 @@
   function startRunForm(agent) {
     const id = "start-" + agent.name;
     const input = h("textarea", { id, rows: "2", class: "wide", "data-testid": "start-input" });
+    const conversation = h("input", { id: id + "-conversation", class: "conv", autocomplete: "off", "data-testid": "start-conversation" });
     const button = h("button", { type: "submit", "data-testid": "start-run", text: "Start run" });
     const form = h("form", { class: "start", "aria-label": "Start a run of " + agent.name },
       h("div", { class: "field" }, h("label", { for: id, text: "Input for a new run" }), input),
+      h("div", { class: "field conv" }, h("label", { for: id + "-conversation", text: "Conversation id (optional)" }), conversation),
       button);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -1215,7 +1217,9 @@
       }
       button.disabled = true;
       try {
-        const run = await api("POST", "/v1/agents/" + encodeURIComponent(agent.name) + "/runs", { input: value });
+        const body = { input: value };
+        if (conversation.value.trim()) body.conversation_id = conversation.value.trim();
+        const run = await api("POST", "/v1/agents/" + encodeURIComponent(agent.name) + "/runs", body);
         announce("Started run " + shortId(run.id) + " of " + agent.name + ".");
         navigate(BASE + "/runs/" + encodeURIComponent(run.id));
       } catch (err) {

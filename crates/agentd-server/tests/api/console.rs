@@ -22,9 +22,10 @@ use serde_json::{Value, json};
 const PLAYWRIGHT: &str = "playwright==1.56.0";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// An agent that asks a human (slow enough to be watched), one whose tool
-/// needs approval, one that always fails (dead at its first attempt), and
-/// a tenant budget for the spend page.
+/// An agent that asks a human, one whose tool needs approval, one that
+/// writes (its text streamed), one that always fails (dead at its first
+/// attempt), each model call slow enough to be watched; and a tenant budget
+/// for the spend page.
 const CONFIG: &str = r#"
 [server]
 wait_timeout = "10s"
@@ -54,6 +55,12 @@ model = "mock"
 latency_ms = 1200
 script = [{ tool = "echo", args = { text = "{{input}}" } }, { reply = "done: {{tool_result}}" }]
 
+[providers.writer]
+kind = "mock"
+model = "mock"
+latency_ms = 400
+script = [{ reply = "Notes on {{input}}." }]
+
 [providers.down]
 kind = "mock"
 model = "mock"
@@ -74,6 +81,11 @@ name = "gated"
 description = "Echoes its input once a human approves."
 providers = ["gated"]
 tools = ["echo"]
+
+[[agents]]
+name = "writer"
+description = "Writes notes on its input."
+providers = ["writer"]
 
 [[agents]]
 name = "broken"
@@ -188,6 +200,11 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     .await;
     assert_eq!(trail["items"][0]["actor"], "alice", "{trail}");
 
+    let writer = out["writer_run"].as_str().unwrap();
+    let (_, run) = get(&app, &admin, &format!("/v1/runs/{writer}")).await;
+    assert_eq!(run["conversation_id"], "release-1", "{run}");
+    assert_eq!(run["output"], "Notes on the notes.", "{run}");
+
     let gated = out["gated_run"].as_str().unwrap();
     let (_, steps) = get(&app, &admin, &format!("/v1/runs/{gated}/steps")).await;
     assert_eq!(
@@ -223,8 +240,12 @@ async fn the_console_needs_no_sign_in_under_auth_none_and_acts_from_a_runs_page(
     if !browser_available() {
         return;
     }
-    // Arrange
+    // Arrange: 30 runs, over two pages of the list.
     let app = spawn_app(CONFIG).await;
+    for i in 0..30 {
+        let (status, run) = app.create_run("broken", json!({ "input": i })).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    }
 
     // Act: approve, fork and cancel from the run's page, by keyboard too.
     let out = run_script(vec!["none".into(), app.base.clone()]).await;

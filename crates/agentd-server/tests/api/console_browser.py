@@ -8,8 +8,9 @@ Usage:
 BASE is agentd's http://127.0.0.1:PORT. `api_key` (auth.mode = "api_key"):
 ADMIN_KEY a key of tenant acme with role admin, USER_KEY one of acme
 without it; OTHER_TENANT_RUN a run of another tenant; DEAD_RUN a dead run
-of acme. `none` (auth.mode = "none"): no sign-in; a run approved, forked
-and cancelled from its page, and the page used by keyboard.
+of acme. `none` (auth.mode = "none", with exactly 30 runs): no sign-in;
+paging; a run approved, forked and cancelled from its page, and the page
+used by keyboard.
 With AGENTD_CONSOLE_SCREENSHOTS=DIR, PNGs of the main pages are saved there.
 
 Each check asserts what the browser shows; the last line printed is a JSON
@@ -19,6 +20,7 @@ the Rust test to check through the API.
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -37,6 +39,15 @@ WATCH_CSP = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation', (e) =>
   window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+"""
+
+# Every text the run page shows as streamed (token events), as it changes.
+RECORD_STREAMED = """
+window.__streamed = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('[data-testid=streamed]'))
+    if (el.textContent && !window.__streamed.includes(el.textContent)) window.__streamed.push(el.textContent);
+}).observe(document.body, { subtree: true, childList: true, characterData: true });
 """
 
 violations = []
@@ -96,11 +107,13 @@ def status_of(page):
     return page.locator("[data-testid=run-summary] [data-field=status]")
 
 
-def start_run(page, who, agent, text):
+def start_run(page, who, agent, text, conversation=None):
     """Starts a run from the Agents page; answers its id from the run page."""
     page.get_by_role("link", name="Agents").click()
     form = page.locator(f"[data-agent={agent}]")
     form.get_by_label("Input for a new run").fill(text)
+    if conversation:
+        form.get_by_label("Conversation id (optional)").fill(conversation)
     form.get_by_role("button", name="Start run").click()
     expect(page.get_by_test_id("run-id")).to_be_visible(timeout=TIMEOUT)
     return page.get_by_test_id("run-id").inner_text()
@@ -164,11 +177,18 @@ def main():
         assert cookies["agentd_session"]["httpOnly"], cookies
         assert cookies["agentd_session"]["sameSite"] == "Strict", cookies
 
-        # A question: started from the Agents page, found in the inbox,
-        # answered there while a second tab shows the run, which reaches
-        # `succeeded` live (the page is never reloaded).
-        asker = start_run(admin, "admin", "asker", "the release")
+        # A question: started from the Agents page in a conversation, found
+        # in the inbox and answered there, while one tab shows the run and
+        # another the conversation's next run, queued behind it. Both reach
+        # `succeeded` live (the pages are never reloaded), the second with
+        # its model's text streamed as it arrives.
+        asker = start_run(admin, "admin", "asker", "the release", "release-1")
         expect(admin.get_by_test_id("pause-question")).to_have_text("ok?", timeout=TIMEOUT)
+        writer = start_run(admin, "admin", "writer", "the notes", "release-1")
+        expect(status_of(admin)).to_have_text("queued")
+        expect(admin.get_by_test_id("live-state")).to_contain_text("Live")
+        admin.evaluate("window.__notReloaded = true")
+        admin.evaluate(RECORD_STREAMED)
         watcher = admin_ctx.new_page()
         watcher.set_default_timeout(TIMEOUT)
         watch(watcher, "watcher")
@@ -176,12 +196,17 @@ def main():
         expect(status_of(watcher)).to_have_text("paused")
         watcher.evaluate("window.__notReloaded = true")
 
-        admin.get_by_role("link", name="Approvals").click()
-        item = admin.locator(f"li[data-run-id='{asker}']")
+        inbox = admin_ctx.new_page()
+        inbox.set_default_timeout(TIMEOUT)
+        watch(inbox, "inbox")
+        goto(inbox, "inbox", "/console/approvals")
+        item = inbox.locator(f"li[data-run-id='{asker}']")
         expect(item.get_by_test_id("pause-question")).to_have_text("ok?")
         item.get_by_label("Your answer").fill("ship it")
         item.get_by_role("button", name="Send answer").click()
         expect(item.get_by_test_id("answered")).to_be_visible()
+        collect(inbox, "inbox")
+        inbox.close()
 
         expect(status_of(watcher)).to_have_text("succeeded", timeout=TIMEOUT)
         assert watcher.evaluate("window.__notReloaded === true"), "the run page was reloaded"
@@ -191,6 +216,18 @@ def main():
         collect(watcher, "watcher")
         watcher.close()
         out["asker_run"] = asker
+
+        expect(status_of(admin)).to_have_text("succeeded", timeout=TIMEOUT)
+        assert admin.evaluate("window.__notReloaded === true"), "the run page was reloaded"
+        expect(admin.get_by_test_id("run-output")).to_have_text("Notes on the notes.")
+        streamed = admin.evaluate("window.__streamed")
+        assert "Notes on the notes." in streamed, streamed
+        out["writer_run"] = writer
+
+        # The conversation's runs, listed by its id.
+        goto(admin, "admin", "/console/runs?conversation_id=release-1")
+        expect(admin.locator("#runs-table tbody tr")).to_have_count(2)
+        expect(admin.get_by_label("Conversation id")).to_have_value("release-1")
 
         # An approval: the inbox shows the tool call; approving it, then
         # following the link, the run page shows it continue to `succeeded`.
@@ -314,6 +351,16 @@ def without_sign_in():
         expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
         goto(page, "none", "/console/sign-in")
         expect(page).to_have_url(BASE + "/console/runs")
+
+        # Paging: 25 runs a page, the next through the cursor.
+        expect(page.locator("#runs-table tbody tr")).to_have_count(25)
+        page.get_by_role("link", name="Next page").click()
+        expect(page).to_have_url(re.compile(r"/console/runs\?cursor="))
+        expect(page.locator("#runs-table tbody tr")).to_have_count(5)
+        expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+        page.get_by_role("link", name="First page").click()
+        expect(page.locator("#runs-table tbody tr")).to_have_count(25)
+        goto(page, "none", "/console/runs")
 
         # Keyboard: the skip link comes first and leads to the content;
         # the navigation is reachable with Tab and followed with Enter.
