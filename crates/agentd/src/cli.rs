@@ -234,6 +234,16 @@ pub enum RunsCommand {
         agent: Option<String>,
         #[arg(long)]
         status: Option<String>,
+        /// Only runs of this conversation.
+        #[arg(long)]
+        conversation: Option<String>,
+        /// Runs created at or after this time: RFC 3339 or a duration back
+        /// from now (`1h`, `7d`).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+        /// Runs created before this time (RFC 3339, or a duration back from now).
+        #[arg(long, value_parser = parse_since)]
+        until: Option<i64>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
         #[arg(long)]

@@ -5,8 +5,6 @@
 //! found here through the native API.
 
 use crate::helpers::{CONFIG, TestApp, json};
-use agentd_core::{PrincipalId, TenantId};
-use agentd_engine::keys::{Manager, MintRequest};
 use agentd_test_support::app::spawn_app;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -33,22 +31,7 @@ mode = "api_key"
 }
 
 async fn mint(app: &TestApp, tenant: &str) -> String {
-    app.engine
-        .keys()
-        .mint(
-            Manager::Local,
-            MintRequest {
-                tenant: Some(TenantId::parse(tenant).unwrap()),
-                principal: PrincipalId::parse("sdk").unwrap(),
-                roles: vec![],
-                name: None,
-                expires_in: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token
-        .reveal()
+    crate::helpers::mint(app, tenant, "sdk", &[]).await
 }
 
 /// Runs `mcp_sdk.py` with `args` (see

@@ -4,8 +4,6 @@
 //! run like any other, found here through the native API.
 
 use crate::helpers::{CONFIG, TestApp, json};
-use agentd_core::{PrincipalId, TenantId};
-use agentd_engine::keys::{Manager, MintRequest};
 use agentd_test_support::app::spawn_app;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -45,23 +43,9 @@ pub(crate) fn config() -> String {
     format!("{CONFIG}{AGENTS}")
 }
 
+/// A key of tenant `acme` for the SDK.
 pub(crate) async fn mint(app: &TestApp) -> String {
-    app.engine
-        .keys()
-        .mint(
-            Manager::Local,
-            MintRequest {
-                tenant: Some(TenantId::parse("acme").unwrap()),
-                principal: PrincipalId::parse("sdk").unwrap(),
-                roles: vec![],
-                name: None,
-                expires_in: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token
-        .reveal()
+    crate::helpers::mint(app, "acme", "sdk", &[]).await
 }
 
 /// Runs `tests/api/<script>` with the app's base URL and `key` (see

@@ -23,16 +23,28 @@ pub(super) async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Resu
         RunsCommand::List {
             agent,
             status,
+            conversation,
+            since,
+            until,
             limit,
             cursor,
             who,
         } => {
+            let conversation_id = conversation
+                .as_deref()
+                .map(|c| {
+                    agentd_core::ConversationId::parse(c)
+                        .map_err(|e| Failure::usage(format!("--conversation: {e}")))
+                })
+                .transpose()?;
             let filter = RunFilter {
                 agent: agent.clone(),
                 status: status.as_deref().map(parse_status).transpose()?,
+                conversation_id,
+                since: *since,
+                until: *until,
                 limit: *limit,
                 cursor: cursor.clone(),
-                ..RunFilter::default()
             };
             list(config, who, &filter, json).await
         }

@@ -42,6 +42,36 @@ fn run_on_the_embedded_default_succeeds_and_shows_steps() {
         .unwrap();
     let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
+
+    // Filtered by creation time (a duration back from now) and by
+    // conversation; a bad value is a usage error naming the flag.
+    let list = |args: &[&str]| {
+        let out = ws
+            .cmd()
+            .env("AGENTD_STORE__URL", ws.db_url())
+            .args(["runs", "list", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        page["items"].as_array().unwrap().len()
+    };
+    assert_eq!(list(&["--since", "1h"]), 1);
+    assert_eq!(list(&["--until", "1h"]), 0);
+    assert_eq!(list(&["--conversation", "c-1"]), 0);
+    let out = ws
+        .cmd()
+        .env("AGENTD_STORE__URL", ws.db_url())
+        .args(["runs", "list", "--since", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--since"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
