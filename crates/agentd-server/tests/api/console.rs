@@ -10,16 +10,14 @@
 //! With `AGENTD_CONSOLE_SCREENSHOTS=DIR` the script saves PNGs of the main
 //! pages there (how `docs/console/` was made).
 
-use crate::helpers::{TestApp, json};
-use agentd_core::{PrincipalId, TenantId};
-use agentd_engine::keys::{Manager, MintRequest};
+use crate::helpers::{TestApp, json, mint};
 use agentd_test_support::app::spawn_app;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The Playwright version `.ci/run` installs (it drives the system
 /// Chromium, so no browser download).
-const PLAYWRIGHT: &str = "playwright==1.56.0";
+const PLAYWRIGHT: &str = "playwright==1.65.3";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// An agent that asks a human, one whose tool needs approval, one that
@@ -92,25 +90,6 @@ name = "broken"
 description = "Its model always fails."
 providers = ["down"]
 "#;
-
-async fn mint(app: &TestApp, tenant: &str, principal: &str, roles: &[&str]) -> String {
-    app.engine
-        .keys()
-        .mint(
-            Manager::Local,
-            MintRequest {
-                tenant: Some(TenantId::parse(tenant).unwrap()),
-                principal: PrincipalId::parse(principal).unwrap(),
-                roles: roles.iter().map(|r| r.to_string()).collect(),
-                name: None,
-                expires_in: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token
-        .reveal()
-}
 
 /// True when the browser and its driver are here; without them the test
 /// is skipped, except under `CI`, where it fails.
