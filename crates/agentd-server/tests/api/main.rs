@@ -8,6 +8,7 @@
 
 mod audit;
 mod busy;
+mod console;
 mod console_session;
 mod cross_process;
 mod dead_letters;
