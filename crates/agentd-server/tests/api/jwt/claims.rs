@@ -257,3 +257,53 @@ async fn refused_tokens_are_401_with_a_stable_reason_and_a_bearer_challenge() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// The console signs in with a pasted token, checked as a bearer token
+/// is; the session cookie then acts as that token's identity.
+#[tokio::test]
+async fn a_pasted_token_signs_in_to_the_console() {
+    // Arrange
+    let idp = Idp::start(&[&EC]).await;
+    let app = spawn_jwt_app(&idp, "").await;
+    let token = EC.sign(&claims("acme", json!({})));
+    let expired = EC.sign(&claims("acme", json!({ "exp": now() - 600 })));
+    let sign_in = async |credential: &str| {
+        app.post("/console/api/session")
+            .json(&json!({ "credential": credential }))
+            .send()
+            .await
+            .unwrap()
+    };
+
+    // Act
+    let res = sign_in(&token).await;
+    let cookie: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect();
+    let (status, me) = json(res).await;
+    let listed = app
+        .get("/v1/runs")
+        .header("cookie", cookie.join("; "))
+        .header("x-tenant-id", "intruder")
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        (
+            &me["tenant"],
+            &me["principal"],
+            &me["auth_mode"],
+            &me["admin"]
+        ),
+        (&json!("acme"), &json!("alice"), &json!("jwt"), &json!(true))
+    );
+    assert_eq!(cookie.len(), 2, "{cookie:?}");
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_refused(sign_in(&expired).await, "expired", "an expired token").await;
+}
