@@ -61,6 +61,23 @@ pub fn router(state: AppState) -> Router {
     with_middleware(routes, max_body_bytes)
 }
 
+/// `$routes` behind authentication, then the `[rate_limit]` limits, which
+/// key on the identity it establishes (the last layer added runs first):
+/// no handler sees a request without an identity.
+macro_rules! identified {
+    ($routes:expr, $state:expr) => {
+        $routes
+            .route_layer(middleware::from_fn_with_state(
+                $state.clone(),
+                crate::limit::middleware,
+            ))
+            .route_layer(middleware::from_fn_with_state(
+                $state.clone(),
+                crate::auth::middleware,
+            ))
+    };
+}
+
 /// Every route of the API, each registered with its OpenAPI operation by
 /// `routes!`, so the document describes exactly the routes served. (Swagger
 /// UI and the document itself are added by [`router`].)
@@ -100,32 +117,16 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::promote))
         .routes(routes!(rollouts::rollback))
         .routes(routes!(schedules::list))
-        .routes(routes!(admin::reload))
-        // The last layer added runs first: authentication, then the rate
-        // limits, which key on the identity it establishes.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limit::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::middleware,
-        ));
+        .routes(routes!(admin::reload));
+    let authenticated = identified!(authenticated, state);
     // The OpenAI-compatible routes: the same authentication and limits,
     // with every error (theirs included) in OpenAI's shape.
     let openai = OpenApiRouter::new()
         .routes(routes!(openai::chat_completions))
         .routes(routes!(openai::models))
         .routes(routes!(openai::create_response))
-        .routes(routes!(openai::get_response))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limit::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::middleware,
-        ))
+        .routes(routes!(openai::get_response));
+    let openai = identified!(openai, state)
         .route_layer(middleware::from_fn(crate::openai::error::middleware));
     open.merge(authenticated).merge(openai)
 }
@@ -135,16 +136,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 /// rate limits of the API. Not in the OpenAPI document: its messages are
 /// JSON-RPC, described by the MCP specification.
 fn mcp(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route_service("/mcp", crate::mcp::http_service(state))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limit::middleware,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::middleware,
-        ))
+    let mcp = Router::new().route_service("/mcp", crate::mcp::http_service(state));
+    identified!(mcp, state)
 }
 
 /// Wraps routes in the stack every response goes through: request ids,
