@@ -20,22 +20,7 @@ tools = ["echo"]
 
 /// `agentd --config CFG audit ARGS... --json`, which must succeed.
 fn audit_json(ws: &Workspace, cfg: &Path, args: &[&str]) -> Value {
-    let out = ws
-        .cmd()
-        .arg("--config")
-        .arg(cfg)
-        .arg("audit")
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&ws.ok(cfg, &[&["audit"], args, &["--json"]].concat())).unwrap()
 }
 
 fn kinds(page: &Value) -> Vec<&str> {

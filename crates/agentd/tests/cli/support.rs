@@ -55,6 +55,24 @@ impl Workspace {
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+
+    /// `agentd --config CONFIG ARGS...`, which must exit 0; its stdout.
+    pub fn ok(&self, config: &Path, args: &[&str]) -> String {
+        let out = self
+            .cmd()
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
 }
 
 pub fn text(b: &[u8]) -> String {

@@ -21,24 +21,9 @@ providers = ["mock"]
 tools = ["echo"]
 "#;
 
-/// `agentd --config CFG usage ARGS...` (with `--json` when asked), which
-/// must succeed; its stdout.
+/// `agentd --config CFG usage ARGS...`, which must succeed; its stdout.
 fn usage(ws: &Workspace, cfg: &Path, args: &[&str]) -> String {
-    let out = ws
-        .cmd()
-        .arg("--config")
-        .arg(cfg)
-        .arg("usage")
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    ws.ok(cfg, &[&["usage"], args].concat())
 }
 
 fn usage_json(ws: &Workspace, cfg: &Path, args: &[&str]) -> Value {
