@@ -39,6 +39,9 @@ pub const WATCH_REFRESH: Duration = Duration::from_secs(10);
 pub const POLL_CONNECTED: Duration = Duration::from_secs(5);
 /// How often a follower polls the store without a listening feed.
 pub const POLL_DISCONNECTED: Duration = Duration::from_secs(1);
+/// How often a follower checks whether to announce its watch again
+/// ([`Follow::keep_watching`]) or re-read the store ([`Follow::poll_due`]).
+pub const FOLLOW_TICK: Duration = Duration::from_secs(1);
 
 /// The cross-process half of the event bus.
 pub(crate) struct Remote {

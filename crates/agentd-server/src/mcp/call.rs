@@ -2,6 +2,7 @@
 //! while the run's steps are journaled, and the result it answers with.
 
 use crate::ApiError;
+use crate::error::{ErrorBody, ErrorDetail};
 use agentd_core::{ConversationId, Identity, Run, RunId, RunStatus, Step, value_as_text};
 use agentd_engine::{Engine, RunEventKind, Submit};
 use rmcp::model::{
@@ -13,9 +14,6 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// How often the store is read for steps journaled by another process
-/// (whose events this process may not see).
-const POLL: Duration = Duration::from_secs(2);
 /// Steps read from the store at a time.
 const PAGE: u32 = 100;
 
@@ -177,9 +175,11 @@ fn refused(e: agentd_engine::EngineError) -> Result<CallToolResult, McpError> {
         tracing::error!(error = %source, "an MCP tool call failed");
         return Err(McpError::internal_error("internal error", None));
     }
-    let mut out = CallToolResult::structured_error(json!({
-        "error": {"code": e.code(), "message": e.to_string()},
-    }));
+    // The API's own error body, so the two cannot drift apart.
+    let body = ErrorBody {
+        error: ErrorDetail::new(e.code(), e.to_string()),
+    };
+    let mut out = CallToolResult::structured_error(serde_json::to_value(body).unwrap_or_default());
     out.content = vec![ContentBlock::text(format!("{}: {e}", e.code().as_str()))];
     Ok(out)
 }
@@ -200,18 +200,20 @@ impl Progress<'_> {
     /// passes (answering it as it is then) or the client cancels
     /// (answering `None`). A run executed here settles through its events;
     /// one executed by another process through the change feed's notices
-    /// and the store, read every [`POLL`].
+    /// and the store, read at the pace of [`agentd_engine::Follow::poll_due`].
     async fn follow(
         mut self,
         mut events: broadcast::Receiver<agentd_engine::RunEvent>,
         wait: Duration,
     ) -> Option<Run> {
         // On a store with a change feed, the process executing the run
-        // says when it journals steps or settles.
-        let _follow = self.engine.follow(&self.who.tenant, self.id);
+        // says when it journals steps or settles, while the watch is kept
+        // fresh; the store is read at the watch's pace all the same.
+        let mut watch = self.engine.follow(&self.who.tenant, self.id);
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
-        let mut poll = tokio::time::interval(POLL);
+        let mut tick = tokio::time::interval(agentd_engine::remote::FOLLOW_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let settled = loop {
             tokio::select! {
                 () = &mut deadline => break self.read().await,
@@ -238,8 +240,17 @@ impl Progress<'_> {
                     // The engine is gone: answer with the run as stored.
                     Err(broadcast::error::RecvError::Closed) => break self.read().await,
                 },
-                _ = poll.tick() => {
+                // The feed reconnected: notices may be lost, the store is not.
+                () = watch.gap() => {
                     if let Some(run) = self.settled().await {
+                        break Some(run);
+                    }
+                }
+                _ = tick.tick() => {
+                    watch.keep_watching();
+                    if watch.poll_due()
+                        && let Some(run) = self.settled().await
+                    {
                         break Some(run);
                     }
                 }

@@ -32,10 +32,6 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-/// How often a stream checks whether to re-read the store (the poll's
-/// pace itself is [`Follow::poll_due`]'s).
-const TICK: Duration = Duration::from_secs(1);
-
 /// The reconnection delay the `shutdown` event suggests to the client.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -274,7 +270,7 @@ async fn follow(
     // publishes its events while this stream follows.
     let mut watch: Follow = f.app.engine.follow(&f.who.tenant, f.id);
     let shutdown = f.app.shutdown.clone();
-    let mut tick = tokio::time::interval(TICK);
+    let mut tick = tokio::time::interval(agentd_engine::remote::FOLLOW_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let more = tokio::select! {
