@@ -131,8 +131,9 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
         match &*self.mode {
             Mode::Headers => headers::identity(headers),
-            Mode::Jwt(verifier) => Ok(verifier.verify(credential(headers)?).await?),
-            Mode::ApiKeys { cache, .. } => Ok(cache.authenticate(credential(headers)?).await?),
+            Mode::Jwt(_) | Mode::ApiKeys { .. } => {
+                self.authenticate_credential(credential(headers)?).await
+            }
         }
     }
 
@@ -216,10 +217,8 @@ pub(crate) async fn middleware(
 ) -> Response {
     // A state change riding on the console's session cookie must prove
     // it comes from the console (see `session`).
-    if !req.method().is_safe()
-        && !state.auth.trusts_headers()
-        && session::uses_cookie(req.headers())
-        && let Err(e) = session::check_csrf(req.headers())
+    if !state.auth.trusts_headers()
+        && let Err(e) = session::refuse_forgery(req.method(), req.headers())
     {
         crate::extract::drain_body(req, state.max_body_bytes).await;
         return e.into_response();

@@ -12,8 +12,9 @@
 //! preflight this server never grants; `SameSite=Strict` is a second wall.
 
 use crate::error::ApiError;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// The cookie holding the credential (`HttpOnly`).
 pub const SESSION_COOKIE: &str = "agentd_session";
@@ -54,32 +55,35 @@ pub(crate) fn uses_cookie(headers: &HeaderMap) -> bool {
 }
 
 /// Refuses (403) a state-changing request made with the session cookie
-/// whose CSRF header is missing or wrong.
-pub(crate) fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(credential) = cookie(headers, SESSION_COOKIE) else {
+/// whose CSRF header is missing or wrong; anything else passes.
+pub(crate) fn refuse_forgery(method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+    if method.is_safe() || !uses_cookie(headers) {
         return Ok(());
-    };
-    let expected = csrf_token(credential);
+    }
+    let expected = csrf_token(cookie(headers, SESSION_COOKIE).unwrap_or_default());
     let sent = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     // Compared in constant time: the token is a secret of the session.
-    let same = sent.len() == expected.len()
-        && sent
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        tracing::info!("console request refused: missing or wrong CSRF token");
-        Err(ApiError::Forbidden(format!(
-            "a request signed in with the console's session must carry the {CSRF_HEADER} \
-             header from the {CSRF_COOKIE} cookie"
-        )))
+    if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+        return Ok(());
     }
+    tracing::info!("console request refused: missing or wrong CSRF token");
+    Err(ApiError::Forbidden(format!(
+        "a request signed in with the console's session must carry the {CSRF_HEADER} \
+         header from the {CSRF_COOKIE} cookie"
+    )))
+}
+
+/// Whether the session cookies must be `Secure`: the API is served over
+/// HTTPS by agentd (`tls`) or, behind a proxy that ends TLS, the request
+/// came over HTTPS (`X-Forwarded-Proto`; a forged header can only add
+/// `Secure`).
+pub fn secure(tls: bool, headers: &HeaderMap) -> bool {
+    tls || headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// Whether `credential` can be kept in a cookie as it is: visible ASCII
@@ -151,16 +155,32 @@ mod tests {
         let token = csrf_token("k_1");
         assert_eq!(token.len(), 64);
         assert_ne!(token, csrf_token("k_2"));
+        let post = Method::POST;
         let ok = with(&[("cookie", "agentd_session=k_1"), ("x-csrf-token", &token)]);
-        assert!(check_csrf(&ok).is_ok());
+        assert!(refuse_forgery(&post, &ok).is_ok());
         let other = csrf_token("k_2");
         for bad in [
             with(&[("cookie", "agentd_session=k_1")]),
             with(&[("cookie", "agentd_session=k_1"), ("x-csrf-token", &other)]),
             with(&[("cookie", "agentd_session=k_1"), ("x-csrf-token", "")]),
         ] {
-            assert!(matches!(check_csrf(&bad), Err(ApiError::Forbidden(_))));
+            assert!(matches!(
+                refuse_forgery(&post, &bad),
+                Err(ApiError::Forbidden(_))
+            ));
+            // Reads need no token.
+            assert!(refuse_forgery(&Method::GET, &bad).is_ok());
         }
+        // Without the cookie (a bearer token, or nothing) there is no session.
+        assert!(refuse_forgery(&post, &with(&[("authorization", "Bearer k")])).is_ok());
+    }
+
+    #[test]
+    fn cookies_are_secure_over_tls_or_behind_an_https_proxy() {
+        assert!(secure(true, &HeaderMap::new()));
+        assert!(!secure(false, &HeaderMap::new()));
+        assert!(secure(false, &with(&[("x-forwarded-proto", "HTTPS")])));
+        assert!(!secure(false, &with(&[("x-forwarded-proto", "http")])));
     }
 
     #[test]

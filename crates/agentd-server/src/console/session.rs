@@ -10,7 +10,7 @@ use crate::extract::{ApiJson, Caller};
 use agentd_core::Identity;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -22,15 +22,13 @@ pub(crate) struct Session {
     roles: Vec<String>,
     /// `none`, `api_key` or `jwt`.
     auth_mode: &'static str,
-    /// May requeue dead letters and manage keys: role `admin`, or an
-    /// operator.
+    /// May requeue dead letters: role `admin`, as the engine requires.
     admin: bool,
 }
 
 impl Session {
     fn of(app: &AppState, who: Identity) -> Self {
-        let admin =
-            who.roles.iter().any(|r| r == crate::auth::ADMIN_ROLE) || app.auth.is_operator(&who);
+        let admin = who.has_role(crate::auth::ADMIN_ROLE);
         Self {
             tenant: who.tenant.to_string(),
             principal: who.principal.to_string(),
@@ -76,7 +74,7 @@ pub(crate) async fn sign_in(
     }
     let who = app.auth.authenticate_credential(credential).await?;
     let mut res = Json(Session::of(&app, who)).into_response();
-    for c in cookies::start(credential, app.secure_cookies) {
+    for c in cookies::start(credential, cookies::secure(app.secure_cookies, &headers)) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(res)
@@ -87,13 +85,12 @@ pub(crate) async fn sign_in(
 /// a person out.
 pub(crate) async fn sign_out(
     State(app): State<AppState>,
+    method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if cookies::uses_cookie(&headers) {
-        cookies::check_csrf(&headers)?;
-    }
+    cookies::refuse_forgery(&method, &headers)?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    for c in cookies::end(app.secure_cookies) {
+    for c in cookies::end(cookies::secure(app.secure_cookies, &headers)) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(res)

@@ -4,27 +4,11 @@
 //! API's own tenant rules), and the read endpoints the console draws:
 //! `/v1/agents`, `/v1/budgets` and the runs list's new filters.
 
-use crate::helpers::{CONFIG, assert_error, json, mint};
+use crate::helpers::{CONFIG, assert_error, json, mint, session_cookies};
 use agentd_test_support::app::spawn_app;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::header::SET_COOKIE;
 use serde_json::{Value, json};
-
-/// The `Cookie` header value of the `Set-Cookie` headers of a response,
-/// and the CSRF token among them.
-fn cookies(headers: &HeaderMap) -> (String, String) {
-    let pairs: Vec<String> = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .collect();
-    let csrf = pairs
-        .iter()
-        .find_map(|p| p.strip_prefix("agentd_csrf="))
-        .unwrap()
-        .to_string();
-    (pairs.join("; "), csrf)
-}
 
 #[tokio::test]
 async fn the_console_page_and_assets_are_served_with_a_strict_csp() {
@@ -89,6 +73,7 @@ async fn a_key_signs_in_to_a_session_cookie_the_api_accepts() {
     let key = mint(&app, "acme", "alice", &["user"]).await;
     let admin = mint(&app, "acme", "root", &["admin"]).await;
     let other = mint(&app, "globex", "bob", &["user"]).await;
+    let operator = mint(&app, "acme", "ops", &["operator"]).await;
     let sign_in = async |credential: &str| {
         app.post("/console/api/session")
             .json(&json!({ "credential": credential }))
@@ -120,7 +105,7 @@ async fn a_key_signs_in_to_a_session_cookie_the_api_accepts() {
             && !c.contains("Secure")),
         "{set:?}"
     );
-    let (cookie, csrf) = cookies(res.headers());
+    let (cookie, csrf) = session_cookies(res.headers());
     let me: Value = res.json().await.unwrap();
     assert_eq!(
         (
@@ -200,9 +185,20 @@ async fn a_key_signs_in_to_a_session_cookie_the_api_accepts() {
         .await
         .unwrap();
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    // Roles too: alice is no admin.
+    // Roles too: alice is no admin, through the cookie as with her key.
+    let res = app
+        .post("/v1/dead-letters/0193a1b2-0000-7000-8000-000000000000/requeue")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     let (_, me) = json(sign_in(&admin).await).await;
     assert_eq!(me["admin"], true);
+    // An operator without role admin may not requeue: not shown as admin.
+    let (_, me) = json(sign_in(&operator).await).await;
+    assert_eq!(me["admin"], false);
 
     // Sign-out needs the token, then clears both cookies.
     let out = || {

@@ -82,3 +82,19 @@ pub async fn mint(app: &TestApp, tenant: &str, principal: &str, roles: &[&str]) 
         .token
         .reveal()
 }
+
+/// The `Cookie` header value that the `Set-Cookie` headers of a response
+/// ask for, and the console's CSRF token among them.
+pub fn session_cookies(headers: &reqwest::header::HeaderMap) -> (String, String) {
+    let pairs: Vec<String> = headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect();
+    let csrf = pairs
+        .iter()
+        .find_map(|p| p.strip_prefix("agentd_csrf="))
+        .unwrap_or_default()
+        .to_string();
+    (pairs.join("; "), csrf)
+}
