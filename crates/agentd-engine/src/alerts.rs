@@ -12,17 +12,39 @@ use agentd_core::now_millis;
 use agentd_store::{BudgetAlert, BudgetLimit, BudgetOwner};
 use serde_json::json;
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-/// Tenant alerts this process recorded or saw recorded: not asked of the
-/// store again. Emptied past [`MAX_REMEMBERED`] (forgetting one only
-/// costs a store write that finds it recorded).
-fn announced() -> &'static Mutex<HashSet<String>> {
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    SEEN.get_or_init(|| Mutex::new(HashSet::new()))
-}
+/// Period alerts this engine recorded or saw recorded: not asked of the
+/// store again (a period budget's threshold stays crossed for the rest of
+/// its period). Emptied past [`MAX_REMEMBERED`]: forgetting one only costs
+/// a store read and a write that finds it recorded.
+#[derive(Debug, Default)]
+pub(crate) struct Announced(Mutex<HashSet<String>>);
 
 const MAX_REMEMBERED: usize = 10_000;
+
+impl Announced {
+    fn contains(&self, key: &str) -> bool {
+        self.0.lock().map(|s| s.contains(key)).unwrap_or(false)
+    }
+
+    fn insert(&self, key: String) {
+        if let Ok(mut seen) = self.0.lock() {
+            if seen.len() >= MAX_REMEMBERED {
+                seen.clear();
+            }
+            seen.insert(key);
+        }
+    }
+}
+
+/// What identifies one alert of `tenant` in [`Announced`].
+fn alert_key(tenant: &str, alert: &BudgetAlert) -> String {
+    format!(
+        "{tenant}/{}/{}/{}/{}",
+        alert.scope, alert.subject, alert.period_start, alert.threshold
+    )
+}
 
 /// The run's own budget, after a step took its cost from `before` to what
 /// the run has spent now: the shares that step crossed.
@@ -53,8 +75,9 @@ pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState, before: f64) -> R
 }
 
 /// The tenant's and the principal's budgets for the current period, from
-/// the store's journaled spending (before each model call, and when the
-/// run ends).
+/// the store's journaled spending (before a model call that follows
+/// spending of the run's, and when the run ends: whichever run's spending
+/// crossed a threshold then sees it).
 pub(crate) async fn check_periods(ctx: &RunCtx<'_>) -> Result<(), Stop> {
     let lease = ctx.lease;
     if let (Some(limit), false) = (ctx.budget, ctx.budget_alerts.is_empty()) {
@@ -81,18 +104,14 @@ async fn check_period(
     alerts: &[f64],
 ) -> Result<(), Stop> {
     let lease = ctx.lease;
-    let spent = ctx
-        .store
-        .budget_spent(&lease.tenant, owner, limit.period)
-        .await
-        .map_err(|e| ctx.failure(e))?;
     let period_start = agentd_core::period_start(now_millis(), limit.period);
     let scope = match owner {
         BudgetOwner::Tenant => "tenant",
         BudgetOwner::Principal(_) => "principal",
     };
-    for &share in alerts {
-        if spent >= share * limit.limit_usd {
+    let alerts: Vec<(f64, BudgetAlert)> = alerts
+        .iter()
+        .map(|&share| {
             let alert = BudgetAlert {
                 scope,
                 subject: subject.to_owned(),
@@ -101,6 +120,24 @@ async fn check_period(
                 run_id: Some(lease.run_id),
                 webhook: None,
             };
+            (share, alert)
+        })
+        .collect();
+    // Every share already announced this period: nothing to read.
+    let tenant = lease.tenant.as_str();
+    if alerts
+        .iter()
+        .all(|(_, a)| ctx.announced.contains(&alert_key(tenant, a)))
+    {
+        return Ok(());
+    }
+    let spent = ctx
+        .store
+        .budget_spent(&lease.tenant, owner, limit.period)
+        .await
+        .map_err(|e| ctx.failure(e))?;
+    for (share, alert) in alerts {
+        if spent >= share * limit.limit_usd {
             announce(ctx, alert, spent, limit.limit_usd, true).await?;
         }
     }
@@ -118,16 +155,8 @@ async fn announce(
     remember: bool,
 ) -> Result<(), Stop> {
     let lease = ctx.lease;
-    let key = format!(
-        "{}/{}/{}/{}/{}",
-        lease.tenant, alert.scope, alert.subject, alert.period_start, alert.threshold
-    );
-    if remember
-        && announced()
-            .lock()
-            .map(|s| s.contains(&key))
-            .unwrap_or(false)
-    {
+    let key = remember.then(|| alert_key(lease.tenant.as_str(), &alert));
+    if key.as_deref().is_some_and(|k| ctx.announced.contains(k)) {
         return Ok(());
     }
     let detail = json!({
@@ -151,11 +180,8 @@ async fn announce(
         .record_budget_alert(&lease.tenant, &alert)
         .await
         .map_err(|e| ctx.failure(e))?;
-    if remember && let Ok(mut seen) = announced().lock() {
-        if seen.len() >= MAX_REMEMBERED {
-            seen.clear();
-        }
-        seen.insert(key);
+    if let Some(key) = key {
+        ctx.announced.insert(key);
     }
     if !first {
         return Ok(());

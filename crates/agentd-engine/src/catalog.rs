@@ -73,8 +73,6 @@ pub(crate) struct Catalog {
     pub(crate) policies: agentd_tools::Policies,
     /// Spending limits of tenants with a `[tenants."ID"] budget_usd`.
     pub(crate) budgets: HashMap<String, BudgetLimit>,
-    /// `[tenants."ID"] alerts`: the shares of each budget announced.
-    pub(crate) tenant_alerts: HashMap<String, Vec<f64>>,
     /// How much conversation history a claim reads, per agent.
     pub(crate) history_limits: Arc<HashMap<String, u32>>,
     /// The config it was built from (a reload compares against it).
@@ -128,12 +126,6 @@ impl Catalog {
             tools,
             policies,
             budgets: budgets(config),
-            tenant_alerts: config
-                .tenants
-                .iter()
-                .filter(|(_, t)| t.budget_usd.is_some() && !t.alerts.is_empty())
-                .map(|(id, t)| (id.clone(), t.alerts.clone()))
-                .collect(),
         })
     }
 

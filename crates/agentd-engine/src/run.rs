@@ -138,9 +138,10 @@ impl Engine {
             },
             budget: catalog.budgets.get(lease.tenant.as_str()),
             budget_alerts: catalog
-                .tenant_alerts
+                .config
+                .tenants
                 .get(lease.tenant.as_str())
-                .map_or(&[], Vec::as_slice),
+                .map_or(&[], |t| t.alerts.as_slice()),
             principal_budget: catalog.config.principal_budget(&principal).and_then(|b| {
                 Some(PrincipalBudget {
                     id: &principal,
@@ -148,6 +149,7 @@ impl Engine {
                     alerts: &b.alerts,
                 })
             }),
+            announced: &inner.announced,
             alerts_url: catalog.config.webhooks.alerts_url.as_deref(),
             settings: &inner.settings,
             events: &inner.events,

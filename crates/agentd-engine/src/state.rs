@@ -50,6 +50,9 @@ pub(crate) struct RunState {
     /// model call redacts only the messages added since (the vault gives a
     /// value the same placeholder every time).
     pub(crate) redacted: Messages,
+    /// What the run had spent when its period budgets' alerts were last
+    /// checked: a model call checks again only after it spent more.
+    pub(crate) periods_checked_at: f64,
     /// Answers that failed the contract so far (each got a repair request).
     pub(crate) invalid_answers: u32,
     /// The last answer, parsed and valid; or why the last one is not.
@@ -186,6 +189,7 @@ pub(crate) fn rebuild(
         guards,
         vault: agentd_guard::pii::Vault::default(),
         redacted: Messages::default(),
+        periods_checked_at: 0.0,
         invalid_answers: 0,
         answer: None,
     };

@@ -171,7 +171,7 @@ fn check_policy(i: usize, policy: &PolicyConfig) -> Result<(), Invalid> {
 /// then their values.
 fn check_tool(name: &str, tool: &ToolConfig, servers: &BTreeSet<&str>) -> Result<(), Invalid> {
     if let Some(cost) = tool.cost_usd
-        && !(cost >= 0.0 && cost.is_finite())
+        && !super::non_negative(cost)
     {
         invalid(
             KeyPath::of(&["tools", name, "cost_usd"]),

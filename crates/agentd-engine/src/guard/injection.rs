@@ -3,7 +3,7 @@
 
 use agentd_config::guardrails::{GuardSource, InjectionAction, InjectionConfig};
 use agentd_config::{AgentConfig, Config};
-use agentd_core::{ErrorCode, Message, Role, RunError, value_as_text};
+use agentd_core::{ErrorCode, Message, Role, RunError};
 use agentd_core::{UNTRUSTED_BEGIN as QUOTE_BEGIN, UNTRUSTED_END as QUOTE_END};
 use agentd_guard::injection::{Finding, Scanner};
 use agentd_llm::{BreakerRegistry, CompletionRequest, ProviderChain};
@@ -197,9 +197,4 @@ pub(crate) fn quote(source: GuardSource, verdict: &Verdict, text: &str) -> Strin
          {QUOTE_BEGIN}\n{body}\n{QUOTE_END}",
         verdict.summary()
     )
-}
-
-/// `guardrails` text of a tool's output: its string, or its JSON.
-pub(crate) fn text_of(v: &Value) -> String {
-    value_as_text(v)
 }

@@ -7,7 +7,7 @@
 mod injection;
 mod pii;
 
-pub(crate) use injection::{InjectionGuard, Verdict, blocked, quote, source_name, text_of};
+pub(crate) use injection::{InjectionGuard, Verdict, blocked, quote, source_name};
 pub(crate) use pii::{PiiGuard, restore, vault_from, vault_json};
 
 use agentd_config::{AgentConfig, Config};

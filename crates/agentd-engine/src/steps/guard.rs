@@ -5,9 +5,7 @@
 //! store.
 
 use crate::ctx::{RunCtx, Stop};
-use crate::guard::{
-    PiiGuard, Verdict, blocked, quote, source_name, text_of, vault_from, vault_json,
-};
+use crate::guard::{PiiGuard, Verdict, blocked, quote, source_name, vault_from, vault_json};
 use crate::state::RunState;
 use agentd_config::guardrails::{GuardSource, InjectionAction, PiiAction};
 use agentd_core::{ErrorCode, Message, Role, RunError, value_as_text};
@@ -32,11 +30,17 @@ pub(crate) async fn enforce_on_input(
     else {
         return Ok(None);
     };
+    let first = st.next_index == 0 && st.run.attempt <= 1;
+    // A flag was recorded on the first attempt and changes nothing: a
+    // later attempt (a resume, a retry) need not scan, nor ask a
+    // classifier, again.
+    if !first && g.action == InjectionAction::Flag {
+        return Ok(None);
+    }
     let text = value_as_text(&st.run.input);
     let Some(verdict) = g.check(&text).await else {
         return Ok(None);
     };
-    let first = st.next_index == 0 && st.run.attempt <= 1;
     if first || g.action == InjectionAction::Block {
         record(ctx, GuardSource::Input, g.action, &verdict, None).await?;
     }
@@ -73,7 +77,7 @@ pub(crate) async fn enforce_on_tool_result(
     else {
         return Ok(Ok(output));
     };
-    let text = text_of(&output);
+    let text = value_as_text(&output);
     let Some(verdict) = g.check(&text).await else {
         return Ok(Ok(output));
     };
@@ -234,6 +238,11 @@ pub(crate) async fn enforce_pii_on_input(
         }
     }
     let first = st.next_index == 0 && st.run.attempt <= 1;
+    // Only a block acts on a later attempt; a flag was recorded on the
+    // first, and redaction happens where text is stored or sent.
+    if !first && pii.action != PiiAction::Block {
+        return Ok(None);
+    }
     let text = value_as_text(&st.run.input);
     Ok(pii_verdict(ctx, GuardSource::Input, &text, None, first)
         .await?

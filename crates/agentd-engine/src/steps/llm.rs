@@ -19,7 +19,12 @@ pub(crate) async fn run(
     remaining: Duration,
 ) -> Result<Happened, Stop> {
     ctx.flush(st).await?;
-    crate::alerts::check_periods(ctx).await?;
+    // Spending of this run's since the last check may have crossed a
+    // period threshold; spending of others is checked by those runs.
+    if st.run.cost_usd > st.periods_checked_at {
+        crate::alerts::check_periods(ctx).await?;
+        st.periods_checked_at = st.run.cost_usd;
+    }
     let agent = ctx.agent;
     let index = st.next_index;
     // The conversation is shared with the request, not copied.

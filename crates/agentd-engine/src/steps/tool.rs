@@ -138,8 +138,9 @@ async fn guard_result(
             super::guard::save_vault(ctx, &st.vault, found > 0).await?;
             v
         }
-        Some(pii) => {
-            let text = crate::guard::text_of(&v);
+        // Redaction for the model only happens when the model is called.
+        Some(pii) if pii.action != agentd_config::guardrails::PiiAction::Redact => {
+            let text = agentd_core::value_as_text(&v);
             let source = agentd_config::guardrails::GuardSource::ToolResult;
             if let Some(error) =
                 super::guard::pii_verdict(ctx, source, &text, Some(index), true).await?
@@ -150,7 +151,7 @@ async fn guard_result(
             }
             v
         }
-        None => v,
+        _ => v,
     };
     // What a tool returns may carry instructions meant for the model.
     super::guard::enforce_on_tool_result(ctx, index, v).await
