@@ -239,6 +239,14 @@ impl BudgetLimits<'_> {
     pub fn any(&self) -> bool {
         self.tenant.is_some() || self.principal.is_some()
     }
+
+    /// The budgets set, the tenant's first: the order both backends lock
+    /// their rows in, so two reservations never wait on each other.
+    pub fn owners(&self) -> impl Iterator<Item = (BudgetOwner<'_>, BudgetLimit)> {
+        let tenant = self.tenant.map(|l| (BudgetOwner::Tenant, l));
+        let principal = self.principal.map(|(p, l)| (BudgetOwner::Principal(p), l));
+        tenant.into_iter().chain(principal)
+    }
 }
 
 /// The answer to a budget reservation.

@@ -21,14 +21,12 @@ pub(super) async fn reserve_budget(
     if held.is_none() {
         return Err(StoreError::LeaseLost { run: lease.run_id });
     }
-    // The tenant's row is locked first, then the principal's: one order,
-    // so two reservations cannot wait on each other.
     let mut exhausted = None;
-    let owners = [
-        limits.tenant.map(|l| (None, l)),
-        limits.principal.map(|(p, l)| (Some(p), l)),
-    ];
-    for (principal, limit) in owners.into_iter().flatten() {
+    for (owner, limit) in limits.owners() {
+        let principal = match owner {
+            BudgetOwner::Tenant => None,
+            BudgetOwner::Principal(p) => Some(p),
+        };
         let (period_sql, reserved_sql) = match principal {
             None => (sql::BUDGET_PERIOD, sql::BUDGET_RESERVED),
             Some(_) => (sql::PRINCIPAL_BUDGET_PERIOD, sql::PRINCIPAL_BUDGET_RESERVED),

@@ -19,88 +19,93 @@ pub(super) async fn reserve_budget(
     hold_for: Duration,
 ) -> Result<Reservation> {
     let lease = lease.clone();
-    let tenant = limits.tenant;
-    let principal = limits.principal.map(|(p, l)| (p.to_owned(), l));
-    store.write(move |conn, now, _| {
-        check_lease(conn, &lease)?;
-        let id = lease.run_id.0.as_bytes();
-        let mut exhausted = None;
-        if let Some(limit) = tenant {
-            let spent: f64 = conn
-                .prepare_cached(
-                    "INSERT INTO tenant_budgets (tenant, period_start, spent_usd) VALUES (?1, ?2, 0) \
-                     ON CONFLICT (tenant) DO UPDATE SET \
-                     spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
-                     period_start = MAX(period_start, excluded.period_start) \
-                     RETURNING spent_usd",
-                )?
-                .query_row(
-                    params![lease.tenant.as_str(), agentd_core::period_start(now, limit.period)],
-                    |r| r.get(0),
-                )?;
-            let reserved: f64 = conn
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
-                     WHERE tenant = ?1 AND expires_at > ?2 AND run_id <> ?3",
-                )?
-                .query_row(params![lease.tenant.as_str(), now, id], |r| r.get(0))?;
-            if spent + reserved + estimate_usd > limit.limit_usd {
-                exhausted = Some(Reservation::Exhausted {
-                    principal: false,
-                    spent_usd: spent,
-                    reserved_usd: reserved,
-                });
+    let owners: Vec<(Option<String>, BudgetLimit)> = limits
+        .owners()
+        .map(|(owner, limit)| match owner {
+            BudgetOwner::Tenant => (None, limit),
+            BudgetOwner::Principal(p) => (Some(p.to_owned()), limit),
+        })
+        .collect();
+    let principal = limits.principal.map(|(p, _)| p.to_owned());
+    store
+        .write(move |conn, now, _| {
+            check_lease(conn, &lease)?;
+            for (principal, limit) in &owners {
+                let (spent, reserved) = period(conn, &lease, now, principal.as_deref(), limit)?;
+                if spent + reserved + estimate_usd > limit.limit_usd {
+                    release_reservation(conn, &lease.run_id)?;
+                    return Ok(Reservation::Exhausted {
+                        principal: principal.is_some(),
+                        spent_usd: spent,
+                        reserved_usd: reserved,
+                    });
+                }
             }
-        }
-        if let (None, Some((principal, limit))) = (exhausted, &principal) {
-            let spent: f64 = conn
-                .prepare_cached(
-                    "INSERT INTO principal_budgets (tenant, principal, period_start, spent_usd) \
-                     VALUES (?1, ?2, ?3, 0) ON CONFLICT (tenant, principal) DO UPDATE SET \
-                     spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
-                     period_start = MAX(period_start, excluded.period_start) \
-                     RETURNING spent_usd",
-                )?
-                .query_row(
-                    params![lease.tenant.as_str(), principal, agentd_core::period_start(now, limit.period)],
-                    |r| r.get(0),
-                )?;
-            let reserved: f64 = conn
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
-                     WHERE tenant = ?1 AND principal = ?2 AND expires_at > ?3 AND run_id <> ?4",
-                )?
-                .query_row(params![lease.tenant.as_str(), principal, now, id], |r| {
-                    r.get(0)
-                })?;
-            if spent + reserved + estimate_usd > limit.limit_usd {
-                exhausted = Some(Reservation::Exhausted {
-                    principal: true,
-                    spent_usd: spent,
-                    reserved_usd: reserved,
-                });
-            }
-        }
-        if let Some(exhausted) = exhausted {
-            release_reservation(conn, &lease.run_id)?;
-            return Ok(exhausted);
-        }
-        conn.prepare_cached(
+            conn.prepare_cached(
             "INSERT INTO budget_reservations (run_id, tenant, amount_usd, expires_at, principal) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id) DO UPDATE SET \
              amount_usd = excluded.amount_usd, expires_at = excluded.expires_at, \
              principal = excluded.principal",
         )?
         .execute(params![
-            id,
+            lease.run_id.0.as_bytes(),
             lease.tenant.as_str(),
             estimate_usd,
             now + hold_for.as_millis() as i64,
-            principal.as_ref().map(|(p, _)| p.as_str()),
+            principal,
         ])?;
-        Ok(Reservation::Granted)
-    })
-    .await
+            Ok(Reservation::Granted)
+        })
+        .await
+}
+
+/// Opens or rolls the tenant's budget period (`principal` `None`) or the
+/// principal's within it; returns what the period spent and what other
+/// runs' calls in flight hold of it.
+fn period(
+    conn: &Connection,
+    lease: &Lease,
+    now: Millis,
+    principal: Option<&str>,
+    limit: &BudgetLimit,
+) -> Result<(f64, f64)> {
+    let start = agentd_core::period_start(now, limit.period);
+    let tenant = lease.tenant.as_str();
+    let id = lease.run_id.0.as_bytes();
+    // A new period starts from nothing spent.
+    let (spent, reserved) = match principal {
+        None => (
+            conn.prepare_cached(
+                "INSERT INTO tenant_budgets (tenant, period_start, spent_usd) VALUES (?1, ?2, 0) \
+                 ON CONFLICT (tenant) DO UPDATE SET \
+                 spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
+                 period_start = MAX(period_start, excluded.period_start) \
+                 RETURNING spent_usd",
+            )?
+            .query_row(params![tenant, start], |r| r.get(0))?,
+            conn.prepare_cached(
+                "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
+                 WHERE tenant = ?1 AND expires_at > ?2 AND run_id <> ?3",
+            )?
+            .query_row(params![tenant, now, id], |r| r.get(0))?,
+        ),
+        Some(principal) => (
+            conn.prepare_cached(
+                "INSERT INTO principal_budgets (tenant, principal, period_start, spent_usd) \
+                 VALUES (?1, ?2, ?3, 0) ON CONFLICT (tenant, principal) DO UPDATE SET \
+                 spent_usd = CASE WHEN period_start < excluded.period_start THEN 0 ELSE spent_usd END, \
+                 period_start = MAX(period_start, excluded.period_start) \
+                 RETURNING spent_usd",
+            )?
+            .query_row(params![tenant, principal, start], |r| r.get(0))?,
+            conn.prepare_cached(
+                "SELECT COALESCE(SUM(amount_usd), 0) FROM budget_reservations \
+                 WHERE tenant = ?1 AND principal = ?2 AND expires_at > ?3 AND run_id <> ?4",
+            )?
+            .query_row(params![tenant, principal, now, id], |r| r.get(0))?,
+        ),
+    };
+    Ok((spent, reserved))
 }
 
 /// [`Store::set_circuit`](crate::Store::set_circuit) on this backend.

@@ -50,7 +50,7 @@ pub(super) fn journal_steps(
     now: Millis,
     lease_until: Option<Millis>,
 ) -> Result<()> {
-    let cost = add_steps(conn, codec, lease, writes, now, lease_until)?;
+    let Added { cost, principal } = add_steps(conn, codec, lease, writes, now, lease_until)?;
     if cost > 0.0 {
         conn.prepare_cached(
             "UPDATE tenant_budgets SET spent_usd = spent_usd + ?1 WHERE tenant = ?2",
@@ -59,13 +59,9 @@ pub(super) fn journal_steps(
         // A principal without a budget has no row: nothing to add to.
         conn.prepare_cached(
             "UPDATE principal_budgets SET spent_usd = spent_usd + ?1 \
-             WHERE tenant = ?2 AND principal = (SELECT principal FROM runs WHERE id = ?3)",
+             WHERE tenant = ?2 AND principal = ?3",
         )?
-        .execute(params![
-            cost,
-            lease.tenant.as_str(),
-            lease.run_id.0.as_bytes()
-        ])?;
+        .execute(params![cost, lease.tenant.as_str(), principal])?;
     }
     if cost > 0.0 || lease_until.is_none() {
         release_reservation(conn, &lease.run_id)?;
@@ -73,8 +69,16 @@ pub(super) fn journal_steps(
     Ok(())
 }
 
-/// Inserts the steps and adds their totals to the fenced run; returns what
-/// they cost.
+/// What a write added to its run.
+pub(super) struct Added {
+    /// What its steps cost.
+    pub(super) cost: f64,
+    /// The run's principal (empty when nothing was written).
+    pub(super) principal: String,
+}
+
+/// Inserts the steps and adds their totals to the fenced run, and its
+/// model steps' to the run's sums per provider.
 pub(super) fn add_steps(
     conn: &Connection,
     codec: &Codec,
@@ -82,11 +86,14 @@ pub(super) fn add_steps(
     writes: &[StepWrite],
     now: Millis,
     lease_until: Option<Millis>,
-) -> Result<f64> {
+) -> Result<Added> {
     let Some(last) = writes.last() else {
         // Still check the lease: callers rely on it.
         check_lease(conn, lease)?;
-        return Ok(0.0);
+        return Ok(Added {
+            cost: 0.0,
+            principal: String::new(),
+        });
     };
     let (i, o, c) = writes.iter().fold((0i64, 0i64, 0f64), |(i, o, c), w| {
         (
@@ -95,49 +102,67 @@ pub(super) fn add_steps(
             c + w.cost_usd,
         )
     });
-    let n = conn.prepare_cached(&ADD_STEPS)?.execute(params![
-        i64::from(last.step.index) + 1,
-        i,
-        o,
-        c,
-        now,
-        lease_until,
-        lease.run_id.0.as_bytes(),
-        lease.tenant.as_str(),
-        lease.token
-    ])?;
-    if n == 0 {
-        return Err(StoreError::LeaseLost { run: lease.run_id });
-    }
+    let (principal, created_at): (String, Millis) = conn
+        .prepare_cached(&ADD_STEPS)?
+        .query_row(
+            params![
+                i64::from(last.step.index) + 1,
+                i,
+                o,
+                c,
+                now,
+                lease_until,
+                lease.run_id.0.as_bytes(),
+                lease.tenant.as_str(),
+                lease.token
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::LeaseLost { run: lease.run_id })?;
     for w in writes {
         insert_step(conn, codec, &lease.run_id, &w.step)?;
-        if w.step.kind == agentd_core::StepKind::Llm {
-            add_provider_usage(conn, &lease.run_id, w)?;
-        }
     }
-    Ok(c)
-}
-
-/// Adds a model step's tokens and cost to its run's sums for the provider
-/// that answered it (the usage report by provider reads them).
-fn add_provider_usage(conn: &Connection, run: &RunId, w: &StepWrite) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO run_provider_usage \
-         (run_id, provider, tenant, created_at, input_tokens, output_tokens, cost_usd) \
-         SELECT id, ?2, tenant, created_at, ?3, ?4, ?5 FROM runs WHERE id = ?1 \
-         ON CONFLICT (run_id, provider) DO UPDATE SET \
-         input_tokens = input_tokens + excluded.input_tokens, \
-         output_tokens = output_tokens + excluded.output_tokens, \
-         cost_usd = cost_usd + excluded.cost_usd",
-    )?
-    .execute(params![
-        run.0.as_bytes(),
-        w.step.name,
-        w.step.usage.map_or(0, |u| u.input_tokens as i64),
-        w.step.usage.map_or(0, |u| u.output_tokens as i64),
-        w.cost_usd
-    ])?;
-    Ok(())
+    // One row per provider, as the PostgreSQL statement groups them.
+    let mut by_provider: Vec<(&str, i64, i64, f64)> = Vec::new();
+    for w in writes
+        .iter()
+        .filter(|w| w.step.kind == agentd_core::StepKind::Llm)
+    {
+        let usage = w.step.usage.unwrap_or_default();
+        let at = match by_provider.iter().position(|p| p.0 == w.step.name) {
+            Some(at) => at,
+            None => {
+                by_provider.push((&w.step.name, 0, 0, 0.0));
+                by_provider.len() - 1
+            }
+        };
+        let sums = &mut by_provider[at];
+        sums.1 += usage.input_tokens as i64;
+        sums.2 += usage.output_tokens as i64;
+        sums.3 += w.cost_usd;
+    }
+    for (provider, input, output, cost) in by_provider {
+        conn.prepare_cached(
+            "INSERT INTO run_provider_usage \
+             (run_id, provider, tenant, created_at, input_tokens, output_tokens, cost_usd) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (run_id, provider) DO UPDATE SET \
+             input_tokens = input_tokens + excluded.input_tokens, \
+             output_tokens = output_tokens + excluded.output_tokens, \
+             cost_usd = cost_usd + excluded.cost_usd",
+        )?
+        .execute(params![
+            lease.run_id.0.as_bytes(),
+            provider,
+            lease.tenant.as_str(),
+            created_at,
+            input,
+            output,
+            cost
+        ])?;
+    }
+    Ok(Added { cost: c, principal })
 }
 
 rendered! {
@@ -145,7 +170,8 @@ rendered! {
     pub(super) static ADD_STEPS = "UPDATE runs SET steps = ?1, input_tokens = input_tokens + ?2, \
         output_tokens = output_tokens + ?3, cost_usd = cost_usd + ?4, updated_at = ?5, \
         lease_until = COALESCE(?6, lease_until) \
-        WHERE id = ?7 AND tenant = ?8 AND lease_token = ?9 AND status {journal}";
+        WHERE id = ?7 AND tenant = ?8 AND lease_token = ?9 AND status {journal} \
+        RETURNING principal, created_at";
 }
 
 rendered! {

@@ -29,9 +29,9 @@ use crate::status::{
     admit, cancelled_by, conversation_busy, done, interrupted_by, no_waiting_step, waiting_step,
 };
 use crate::{
-    AuditEntry, AuditFilter, BudgetLimits, BudgetOwner, ClaimRequest, Claimed, ConversationMessage,
-    Created, Journal, Keyring, Lease, Outcome, Page, Reservation, Result, RunFilter, StepWrite,
-    StoreError, Transition,
+    AuditEntry, AuditFilter, BudgetLimit, BudgetLimits, BudgetOwner, ClaimRequest, Claimed,
+    ConversationMessage, Created, Journal, Keyring, Lease, Outcome, Page, Reservation, Result,
+    RunFilter, StepWrite, StoreError, Transition,
 };
 use agentd_core::{
     ConversationId, IfBusy, Message, Millis, NewRun, Pause, PrincipalId, Run, RunId,

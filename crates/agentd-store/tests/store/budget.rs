@@ -382,3 +382,53 @@ pub async fn principal_budgets_bound_each_principal_per_tenant(ctx: &Ctx) {
         0.5
     );
 }
+
+/// A principal's period rolls as a tenant's does: spending of the last
+/// period no longer counts.
+pub async fn principal_periods_roll(ctx: &Ctx) {
+    let s = &ctx.store;
+    let t = tenant("acme");
+    let period = Duration::from_secs(2);
+    let limit = BudgetLimits {
+        tenant: None,
+        principal: Some((
+            "alice",
+            BudgetLimit {
+                limit_usd: 0.3,
+                period,
+            },
+        )),
+    };
+    let a = running_as(ctx, &t, "alice").await;
+    // Align to the start of a period so the next steps stay inside it.
+    let until_next = 2_000 - (agentd_core::now_millis() + ctx.offset_ms()).rem_euclid(2_000);
+    ctx.advance(Duration::from_millis(until_next as u64 + 50))
+        .await;
+    assert_eq!(
+        s.reserve_budget(&a.lease, &limit, 0.2, HOLD).await.unwrap(),
+        Reservation::Granted
+    );
+    s.append_steps(&a.lease, &[step(0, StepKind::Llm)], Duration::from_secs(60))
+        .await
+        .unwrap();
+    let spent = async || {
+        s.budget_spent(&t, BudgetOwner::Principal("alice"), period)
+            .await
+            .unwrap()
+    };
+    assert_eq!(spent().await, 0.25);
+    assert!(matches!(
+        s.reserve_budget(&a.lease, &limit, 0.1, HOLD).await.unwrap(),
+        Reservation::Exhausted {
+            principal: true,
+            ..
+        }
+    ));
+    // The next period starts from nothing: the whole budget fits.
+    ctx.advance(period).await;
+    assert_eq!(spent().await, 0.0);
+    assert_eq!(
+        s.reserve_budget(&a.lease, &limit, 0.3, HOLD).await.unwrap(),
+        Reservation::Granted
+    );
+}

@@ -104,6 +104,7 @@ conformance!(
     budget::reservations_expire_and_periods_roll,
     budget::spending_is_read_per_tenant_and_period,
     budget::principal_budgets_bound_each_principal_per_tenant,
+    budget::principal_periods_roll,
     memory::messages_and_history_window,
     memory::audit_trail,
     memory::shared_circuits,

@@ -83,49 +83,48 @@ async fn seed(
     let id = run.id;
     if let End::Queued = end {
         s.create_run(t, &run, None).await.unwrap();
-    } else {
-        let lease = s
-            .create_run(t, &run, Some(&claim("w")))
-            .await
-            .unwrap()
-            .claimed
-            .unwrap()
-            .lease;
-        let outcome = match end {
-            End::Succeeded => Outcome::Succeeded {
-                output: serde_json::json!("ok"),
-                output_json: None,
-                messages: Vec::new(),
-            },
-            End::Failed => Outcome::Failed {
-                error: fail(ErrorCode::ProviderError),
-            },
-            End::Dead => Outcome::Dead {
-                error: fail(ErrorCode::Timeout),
-            },
-            End::Running | End::Queued => {
-                s.append_steps(&lease, steps, Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                return date(ctx, id, created_at).await;
-            }
-        };
-        s.finish_run(&lease, steps, &outcome).await.unwrap();
+        return date(ctx, id, created_at).await;
     }
-    date(ctx, id, created_at).await
+    let lease = s
+        .create_run(t, &run, Some(&claim("w")))
+        .await
+        .unwrap()
+        .claimed
+        .unwrap()
+        .lease;
+    // Dated before its steps: the journal copies the run's creation time
+    // into the sums per provider.
+    date(ctx, id, created_at).await;
+    let outcome = match end {
+        End::Succeeded => Outcome::Succeeded {
+            output: serde_json::json!("ok"),
+            output_json: None,
+            messages: Vec::new(),
+        },
+        End::Failed => Outcome::Failed {
+            error: fail(ErrorCode::ProviderError),
+        },
+        End::Dead => Outcome::Dead {
+            error: fail(ErrorCode::Timeout),
+        },
+        End::Running | End::Queued => {
+            s.append_steps(&lease, steps, Duration::from_secs(60))
+                .await
+                .unwrap();
+            return id;
+        }
+    };
+    s.finish_run(&lease, steps, &outcome).await.unwrap();
+    id
 }
 
-/// Backdates run `id` (the store stamps creation with its own clock), and
-/// its sums per provider, which carry the run's creation time.
+/// Backdates run `id` (the store stamps creation with its own clock).
 async fn date(ctx: &Ctx, id: RunId, created_at: Millis) -> RunId {
-    for table in ["runs", "run_provider_usage"] {
-        let column = if table == "runs" { "id" } else { "run_id" };
-        ctx.exec(&format!(
-            "UPDATE {table} SET created_at = {created_at} WHERE {column} = {}",
-            ctx.id_sql(id)
-        ))
-        .await;
-    }
+    ctx.exec(&format!(
+        "UPDATE runs SET created_at = {created_at} WHERE id = {}",
+        ctx.id_sql(id)
+    ))
+    .await;
     id
 }
 
@@ -345,14 +344,15 @@ pub async fn provider_usage_follows_the_journal(ctx: &Ctx) {
     )
     .await
     .unwrap();
-    let mut waiting = step(4, None);
+    // The pause's write carries the model reply that asked the question.
+    let mut waiting = step(5, None);
     waiting.step.status = StepStatus::Waiting;
     s.pause_run(
         &lease,
-        &[waiting],
+        &[step(4, Some(("openai", 5, 1, 0.01))), waiting],
         &agentd_core::Pause {
             question: "ok?".into(),
-            step: 4,
+            step: 5,
             tool: None,
             args: None,
         },
@@ -362,11 +362,11 @@ pub async fn provider_usage_follows_the_journal(ctx: &Ctx) {
     let paused = by_provider().await;
     assert_eq!(
         sums(&paused),
-        [("anthropic", 1, 0, 7, 1), ("openai", 1, 0, 150, 15)]
+        [("anthropic", 1, 0, 7, 1), ("openai", 1, 0, 155, 16)]
     );
-    assert_eq!(costs(&paused), [0.5, 0.15]);
+    assert_eq!(costs(&paused), [0.5, 0.16]);
 
-    s.fork_run(&t, lease.run_id, 4, &new_run("a"))
+    s.fork_run(&t, lease.run_id, 5, &new_run("a"))
         .await
         .unwrap()
         .unwrap();
