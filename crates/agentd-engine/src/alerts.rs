@@ -65,7 +65,7 @@ pub(crate) async fn check_run(ctx: &RunCtx<'_>, st: &RunState, before: f64) -> R
                 subject: st.run.id.to_string(),
                 period_start: 0,
                 threshold: share.to_string(),
-                run_id: Some(st.run.id),
+                run_id: st.run.id,
                 webhook: None,
             };
             announce(ctx, alert, spent, limit, false).await?;
@@ -117,7 +117,7 @@ async fn check_period(
                 subject: subject.to_owned(),
                 period_start,
                 threshold: share.to_string(),
-                run_id: Some(lease.run_id),
+                run_id: lease.run_id,
                 webhook: None,
             };
             (share, alert)

@@ -211,7 +211,7 @@ pub struct BudgetAlert {
     /// The share crossed, as written in the config (`0.8`).
     pub threshold: String,
     /// The run whose spending crossed it.
-    pub run_id: Option<RunId>,
+    pub run_id: RunId,
     /// Where to POST it (`[webhooks] alerts_url`) and what: queued in the
     /// outbox as a `budget.alert` delivery on `run_id`.
     pub webhook: Option<(String, serde_json::Value)>,

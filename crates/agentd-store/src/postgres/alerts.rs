@@ -10,35 +10,21 @@ pub(super) async fn record_budget_alert(
     tenant: &TenantId,
     alert: &BudgetAlert,
 ) -> Result<bool> {
-    let mut tx = store.pool.begin().await?;
-    let done = sqlx::query(
-        "INSERT INTO budget_alerts (tenant, scope, subject, period_start, threshold, run_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, (floor(extract(epoch FROM now()) * 1000)::int8)) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant.as_str())
-    .bind(alert.scope)
-    .bind(&alert.subject)
-    .bind(alert.period_start)
-    .bind(&alert.threshold)
-    .bind(alert.run_id.map(|r| r.0))
-    .execute(&mut *tx)
-    .await?;
-    let first = done.rows_affected() == 1;
-    if let (true, Some((url, payload)), Some(run)) = (first, &alert.webhook, alert.run_id) {
-        sqlx::query(
-            "INSERT INTO deliveries (id, tenant, run_id, url, event, created_at, \
-             next_attempt_at, payload) VALUES ('msg_' || replace(gen_random_uuid()::text, '-', ''), \
-             $1, $2, $3, 'budget.alert', (floor(extract(epoch FROM now()) * 1000)::int8), \
-             (floor(extract(epoch FROM now()) * 1000)::int8), $4)",
-        )
+    let (url, payload) = match &alert.webhook {
+        Some((url, payload)) => (Some(url.as_str()), Some(payload.to_string())),
+        None => (None, None),
+    };
+    let recorded: i64 = sqlx::query_scalar(sql::RECORD_BUDGET_ALERT)
         .bind(tenant.as_str())
-        .bind(run.0)
+        .bind(alert.scope)
+        .bind(&alert.subject)
+        .bind(alert.period_start)
+        .bind(&alert.threshold)
+        .bind(alert.run_id.0)
         .bind(url)
-        .bind(payload.to_string())
-        .execute(&mut *tx)
+        .bind(payload)
+        .fetch_one(&store.pool)
         .await?;
-    }
-    tx.commit().await?;
+    let first = recorded == 1;
     Ok(first)
 }

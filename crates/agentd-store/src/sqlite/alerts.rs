@@ -25,10 +25,10 @@ pub(super) async fn record_budget_alert(
                     a.subject,
                     a.period_start,
                     a.threshold,
-                    a.run_id.map(|r| r.0.as_bytes().to_vec()),
+                    a.run_id.0.as_bytes(),
                     now
                 ])?;
-            if let (1, Some((url, payload)), Some(run)) = (n, &a.webhook, a.run_id) {
+            if let (1, Some((url, payload))) = (n, &a.webhook) {
                 conn.prepare_cached(
                     "INSERT INTO deliveries (id, tenant, run_id, url, event, created_at, \
                      next_attempt_at, payload) \
@@ -37,7 +37,7 @@ pub(super) async fn record_budget_alert(
                 )?
                 .execute(params![
                     tenant.as_str(),
-                    run.0.as_bytes(),
+                    a.run_id.0.as_bytes(),
                     url,
                     now,
                     payload.to_string()

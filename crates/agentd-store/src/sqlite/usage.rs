@@ -11,11 +11,11 @@ use crate::{UsageGroup, UsageQuery, UsageRow};
 /// queue's index instead, which holds only them.
 macro_rules! tenant_runs {
     () => {
-        "(SELECT id, agent, principal, created_at, status, input_tokens, output_tokens, \
+        "(SELECT agent, principal, created_at, status, input_tokens, output_tokens, \
          cost_usd FROM runs INDEXED BY runs_usage WHERE tenant = ?1 AND created_at >= ?2 \
          AND created_at < ?3 AND status NOT IN ('queued', 'running') \
          UNION ALL \
-         SELECT id, agent, principal, created_at, status, input_tokens, output_tokens, \
+         SELECT agent, principal, created_at, status, input_tokens, output_tokens, \
          cost_usd FROM runs WHERE status IN ('queued', 'running') AND tenant = ?1 \
          AND created_at >= ?2 AND created_at < ?3)"
     };

@@ -50,7 +50,7 @@ pub async fn a_budget_alert_is_recorded_and_queued_once(ctx: &Ctx) {
         subject: "acme".into(),
         period_start: 1_800_000_000_000,
         threshold: "0.5".into(),
-        run_id: Some(run),
+        run_id: run,
         webhook: Some((
             "http://127.0.0.1:9/alerts".into(),
             json!({"type": "budget.alert", "threshold": 0.5}),

@@ -1,5 +1,5 @@
 //! The statements of tenant and principal budgets (`postgres/budget.rs`):
-//! their periods and what calls in flight reserve.
+//! their periods, what calls in flight reserve, and budget alerts.
 
 /// Opens or rolls the tenant's budget period and locks its row, which
 /// serializes reservations of one tenant across processes: `$1` tenant,
@@ -75,3 +75,21 @@ pub(in crate::postgres) const BUDGET_RESERVE: &str = concat!(
 /// Ends run `$1`'s reservation.
 pub(in crate::postgres) const BUDGET_RELEASE: &str =
     "DELETE FROM budget_reservations WHERE run_id = $1";
+
+/// Records a budget alert of tenant `$1` (`$2` scope, `$3` subject, `$4`
+/// period start, `$5` threshold, `$6` run) unless it is recorded already,
+/// and in the same statement queues its webhook to `$7` (NULL: none) with
+/// body `$8`. Returns 1 when this call recorded it.
+pub(in crate::postgres) const RECORD_BUDGET_ALERT: &str = concat!(
+    "WITH a AS (INSERT INTO budget_alerts (tenant, scope, subject, period_start, threshold, \
+     run_id, at) VALUES ($1, $2, $3, $4, $5, $6, ",
+    now!(),
+    ") ON CONFLICT DO NOTHING RETURNING 1), \
+     d AS (INSERT INTO deliveries (id, tenant, run_id, url, event, created_at, \
+     next_attempt_at, payload) SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), \
+     $1, $6, $7, 'budget.alert', ",
+    now!(),
+    ", ",
+    now!(),
+    ", $8 FROM a WHERE $7::text IS NOT NULL) SELECT count(*) FROM a"
+);

@@ -8,15 +8,15 @@
 /// running run holds a lease).
 macro_rules! tenant_runs {
     () => {
-        "(SELECT id, agent, principal, created_at, status, input_tokens, output_tokens, \
+        "(SELECT agent, principal, created_at, status, input_tokens, output_tokens, \
          cost_usd FROM runs WHERE tenant = $1 AND created_at >= $2 AND created_at < $3 \
          AND status NOT IN ('queued', 'running') \
          UNION ALL \
-         SELECT id, agent, principal, created_at, status, input_tokens, output_tokens, \
+         SELECT agent, principal, created_at, status, input_tokens, output_tokens, \
          cost_usd FROM runs WHERE status = 'queued' AND tenant = $1 AND created_at >= $2 \
          AND created_at < $3 \
          UNION ALL \
-         SELECT id, agent, principal, created_at, status, input_tokens, output_tokens, \
+         SELECT agent, principal, created_at, status, input_tokens, output_tokens, \
          cost_usd FROM runs WHERE lease_owner IS NOT NULL AND status = 'running' \
          AND tenant = $1 AND created_at >= $2 AND created_at < $3)"
     };
