@@ -59,3 +59,9 @@ pub fn period_start(now: Millis, period: std::time::Duration) -> Millis {
     let period = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
     now - now.rem_euclid(period)
 }
+
+/// Whether `[since, until)` is a time range (either end may be open): a
+/// `since` after `until` is a caller's mistake, not an empty range.
+pub fn ordered_range(since: Option<Millis>, until: Option<Millis>) -> bool {
+    since.zip(until).is_none_or(|(since, until)| since <= until)
+}

@@ -157,9 +157,7 @@ pub(crate) fn time_range(
     };
     let since = since.map(|s| parse("since", s)).transpose()?;
     let until = until.map(|s| parse("until", s)).transpose()?;
-    if let (Some(since), Some(until)) = (since, until)
-        && since > until
-    {
+    if !agentd_core::ordered_range(since, until) {
         return Err(ApiError::BadRequest("since is after until".into()));
     }
     Ok((since, until))

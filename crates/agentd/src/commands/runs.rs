@@ -30,6 +30,9 @@ pub(super) async fn runs(config: &Config, cmd: &RunsCommand, json: bool) -> Resu
             cursor,
             who,
         } => {
+            if !agentd_core::ordered_range(*since, *until) {
+                return Err(Failure::usage("--since is after --until"));
+            }
             let conversation_id = conversation
                 .as_deref()
                 .map(|c| {

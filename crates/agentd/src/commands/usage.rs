@@ -11,9 +11,7 @@ use agentd_store::{UsageQuery, UsageReport};
 /// Runs `agentd usage`.
 pub(super) async fn usage(config: &Config, args: &UsageArgs, json: bool) -> Result<u8, Failure> {
     let who = identity(&args.who)?;
-    if let (Some(since), Some(until)) = (args.since, args.until)
-        && since > until
-    {
+    if !agentd_core::ordered_range(args.since, args.until) {
         return Err(Failure::usage("--since is after --until"));
     }
     let query = UsageQuery {

@@ -72,6 +72,14 @@ fn run_on_the_embedded_default_succeeds_and_shows_steps() {
         "{}",
         text(&out.stderr)
     );
+    let out = ws
+        .cmd()
+        .env("AGENTD_STORE__URL", ws.db_url())
+        .args(["runs", "list", "--since", "1h", "--until", "2h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a reversed range is refused");
+    assert!(text(&out.stderr).contains("--since is after --until"));
 }
 
 #[test]
