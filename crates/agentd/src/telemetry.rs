@@ -19,7 +19,7 @@ pub fn init(
     pii: Vec<agentd_guard::pii::PiiKind>,
 ) -> Option<TracePipeline> {
     let default = match cli.command {
-        Command::Serve { .. } | Command::Worker => "info",
+        Command::Serve { .. } | Command::Worker | Command::Mcp(_) => "info",
         _ => "warn",
     };
     let filter = std::env::var("AGENTD_LOG")

@@ -108,16 +108,6 @@ fn browser_available() -> bool {
     chromium
 }
 
-/// Runs `console_browser.py` with `args` (see
-/// [`agentd_test_support::python::run_script`]).
-async fn run_script(args: Vec<String>) -> Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/console_browser.py");
-    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
-        .await
-        .unwrap()
-}
-
 async fn get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
     json(app.get(path).bearer_auth(key).send().await.unwrap()).await
 }
@@ -153,14 +143,17 @@ async fn the_console_signs_in_answers_approvals_live_requeues_and_keeps_tenants_
     let foreign = start(&app, &other, "asker").await;
 
     // Act: the browser session, each step asserted by the script.
-    let out = run_script(vec![
-        "api_key".into(),
-        app.base.clone(),
-        admin.clone(),
-        user,
-        foreign.clone(),
-        dead.clone(),
-    ])
+    let out = crate::helpers::run_py(
+        "console_browser.py",
+        vec![
+            "api_key".into(),
+            app.base.clone(),
+            admin.clone(),
+            user,
+            foreign.clone(),
+            dead.clone(),
+        ],
+    )
     .await;
 
     // Assert: what the pages did happened, as alice, in acme.
@@ -227,7 +220,8 @@ async fn the_console_needs_no_sign_in_under_auth_none_and_acts_from_a_runs_page(
     }
 
     // Act: approve, fork and cancel from the run's page, by keyboard too.
-    let out = run_script(vec!["none".into(), app.base.clone()]).await;
+    let out =
+        crate::helpers::run_py("console_browser.py", vec!["none".into(), app.base.clone()]).await;
 
     // Assert: as the API's default identity; the fork links its original.
     assert_eq!(out["csp_violations"], json!([]), "{out}");

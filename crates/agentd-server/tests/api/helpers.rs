@@ -98,3 +98,14 @@ pub fn session_cookies(headers: &reqwest::header::HeaderMap) -> (String, String)
         .to_string();
     (pairs.join("; "), csrf)
 }
+
+/// Runs `tests/api/<script>` with `args` off the async runtime; its last
+/// stdout line as JSON (see [`agentd_test_support::python::run_script`]).
+pub async fn run_py(script: &str, args: Vec<String>) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/api")
+        .join(script);
+    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
+        .await
+        .unwrap()
+}

@@ -34,15 +34,6 @@ async fn mint(app: &TestApp, tenant: &str) -> String {
     crate::helpers::mint(app, tenant, "sdk", &[]).await
 }
 
-/// Runs `mcp_sdk.py` with `args` (see
-/// [`agentd_test_support::python::run_script`]).
-pub(crate) async fn run_script(args: Vec<String>) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/mcp_sdk.py");
-    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_official_mcp_sdk_runs_agents_as_tools_over_streamable_http() {
     if !agentd_test_support::python::module_available("mcp", SDK) {
@@ -53,11 +44,10 @@ async fn the_official_mcp_sdk_runs_agents_as_tools_over_streamable_http() {
     let key = mint(&app, "acme").await;
 
     // Act: the SDK's calls, each asserted by the script
-    let ids = run_script(vec![
-        "http".into(),
-        format!("{}/mcp", app.base),
-        key.clone(),
-    ])
+    let ids = crate::helpers::run_py(
+        "mcp_sdk.py",
+        vec!["http".into(), format!("{}/mcp", app.base), key.clone()],
+    )
     .await;
 
     // Assert: each call is a run of the key's tenant and principal
@@ -183,13 +173,16 @@ async fn progress_follows_a_run_that_another_process_executes() {
     }
 
     // Act: `slower` journals five steps, 500 ms per model call.
-    let called = run_script(vec![
-        "progress".into(),
-        format!("{}/mcp", api.base),
-        "acme".into(),
-        "run_slower".into(),
-        "hi".into(),
-    ])
+    let called = crate::helpers::run_py(
+        "mcp_sdk.py",
+        vec![
+            "progress".into(),
+            format!("{}/mcp", api.base),
+            "acme".into(),
+            "run_slower".into(),
+            "hi".into(),
+        ],
+    )
     .await;
     api.stop().await;
     worker.stop().await;

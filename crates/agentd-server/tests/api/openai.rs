@@ -48,16 +48,9 @@ pub(crate) async fn mint(app: &TestApp) -> String {
     crate::helpers::mint(app, "acme", "sdk", &[]).await
 }
 
-/// Runs `tests/api/<script>` with the app's base URL and `key` (see
-/// [`agentd_test_support::python::run_script`]).
+/// Runs `tests/api/<script>` with the app's base URL and `key`.
 pub(crate) async fn run_sdk_script(app: &TestApp, key: &str, script: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/api")
-        .join(script);
-    let args = vec![app.base.clone(), key.to_owned()];
-    tokio::task::spawn_blocking(move || agentd_test_support::python::run_script(&path, &args))
-        .await
-        .unwrap()
+    crate::helpers::run_py(script, vec![app.base.clone(), key.to_owned()]).await
 }
 
 /// True if python3 can import the SDK; under CI (where `.ci/run` installs

@@ -127,7 +127,9 @@ async fn usage_sums_the_tenants_runs_by_group() {
         .clone();
     assert_eq!(mock_cost, cost);
     assert_eq!(by_provider["total"]["cost_usd"], cost);
-    let mut today = agentd_core::rfc3339(agentd_core::now_millis());
+    // The day the runs were created on (not the clock now: the test may
+    // cross midnight).
+    let mut today = demo[0]["created_at"].as_str().unwrap().to_string();
     today.truncate(10);
     let since = format!("{today}T00:00:00Z");
     let by_day = usage(&app, "default", &format!("group_by=day&since={since}")).await;

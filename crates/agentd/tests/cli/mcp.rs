@@ -87,8 +87,14 @@ fn the_official_mcp_sdk_runs_agents_over_stdio() {
     assert_eq!(run["status"], "succeeded", "{shown}");
     assert_eq!(run["principal"], "desk", "{shown}");
     assert_eq!(run["metadata"]["mcp"]["tool"], "run_demo", "{shown}");
+    // Another tenant's run is not found, as a missing one is.
     let out = show(plain, "globex");
-    assert_ne!(out.status.code(), Some(0), "another tenant read the run");
+    assert_eq!(out.status.code(), Some(1), "another tenant read the run");
+    assert!(
+        text(&out.stderr).contains(&format!("run {plain} not found")),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
