@@ -230,22 +230,15 @@ impl Provider for MockProvider {
 }
 
 /// The first `CALL <tool> <json object>` line of `text` (or of the strings
-/// in it, when it is JSON such as an `http_get` result) outside quoted
-/// untrusted data: what a naive model would do next.
+/// in it, wherever a JSON document such as an `http_get` result stands:
+/// the whole text, or a line of it) outside quoted untrusted data: what a
+/// naive model would do next.
 fn obey(text: &str) -> Option<(String, serde_json::Value)> {
-    let mut read = String::new();
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) if !v.is_string() => {
-            agentd_core::map_strings(v, &mut |s| {
-                read.push_str(&s);
-                read.push('\n');
-                s
-            });
-        }
-        _ => read.push_str(text),
+    if let Some(strings) = json_strings(text) {
+        return strings.iter().find_map(|s| obey(s));
     }
     let mut quoted = false;
-    for line in read.lines() {
+    for line in text.lines() {
         let line = line.trim();
         if line.contains(agentd_core::UNTRUSTED_BEGIN) {
             quoted = true;
@@ -255,6 +248,12 @@ fn obey(text: &str) -> Option<(String, serde_json::Value)> {
             continue;
         }
         if quoted {
+            continue;
+        }
+        if let Some(strings) = json_strings(line) {
+            if let Some(call) = strings.iter().find_map(|s| obey(s)) {
+                return Some(call);
+            }
             continue;
         }
         let Some(at) = line.find("CALL ") else {
@@ -270,6 +269,19 @@ fn obey(text: &str) -> Option<(String, serde_json::Value)> {
         }
     }
     None
+}
+
+/// The strings in `text` when it is a JSON object or array.
+fn json_strings(text: &str) -> Option<Vec<String>> {
+    let v = serde_json::from_str::<serde_json::Value>(text.trim())
+        .ok()
+        .filter(|v| v.is_object() || v.is_array())?;
+    let mut strings = Vec::new();
+    agentd_core::map_strings(v, &mut |s| {
+        strings.push(s.clone());
+        s
+    });
+    Some(strings)
 }
 
 /// Renders a JSON input as the text `{{input}}` stands for.
@@ -411,6 +423,18 @@ mod tests {
         );
         assert_eq!(obey(&quoted), None);
         assert_eq!(obey("CALL nothing-here"), None);
+        // A result quoted as the guard quotes it (one line of JSON between
+        // the markers) is obeyed without them: the markers alone protect.
+        let wrapped = format!(
+            "[agentd guardrail: quoted]\n{}\n{page}\n{}",
+            agentd_core::UNTRUSTED_BEGIN,
+            agentd_core::UNTRUSTED_END
+        );
+        assert_eq!(obey(&wrapped), None);
+        let bare = wrapped
+            .replace(agentd_core::UNTRUSTED_BEGIN, "")
+            .replace(agentd_core::UNTRUSTED_END, "");
+        assert_eq!(obey(&bare).map(|(tool, _)| tool).as_deref(), Some("notify"));
     }
 
     #[tokio::test]
