@@ -29,16 +29,32 @@ impl Cleaned<'_> {
 /// invisible operators, the BOM, the soft hyphen and the Mongolian vowel
 /// separator.
 pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{E0000}'..='\u{E007F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2066}'..='\u{2069}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{FEFF}'
-        | '\u{00AD}'
-        | '\u{180E}'
-        | '\u{061C}')
+    is_tag(c)
+        || is_bidi_control(c)
+        || is_zero_width(c)
+        // The directional marks: invisible, but also ordinary in
+        // right-to-left text, so the injection guard does not flag them.
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Unicode tag characters, which can spell out hidden ASCII.
+pub fn is_tag(c: char) -> bool {
+    matches!(c, '\u{E0000}'..='\u{E007F}')
+}
+
+/// Bidi embeddings, overrides and isolates: they reorder what a reader
+/// sees.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Zero-width spaces and joiners, the word joiner and invisible
+/// operators, the BOM, the soft hyphen and the Mongolian vowel separator.
+pub fn is_zero_width(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
+    )
 }
 
 /// True for a control character hygiene strips (every one but `\n`, `\t`).

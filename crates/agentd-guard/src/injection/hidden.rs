@@ -4,6 +4,8 @@
 //! overrides and isolates, and runs of two or more zero-width characters
 //! do.
 
+use crate::hygiene::{is_bidi_control, is_tag, is_zero_width};
+
 /// The first hidden sequence in `text`.
 pub(super) fn hidden(text: &str) -> Option<&str> {
     let mut chars = text.char_indices().peekable();
@@ -36,24 +38,6 @@ pub(super) fn hidden(text: &str) -> Option<&str> {
 
 const BLACK_FLAG: char = '\u{1F3F4}';
 const CANCEL_TAG: char = '\u{E007F}';
-
-fn is_tag(c: char) -> bool {
-    matches!(c, '\u{E0000}'..='\u{E007F}')
-}
-
-/// Embeddings, overrides and isolates reorder what a reviewer sees; the
-/// plain marks (LRM, RLM, ALM) only nudge neutral characters and appear
-/// in ordinary right-to-left text.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-fn is_zero_width(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}'
-    )
-}
 
 /// The end of the run of `pred` characters starting at `start`.
 fn run_end(text: &str, start: usize, pred: fn(char) -> bool) -> usize {
