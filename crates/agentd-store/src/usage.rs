@@ -119,7 +119,7 @@ impl UsageReport {
 }
 
 /// One group as a backend's query returns it, before its key is rendered.
-pub(crate) struct RawRow {
+pub(crate) struct GroupSums {
     /// The name, or for days the day number since the epoch as text.
     pub key: GroupKey,
     pub runs: i64,
@@ -137,7 +137,7 @@ pub(crate) enum GroupKey {
 
 /// The rows of a backend's query, keys rendered and ordered by key byte by
 /// byte (not by the database's collation, which differs between backends).
-pub(crate) fn finish(raw: Vec<RawRow>) -> Vec<UsageRow> {
+pub(crate) fn finish(raw: Vec<GroupSums>) -> Vec<UsageRow> {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let mut rows: Vec<UsageRow> = raw
         .into_iter()
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn days_render_as_utc_dates_and_sort() {
-        let raw = |key, runs| RawRow {
+        let raw = |key, runs| GroupSums {
             key,
             runs,
             failed: 0,

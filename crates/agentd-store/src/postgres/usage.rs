@@ -1,7 +1,7 @@
 //! The PostgreSQL usage report ([`Store::usage`](crate::Store::usage)).
 
 use super::*;
-use crate::usage::{GroupKey, RawRow, bounds, finish};
+use crate::usage::{GroupKey, GroupSums, bounds, finish};
 use crate::{UsageGroup, UsageQuery, UsageRow};
 
 /// [`Store::usage`](crate::Store::usage) on this backend.
@@ -26,7 +26,7 @@ pub(super) async fn usage(
     let raw = rows
         .iter()
         .map(|row| {
-            Ok(RawRow {
+            Ok(GroupSums {
                 key: match q.group_by {
                     UsageGroup::Day => GroupKey::Day(row.try_get(0)?),
                     _ => GroupKey::Name(row.try_get(0)?),

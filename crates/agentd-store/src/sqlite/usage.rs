@@ -1,7 +1,7 @@
 //! The SQLite usage report ([`Store::usage`](crate::Store::usage)).
 
 use super::*;
-use crate::usage::{GroupKey, RawRow, bounds, finish};
+use crate::usage::{GroupKey, GroupSums, bounds, finish};
 use crate::{UsageGroup, UsageQuery, UsageRow};
 
 /// The tenant's (`?1`) runs created in `[?2, ?3)` with the columns the
@@ -73,7 +73,7 @@ pub(super) async fn usage(
             };
             let mut stmt = conn.prepare_cached(sql)?;
             let rows = stmt.query_map(params![tenant, since, until], |r| {
-                Ok(RawRow {
+                Ok(GroupSums {
                     key: match group {
                         UsageGroup::Day => GroupKey::Day(r.get(0)?),
                         _ => GroupKey::Name(r.get(0)?),
