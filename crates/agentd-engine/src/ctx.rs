@@ -30,7 +30,7 @@ pub(crate) struct RunCtx<'a> {
     /// The run's principal's spending limit, if it has one.
     pub(crate) principal_budget: Option<PrincipalBudget<'a>>,
     /// Period budget alerts this engine knows are recorded.
-    pub(crate) announced: &'a crate::alerts::Announced,
+    pub(crate) announced: &'a crate::announced::Announced,
     /// `[webhooks] alerts_url`: where budget alerts are POSTed.
     pub(crate) alerts_url: Option<&'a str>,
     pub(crate) settings: &'a EngineSettings,

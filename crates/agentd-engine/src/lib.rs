@@ -12,6 +12,7 @@
 
 mod agent;
 mod alerts;
+mod announced;
 mod calls;
 mod catalog;
 mod circuits;
@@ -247,8 +248,8 @@ pub struct Engine {
 /// callers waiting for runs.
 struct Inner {
     store: Arc<dyn Store>,
-    /// Period budget alerts known to be recorded (see `alerts`).
-    announced: alerts::Announced,
+    /// Period budget alerts known to be recorded.
+    announced: announced::Announced,
     /// Agents, tools, policies, budgets: replaced whole by a reload.
     catalog: RwLock<Arc<Catalog>>,
     /// Rollout states read from the store.
@@ -294,7 +295,7 @@ impl Engine {
         let events = EventBus::new(4096, store.feed(), pool.wake.clone());
         Ok(Self {
             inner: Arc::new(Inner {
-                announced: alerts::Announced::default(),
+                announced: announced::Announced::default(),
                 store,
                 catalog: RwLock::new(Arc::new(catalog)),
                 rollouts: rollout::StateCache::default(),
